@@ -1,0 +1,49 @@
+// Every label, annotation, finalizer and name the operator puts on the API,
+// derived from one group so they cannot drift apart.
+
+export const GROUP = 'livepatch.io' as const;
+export const VERSION = 'v1alpha1' as const;
+export const API_VERSION = `${GROUP}/${VERSION}` as const;
+
+export const LIVEPATCH = {
+  kind: 'LivePatch',
+  plural: 'livepatches',
+  singular: 'livepatch',
+  shortNames: ['lp'],
+  listKind: 'LivePatchList',
+} as const;
+
+export const LIVEPATCH_NODE = {
+  kind: 'LivePatchNode',
+  plural: 'livepatchnodes',
+  singular: 'livepatchnode',
+  shortNames: ['lpn'],
+  listKind: 'LivePatchNodeList',
+} as const;
+
+/** `kubectl get livepatching` lists both resources. */
+export const CATEGORY = 'livepatching';
+
+export const FINALIZER = `${GROUP}/unpatch-nodes`;
+
+/** Field managers, one per component, so `managedFields` says who wrote what. */
+export const FIELD_MANAGER = {
+  controller: 'livepatch-controller',
+  agent: 'livepatch-agent',
+  fleet: 'livepatch-fleet-simulator',
+} as const;
+
+/** Annotations a test or demo puts on a Node to aim the kernel simulator. */
+export const SIM_ANNOTATIONS = {
+  tasks: 'sim.livepatch.io/tasks',
+  signalTasks: 'sim.livepatch.io/signal-tasks',
+  stuckTasks: 'sim.livepatch.io/stuck-tasks',
+  transitionSeconds: 'sim.livepatch.io/transition-seconds',
+  loadError: 'sim.livepatch.io/load-error',
+} as const;
+
+export const LABELS = {
+  /** Marks Nodes created by the fleet simulator, so cleanup never touches real ones. */
+  simulatedNode: `${GROUP}/simulated`,
+  kernelRelease: `${GROUP}/kernel-release`,
+} as const;

@@ -1,0 +1,59 @@
+// Branded strings for identifiers that are easy to mix up: a LivePatch's
+// object name, the kernel module it loads, and the node it runs on are all
+// plain strings on the wire, and passing one where another belongs is a bug
+// the compiler should catch.
+
+declare const brand: unique symbol;
+type Brand<T, B extends string> = T & { readonly [brand]: B };
+
+/** Kernel module name of a livepatch; also its /sys/kernel/livepatch/<name> directory. */
+export type PatchName = Brand<string, 'PatchName'>;
+/** metadata.name of a LivePatch object. */
+export type LivePatchName = Brand<string, 'LivePatchName'>;
+/** metadata.name of a Node, and of its LivePatchNode. */
+export type NodeName = Brand<string, 'NodeName'>;
+/** A kernel release as `uname -r` prints it. */
+export type KernelRelease = Brand<string, 'KernelRelease'>;
+
+export const PATCH_NAME_PATTERN = /^[a-z0-9_]{1,55}$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export class InvalidNameError extends Error {
+  override readonly name = 'InvalidNameError';
+}
+
+/** Checks a patch name before it is used in a path; throws if it could escape its directory. */
+export function patchName(value: string): PatchName {
+  if (!PATCH_NAME_PATTERN.test(value)) {
+    throw new InvalidNameError(
+      `invalid patch name ${JSON.stringify(value)}: must match ${PATCH_NAME_PATTERN.source}`,
+    );
+  }
+  return value as PatchName;
+}
+
+export function nodeName(value: string): NodeName {
+  if (value.length > 253 || !DNS_SUBDOMAIN.test(value)) {
+    throw new InvalidNameError(
+      `invalid node name ${JSON.stringify(value)}: must be a DNS subdomain`,
+    );
+  }
+  return value as NodeName;
+}
+
+export function livePatchName(value: string): LivePatchName {
+  if (value.length > 253 || !DNS_SUBDOMAIN.test(value)) {
+    throw new InvalidNameError(
+      `invalid LivePatch name ${JSON.stringify(value)}: must be a DNS subdomain`,
+    );
+  }
+  return value as LivePatchName;
+}
+
+export function kernelRelease(value: string): KernelRelease {
+  const trimmed = value.trim();
+  if (trimmed === '' || trimmed.length > 64 || /\s/.test(trimmed)) {
+    throw new InvalidNameError(`invalid kernel release ${JSON.stringify(value)}`);
+  }
+  return trimmed as KernelRelease;
+}

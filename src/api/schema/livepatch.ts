@@ -1,0 +1,327 @@
+// The LivePatch schema: one fix, rolled out fleet-wide. See design/API.md.
+import {
+  allowForceSchema,
+  blockingTasksSchema,
+  conditionsSchema,
+  duration,
+  moduleSourceSchema,
+  observedGenerationSchema,
+  patchNameSchema,
+  patchStateSchema,
+} from './common.js';
+import {
+  array,
+  boolean,
+  cel,
+  enumeration,
+  integer,
+  intOrString,
+  object,
+  string,
+  stringMap,
+} from './dsl.js';
+
+const labelSelector = object(
+  'Which nodes this patch is for, as a standard label selector. Empty or absent selects every node.',
+  {
+    matchLabels: stringMap(
+      'Labels a node must have, all of them.',
+      string('Label value.', { maxLength: 63 }),
+    ),
+    matchExpressions: array(
+      'Set-based requirements a node must meet, all of them.',
+      object(
+        'One requirement.',
+        {
+          key: string('Label key.', { maxLength: 317 }),
+          operator: enumeration('How the key relates to the values.', [
+            'In',
+            'NotIn',
+            'Exists',
+            'DoesNotExist',
+          ]),
+          values: array(
+            'Values for In and NotIn; empty for Exists and DoesNotExist.',
+            string('A value.'),
+            {
+              'x-kubernetes-list-type': 'atomic',
+            },
+          ),
+        },
+        {
+          required: ['key', 'operator'],
+          name: 'LabelSelectorRequirement',
+          'x-kubernetes-validations': [
+            cel(
+              "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)",
+              'In and NotIn need at least one value; Exists and DoesNotExist take none',
+            ),
+          ],
+        },
+      ),
+      { 'x-kubernetes-list-type': 'atomic', maxItems: 32 },
+    ),
+  },
+  { name: 'LabelSelector', mapType: 'atomic' },
+);
+
+const kernelTarget = object(
+  'One module build and the kernel release(s) it is built for. Exactly one of release or releasePattern.',
+  {
+    release: string('An exact kernel release, as `uname -r` prints it on the node.', {
+      pattern: '^[A-Za-z0-9._+~-]+$',
+      minLength: 1,
+      maxLength: 64,
+      tsType: 'KernelRelease',
+    }),
+    releasePattern: string(
+      'A regular expression (RE2 syntax) matched against the whole of `uname -r`; must start with "^". ' +
+        'An exact release takes precedence over a pattern.',
+      { pattern: '^\\^', maxLength: 256 },
+    ),
+    module: moduleSourceSchema,
+  },
+  {
+    required: ['module'],
+    name: 'KernelTarget',
+    'x-kubernetes-validations': [
+      cel(
+        'has(self.release) != has(self.releasePattern)',
+        'set exactly one of release or releasePattern',
+      ),
+    ],
+  },
+);
+
+const kernels = array(
+  'One entry per kernel build of the patch. Nodes whose kernel matches none are notApplicable, never failed.',
+  kernelTarget,
+  {
+    minItems: 1,
+    maxItems: 64,
+    'x-kubernetes-list-type': 'atomic',
+    'x-kubernetes-validations': [
+      cel(
+        'self.all(k, !has(k.release) || self.exists_one(o, has(o.release) && o.release == k.release))',
+        'each kernel release may appear in only one entry',
+      ),
+      cel(
+        'self.all(k, !has(k.releasePattern) || self.exists_one(o, has(o.releasePattern) && o.releasePattern == k.releasePattern))',
+        'each releasePattern may appear in only one entry',
+      ),
+    ],
+  },
+);
+
+const step = object(
+  'One rollout step: grow the set of patched nodes to a count or a percentage of the targeted nodes, or pause. ' +
+    'Exactly one of nodes, percent or pause.',
+  {
+    nodes: integer('Grow the patched set to this many nodes.', { minimum: 1 }),
+    percent: integer('Grow the patched set to this percentage of targeted nodes (rounded up).', {
+      minimum: 1,
+      maximum: 100,
+    }),
+    pause: object(
+      'Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed.',
+      {
+        duration: duration('How long to hold.', { min: '1s', max: '168h' }),
+      },
+      { name: 'PauseStep' },
+    ),
+  },
+  {
+    name: 'RolloutStep',
+    'x-kubernetes-validations': [
+      cel(
+        '(has(self.nodes) ? 1 : 0) + (has(self.percent) ? 1 : 0) + (has(self.pause) ? 1 : 0) == 1',
+        'a step is exactly one of nodes, percent or pause',
+      ),
+    ],
+  },
+);
+
+const rollout = object(
+  'How fast the patch reaches the fleet.',
+  {
+    maxUnavailable: intOrString(
+      'How many nodes may be in transition at once: an integer of at least 1, or a percentage of the ' +
+        'targeted nodes from "1%" to "100%", rounded up and at least 1. Defaults to 1.',
+      {
+        default: 1,
+        tsType: 'IntOrPercent',
+        'x-kubernetes-validations': [
+          cel(
+            "type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",
+            'must be an integer of at least 1, or a percentage from "1%" to "100%"',
+          ),
+        ],
+      },
+    ),
+    steps: array(
+      'Progressive steps. Absent: one step of 100%. After the last step the rollout continues to every ' +
+        'targeted node.',
+      step,
+      { maxItems: 32, 'x-kubernetes-list-type': 'atomic' },
+    ),
+    bakeTime: duration('How long to wait after each wave settles before the next one starts.', {
+      max: '24h',
+      default: '0s',
+    }),
+    paused: boolean('Freeze the rollout where it is. Nothing is reversed; no new node starts.', {
+      default: false,
+    }),
+  },
+  { name: 'RolloutSpec', default: {} },
+);
+
+const stall = object(
+  'What counts as a stalled transition and what the fleet does about it.',
+  {
+    timeout: duration(
+      'A node whose transition lasts longer than this has stalled; its agent reverses it.',
+      {
+        min: '1s',
+        max: '24h',
+        default: '60s',
+      },
+    ),
+    action: enumeration(
+      'Rollback reverses every node of this patch and ends RolledBack. Halt reverses the stalled node only, ' +
+        'starts no new nodes and ends Failed. Ignore reverses the stalled node only and keeps rolling.',
+      ['Rollback', 'Halt', 'Ignore'],
+      { default: 'Rollback', name: 'StallAction' },
+    ),
+    allowForce: allowForceSchema,
+  },
+  { name: 'StallPolicy', default: {} },
+);
+
+const nodeCounts = object(
+  'Nodes by state.',
+  {
+    targeted: integer('Nodes selected whose kernel has a build.', { minimum: 0 }),
+    patched: integer('Targeted nodes with the patch enabled and its transition complete.', {
+      minimum: 0,
+    }),
+    transitioning: integer('Nodes loading, in transition, reversing or unpatching.', {
+      minimum: 0,
+    }),
+    pending: integer('Targeted nodes not started yet.', { minimum: 0 }),
+    stalled: integer('Nodes whose transition passed the stall timeout.', { minimum: 0 }),
+    failed: integer('Nodes that could not load the patch (checksum, vermagic, missing file...).', {
+      minimum: 0,
+    }),
+    reverted: integer('Nodes where the patch was reversed or unpatched by a rollback.', {
+      minimum: 0,
+    }),
+    replaced: integer("Nodes where a newer atomic-replace patch took this one's place.", {
+      minimum: 0,
+    }),
+    notApplicable: integer('Selected nodes whose kernel matches no entry of spec.kernels.', {
+      minimum: 0,
+    }),
+    unknown: integer('Targeted nodes whose agent is absent or stopped reporting.', { minimum: 0 }),
+  },
+  { name: 'NodeCounts' },
+);
+
+const status = object(
+  'Fleet-wide state, written by the controller.',
+  {
+    observedGeneration: observedGenerationSchema('The .metadata.generation this status describes.'),
+    phase: enumeration(
+      'Where the rollout is.',
+      [
+        'Pending',
+        'Progressing',
+        'Paused',
+        'Complete',
+        'RollingBack',
+        'RolledBack',
+        'Disabling',
+        'Disabled',
+        'Failed',
+      ],
+      { name: 'LivePatchPhase' },
+    ),
+    summary: string('Patched over targeted nodes, e.g. "37/40".', { maxLength: 32 }),
+    nodes: nodeCounts,
+    currentStep: integer('Index (0-based) of the rollout step in progress.', { minimum: 0 }),
+    currentStepStartTime: string('When the current step began; timed pauses count from here.', {
+      format: 'date-time',
+    }),
+    pausedAtStepStart: boolean(
+      'spec.rollout.paused when the current pause step began; changing it resumes.',
+    ),
+    waveSettledTime: string('When the last wave settled; the next starts after bakeTime.', {
+      format: 'date-time',
+    }),
+    kernels: array(
+      'Progress per kernel release.',
+      object(
+        'One kernel release.',
+        {
+          release: string('Kernel release.', { tsType: 'KernelRelease' }),
+          targeted: integer('Targeted nodes on this release.', { minimum: 0 }),
+          patched: integer('Patched nodes on this release.', { minimum: 0 }),
+        },
+        { required: ['release', 'targeted', 'patched'], name: 'KernelProgress' },
+      ),
+      { maxItems: 256, 'x-kubernetes-list-type': 'atomic' },
+    ),
+    stalledNodes: array(
+      'Nodes whose transition stalled, with the tasks that blocked it (at most 20 listed).',
+      object(
+        'One stalled node.',
+        {
+          node: string('Node name.', { tsType: 'NodeName' }),
+          since: string('When its transition started.', { format: 'date-time' }),
+          blockingTasks: blockingTasksSchema('Tasks still on the old code when it stalled.', 10),
+        },
+        { required: ['node'], name: 'StalledNode' },
+      ),
+      { maxItems: 20, 'x-kubernetes-list-type': 'atomic' },
+    ),
+    conditions: conditionsSchema,
+  },
+  { name: 'LivePatchStatus' },
+);
+
+export const livePatchSpec = object(
+  'What to patch, where, how fast, and what to do on a stall.',
+  {
+    patchName: patchNameSchema,
+    state: patchStateSchema(
+      'Desired fleet-wide state. Disabled unpatches every node, in waves under the same limits.',
+      true,
+    ),
+    cves: array(
+      'CVE identifiers this patch fixes; informational, shown in events.',
+      string('A CVE identifier.', { pattern: '^CVE-[0-9]{4}-[0-9]{4,}$', maxLength: 32 }),
+      { maxItems: 64, 'x-kubernetes-list-type': 'set' },
+    ),
+    nodeSelector: labelSelector,
+    kernels,
+    rollout,
+    stall,
+    failureBudget: integer('Failed or stalled nodes tolerated before stall.action fires.', {
+      minimum: 0,
+      default: 0,
+    }),
+  },
+  { required: ['patchName', 'kernels'], name: 'LivePatchSpec' },
+);
+
+export const livePatchSchema = object(
+  'LivePatch rolls one kernel livepatch out across the nodes it selects, in waves, and reverses it when ' +
+    'nodes stall.',
+  {
+    apiVersion: string('API version of this object.'),
+    kind: string('Kind of this object.'),
+    metadata: { type: 'object' },
+    spec: livePatchSpec,
+    status,
+  },
+  { required: ['spec'] },
+);

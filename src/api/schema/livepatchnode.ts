@@ -1,0 +1,149 @@
+// The LivePatchNode schema: the per-node contract between controller and agent. See design/API.md.
+import {
+  allowForceSchema,
+  blockingTasksSchema,
+  conditionsSchema,
+  duration,
+  moduleSourceSchema,
+  observedGenerationSchema,
+  patchNameSchema,
+  patchStateSchema,
+} from './common.js';
+import { array, boolean, enumeration, integer, object, string, cel } from './dsl.js';
+
+export const NODE_PATCH_PHASES = [
+  'Pending',
+  'Loading',
+  'Transitioning',
+  'Patched',
+  'Reversing',
+  'Unpatching',
+  'Unpatched',
+  'Stalled',
+  'Failed',
+  'Replaced',
+] as const;
+
+const desiredPatch = object(
+  "A patch this node should have, resolved by the controller for the node's kernel.",
+  {
+    livePatch: string('Name of the LivePatch this entry comes from.', {
+      maxLength: 253,
+      tsType: 'LivePatchName',
+    }),
+    patchName: patchNameSchema,
+    state: patchStateSchema('Enabled: load and enable. Disabled: disable, wait, unload.', false),
+    module: moduleSourceSchema,
+    generation: integer('The LivePatch .metadata.generation this entry was written from.', {
+      minimum: 1,
+    }),
+    stallTimeout: duration('Reverse the transition on the node when it lasts longer than this.', {
+      min: '1s',
+      max: '24h',
+    }),
+    allowForce: allowForceSchema,
+  },
+  {
+    required: ['livePatch', 'patchName', 'state', 'module', 'generation', 'stallTimeout'],
+    name: 'DesiredPatch',
+  },
+);
+
+const observedPatch = object(
+  'What the kernel has for one patch, as the agent last saw it.',
+  {
+    livePatch: string('Name of the LivePatch this entry reports on.', {
+      maxLength: 253,
+      tsType: 'LivePatchName',
+    }),
+    patchName: patchNameSchema,
+    phase: enumeration('Where this patch is on this node.', NODE_PATCH_PHASES, {
+      name: 'NodePatchPhase',
+    }),
+    enabled: boolean('Raw value of /sys/kernel/livepatch/<patch>/enabled as last read.'),
+    transition: boolean('Raw value of /sys/kernel/livepatch/<patch>/transition as last read.'),
+    transitionStartTime: string('When the current or last transition started.', {
+      format: 'date-time',
+    }),
+    pendingTasks: integer('Tasks not yet switched to the target state.', { minimum: 0 }),
+    blockingTasks: blockingTasksSchema('Some of the pending tasks (at most 10).', 10),
+    observedGeneration: observedGenerationSchema('The spec entry generation this reports on.'),
+    forced: boolean('Force was written: the module can never be unloaded.'),
+    message: string('What is happening or went wrong, and what to do about it.', {
+      maxLength: 1024,
+    }),
+  },
+  { required: ['livePatch', 'patchName', 'phase'], name: 'ObservedPatch' },
+);
+
+const unmanagedPatch = object(
+  'A livepatch on the node that no LivePatch manages.',
+  {
+    patchName: string('Name under /sys/kernel/livepatch.', { maxLength: 255 }),
+    enabled: boolean('Raw enabled value.'),
+    transition: boolean('Raw transition value.'),
+  },
+  { required: ['patchName'], name: 'UnmanagedPatch' },
+);
+
+const status = object(
+  "What the node's kernel has, written by the node's agent.",
+  {
+    kernelRelease: string('`uname -r` of the node.', { maxLength: 64, tsType: 'KernelRelease' }),
+    backend: enumeration(
+      'How the agent reaches the kernel: the real sysfs interface, or the simulator.',
+      ['sysfs', 'simulator'],
+      { name: 'BackendKind' },
+    ),
+    agentVersion: string('Version of the agent.', { maxLength: 64 }),
+    heartbeatTime: string('Refreshed at most every 30s when nothing else changes.', {
+      format: 'date-time',
+    }),
+    kernelTainted: integer('Value of /proc/sys/kernel/tainted.', { minimum: 0 }),
+    patchedCount: integer('Managed patches in phase Patched.', { minimum: 0 }),
+    transitioning: string('The patch in transition on this node, if any.', { maxLength: 64 }),
+    patches: array('One entry per patch the agent manages.', observedPatch, {
+      maxItems: 64,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['livePatch'],
+    }),
+    unmanaged: array('Livepatches on the node that no LivePatch manages.', unmanagedPatch, {
+      maxItems: 64,
+      'x-kubernetes-list-type': 'atomic',
+    }),
+    conditions: conditionsSchema,
+  },
+  { name: 'LivePatchNodeStatus' },
+);
+
+export const livePatchNodeSchema = object(
+  "LivePatchNode is one node's livepatch state: the controller writes spec (what the node should have), " +
+    "the node's agent writes status (what the kernel has). Its name is the node's name.",
+  {
+    apiVersion: string('API version of this object.'),
+    kind: string('Kind of this object.'),
+    metadata: { type: 'object' },
+    spec: object(
+      'What this node should have, written by the controller.',
+      {
+        patches: array(
+          'Patches for this node, at most one in transition at a time.',
+          desiredPatch,
+          {
+            maxItems: 64,
+            'x-kubernetes-list-type': 'map',
+            'x-kubernetes-list-map-keys': ['livePatch'],
+            'x-kubernetes-validations': [
+              cel(
+                'self.all(p, self.exists_one(o, o.patchName == p.patchName))',
+                'two entries cannot load the same patchName',
+              ),
+            ],
+          },
+        ),
+      },
+      { name: 'LivePatchNodeSpec', default: {} },
+    ),
+    status,
+  },
+);
