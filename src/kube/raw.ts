@@ -1,0 +1,68 @@
+// Plain JSON requests for the few calls where client-node's typed serializer
+// gets in the way: it drops keys its models do not know (every `x-kubernetes-*`
+// extension of a CRD schema) and has no server-side apply for arbitrary kinds.
+import { request } from 'node:https';
+import { request as httpRequest, type RequestOptions } from 'node:http';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+export class RawApiError extends Error {
+  override readonly name = 'RawApiError';
+  constructor(
+    readonly code: number,
+    readonly body: string,
+  ) {
+    super(`${statusMessage(body)} (HTTP ${code})`);
+  }
+}
+
+function statusMessage(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { message?: unknown };
+    return typeof parsed.message === 'string' ? parsed.message : body;
+  } catch {
+    return body;
+  }
+}
+
+export async function rawJson<T>(
+  kc: KubeConfig,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<T> {
+  const server = kc.getCurrentCluster()?.server;
+  if (!server) throw new Error('the kubeconfig has no current cluster');
+  const url = new URL(path, server);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (payload !== undefined) headers['Content-Type'] = contentType;
+  const opts: RequestOptions = { method, headers };
+  await kc.applyToHTTPSOptions(opts);
+  const send = url.protocol === 'https:' ? request : httpRequest;
+  return new Promise<T>((resolve, reject) => {
+    const req = send(url, opts, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const code = res.statusCode ?? 0;
+        if (code >= 200 && code < 300) resolve(JSON.parse(text) as T);
+        else reject(new RawApiError(code, text));
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** Server-side apply of a whole object, owned by `fieldManager`. */
+export function serverSideApply<T>(
+  kc: KubeConfig,
+  path: string,
+  object: unknown,
+  fieldManager: string,
+): Promise<T> {
+  const query = `?fieldManager=${encodeURIComponent(fieldManager)}&force=true&fieldValidation=Strict`;
+  return rawJson<T>(kc, 'PATCH', path + query, object, 'application/apply-patch+yaml');
+}

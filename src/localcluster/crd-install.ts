@@ -1,0 +1,49 @@
+// Installs (or updates) the project's CRDs and waits until the API server
+// serves them, so the first `kubectl apply` after start never races discovery.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { allCrds } from '../api/crds.js';
+import { loadKubeConfig } from '../kube/config.js';
+import { RawApiError, rawJson, serverSideApply } from '../kube/raw.js';
+
+const TIMEOUT_MS = 60_000;
+const CRD_PATH = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+
+interface CrdStatus {
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+async function served(kc: KubeConfig, name: string, listPath: string): Promise<boolean> {
+  const crd = await rawJson<CrdStatus>(kc, 'GET', `${CRD_PATH}/${name}`);
+  if (!crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'))
+    return false;
+  try {
+    await rawJson(kc, 'GET', `${listPath}?limit=1`);
+    return true;
+  } catch (err) {
+    if (err instanceof RawApiError && err.code === 404) return false;
+    throw err;
+  }
+}
+
+export async function installCrds(kubeconfig: string): Promise<void> {
+  const kc = loadKubeConfig(kubeconfig);
+  const crds = allCrds();
+  for (const crd of crds) {
+    await serverSideApply(
+      kc,
+      `${CRD_PATH}/${crd.metadata?.name ?? ''}`,
+      crd.toJSON(),
+      'livepatch-operator-install',
+    );
+  }
+  const deadline = Date.now() + TIMEOUT_MS;
+  for (const crd of crds) {
+    const name = crd.metadata?.name ?? '';
+    const listPath = `/apis/${crd.spec.group}/${crd.spec.versions[0]?.name ?? ''}/${crd.spec.names.plural}`;
+    while (!(await served(kc, name, listPath))) {
+      if (Date.now() > deadline)
+        throw new Error(`CRD ${name} was not served within ${TIMEOUT_MS / 1000}s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
