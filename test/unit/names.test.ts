@@ -1,0 +1,25 @@
+import { describe, expect, test } from '@jest/globals';
+import { InvalidNameError, kernelRelease, nodeName, patchName } from '../../src/api/names.js';
+
+describe('names are checked before they reach a path or the API', () => {
+  test('a patch name is a plain module name', () => {
+    expect(patchName('livepatch_cve_2024_1086')).toBe('livepatch_cve_2024_1086');
+  });
+
+  test.each(['../etc', 'a/b', 'Upper', '', 'x'.repeat(56), 'with-dash'])(
+    'patch name %j is refused',
+    (value) => {
+      expect(() => patchName(value)).toThrow(InvalidNameError);
+    },
+  );
+
+  test('node names are DNS subdomains', () => {
+    expect(nodeName('worker-7.example')).toBe('worker-7.example');
+    expect(() => nodeName('Worker_7')).toThrow(InvalidNameError);
+  });
+
+  test('kernel releases are trimmed, like `uname -r` output read from a file', () => {
+    expect(kernelRelease('6.1.0-26-amd64\n')).toBe('6.1.0-26-amd64');
+    expect(() => kernelRelease('6.1 26')).toThrow(InvalidNameError);
+  });
+});
