@@ -1,0 +1,79 @@
+// A simulated livepatch module: a small file saying what a real module would
+// carry (name, vermagic, replace flag, patched objects and functions). The
+// simulator loads it as the kernel loads a .ko, including the vermagic check.
+import {
+  kernelRelease,
+  patchName,
+  type KernelRelease,
+  type PatchName,
+} from '../../src/api/names.js';
+
+export const SIM_MODULE_FORMAT = 'livepatch-sim-module/v1';
+
+export interface PatchedObject {
+  /** `vmlinux` or a module name. */
+  readonly name: string;
+  readonly functions: readonly string[];
+}
+
+export interface SimModule {
+  readonly format: typeof SIM_MODULE_FORMAT;
+  readonly name: PatchName;
+  /** As modinfo prints it: the kernel release first, then flags. */
+  readonly vermagic: string;
+  readonly replace: boolean;
+  readonly objects: readonly PatchedObject[];
+}
+
+export function buildSimModule(opts: {
+  name: string;
+  kernel: string;
+  replace?: boolean;
+  functions?: readonly string[];
+}): SimModule {
+  const byObject = new Map<string, string[]>();
+  for (const spec of opts.functions ?? ['vmlinux:cmdline_proc_show']) {
+    const [object, func] = spec.includes(':') ? spec.split(':', 2) : ['vmlinux', spec];
+    if (!object || !func)
+      throw new Error(`--function takes OBJECT:FUNCTION, got ${JSON.stringify(spec)}`);
+    byObject.set(object, [...(byObject.get(object) ?? []), func]);
+  }
+  return {
+    format: SIM_MODULE_FORMAT,
+    name: patchName(opts.name),
+    vermagic: `${kernelRelease(opts.kernel)} SMP preempt mod_unload modversions`,
+    replace: opts.replace ?? false,
+    objects: [...byObject].map(([name, functions]) => ({ name, functions })),
+  };
+}
+
+export function serializeSimModule(module: SimModule): string {
+  return JSON.stringify(module, null, 2) + '\n';
+}
+
+/** Parses a module file; undefined when it is not a simulated module at all (the kernel's ENOEXEC). */
+export function parseSimModule(bytes: Uint8Array): SimModule | undefined {
+  try {
+    const parsed = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<SimModule>;
+    if (
+      parsed.format !== SIM_MODULE_FORMAT ||
+      typeof parsed.name !== 'string' ||
+      typeof parsed.vermagic !== 'string'
+    ) {
+      return undefined;
+    }
+    return {
+      format: SIM_MODULE_FORMAT,
+      name: patchName(parsed.name),
+      vermagic: parsed.vermagic,
+      replace: parsed.replace === true,
+      objects: Array.isArray(parsed.objects) ? parsed.objects : [],
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+export function vermagicRelease(vermagic: string): KernelRelease {
+  return kernelRelease(vermagic.split(' ')[0] ?? '');
+}

@@ -1,0 +1,357 @@
+// The real kernel backend: reads and writes /sys/kernel/livepatch, walks
+// /proc for tasks blocking a transition, and runs insmod/rmmod. Every kernel
+// refusal becomes a KernelError with the errno the kernel answered (see
+// design/KERNEL.md). Roots and commands are options so tests can point it at
+// a fake tree and fake binaries.
+import { execFile } from 'node:child_process';
+import { readdir, readFile, stat, writeFile, constants } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import type { BlockingTask } from '../../src/api/generated/types.js';
+import {
+  kernelRelease,
+  patchName,
+  type KernelRelease,
+  type PatchName,
+} from '../../src/api/names.js';
+import {
+  KernelError,
+  retryOnBusy,
+  type Errno,
+  type KernelBackend,
+  type KernelPatch,
+  type TransitionTasks,
+} from './types.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface SysfsOptions {
+  /** Where sysfs is mounted. */
+  readonly sysfsRoot: string;
+  /** Where procfs is mounted. */
+  readonly procRoot: string;
+  /** insmod command (looked up on PATH unless absolute). */
+  readonly insmod: string;
+  /** rmmod command. */
+  readonly rmmod: string;
+  /** Injectable for tests: insmod retries and refcnt polling sleep through it. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** How often unload() re-reads refcnt. */
+  readonly pollMs?: number;
+}
+
+export const DEFAULT_SYSFS_OPTIONS: SysfsOptions = {
+  sysfsRoot: '/sys',
+  procRoot: '/proc',
+  insmod: 'insmod',
+  rmmod: 'rmmod',
+  pollMs: 500,
+};
+
+const KNOWN_ERRNOS: readonly Errno[] = ['EINVAL', 'EBUSY', 'ENOEXEC', 'EEXIST', 'ENOENT', 'EPERM'];
+
+/** Maps a Node fs error (err.code) from a sysfs write to the errno the kernel answered. */
+export function errnoFromFsError(err: unknown): Errno {
+  const code = fsCode(err);
+  if (code === undefined) return 'EIO';
+  // A non-root agent gets EACCES from the 0644/0200 files: same meaning as EPERM here.
+  if (code === 'EACCES') return 'EPERM';
+  return KNOWN_ERRNOS.find((e) => e === code) ?? 'EIO';
+}
+
+// insmod/rmmod print strerror() text, not the errno name; match on that text.
+const STDERR_ERRNOS: readonly (readonly [string, Errno])[] = [
+  ['Device or resource busy', 'EBUSY'],
+  ['is in use', 'EBUSY'],
+  ['Invalid module format', 'ENOEXEC'],
+  ['File exists', 'EEXIST'],
+  ['Invalid argument', 'EINVAL'],
+  ['Unknown symbol', 'EINVAL'],
+  ['No such file', 'ENOENT'],
+  ['not currently loaded', 'ENOENT'],
+  ['Operation not permitted', 'EPERM'],
+];
+
+/** Maps insmod/rmmod stderr to the errno behind it; EIO when unrecognised. */
+export function errnoFromModuleToolStderr(stderr: string): Errno {
+  return STDERR_ERRNOS.find(([text]) => stderr.includes(text))?.[1] ?? 'EIO';
+}
+
+function fsCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
+  return typeof err.code === 'string' ? err.code : undefined;
+}
+
+/** A file under /proc or /sys that went away while we looked (process exited, disable completed). */
+function vanished(err: unknown): boolean {
+  const code = fsCode(err);
+  // /proc answers ESRCH for a task that exited between readdir and read.
+  return code === 'ENOENT' || code === 'ESRCH' || code === 'ENOTDIR';
+}
+
+/** Reads a file, or undefined when it does not exist. */
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if (vanished(err)) return undefined;
+    throw err;
+  }
+}
+
+function parseFlag(text: string | undefined): boolean | undefined {
+  return text === undefined ? undefined : text.trim() === '1';
+}
+
+function parseIntStrict(text: string, what: string): number {
+  const value = Number.parseInt(text.trim(), 10);
+  if (Number.isNaN(value)) throw new KernelError('EIO', `read ${what}`, `not a number: ${text}`);
+  return value;
+}
+
+const NUMERIC = /^\d+$/;
+
+/** A task whose patch_state differs from the target, found while walking /proc. */
+interface Candidate {
+  readonly tid: number;
+  readonly taskDir: string;
+}
+
+export class SysfsKernel implements KernelBackend {
+  readonly kind = 'sysfs' as const;
+  private readonly opts: SysfsOptions;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly pollMs: number;
+
+  constructor(options: Partial<SysfsOptions> = {}) {
+    this.opts = { ...DEFAULT_SYSFS_OPTIONS, ...options };
+    this.sleep = this.opts.sleep ?? ((ms: number) => delay(ms));
+    this.pollMs = this.opts.pollMs ?? 500;
+  }
+
+  async release(): Promise<KernelRelease> {
+    return kernelRelease(await readFile(this.proc('sys', 'kernel', 'osrelease'), 'utf8'));
+  }
+
+  async tainted(): Promise<number> {
+    const text = await readFile(this.proc('sys', 'kernel', 'tainted'), 'utf8');
+    return parseIntStrict(text, 'tainted');
+  }
+
+  async patches(): Promise<KernelPatch[]> {
+    let entries: string[];
+    try {
+      entries = await readdir(this.sys('kernel', 'livepatch'));
+    } catch (err) {
+      // No livepatch support compiled in, or nothing ever loaded.
+      if (vanished(err)) return [];
+      throw err;
+    }
+    const read = await Promise.all(entries.map((entry) => this.readPatch(entry)));
+    const found = read.filter((p): p is KernelPatch => p !== undefined);
+    // readdir order is arbitrary; stack order (when known) is the kernel's own order.
+    return found.sort(
+      (a, b) =>
+        (a.stackOrder ?? Infinity) - (b.stackOrder ?? Infinity) || a.name.localeCompare(b.name),
+    );
+  }
+
+  async isLoaded(name: PatchName): Promise<boolean> {
+    try {
+      await stat(this.sys('module', patchName(name)));
+      return true;
+    } catch (err) {
+      if (vanished(err)) return false;
+      throw err;
+    }
+  }
+
+  async load(modulePath: string): Promise<void> {
+    await retryOnBusy(
+      () => this.runTool(this.opts.insmod, modulePath, `insmod ${modulePath}`),
+      this.sleep,
+    );
+  }
+
+  async setEnabled(name: PatchName, enabled: boolean): Promise<void> {
+    const value = enabled ? '1' : '0';
+    await this.writeAttr(name, 'enabled', value, `write enabled=${value} for ${name}`);
+  }
+
+  async force(name: PatchName): Promise<void> {
+    await this.writeAttr(name, 'force', '1', `write force=1 for ${name}`);
+  }
+
+  async transitionTasks(name: PatchName, limit: number): Promise<TransitionTasks> {
+    const dir = this.patchDir(name);
+    const [enabled, transition] = await Promise.all([
+      readOptional(join(dir, 'enabled')),
+      readOptional(join(dir, 'transition')),
+    ]);
+    // patch_state is system-wide: it only speaks for this patch while this patch is
+    // the one in transition. No directory or no transition: nothing blocks it.
+    if (enabled === undefined || parseFlag(transition) !== true)
+      return { pending: 0, blocking: [] };
+    const target = parseFlag(enabled) ? 1 : 0;
+    const candidates = await this.walkTasks(target);
+    candidates.sort((a, b) => a.tid - b.tid);
+    return this.describe(candidates, limit);
+  }
+
+  async unload(name: PatchName, timeoutMs: number): Promise<void> {
+    const module = patchName(name);
+    const refcntPath = this.sys('module', module, 'refcnt');
+    for (let waited = 0; ;) {
+      const text = await readOptional(refcntPath);
+      if (text === undefined && !(await this.isLoaded(module))) return;
+      // A loaded module without refcnt is odd; let rmmod give the verdict.
+      const refcnt = text === undefined ? 0 : parseIntStrict(text, `refcnt of ${module}`);
+      if (refcnt === 0) break;
+      if (waited >= timeoutMs) {
+        throw new KernelError(
+          'EBUSY',
+          `unload ${module}`,
+          `module ${module} still in use (refcnt ${refcnt}) after ${timeoutMs / 1000}s`,
+        );
+      }
+      // Count slept time rather than wall time, so an injected sleep drives the timeout.
+      const step = Math.min(this.pollMs, timeoutMs - waited);
+      await this.sleep(step);
+      waited += step;
+    }
+    await this.runTool(this.opts.rmmod, module, `rmmod ${module}`);
+  }
+
+  /** One patch directory, or undefined when it vanished or is not a patch name. */
+  private async readPatch(entry: string): Promise<KernelPatch | undefined> {
+    let name: PatchName;
+    try {
+      name = patchName(entry);
+    } catch {
+      return undefined;
+    }
+    const dir = this.patchDir(name);
+    const [enabled, transition, replace, stackOrder] = await Promise.all(
+      ['enabled', 'transition', 'replace', 'stack_order'].map((f) => readOptional(join(dir, f))),
+    );
+    // enabled/transition always exist while the directory does: absent means a disable completed.
+    if (enabled === undefined || transition === undefined) return undefined;
+    const patch: KernelPatch = {
+      name,
+      enabled: parseFlag(enabled) === true,
+      transition: parseFlag(transition) === true,
+      ...(replace === undefined ? {} : { replace: parseFlag(replace) === true }),
+      ...(stackOrder === undefined
+        ? {}
+        : { stackOrder: parseIntStrict(stackOrder, `stack_order of ${name}`) }),
+    };
+    return patch;
+  }
+
+  /** Every task (thread) under /proc whose patch_state is neither -1 nor the target. */
+  private async walkTasks(target: number): Promise<Candidate[]> {
+    const pids = (await readdir(this.opts.procRoot)).filter((e) => NUMERIC.test(e));
+    const found: Candidate[] = [];
+    // One process at a time: a node can have tens of thousands of threads, and
+    // reading all of them at once would exhaust file descriptors.
+    for (const pid of pids) {
+      found.push(...(await this.processTasks(pid, target)));
+    }
+    return found;
+  }
+
+  private async processTasks(pid: string, target: number): Promise<Candidate[]> {
+    const taskRoot = join(this.opts.procRoot, pid, 'task');
+    let tids: string[];
+    try {
+      tids = (await readdir(taskRoot)).filter((e) => NUMERIC.test(e));
+    } catch (err) {
+      if (vanished(err)) return [];
+      throw this.procError(err, taskRoot);
+    }
+    const states = await Promise.all(
+      tids.map(async (tid) => {
+        const taskDir = join(taskRoot, tid);
+        const state = await this.readProc(join(taskDir, 'patch_state'));
+        return { tid: Number(tid), taskDir, state };
+      }),
+    );
+    return states.filter(({ state }) => {
+      if (state === undefined) return false;
+      const value = Number.parseInt(state.trim(), 10);
+      return !Number.isNaN(value) && value !== -1 && value !== target;
+    });
+  }
+
+  /** Reads comm for the first `limit` candidates; tasks that exited meanwhile drop out. */
+  private async describe(
+    candidates: readonly Candidate[],
+    limit: number,
+  ): Promise<TransitionTasks> {
+    const blocking: BlockingTask[] = [];
+    let gone = 0;
+    for (const c of candidates) {
+      if (blocking.length >= limit) break;
+      const comm = await this.readProc(join(c.taskDir, 'comm'));
+      if (comm === undefined) gone++;
+      else blocking.push({ pid: c.tid, comm: comm.trim() });
+    }
+    return { pending: candidates.length - gone, blocking };
+  }
+
+  /** A /proc read that tolerates the task exiting, and reports lack of access as EPERM. */
+  private async readProc(path: string): Promise<string | undefined> {
+    try {
+      return await readOptional(path);
+    } catch (err) {
+      throw this.procError(err, path);
+    }
+  }
+
+  private procError(err: unknown, path: string): KernelError {
+    // patch_state is 0400: a non-root agent would silently see no blocking tasks.
+    return new KernelError(errnoFromFsError(err), `read ${path}`, String(err));
+  }
+
+  private async writeAttr(name: PatchName, attr: string, value: string, op: string): Promise<void> {
+    try {
+      // O_WRONLY without O_CREAT: a vanished patch directory must answer ENOENT,
+      // not create a file (matters on the fake tree; sysfs refuses creation anyway).
+      await writeFile(join(this.patchDir(name), attr), value, { flag: constants.O_WRONLY });
+    } catch (err) {
+      throw new KernelError(errnoFromFsError(err), op, fsCode(err) ?? String(err));
+    }
+  }
+
+  /** Runs insmod/rmmod without a shell; a non-zero exit becomes a KernelError from its stderr. */
+  private async runTool(command: string, arg: string, op: string): Promise<void> {
+    try {
+      await execFileAsync(command, [arg]);
+    } catch (err) {
+      const stderr = toolStderr(err);
+      const detail = stderr !== '' ? stderr : err instanceof Error ? err.message : String(err);
+      throw new KernelError(errnoFromModuleToolStderr(stderr), op, detail);
+    }
+  }
+
+  private patchDir(name: PatchName): string {
+    // Re-checked here: the brand can be forged with a cast, and this string becomes a path.
+    return this.sys('kernel', 'livepatch', patchName(name));
+  }
+
+  private sys(...parts: string[]): string {
+    return join(this.opts.sysfsRoot, ...parts);
+  }
+
+  private proc(...parts: string[]): string {
+    return join(this.opts.procRoot, ...parts);
+  }
+}
+
+function toolStderr(err: unknown): string {
+  if (typeof err !== 'object' || err === null || !('stderr' in err)) return '';
+  const { stderr } = err;
+  if (typeof stderr === 'string') return stderr.trim();
+  return Buffer.isBuffer(stderr) ? stderr.toString('utf8').trim() : '';
+}

@@ -1,0 +1,99 @@
+// What the agent needs from a node's kernel, and nothing more. Two
+// implementations: sysfs.ts (the real /sys/kernel/livepatch) and simulator.ts
+// (the same rules in memory, for kind and tests). See design/KERNEL.md.
+import type { BackendKind, BlockingTask } from '../../src/api/generated/types.js';
+import type { KernelRelease, PatchName } from '../../src/api/names.js';
+
+/** The errno values the livepatch interface answers with. */
+export type Errno = 'EINVAL' | 'EBUSY' | 'ENOEXEC' | 'EEXIST' | 'ENOENT' | 'EPERM' | 'EIO';
+
+/** A refusal by the kernel, with its errno: the agent turns it into a phase and a message. */
+export class KernelError extends Error {
+  override readonly name = 'KernelError';
+  constructor(
+    readonly errno: Errno,
+    readonly operation: string,
+    detail: string,
+  ) {
+    super(`${operation}: ${errno}: ${detail}`);
+  }
+}
+
+/** One directory under /sys/kernel/livepatch, as last read. */
+export interface KernelPatch {
+  readonly name: PatchName;
+  readonly enabled: boolean;
+  readonly transition: boolean;
+  /** Atomic-replace patch; undefined on kernels without the file (before 6.11). */
+  readonly replace?: boolean;
+  /** 1-based position among loaded patches; undefined before 6.14. */
+  readonly stackOrder?: number;
+}
+
+/** Tasks that have not switched to the state the patch in transition is heading for. */
+export interface TransitionTasks {
+  readonly pending: number;
+  /** Some of the pending tasks, at most `limit` of them. */
+  readonly blocking: readonly BlockingTask[];
+}
+
+export interface KernelBackend {
+  readonly kind: BackendKind;
+  /** `uname -r`. */
+  release(): Promise<KernelRelease>;
+  /** /proc/sys/kernel/tainted. */
+  tainted(): Promise<number>;
+  /** Every patch with a sysfs directory. */
+  patches(): Promise<KernelPatch[]>;
+  /** Whether the module is loaded (/sys/module/<name>), with or without a sysfs patch directory. */
+  isLoaded(name: PatchName): Promise<boolean>;
+  /**
+   * insmod: loads the module file, which enables the patch at once and starts
+   * its transition. Retries on EBUSY like kpatch; refuses with ENOEXEC on a
+   * vermagic mismatch, EEXIST when already loaded.
+   */
+  load(modulePath: string): Promise<void>;
+  /** Writes `enabled`: disable, or reverse the patch in transition. */
+  setEnabled(name: PatchName, enabled: boolean): Promise<void>;
+  /** The tasks blocking the transition of `name` (from /proc/<pid>/task/<tid>/patch_state). */
+  transitionTasks(name: PatchName, limit: number): Promise<TransitionTasks>;
+  /** Writes `force` during the patch's transition. Irreversible: the module can never be removed. */
+  force(name: PatchName): Promise<void>;
+  /** Waits for the module's refcnt to reach 0, then rmmod. */
+  unload(name: PatchName, timeoutMs: number): Promise<void>;
+}
+
+/** The kernel's TAINT_LIVEPATCH bit ('K'), set once any livepatch is loaded. */
+export const TAINT_LIVEPATCH = 1 << 15;
+
+/** Parses a write to `enabled` the way the kernel's kstrtobool does. */
+export function kstrtobool(value: string): boolean | undefined {
+  const c = value[0];
+  if (c === undefined) return undefined;
+  if ('1yYtT'.includes(c)) return true;
+  if ('0nNfF'.includes(c)) return false;
+  if (c === 'o' || c === 'O') {
+    const d = value[1]?.toLowerCase();
+    if (d === 'n') return true;
+    if (d === 'f') return false;
+  }
+  return undefined;
+}
+
+/** kpatch's insmod policy: up to 5 attempts, 2 s apart, only while the kernel answers EBUSY. */
+export async function retryOnBusy(
+  attempt: () => Promise<void>,
+  sleep: (ms: number) => Promise<void>,
+  attempts = 5,
+  delayMs = 2000,
+): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      await attempt();
+      return;
+    } catch (err) {
+      if (!(err instanceof KernelError && err.errno === 'EBUSY') || i >= attempts) throw err;
+      await sleep(delayMs);
+    }
+  }
+}

@@ -1,0 +1,362 @@
+// Each test is one rule of design/KERNEL.md, checked on the simulator with a
+// manual clock: a minute of kernel time runs in a millisecond.
+import { beforeAll, describe, expect, test } from '@jest/globals';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kernelRelease, patchName, type PatchName } from '../../../src/api/names.js';
+import { ManualClock } from '../../../src/clock.js';
+import {
+  DEFAULT_SIM_KNOBS,
+  knobsFromAnnotations,
+  type SimKnobs,
+} from '../../../agent/kernel/sim-knobs.js';
+import { buildSimModule, serializeSimModule } from '../../../agent/kernel/sim-module.js';
+import { SimulatedKernel } from '../../../agent/kernel/simulator.js';
+import { KernelError, kstrtobool, TAINT_LIVEPATCH } from '../../../agent/kernel/types.js';
+
+const RELEASE = kernelRelease('6.1.0-26-amd64');
+let dir = '';
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sim-test-'));
+});
+
+async function moduleFile(
+  name: string,
+  opts: { replace?: boolean; kernel?: string } = {},
+): Promise<string> {
+  const path = join(dir, `${name}-${opts.kernel ?? RELEASE}.ko`);
+  const module = buildSimModule({
+    name,
+    kernel: opts.kernel ?? RELEASE,
+    replace: opts.replace ?? false,
+  });
+  await writeFile(path, serializeSimModule(module));
+  return path;
+}
+
+function setup(knobs: Partial<SimKnobs> = {}): {
+  kernel: SimulatedKernel;
+  clock: ManualClock;
+  k: { value: SimKnobs };
+} {
+  const clock = new ManualClock();
+  const k = { value: { ...DEFAULT_SIM_KNOBS, transitionSeconds: 5, ...knobs } };
+  const kernel = new SimulatedKernel({ release: RELEASE, clock, knobs: () => k.value });
+  return { kernel, clock, k };
+}
+
+async function errnoOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof KernelError) return err.errno;
+    throw err;
+  }
+  return 'no error';
+}
+
+async function state(kernel: SimulatedKernel, name: PatchName): Promise<string> {
+  const p = (await kernel.patches()).find((x) => x.name === name);
+  return p ? `enabled=${p.enabled ? 1 : 0} transition=${p.transition ? 1 : 0}` : 'absent';
+}
+
+const A = patchName('livepatch_a');
+const B = patchName('livepatch_b');
+
+describe('the simulated kernel follows KERNEL.md', () => {
+  test('insmod enables the patch at once and starts its transition, which completes as tasks switch', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 5 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    expect(await state(kernel, A)).toBe('enabled=1 transition=1');
+    expect((await kernel.transitionTasks(A, 10)).pending).toBe(40);
+    clock.advance(3000);
+    const midway = (await kernel.transitionTasks(A, 10)).pending;
+    expect(midway).toBeGreaterThan(0);
+    expect(midway).toBeLessThan(40);
+    clock.advance(3000);
+    expect(await state(kernel, A)).toBe('enabled=1 transition=0');
+  });
+
+  test('a small patch can finish before insmod returns', async () => {
+    const { kernel } = setup({ transitionSeconds: 0 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    expect(await state(kernel, A)).toBe('enabled=1 transition=0');
+  });
+
+  test('one transition at a time: insmod of another livepatch meanwhile fails with EBUSY after kpatch-style retries', async () => {
+    const { kernel, clock } = setup({ stuckTasks: 1 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    const before = clock.now();
+    expect(await errnoOf(kernel.load(await moduleFile('livepatch_b')))).toBe('EBUSY');
+    expect(clock.now() - before).toBe(4 * 2000);
+    expect(await kernel.isLoaded(B)).toBe(false);
+  });
+
+  test('EBUSY on insmod is retried and succeeds once the other transition completes', async () => {
+    const { kernel } = setup({ transitionSeconds: 3 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    await kernel.load(await moduleFile('livepatch_b'));
+    expect(await state(kernel, B)).toBe('enabled=1 transition=1');
+  });
+
+  test('writing the value enabled already has is EINVAL', async () => {
+    const { kernel, clock } = setup();
+    await kernel.load(await moduleFile('livepatch_a'));
+    expect(await errnoOf(kernel.setEnabled(A, true))).toBe('EINVAL');
+    clock.advance(10_000);
+    expect(await errnoOf(kernel.setEnabled(A, true))).toBe('EINVAL');
+  });
+
+  test('writing 0 while a different patch is in transition is EBUSY', async () => {
+    const { kernel, k } = setup({ transitionSeconds: 0 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    k.value = { ...k.value, stuckTasks: 1 };
+    await kernel.load(await moduleFile('livepatch_b'));
+    expect(await errnoOf(kernel.setEnabled(A, false))).toBe('EBUSY');
+    expect(await state(kernel, A)).toBe('enabled=1 transition=0');
+  });
+
+  test('reversal mid-transition: writing the opposite value flips the target and switched tasks go back', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 10, stuckTasks: 2 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    clock.advance(12_000);
+    expect((await kernel.transitionTasks(A, 10)).pending).toBe(2);
+    await kernel.setEnabled(A, false);
+    expect(await state(kernel, A)).toBe('enabled=0 transition=1');
+    // The two stuck tasks never left the old state, so only the 38 that switched must come back.
+    expect((await kernel.transitionTasks(A, 10)).pending).toBe(38);
+    clock.advance(11_000);
+    expect(await state(kernel, A)).toBe('absent');
+    expect(await kernel.isLoaded(A)).toBe(true);
+  });
+
+  test('reversing a reversal re-enables the patch in transition', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 10 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    clock.advance(2000);
+    await kernel.setEnabled(A, false);
+    await kernel.setEnabled(A, true);
+    expect(await state(kernel, A)).toBe('enabled=1 transition=1');
+    clock.advance(11_000);
+    expect(await state(kernel, A)).toBe('enabled=1 transition=0');
+  });
+
+  test('the 15 s signal rule: signal-only tasks switch only after the fake signal', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 2, signalTasks: 3 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    clock.advance(14_000);
+    const waiting = await kernel.transitionTasks(A, 10);
+    expect(waiting.pending).toBe(3);
+    expect(waiting.blocking.map((t) => t.comm)).toEqual(['sleep', 'sleep', 'sleep']);
+    clock.advance(2000);
+    expect(await state(kernel, A)).toBe('enabled=1 transition=0');
+  });
+
+  test('the signal counter restarts on reversal', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 1, signalTasks: 1 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    clock.advance(16_000);
+    expect(await state(kernel, A)).toBe('enabled=1 transition=0');
+    await kernel.setEnabled(A, false);
+    clock.advance(10_000);
+    expect((await kernel.transitionTasks(A, 10)).pending).toBe(1);
+    clock.advance(6000);
+    expect(await state(kernel, A)).toBe('absent');
+  });
+
+  test('stuck tasks block indefinitely and are reported with pid and comm', async () => {
+    const { kernel, clock } = setup({ tasks: 10, stuckTasks: 1 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    clock.advance(3_600_000);
+    expect(await state(kernel, A)).toBe('enabled=1 transition=1');
+    expect(await kernel.transitionTasks(A, 10)).toEqual({
+      pending: 1,
+      blocking: [{ pid: 1009, comm: 'qemu-kvm' }],
+    });
+  });
+
+  test('a completed disable removes the sysfs directory; the module stays loaded until rmmod', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 1 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    clock.advance(2000);
+    await kernel.setEnabled(A, false);
+    expect(await state(kernel, A)).toBe('enabled=0 transition=1');
+    clock.advance(2000);
+    expect(await state(kernel, A)).toBe('absent');
+    expect(await kernel.isLoaded(A)).toBe(true);
+    await kernel.unload(A, 1000);
+    expect(await kernel.isLoaded(A)).toBe(false);
+  });
+
+  test('a disabled patch cannot be re-enabled: its directory is gone, reload the module', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 0 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    await kernel.setEnabled(A, false);
+    clock.advance(1000);
+    expect(await errnoOf(kernel.setEnabled(A, true))).toBe('ENOENT');
+  });
+
+  test('refcnt: rmmod waits while the patch holds its module and gives up with EBUSY', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 0 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    const before = clock.now();
+    expect(await errnoOf(kernel.unload(A, 5000))).toBe('EBUSY');
+    expect(clock.now() - before).toBeGreaterThanOrEqual(5000);
+    expect(await kernel.isLoaded(A)).toBe(true);
+  });
+
+  test('rmmod waits for refcnt 0 while a disable completes', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 3 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    clock.advance(4000);
+    await kernel.setEnabled(A, false);
+    const before = clock.now();
+    await kernel.unload(A, 10_000);
+    expect(clock.now() - before).toBeGreaterThanOrEqual(3000);
+    expect(await kernel.isLoaded(A)).toBe(false);
+  });
+
+  test('force completes the transition and makes rmmod impossible forever', async () => {
+    const { kernel, clock, k } = setup({ stuckTasks: 1 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    clock.advance(70_000);
+    await kernel.force(A);
+    clock.advance(1000);
+    expect(await state(kernel, A)).toBe('enabled=1 transition=0');
+    k.value = { ...k.value, stuckTasks: 0 };
+    await kernel.setEnabled(A, false);
+    clock.advance(5000);
+    expect(await state(kernel, A)).toBe('absent');
+    const err = await kernel.unload(A, 10_000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KernelError);
+    expect((err as KernelError).errno).toBe('EBUSY');
+    expect((err as KernelError).message).toContain('forced');
+  });
+
+  test('force outside the patch transition is EINVAL', async () => {
+    const { kernel } = setup({ transitionSeconds: 0 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    expect(await errnoOf(kernel.force(A))).toBe('EINVAL');
+  });
+
+  test('atomic replace: older patches stay enabled during the transition and are removed on completion', async () => {
+    const { kernel: k, clock: c } = setup({ transitionSeconds: 4 });
+    await k.load(await moduleFile('livepatch_a'));
+    c.advance(5000);
+    await k.load(await moduleFile('livepatch_b', { replace: true }));
+    expect(await state(k, A)).toBe('enabled=1 transition=0');
+    c.advance(5000);
+    expect(await state(k, A)).toBe('absent');
+    expect(await state(k, B)).toBe('enabled=1 transition=0');
+    expect(await k.isLoaded(A)).toBe(true);
+    await k.unload(A, 1000);
+  });
+
+  test('atomic replace reversed: the older patches are untouched', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 4 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    clock.advance(5000);
+    await kernel.load(await moduleFile('livepatch_b', { replace: true }));
+    clock.advance(2000);
+    await kernel.setEnabled(B, false);
+    clock.advance(5000);
+    expect(await state(kernel, B)).toBe('absent');
+    expect(await state(kernel, A)).toBe('enabled=1 transition=0');
+  });
+
+  test('vermagic mismatch: refused with ENOEXEC and nothing loaded', async () => {
+    const { kernel } = setup();
+    const err = await kernel
+      .load(await moduleFile('livepatch_a', { kernel: '6.1.0-27-amd64' }))
+      .catch((e: unknown) => e);
+    expect((err as KernelError).errno).toBe('ENOEXEC');
+    expect((err as KernelError).message).toContain("version magic '6.1.0-27-amd64");
+    expect(await kernel.isLoaded(A)).toBe(false);
+    expect(await kernel.tainted()).toBe(0);
+  });
+
+  test('a file that is not a module is ENOEXEC', async () => {
+    const { kernel } = setup();
+    const path = join(dir, 'garbage.ko');
+    await writeFile(path, '\x7fELF not really');
+    expect(await errnoOf(kernel.load(path))).toBe('ENOEXEC');
+  });
+
+  test('loading a module that is already loaded is EEXIST', async () => {
+    const { kernel } = setup({ transitionSeconds: 0 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    expect(await errnoOf(kernel.load(await moduleFile('livepatch_a')))).toBe('EEXIST');
+  });
+
+  test('loading any livepatch taints the kernel with K (bit 15)', async () => {
+    const { kernel } = setup({ transitionSeconds: 0 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    expect((await kernel.tainted()) & TAINT_LIVEPATCH).toBe(TAINT_LIVEPATCH);
+  });
+
+  test('stack_order is 1-based in load order and replace is reported', async () => {
+    const { kernel } = setup({ transitionSeconds: 0 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    await kernel.load(await moduleFile('livepatch_c'));
+    const list = await kernel.patches();
+    expect(list.map((p) => [p.name, p.stackOrder, p.replace])).toEqual([
+      ['livepatch_a', 1, false],
+      ['livepatch_c', 2, false],
+    ]);
+  });
+
+  test('the load-error knob answers the injected errno', async () => {
+    const { kernel } = setup({ loadError: 'EINVAL' });
+    expect(await errnoOf(kernel.load(await moduleFile('livepatch_a')))).toBe('EINVAL');
+  });
+});
+
+describe('knobs from Node annotations', () => {
+  test('reads every sim.livepatch.io annotation', () => {
+    const parsed = knobsFromAnnotations({
+      'sim.livepatch.io/tasks': '100',
+      'sim.livepatch.io/signal-tasks': '2',
+      'sim.livepatch.io/stuck-tasks': '1',
+      'sim.livepatch.io/transition-seconds': '0.5',
+      'sim.livepatch.io/load-error': 'ENOEXEC',
+    });
+    expect(parsed).toEqual({
+      knobs: {
+        tasks: 100,
+        signalTasks: 2,
+        stuckTasks: 1,
+        transitionSeconds: 0.5,
+        loadError: 'ENOEXEC',
+      },
+      problems: [],
+    });
+  });
+
+  test('a bad value falls back to the default and says why', () => {
+    const parsed = knobsFromAnnotations({
+      'sim.livepatch.io/tasks': 'many',
+      'sim.livepatch.io/load-error': 'EOOPS',
+    });
+    expect(parsed.knobs).toEqual(DEFAULT_SIM_KNOBS);
+    expect(parsed.problems).toHaveLength(2);
+    expect(parsed.problems[0]).toContain('sim.livepatch.io/tasks="many"');
+  });
+});
+
+describe('kstrtobool, as the kernel parses writes to enabled', () => {
+  test.each([
+    ['1', true],
+    ['Y', true],
+    ['on', true],
+    ['0', false],
+    ['n', false],
+    ['off', false],
+    ['2', undefined],
+    ['', undefined],
+    ['o', undefined],
+  ])('%j is %s', (value, expected) => {
+    expect(kstrtobool(value)).toBe(expected);
+  });
+});
