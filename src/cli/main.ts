@@ -14,6 +14,18 @@ const COMMANDS: Record<string, Command> = {
     summary: 'start a local kube-apiserver + etcd with the CRDs installed; prints KUBECONFIG=…',
     run: async (args) => (await import('./cluster.js')).runCluster(args),
   },
+  agent: {
+    summary: "the node agent (DaemonSet): drives this node's livepatches, reports them",
+    run: async (args) => (await import('./agent.js')).runAgent(args),
+  },
+  fleet: {
+    summary: 'a simulated fleet: N Nodes, one agent each, simulator backend',
+    run: async (args) => (await import('./fleet.js')).runFleet(args),
+  },
+  'sim-module': {
+    summary: 'write a simulated livepatch module to stdout',
+    run: async (args) => (await import('./sim-module.js')).runSimModule(args),
+  },
 };
 
 function usage(): string {

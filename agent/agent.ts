@@ -1,0 +1,279 @@
+// The node agent: watches its own LivePatchNode, drives the kernel toward
+// spec.patches through the pure node state machine, and reports what the
+// kernel has in status. It reads the kernel once a second only while a
+// transition runs, writes status only when it changed (plus a heartbeat), and
+// reverses a stalled transition on its own, with or without a controller.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { API_VERSION, LIVEPATCH, LIVEPATCH_NODE } from '../src/api/constants.js';
+import type {
+  Condition,
+  DesiredPatch,
+  LivePatchNode,
+  LivePatchNodeStatus,
+  ObservedPatch,
+} from '../src/api/generated/types.js';
+import type { NodeName } from '../src/api/names.js';
+import type { Clock } from '../src/clock.js';
+import type { EventRecorder } from '../src/kube/events.js';
+import { Reflector } from '../src/kube/reflector.js';
+import { getOrUndefined, isConflict, patchStatus, PATHS } from '../src/kube/resources.js';
+import { rawJson } from '../src/kube/raw.js';
+import type { Logger } from '../src/log.js';
+import { runAction, type ActionFailure } from './actions.js';
+import { readKernel } from './kernel-view.js';
+import type { KernelBackend } from './kernel/types.js';
+import type { ModuleFetcher } from './module-source.js';
+import { decideNode, type NodeAction } from './node-machine.js';
+
+export interface AgentOptions {
+  readonly nodeName: NodeName;
+  readonly kubeConfig: KubeConfig;
+  readonly backend: KernelBackend;
+  readonly fetchModule: ModuleFetcher;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly events: EventRecorder;
+  readonly version: string;
+  readonly heartbeatMs?: number;
+  readonly pollMs?: number;
+  readonly unloadTimeoutMs?: number;
+  readonly retryMs?: number;
+  /** Called after each reconcile, for metrics and health. */
+  readonly onReconciled?: (status: LivePatchNodeStatus) => void;
+}
+
+interface NodeObject {
+  metadata: { name: string; uid: string };
+}
+
+const MAX_ACTIONS_PER_PASS = 6;
+
+export class Agent {
+  private readonly reflector: Reflector<LivePatchNode>;
+  private readonly path: string;
+  private previous: ObservedPatch[] = [];
+  private readonly retryAt = new Map<string, number>();
+  private written: { json: string; at: number } | undefined;
+  private readyCondition: Condition | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  lastReconcile = 0;
+
+  constructor(private readonly o: AgentOptions) {
+    this.path = `${PATHS.livePatchNodes}/${o.nodeName}`;
+    this.reflector = new Reflector<LivePatchNode>(o.kubeConfig, {
+      path: PATHS.livePatchNodes,
+      fieldSelector: `metadata.name=${o.nodeName}`,
+      log: o.log,
+      onChange: () => {
+        this.kick();
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.ensureLivePatchNode();
+    this.reflector.start();
+    await this.reflector.waitForSync();
+    // Adopt what this node reported before a restart, so transitions keep their start time.
+    // Failed entries are retried once per agent start.
+    this.previous = (this.reflector.get(this.o.nodeName)?.status?.patches ?? []).filter(
+      (p) => p.phase !== 'Failed',
+    );
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.reflector.stop();
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private async ensureLivePatchNode(): Promise<void> {
+    if (await getOrUndefined<LivePatchNode>(this.o.kubeConfig, this.path)) return;
+    const node = await rawJson<NodeObject>(
+      this.o.kubeConfig,
+      'GET',
+      `${PATHS.nodes}/${this.o.nodeName}`,
+    );
+    const body = {
+      apiVersion: API_VERSION,
+      kind: LIVEPATCH_NODE.kind,
+      metadata: {
+        name: this.o.nodeName,
+        ownerReferences: [
+          { apiVersion: 'v1', kind: 'Node', name: node.metadata.name, uid: node.metadata.uid },
+        ],
+      },
+      spec: {},
+    };
+    try {
+      await rawJson(this.o.kubeConfig, 'POST', PATHS.livePatchNodes, body);
+      this.o.log.info('created LivePatchNode', { node: this.o.nodeName });
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+    }
+  }
+
+  /** Level-triggered: any wake-up runs one full reconcile; wake-ups during one coalesce into one more. */
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.running = this.reconcile()
+      .catch((err: unknown) => {
+        this.o.log.error('reconcile failed; retrying', {
+          node: this.o.nodeName,
+          error: (err as Error).message,
+        });
+        this.schedule(this.o.retryMs ?? 5000);
+      })
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.kick();
+    }, ms);
+  }
+
+  private desired(): DesiredPatch[] {
+    return [...(this.reflector.get(this.o.nodeName)?.spec.patches ?? [])];
+  }
+
+  private async reconcile(): Promise<void> {
+    const lpn = this.reflector.get(this.o.nodeName);
+    if (!lpn) {
+      await this.ensureLivePatchNode();
+      return;
+    }
+    const desired = this.desired();
+    this.expireRetries();
+    let view = await readKernel(this.o.backend, desired);
+    let decision = decideNode(desired, view, this.previous, this.o.clock.now());
+    for (let i = 0; decision.action && i < MAX_ACTIONS_PER_PASS; i++) {
+      const action = decision.action;
+      const failure = await runAction(action, {
+        backend: this.o.backend,
+        fetchModule: this.o.fetchModule,
+        unloadTimeoutMs: this.o.unloadTimeoutMs ?? 30_000,
+        log: this.o.log.child({ node: this.o.nodeName }),
+      });
+      this.previous = failure
+        ? this.withFailure(decision.patches, action, failure)
+        : decision.patches;
+      await this.announce(decision.patches, action, failure);
+      if (failure) break;
+      view = await readKernel(this.o.backend, desired);
+      decision = decideNode(desired, view, this.previous, this.o.clock.now());
+    }
+    if (!decision.action) this.previous = decision.patches;
+    const transitioning = view.patches.find((p) => p.transition)?.name;
+    const status = await this.buildStatus(decision.unmanaged, transitioning);
+    await this.writeStatus(status);
+    this.lastReconcile = this.o.clock.now();
+    this.o.onReconciled?.(status);
+    const inTransition = view.patches.some((p) => p.transition) || decision.action !== undefined;
+    this.schedule(inTransition ? (this.o.pollMs ?? 1000) : this.nextQuietWake());
+  }
+
+  private nextQuietWake(): number {
+    const heartbeat = this.o.heartbeatMs ?? 30_000;
+    const retries = [...this.retryAt.values()].map((at) => at - this.o.clock.now());
+    return Math.max(100, Math.min(heartbeat, ...retries));
+  }
+
+  private expireRetries(): void {
+    for (const [livePatch, at] of this.retryAt) {
+      if (at > this.o.clock.now()) continue;
+      this.retryAt.delete(livePatch);
+      this.previous = this.previous.filter((p) => p.livePatch !== livePatch);
+    }
+  }
+
+  private withFailure(
+    patches: ObservedPatch[],
+    action: NodeAction,
+    failure: ActionFailure,
+  ): ObservedPatch[] {
+    if (failure.retryable)
+      this.retryAt.set(action.livePatch, this.o.clock.now() + (this.o.retryMs ?? 10_000));
+    return patches.map((p) =>
+      p.livePatch === action.livePatch ? { ...p, phase: 'Failed', message: failure.message } : p,
+    );
+  }
+
+  /** Events for what only a node can find: a refused module, a stall reversed by the node guard. */
+  private async announce(
+    patches: ObservedPatch[],
+    action: NodeAction,
+    failure: ActionFailure | undefined,
+  ): Promise<void> {
+    const target = { apiVersion: API_VERSION, kind: LIVEPATCH.kind, name: action.livePatch };
+    if (failure && !failure.retryable) {
+      await this.o.events.record(target, {
+        type: 'Warning',
+        reason: failure.reason,
+        message: `node ${this.o.nodeName}: ${failure.message}`,
+      });
+    }
+    const entry = patches.find((p) => p.livePatch === action.livePatch);
+    if (!failure && action.kind === 'setEnabled' && action.why === 'stalled' && entry) {
+      await this.o.events.record(target, {
+        type: 'Warning',
+        reason: 'NodeStalled',
+        message: `node ${this.o.nodeName}: ${entry.message ?? 'transition stalled; reversing'}`,
+      });
+    }
+  }
+
+  private async buildStatus(
+    unmanaged: LivePatchNodeStatus['unmanaged'],
+    transitioning: string | undefined,
+  ): Promise<LivePatchNodeStatus> {
+    const patches = this.previous;
+    this.readyCondition ??= {
+      type: 'Ready',
+      status: 'True',
+      reason: 'AgentRunning',
+      message: `agent ${this.o.version} drives this node's kernel through the ${this.o.backend.kind} backend`,
+      lastTransitionTime: new Date(this.o.clock.now()).toISOString(),
+    };
+    return {
+      kernelRelease: await this.o.backend.release(),
+      backend: this.o.backend.kind,
+      agentVersion: this.o.version,
+      kernelTainted: await this.o.backend.tainted(),
+      patchedCount: patches.filter((p) => p.phase === 'Patched').length,
+      ...(transitioning ? { transitioning } : {}),
+      patches,
+      unmanaged: unmanaged ?? [],
+      conditions: [this.readyCondition],
+    };
+  }
+
+  private async writeStatus(status: LivePatchNodeStatus): Promise<void> {
+    const json = JSON.stringify(status);
+    const now = this.o.clock.now();
+    const heartbeatDue = !this.written || now - this.written.at >= (this.o.heartbeatMs ?? 30_000);
+    if (this.written?.json === json && !heartbeatDue) return;
+    // Merge patch: absent keys must be sent as null to be removed.
+    const body = { transitioning: null, ...status, heartbeatTime: new Date(now).toISOString() };
+    await patchStatus(this.o.kubeConfig, this.path, body);
+    this.written = { json, at: now };
+  }
+}

@@ -1,0 +1,65 @@
+// /healthz and /metrics for one agent: Prometheus gauges of what the node's
+// kernel has, and a health check that fails when the loop stops turning.
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { NODE_PATCH_PHASES } from '../src/api/schema/livepatchnode.js';
+import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
+
+export class AgentMetrics {
+  readonly registry = new Registry();
+  private readonly phases = new Gauge({
+    name: 'livepatch_agent_patches',
+    help: 'Managed patches on this node by phase',
+    labelNames: ['phase'],
+    registers: [this.registry],
+  });
+  private readonly transitioning = new Gauge({
+    name: 'livepatch_agent_transition_in_progress',
+    help: '1 while a livepatch transition runs on this node',
+    registers: [this.registry],
+  });
+  private readonly reconciles = new Counter({
+    name: 'livepatch_agent_reconciles_total',
+    help: 'Reconcile passes of the node agent',
+    registers: [this.registry],
+  });
+  lastReconcileMs = 0;
+
+  observe(status: LivePatchNodeStatus, now: number): void {
+    for (const phase of NODE_PATCH_PHASES) {
+      this.phases.set({ phase }, (status.patches ?? []).filter((p) => p.phase === phase).length);
+    }
+    this.transitioning.set(status.transitioning ? 1 : 0);
+    this.reconciles.inc();
+    this.lastReconcileMs = now;
+  }
+}
+
+/** Serves until closed; healthy while the loop reconciled within `staleMs`. */
+export function serveAgentEndpoints(metrics: AgentMetrics, port: number, staleMs: number): Server {
+  const server = createServer((req, res) => {
+    if (req.url === '/healthz') {
+      const fresh = Date.now() - metrics.lastReconcileMs < staleMs;
+      res.writeHead(fresh ? 200 : 503, { 'Content-Type': 'text/plain' });
+      res.end(fresh ? 'ok\n' : `no reconcile for ${Math.round(staleMs / 1000)}s\n`);
+      return;
+    }
+    if (req.url === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          res.writeHead(500);
+          res.end(String(err));
+        },
+      );
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  server.listen(port);
+  return server;
+}

@@ -1,0 +1,214 @@
+// The node agent on the real API server, without a controller: a person (or
+// this test) writes a LivePatchNode spec by hand with kubectl, and the node's
+// status says what the simulated kernel did.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { startFleet, type Fleet } from '../../agent/fleet.js';
+import type { LivePatchNode, ObservedPatch } from '../../src/api/generated/types.js';
+import { systemClock } from '../../src/clock.js';
+import { loadKubeConfig } from '../../src/kube/config.js';
+import { createLogger } from '../../src/log.js';
+import { kubectlJson, kubectlOk, kubeconfigPath } from '../support/kubectl.js';
+import { writeSimModule, type ModuleOnDisk } from '../support/sim-modules.js';
+import { waitUntil } from '../support/wait.js';
+
+const KERNEL = '6.1.0-26-amd64';
+let fleet: Fleet;
+
+beforeAll(async () => {
+  fleet = await startFleet({
+    kubeConfig: loadKubeConfig(kubeconfigPath()),
+    nodes: 6,
+    kernels: [KERNEL],
+    namePrefix: 'agent-it',
+    clock: systemClock,
+    log: createLogger({
+      component: 'fleet',
+      level: process.env['LOG_LEVEL'] ?? 'error',
+      format: 'text',
+    }),
+    heartbeatMs: 5000,
+  });
+});
+
+afterAll(async () => {
+  await fleet.stop();
+});
+
+interface EntryOptions {
+  state?: 'Enabled' | 'Disabled';
+  module: ModuleOnDisk;
+  stallTimeout?: string;
+  generation?: number;
+  sha256?: string;
+}
+
+function node(i: number): string {
+  return fleet.nodes[i] ?? '';
+}
+
+async function setSpec(nodeName: string, patchName: string, o: EntryOptions): Promise<void> {
+  const entry = {
+    livePatch: `lp-${patchName}`,
+    patchName,
+    state: o.state ?? 'Enabled',
+    module: { hostPath: o.module.hostPath, sha256: o.sha256 ?? o.module.sha256 },
+    generation: o.generation ?? 1,
+    stallTimeout: o.stallTimeout ?? '60s',
+  };
+  await kubectlOk([
+    'patch',
+    'lpn',
+    nodeName,
+    '--type=merge',
+    '-p',
+    JSON.stringify({ spec: { patches: [entry] } }),
+  ]);
+}
+
+async function lpn(nodeName: string): Promise<LivePatchNode> {
+  return kubectlJson<LivePatchNode>(['get', 'lpn', nodeName]);
+}
+
+async function waitForPhase(
+  nodeName: string,
+  phase: ObservedPatch['phase'],
+  timeoutMs = 30_000,
+): Promise<ObservedPatch> {
+  const seen = await waitUntil(
+    `${nodeName} to report ${phase}`,
+    () => lpn(nodeName),
+    (o) => o.status?.patches?.[0]?.phase === phase,
+    timeoutMs,
+  );
+  return seen.status?.patches?.[0] as ObservedPatch;
+}
+
+async function annotate(nodeName: string, annotations: Record<string, string>): Promise<void> {
+  await kubectlOk([
+    'annotate',
+    'node',
+    nodeName,
+    '--overwrite',
+    ...Object.entries(annotations).map(([k, v]) => `${k}=${v}`),
+  ]);
+}
+
+describe('the agent on a simulated node', () => {
+  test('creates its LivePatchNode, owned by its Node, and reports the node before any patch', async () => {
+    const o = await waitUntil(
+      'a status',
+      () => lpn(node(0)),
+      (x) => x.status?.kernelRelease !== undefined,
+    );
+    expect(o.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'Node', name: node(0) });
+    expect(o.status).toMatchObject({
+      kernelRelease: KERNEL,
+      backend: 'simulator',
+      patchedCount: 0,
+      unmanaged: [],
+    });
+    expect(o.status?.agentVersion).toMatch(/^\d+\.\d+\.\d+/);
+    const table = await kubectlOk(['get', 'livepatchnodes', node(0)]);
+    expect(table).toMatch(
+      new RegExp(`${node(0)}\\s+${KERNEL.replaceAll('.', '\\.')}\\s+simulator\\s+0`),
+    );
+  });
+
+  test('enable → Patched; disable → Unpatched and the module unloaded', async () => {
+    const module = await writeSimModule('livepatch_enable', KERNEL);
+    await annotate(node(0), { 'sim.livepatch.io/transition-seconds': '2' });
+    await setSpec(node(0), 'livepatch_enable', { module });
+    const transitioning = await waitForPhase(node(0), 'Transitioning');
+    expect(transitioning.transition).toBe(true);
+    expect(transitioning.pendingTasks).toBeGreaterThan(0);
+    const patched = await waitForPhase(node(0), 'Patched');
+    expect(patched).toMatchObject({ enabled: true, transition: false, observedGeneration: 1 });
+    expect((await lpn(node(0))).status?.patchedCount).toBe(1);
+
+    await setSpec(node(0), 'livepatch_enable', { module, state: 'Disabled', generation: 2 });
+    const unpatched = await waitForPhase(node(0), 'Unpatched');
+    expect(unpatched.observedGeneration).toBe(2);
+    expect(unpatched.enabled).toBeUndefined();
+    expect((await lpn(node(0))).status?.patchedCount).toBe(0);
+  });
+
+  test('a wrong checksum fails with a message and loads nothing', async () => {
+    const module = await writeSimModule('livepatch_badsum', KERNEL);
+    await setSpec(node(1), 'livepatch_badsum', { module, sha256: 'f'.repeat(64) });
+    const failed = await waitForPhase(node(1), 'Failed');
+    expect(failed.message).toContain('checksum mismatch');
+    expect(failed.message).toContain(module.sha256);
+    expect(failed.enabled).toBeUndefined();
+    const events = await kubectlOk([
+      'get',
+      'events',
+      '-n',
+      'default',
+      '--field-selector',
+      'involvedObject.name=lp-livepatch_badsum',
+    ]);
+    expect(events).toContain('ModuleUnavailable');
+  });
+
+  test('a module built for another kernel is refused, as the kernel refuses it', async () => {
+    const module = await writeSimModule('livepatch_otherkernel', '6.1.0-27-amd64');
+    await setSpec(node(2), 'livepatch_otherkernel', { module });
+    const failed = await waitForPhase(node(2), 'Failed');
+    expect(failed.message).toContain('ENOEXEC');
+    expect(failed.message).toContain("version magic '6.1.0-27-amd64");
+  });
+
+  test('stuck tasks: Stalled, then reversed by the node guard, with the blocking tasks', async () => {
+    const module = await writeSimModule('livepatch_stuck', KERNEL);
+    await annotate(node(3), {
+      'sim.livepatch.io/stuck-tasks': '1',
+      'sim.livepatch.io/transition-seconds': '1',
+    });
+    await setSpec(node(3), 'livepatch_stuck', { module, stallTimeout: '3s' });
+    await waitForPhase(node(3), 'Transitioning');
+    const done = await waitUntil(
+      'the stall to be reversed and unloaded',
+      () => lpn(node(3)),
+      (o) =>
+        o.status?.patches?.[0]?.phase === 'Stalled' &&
+        /unloaded/.test(o.status.patches[0].message ?? ''),
+      30_000,
+    );
+    const entry = done.status?.patches?.[0];
+    expect(entry?.blockingTasks?.map((t) => t.comm)).toEqual(['qemu-kvm']);
+    expect(entry?.message).toContain('did not finish within 3s');
+    expect(done.status?.transitioning).toBeUndefined();
+    const events = await kubectlOk([
+      'get',
+      'events',
+      '-n',
+      'default',
+      '--field-selector',
+      'involvedObject.name=lp-livepatch_stuck',
+    ]);
+    expect(events).toContain('NodeStalled');
+  });
+
+  test('an agent killed mid-transition adopts the transition when it restarts, and loads nothing twice', async () => {
+    const module = await writeSimModule('livepatch_restart', KERNEL);
+    await annotate(node(4), { 'sim.livepatch.io/transition-seconds': '6' });
+    await setSpec(node(4), 'livepatch_restart', { module });
+    const before = await waitForPhase(node(4), 'Transitioning');
+    await fleet.stopAgent(node(4) as never);
+    await new Promise((r) => setTimeout(r, 1500));
+    await fleet.restartAgent(node(4) as never);
+    const history: string[] = [];
+    const patched = await waitUntil(
+      'Patched after the restart',
+      async () => {
+        const p = (await lpn(node(4))).status?.patches?.[0];
+        history.push(p?.phase ?? '');
+        return p;
+      },
+      (p) => p?.phase === 'Patched',
+    );
+    expect(history).not.toContain('Loading');
+    expect(history).not.toContain('Failed');
+    expect(patched?.transitionStartTime).toBe(before.transitionStartTime);
+  });
+});

@@ -1,0 +1,257 @@
+// The agent's decisions with injected time and a kernel described as data.
+import { describe, expect, test } from '@jest/globals';
+import { decideNode, type KernelView } from '../../../agent/node-machine.js';
+import type { KernelPatch } from '../../../agent/kernel/types.js';
+import type { DesiredPatch, ObservedPatch } from '../../../src/api/generated/types.js';
+import type { LivePatchName, PatchName } from '../../../src/api/names.js';
+
+const T0 = Date.UTC(2026, 10, 25, 12, 0, 0);
+const at = (s: number): number => T0 + s * 1000;
+const iso = (s: number): string => new Date(at(s)).toISOString();
+const P = 'livepatch_a' as PatchName;
+const LP = 'cve-a' as LivePatchName;
+
+function entry(o: Partial<DesiredPatch> = {}): DesiredPatch {
+  return {
+    livePatch: LP,
+    patchName: P,
+    state: 'Enabled',
+    module: { hostPath: '/m.ko', sha256: 'a'.repeat(64) },
+    generation: 1,
+    stallTimeout: '60s',
+    allowForce: false,
+    ...o,
+  };
+}
+
+function kernel(
+  patches: Partial<KernelPatch>[] = [],
+  o: { loaded?: string[]; pending?: number } = {},
+): KernelView {
+  const list = patches.map((p) => ({ name: P, enabled: true, transition: false, ...p }));
+  const inFlight = list.find((p) => p.transition);
+  const blocking = [{ pid: 812, comm: 'qemu-kvm' }];
+  return {
+    patches: list,
+    loaded: new Set((o.loaded ?? list.map((p) => p.name)) as PatchName[]),
+    ...(inFlight ? { tasks: { name: inFlight.name, pending: o.pending ?? 1, blocking } } : {}),
+  };
+}
+
+function prev(o: Partial<ObservedPatch>): ObservedPatch[] {
+  return [{ livePatch: LP, patchName: P, phase: 'Pending', observedGeneration: 1, ...o }];
+}
+
+describe('enabling a patch on a node', () => {
+  test('an idle kernel without the patch: load it', () => {
+    const d = decideNode([entry()], kernel([], { loaded: [] }), [], at(0));
+    expect(d.action).toMatchObject({ kind: 'load', patchName: P });
+    expect(d.patches[0]?.phase).toBe('Loading');
+  });
+
+  test('another patch in transition: wait, do not ask the kernel for a second one (EBUSY)', () => {
+    const other = { name: 'kpatch_other' as PatchName, transition: true };
+    const d = decideNode([entry()], kernel([other], { loaded: [] }), [], at(0));
+    expect(d.action).toBeUndefined();
+    expect(d.patches[0]).toMatchObject({
+      phase: 'Pending',
+      message: "waiting for kpatch_other's transition to finish",
+    });
+    expect(d.unmanaged).toEqual([{ patchName: 'kpatch_other', enabled: true, transition: true }]);
+  });
+
+  test('in transition within the stall timeout: Transitioning with the tasks still on the old code', () => {
+    const d = decideNode(
+      [entry()],
+      kernel([{ transition: true }], { pending: 3 }),
+      prev({ phase: 'Loading' }),
+      at(5),
+    );
+    expect(d.action).toBeUndefined();
+    expect(d.patches[0]).toMatchObject({
+      phase: 'Transitioning',
+      pendingTasks: 3,
+      blockingTasks: [{ pid: 812, comm: 'qemu-kvm' }],
+      transitionStartTime: iso(5),
+    });
+    expect(d.patches[0]?.message).toContain('3 tasks still on the old code (qemu-kvm[812])');
+  });
+
+  test('the transition start time is kept across reads and agent restarts', () => {
+    const before = prev({
+      phase: 'Transitioning',
+      enabled: true,
+      transition: true,
+      transitionStartTime: iso(0),
+    });
+    const d = decideNode([entry()], kernel([{ transition: true }]), before, at(30));
+    expect(d.patches[0]?.transitionStartTime).toBe(iso(0));
+  });
+
+  test('past the stall timeout: Stalled, and the node reverses it by writing enabled=0', () => {
+    const before = prev({
+      phase: 'Transitioning',
+      enabled: true,
+      transition: true,
+      transitionStartTime: iso(0),
+    });
+    const d = decideNode([entry()], kernel([{ transition: true }]), before, at(61));
+    expect(d.action).toMatchObject({ kind: 'setEnabled', enabled: false, why: 'stalled' });
+    expect(d.patches[0]?.phase).toBe('Stalled');
+    expect(d.patches[0]?.message).toContain('did not finish within 60s (blocked by qemu-kvm[812])');
+  });
+
+  test('while the reversal runs: Reversing, keeping the tasks that caused the stall', () => {
+    const stalled = prev({
+      phase: 'Stalled',
+      enabled: true,
+      transition: true,
+      transitionStartTime: iso(0),
+      blockingTasks: [{ pid: 812, comm: 'qemu-kvm' }],
+    });
+    const d = decideNode(
+      [entry()],
+      kernel([{ enabled: false, transition: true }], { pending: 20 }),
+      stalled,
+      at(62),
+    );
+    expect(d.action).toBeUndefined();
+    expect(d.patches[0]).toMatchObject({
+      phase: 'Reversing',
+      blockingTasks: [{ pid: 812, comm: 'qemu-kvm' }],
+    });
+    expect(d.patches[0]?.transitionStartTime).toBe(iso(62));
+  });
+
+  test('a reversal that stalls too is forced only when allowForce is set', () => {
+    const reversing = prev({
+      phase: 'Reversing',
+      enabled: false,
+      transition: true,
+      transitionStartTime: iso(0),
+    });
+    const view = kernel([{ enabled: false, transition: true }]);
+    const refused = decideNode([entry()], view, reversing, at(61));
+    expect(refused.action).toBeUndefined();
+    expect(refused.patches[0]?.message).toContain('spec.stall.allowForce');
+    const forced = decideNode([entry({ allowForce: true })], view, reversing, at(61));
+    expect(forced.action).toMatchObject({ kind: 'force' });
+    expect(forced.patches[0]?.forced).toBe(true);
+  });
+
+  test('once reversed: unload the module and stay Stalled for this generation, never reloading it', () => {
+    const reversing = prev({ phase: 'Reversing', blockingTasks: [{ pid: 812, comm: 'qemu-kvm' }] });
+    const unload = decideNode([entry()], kernel([], { loaded: [P] }), reversing, at(70));
+    expect(unload.action).toMatchObject({ kind: 'unload' });
+    expect(unload.patches[0]?.phase).toBe('Stalled');
+    const after = decideNode([entry()], kernel([], { loaded: [] }), unload.patches, at(71));
+    expect(after.action).toBeUndefined();
+    expect(after.patches[0]?.message).toContain('reversed on the node and unloaded');
+  });
+
+  test('a new generation after a stall tries again', () => {
+    const stalled = prev({ phase: 'Stalled' });
+    const d = decideNode([entry({ generation: 2 })], kernel([], { loaded: [] }), stalled, at(0));
+    expect(d.action).toMatchObject({ kind: 'load' });
+  });
+
+  test('a failure stays for its generation; a new one retries', () => {
+    const failed = prev({ phase: 'Failed', message: 'checksum mismatch' });
+    expect(decideNode([entry()], kernel([], { loaded: [] }), failed, at(0)).action).toBeUndefined();
+    expect(
+      decideNode([entry({ generation: 2 })], kernel([], { loaded: [] }), failed, at(0)).action,
+    ).toMatchObject({ kind: 'load' });
+  });
+
+  test('enabled and settled: Patched', () => {
+    const d = decideNode([entry()], kernel([{}]), prev({ phase: 'Transitioning' }), at(0));
+    expect(d.patches[0]).toMatchObject({ phase: 'Patched', enabled: true, transition: false });
+    expect(d.action).toBeUndefined();
+  });
+
+  test('a patched patch whose directory vanished was replaced by an atomic-replace patch', () => {
+    const newer = { name: 'livepatch_cumulative' as PatchName, replace: true };
+    const d = decideNode(
+      [entry()],
+      kernel([newer], { loaded: [P] }),
+      prev({ phase: 'Patched' }),
+      at(0),
+    );
+    expect(d.patches[0]).toMatchObject({
+      phase: 'Replaced',
+      message: 'replaced by the atomic-replace patch livepatch_cumulative',
+    });
+    expect(d.action).toBeUndefined();
+  });
+
+  test('a loaded module without its directory is unloaded before loading afresh (never EEXIST)', () => {
+    const d = decideNode([entry()], kernel([], { loaded: [P] }), [], at(0));
+    expect(d.action).toMatchObject({ kind: 'unload' });
+  });
+});
+
+describe('disabling a patch on a node', () => {
+  test('enabled and settled: write enabled=0', () => {
+    const d = decideNode(
+      [entry({ state: 'Disabled' })],
+      kernel([{}]),
+      prev({ phase: 'Patched' }),
+      at(0),
+    );
+    expect(d.action).toMatchObject({ kind: 'setEnabled', enabled: false });
+    expect(d.patches[0]?.phase).toBe('Unpatching');
+  });
+
+  test('disabled mid-enable: reverse the transition', () => {
+    const d = decideNode(
+      [entry({ state: 'Disabled' })],
+      kernel([{ transition: true }]),
+      prev({ phase: 'Transitioning' }),
+      at(0),
+    );
+    expect(d.action).toMatchObject({ kind: 'setEnabled', enabled: false });
+  });
+
+  test('directory gone, module loaded: unload; then Unpatched', () => {
+    const unload = decideNode(
+      [entry({ state: 'Disabled' })],
+      kernel([], { loaded: [P] }),
+      prev({ phase: 'Unpatching' }),
+      at(0),
+    );
+    expect(unload.action).toMatchObject({ kind: 'unload' });
+    const done = decideNode(
+      [entry({ state: 'Disabled' })],
+      kernel([], { loaded: [] }),
+      unload.patches,
+      at(1),
+    );
+    expect(done.patches[0]).toMatchObject({ phase: 'Unpatched' });
+    expect(done.action).toBeUndefined();
+  });
+});
+
+describe('several patches on one node', () => {
+  test('reversing a stall comes before loading another patch', () => {
+    const other = entry({
+      livePatch: 'cve-b' as LivePatchName,
+      patchName: 'livepatch_b' as PatchName,
+    });
+    const stalling = prev({
+      phase: 'Transitioning',
+      enabled: true,
+      transition: true,
+      transitionStartTime: iso(0),
+    });
+    const d = decideNode([other, entry()], kernel([{ transition: true }]), stalling, at(61));
+    expect(d.action).toMatchObject({ kind: 'setEnabled', why: 'stalled', patchName: P });
+    expect(d.patches[0]?.phase).toBe('Pending');
+  });
+
+  test('two new patches: one load at a time', () => {
+    const b = entry({ livePatch: 'cve-b' as LivePatchName, patchName: 'livepatch_b' as PatchName });
+    const d = decideNode([entry(), b], kernel([], { loaded: [] }), [], at(0));
+    expect(d.action).toMatchObject({ kind: 'load' });
+    expect(d.patches.map((p) => p.phase).sort()).toEqual(['Loading', 'Pending']);
+  });
+});
