@@ -11,6 +11,7 @@ import type {
 } from '../src/api/generated/types.js';
 import type { LivePatchName, PatchName } from '../src/api/names.js';
 import { durationMs } from '../src/api/quantities.js';
+import { describeTasks } from '../src/api/tasks.js';
 import type { KernelPatch, TransitionTasks } from './kernel/types.js';
 
 export interface KernelView {
@@ -57,11 +58,6 @@ interface Context {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
-
-export function describeTasks(tasks: readonly BlockingTask[], max = 3): string {
-  const shown = tasks.slice(0, max).map((t) => `${t.comm}[${t.pid}]`);
-  return shown.join(', ') + (tasks.length > max ? ', …' : '');
-}
 
 function base(c: Context, k: KernelPatch | undefined): ObservedPatch {
   return {
@@ -178,15 +174,11 @@ function settled(c: Context, k: KernelPatch): EntryResult {
       return { status: { ...status, phase: 'Patched', message: 'enabled; transition complete' } };
     return { status: { ...status, phase: 'Pending' } };
   }
-  if (sameGeneration(c, 'Stalled')) {
-    return {
-      status: {
-        ...c.prev,
-        ...status,
-        phase: 'Stalled',
-        message: c.prev?.message ?? 'the disable stalled',
-      },
-    };
+  if (sameGeneration(c, 'Stalled', 'Reversing')) {
+    // The disable stalled and the guard reversed it: do not try again for this generation.
+    const cause = c.prev?.blockingTasks ?? [];
+    const message = `${stallMessage(c, cause)}; the disable was reversed on the node, the patch is still enabled`;
+    return { status: { ...status, phase: 'Stalled', blockingTasks: [...cause], message } };
   }
   if (c.busyWith) return waiting(c, status);
   return {

@@ -14,6 +14,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'start a local kube-apiserver + etcd with the CRDs installed; prints KUBECONFIG=…',
     run: async (args) => (await import('./cluster.js')).runCluster(args),
   },
+  controller: {
+    summary: 'the controller (Deployment): plans rollouts in waves, aggregates status, rolls back',
+    run: async (args) => (await import('./controller.js')).runController(args),
+  },
   agent: {
     summary: "the node agent (DaemonSet): drives this node's livepatches, reports them",
     run: async (args) => (await import('./agent.js')).runAgent(args),

@@ -46,6 +46,17 @@ export class Reflector<T extends KubeObject> {
     return this.objects.get(name);
   }
 
+  /**
+   * Records an object this process just wrote (the server's answer), so reads
+   * see the write before its watch event arrives. An older copy never replaces
+   * a newer one: etcd's resourceVersions grow.
+   */
+  observe(object: T): void {
+    const name = object.metadata?.name ?? '';
+    const known = Number(this.objects.get(name)?.metadata?.resourceVersion ?? 0);
+    if (Number(object.metadata?.resourceVersion ?? 0) >= known) this.objects.set(name, object);
+  }
+
   list(): T[] {
     return [...this.objects.values()];
   }
@@ -150,7 +161,7 @@ export class Reflector<T extends KubeObject> {
         if (type === 'BOOKMARK') return;
         const name = object.metadata?.name ?? '';
         if (type === 'DELETED') this.objects.delete(name);
-        else this.objects.set(name, object);
+        else this.observe(object);
         this.options.onChange(name);
       };
       const onDone = (err: unknown): void => {

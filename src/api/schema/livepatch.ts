@@ -310,7 +310,16 @@ export const livePatchSpec = object(
       default: 0,
     }),
   },
-  { required: ['patchName', 'kernels'], name: 'LivePatchSpec' },
+  {
+    required: ['patchName', 'kernels'],
+    name: 'LivePatchSpec',
+    'x-kubernetes-validations': [
+      cel(
+        'self.patchName == oldSelf.patchName',
+        'patchName cannot change: nodes know the patch by this name. Create a new LivePatch for a new module',
+      ),
+    ],
+  },
 );
 
 export const livePatchSchema = object(

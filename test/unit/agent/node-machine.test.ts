@@ -212,6 +212,26 @@ describe('disabling a patch on a node', () => {
     expect(d.action).toMatchObject({ kind: 'setEnabled', enabled: false });
   });
 
+  test('a disable that stalled and was reversed stays Stalled for its generation, never retried in a loop', () => {
+    const reversing = prev({
+      phase: 'Reversing',
+      enabled: true,
+      transition: true,
+      blockingTasks: [{ pid: 812, comm: 'qemu-kvm' }],
+    });
+    const d = decideNode([entry({ state: 'Disabled' })], kernel([{}]), reversing, at(70));
+    expect(d.action).toBeUndefined();
+    expect(d.patches[0]).toMatchObject({
+      phase: 'Stalled',
+      blockingTasks: [{ pid: 812, comm: 'qemu-kvm' }],
+    });
+    expect(d.patches[0]?.message).toContain(
+      'the disable was reversed on the node, the patch is still enabled',
+    );
+    const again = decideNode([entry({ state: 'Disabled' })], kernel([{}]), d.patches, at(80));
+    expect(again.action).toBeUndefined();
+  });
+
   test('directory gone, module loaded: unload; then Unpatched', () => {
     const unload = decideNode(
       [entry({ state: 'Disabled' })],

@@ -1,0 +1,63 @@
+// `livepatch-operator controller`: the Deployment's process.
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Controller } from '../controller/runtime.js';
+import { loadKubeConfig } from '../kube/config.js';
+import { createLogger } from '../log.js';
+import { untilSignal } from './signals.js';
+
+const HELP = `Usage: livepatch-operator controller [flags]
+
+Plans LivePatch rollouts in waves, writes each node's LivePatchNode entries,
+aggregates the nodes into LivePatch.status, applies the stall policy, and
+records Events. Several replicas may run: one holds the leader Lease and acts;
+a standby takes over within 17 s of the leader dying (at once after a clean stop).
+
+  --kubeconfig FILE       kubeconfig (default: in-cluster, else $KUBECONFIG)
+  --lease-namespace NS    namespace of the leader Lease (default: $POD_NAMESPACE, else default)
+  --lease-name NAME       name of the leader Lease (default livepatch-controller)
+  --identity ID           this replica's name in the Lease (default: hostname-pid)
+  --metrics-port PORT     /healthz, /readyz and /metrics (default 8080; 0 disables)
+`;
+
+export async function runController(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      kubeconfig: { type: 'string' },
+      'lease-namespace': { type: 'string' },
+      'lease-name': { type: 'string', default: 'livepatch-controller' },
+      identity: { type: 'string' },
+      'metrics-port': { type: 'string', default: '8080' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const log = createLogger({ component: 'controller' });
+  const identity = values.identity ?? `${hostname()}-${process.pid}`;
+  const leadership = { lost: false };
+  const controller = new Controller({
+    kc: loadKubeConfig(values.kubeconfig),
+    log,
+    port: Number(values['metrics-port']),
+    lease: {
+      namespace: values['lease-namespace'] ?? process.env['POD_NAMESPACE'] ?? 'default',
+      name: values['lease-name'],
+      identity,
+    },
+    onLostLeadership: () => {
+      leadership.lost = true;
+      log.error('lost the leader lease; exiting so a fresh replica can take over', { identity });
+      process.kill(process.pid, 'SIGTERM');
+    },
+  });
+  await controller.start();
+  log.info('controller running', { identity });
+  const signal = await untilSignal();
+  log.info('stopping', { signal });
+  await controller.stop();
+  return leadership.lost ? 1 : 0;
+}

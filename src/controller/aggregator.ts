@@ -1,0 +1,209 @@
+// One fleet status from every node's own report, as a pure function: counts,
+// the summary column, per-kernel progress, the stalled nodes with the tasks
+// that blocked them, and conditions a person (and `kubectl wait`) can read.
+import type {
+  Condition,
+  KernelProgress,
+  LivePatch,
+  LivePatchStatus,
+  NodeCounts,
+  StalledNode,
+} from '../api/generated/types.js';
+import type { KernelRelease } from '../api/names.js';
+import { describeTasks } from '../api/tasks.js';
+import type { Plan } from './planner.js';
+import type { NodeSlot, TargetSlot } from './targets.js';
+
+const MAX_STALLED_LISTED = 20;
+
+/** The condition types of LivePatch.status, and what True means. */
+export const CONDITION = {
+  /** Every targeted node has settled with the patch (kubectl wait --for=condition=Complete). */
+  complete: 'Complete',
+  /** Nodes are being patched or unpatched. */
+  progressing: 'Progressing',
+  /** At least one node's transition stalled. */
+  stalled: 'Stalled',
+  /** The rollout was rolled back or halted, or nodes failed. */
+  degraded: 'Degraded',
+} as const;
+
+export function countNodes(slots: readonly NodeSlot[]): NodeCounts {
+  const targets = slots.filter((s): s is TargetSlot => s.kind === 'target');
+  const by = (p: TargetSlot['progress']): number => targets.filter((t) => t.progress === p).length;
+  return {
+    targeted: targets.length + slots.filter((s) => s.kind === 'unknown').length,
+    patched: by('patched'),
+    transitioning: by('inFlight'),
+    pending: by('none'),
+    stalled: by('stalled'),
+    failed: by('failed'),
+    reverted: by('unpatched'),
+    replaced: by('replaced'),
+    notApplicable: slots.filter((s) => s.kind === 'notApplicable').length,
+    unknown: slots.filter((s) => s.kind === 'unknown').length,
+  };
+}
+
+function kernels(slots: readonly NodeSlot[]): KernelProgress[] {
+  const byRelease = new Map<KernelRelease, { targeted: number; patched: number }>();
+  for (const s of slots) {
+    if ((s.kind !== 'target' && s.kind !== 'unknown') || !s.node.kernel) continue;
+    const entry = byRelease.get(s.node.kernel) ?? { targeted: 0, patched: 0 };
+    entry.targeted++;
+    if (s.kind === 'target' && s.progress === 'patched') entry.patched++;
+    byRelease.set(s.node.kernel, entry);
+  }
+  return [...byRelease]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([release, c]) => ({ release, ...c }));
+}
+
+export function stalledNodes(slots: readonly NodeSlot[]): StalledNode[] {
+  return slots
+    .filter((s): s is TargetSlot => s.kind === 'target' && s.progress === 'stalled')
+    .sort((a, b) => a.node.name.localeCompare(b.node.name))
+    .slice(0, MAX_STALLED_LISTED)
+    .map((s) => ({
+      node: s.node.name,
+      ...(s.observed?.transitionStartTime ? { since: s.observed.transitionStartTime } : {}),
+      blockingTasks: [...(s.observed?.blockingTasks ?? [])],
+    }));
+}
+
+function stalledSummary(stalled: readonly StalledNode[]): string {
+  return stalled
+    .slice(0, 5)
+    .map(
+      (s) =>
+        `${s.node} (${s.blockingTasks?.length ? `blocked by ${describeTasks(s.blockingTasks)}` : 'tasks did not switch'})`,
+    )
+    .join(', ');
+}
+
+interface ConditionDraft {
+  readonly type: string;
+  readonly status: Condition['status'];
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** Why a Complete rollout still has stalled nodes: the failure budget allowed them, or Ignore went past them. */
+function toleratedStalls(lp: LivePatch, counts: NodeCounts): string {
+  if (!counts.stalled) return '';
+  const failures = counts.stalled + (counts.failed ?? 0);
+  const why =
+    failures <= lp.spec.failureBudget
+      ? 'within the failure budget'
+      : 'over the failure budget; stall.action Ignore went on';
+  return `, ${counts.stalled} stalled (${why})`;
+}
+
+function drafts(
+  lp: LivePatch,
+  plan: Plan,
+  counts: NodeCounts,
+  stalled: readonly StalledNode[],
+): ConditionDraft[] {
+  const done = `${counts.patched}/${counts.targeted} nodes patched`;
+  const stalledText = stalled.length ? `; stalled: ${stalledSummary(stalled)}` : '';
+  const complete: ConditionDraft =
+    plan.phase === 'Complete'
+      ? {
+          type: CONDITION.complete,
+          status: 'True',
+          reason: 'RolloutComplete',
+          message: `${done}${toleratedStalls(lp, counts)}`,
+        }
+      : { type: CONDITION.complete, status: 'False', reason: plan.reason, message: plan.message };
+  const progressing = ['Progressing', 'RollingBack', 'Disabling'].includes(plan.phase);
+  const degradedReason: Record<string, string> = {
+    RolledBack: 'RolledBack',
+    RollingBack: 'RollingBack',
+    Failed: 'Halted',
+  };
+  const why = degradedReason[plan.phase];
+  const degraded: ConditionDraft = why
+    ? {
+        type: CONDITION.degraded,
+        status: 'True',
+        reason: why,
+        message: `${why === 'Halted' ? plan.message : `stall.action Rollback: every node of the patch is being reversed (${plan.message})`}${stalledText}. Find what blocks the stalled tasks, then edit the LivePatch to retry`,
+      }
+    : counts.failed
+      ? {
+          type: CONDITION.degraded,
+          status: 'True',
+          reason: 'NodesFailed',
+          message: `${counts.failed} node(s) failed; see kubectl get livepatchnodes`,
+        }
+      : {
+          type: CONDITION.degraded,
+          status: 'False',
+          reason: 'Healthy',
+          message: 'no rollback, halt or failed node',
+        };
+  return [
+    complete,
+    {
+      type: CONDITION.progressing,
+      status: progressing ? 'True' : 'False',
+      reason: plan.reason,
+      message: plan.message,
+    },
+    stalled.length
+      ? {
+          type: CONDITION.stalled,
+          status: 'True',
+          reason: 'NodesStalled',
+          message: `${counts.stalled} node(s) stalled: ${stalledSummary(stalled)}`,
+        }
+      : {
+          type: CONDITION.stalled,
+          status: 'False',
+          reason: 'NoStall',
+          message: 'no node has stalled',
+        },
+    degraded,
+  ];
+}
+
+/** Keeps lastTransitionTime while a condition's status holds, as metav1.Condition requires. */
+function conditions(
+  lp: LivePatch,
+  list: readonly ConditionDraft[],
+  generation: number,
+  now: number,
+): Condition[] {
+  return list.map((c) => {
+    const prev = lp.status?.conditions?.find((p) => p.type === c.type);
+    const lastTransitionTime =
+      prev && prev.status === c.status ? prev.lastTransitionTime : new Date(now).toISOString();
+    return { ...c, lastTransitionTime, observedGeneration: generation };
+  });
+}
+
+export function aggregateStatus(
+  lp: LivePatch,
+  slots: readonly NodeSlot[],
+  plan: Plan,
+  now: number,
+): LivePatchStatus {
+  const counts = countNodes(slots);
+  const stalled = stalledNodes(slots);
+  const generation = lp.metadata.generation ?? 1;
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  return {
+    observedGeneration: generation,
+    phase: plan.phase,
+    summary: `${counts.patched}/${counts.targeted}`,
+    nodes: counts,
+    currentStep: plan.step.index,
+    currentStepStartTime: iso(plan.step.startTime),
+    pausedAtStepStart: plan.step.pausedAtStart,
+    ...(plan.waveSettledTime !== undefined ? { waveSettledTime: iso(plan.waveSettledTime) } : {}),
+    kernels: kernels(slots),
+    stalledNodes: stalled,
+    conditions: conditions(lp, drafts(lp, plan, counts, stalled), generation, now),
+  };
+}

@@ -1,0 +1,68 @@
+// The Events a user wants in `kubectl describe livepatch`, derived from what
+// changed between the last status and the new one. Pure.
+import type { LivePatchStatus } from '../api/generated/types.js';
+import { describeTasks } from '../api/tasks.js';
+import type { EventRecord } from '../kube/events.js';
+import type { Plan } from './planner.js';
+
+const ON_PHASE: Partial<
+  Record<LivePatchStatus['phase'] & string, (s: LivePatchStatus, plan: Plan) => EventRecord>
+> = {
+  RollingBack: (_s, plan) => ({
+    type: 'Warning',
+    reason: 'RollbackStarted',
+    message: `stall.action Rollback: reversing every node (${plan.message})`,
+  }),
+  RolledBack: (s) => ({
+    type: 'Normal',
+    reason: 'RollbackFinished',
+    message: `every node is unpatched (${s.nodes?.reverted ?? 0} reverted)`,
+  }),
+  Failed: (_s, plan) => ({ type: 'Warning', reason: 'Halted', message: plan.message }),
+  Paused: (_s, plan) => ({ type: 'Normal', reason: 'Paused', message: plan.message }),
+  Complete: (s) => ({
+    type: 'Normal',
+    reason: 'Completed',
+    message: `rollout complete: ${s.summary ?? ''} nodes patched`,
+  }),
+  Disabling: () => ({ type: 'Normal', reason: 'Disabling', message: 'unpatching every node' }),
+  Disabled: () => ({ type: 'Normal', reason: 'Disabled', message: 'every node is unpatched' }),
+};
+
+/** One NodeStalled per node that was not listed as stalled before. */
+function newlyStalled(previous: LivePatchStatus | undefined, next: LivePatchStatus): EventRecord[] {
+  const known = new Set((previous?.stalledNodes ?? []).map((s) => s.node));
+  return (next.stalledNodes ?? [])
+    .filter((s) => !known.has(s.node))
+    .map((s) => {
+      const tasks = s.blockingTasks?.length
+        ? `blocked by ${describeTasks(s.blockingTasks, 10)}`
+        : 'tasks did not switch';
+      return {
+        type: 'Warning',
+        reason: 'NodeStalled',
+        message: `node ${s.node} stalled (${tasks}); its agent reversed the transition`,
+      };
+    });
+}
+
+export function decisionEvents(
+  previous: LivePatchStatus | undefined,
+  next: LivePatchStatus,
+  plan: Plan,
+): EventRecord[] {
+  const events: EventRecord[] = [];
+  if (plan.started.length && next.phase === 'Progressing') {
+    events.push({
+      type: 'Normal',
+      reason: 'WaveStarted',
+      message: `step ${(next.currentStep ?? 0) + 1}: patching ${plan.started.length} node(s): ${plan.started.join(', ')}`,
+    });
+  }
+  events.push(...newlyStalled(previous, next));
+  if (previous?.phase !== next.phase && next.phase) {
+    const event = ON_PHASE[next.phase]?.(next, plan);
+    if (event) events.push(event);
+  }
+  return events;
+}

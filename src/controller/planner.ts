@@ -1,0 +1,427 @@
+// The rollout policy as a pure function: a LivePatch, where every node stands
+// on it, and the time → which nodes get which desired entry, the phase, the
+// step, and when to look again. Progress lives in LivePatch.status, so a
+// restarted controller continues exactly where the last one stopped.
+//
+// Rules (README "How a rollout proceeds" says the same for users):
+// - Waves: a wave of at most maxUnavailable nodes starts only when the last
+//   one has settled (every node Patched, Stalled or Failed) and bakeTime has
+//   passed since. Nodes are taken in rolloutOrder (stable hash). A node that
+//   went silent (NotReady, agent gone) mid-transition has not settled.
+// - Steps grow the patched set to a count or percentage; a pause step holds
+//   for its duration, or until spec.rollout.paused changes. After the last step
+//   the rollout continues to every targeted node.
+// - Stalled + failed nodes above failureBudget fire stall.action: Rollback
+//   unpatches every node of the patch (RolledBack), Halt starts no new node
+//   (Failed), Ignore goes on.
+// - Disabled and deletion unpatch every node that has the patch, at most
+//   maxUnavailable at a time; deletion then removes the entries.
+// - A new generation: nodes already patched stay patched (their entry takes
+//   the new generation, no kernel work); Stalled and Failed nodes of the old
+//   generation are tried again; the steps start over, counting patched nodes.
+//   While rolling forward, pauses already passed stay passed and the one held
+//   keeps its start (toggling spec.rollout.paused is itself a new generation).
+import type {
+  DesiredPatch,
+  LivePatch,
+  LivePatchPhase,
+  PatchState,
+  PauseStep,
+} from '../api/generated/types.js';
+import { canonicalJson } from '../api/canonical.js';
+import type { NodeName } from '../api/names.js';
+import { durationMs, scaleIntOrPercent } from '../api/quantities.js';
+import { rolloutOrder, type NodeSlot, type Progress, type TargetSlot } from './targets.js';
+
+export interface StepState {
+  readonly index: number;
+  readonly startTime: number;
+  readonly pausedAtStart: boolean;
+}
+
+export interface Plan {
+  readonly phase: LivePatchPhase;
+  /** Why the rollout is where it is, for the Progressing condition. */
+  readonly reason: string;
+  readonly message: string;
+  /** New desired entries for this LivePatch, per node; null removes the entry. */
+  readonly writes: ReadonlyMap<NodeName, DesiredPatch | null>;
+  /** Nodes this pass starts (a wave, or a batch of unpatching). */
+  readonly started: readonly NodeName[];
+  readonly step: StepState;
+  readonly waveSettledTime?: number;
+  readonly requeueAfterMs?: number;
+  /** Deletion may proceed: every node has unpatched or its agent is gone. */
+  readonly releaseFinalizer: boolean;
+}
+
+interface Ctx {
+  readonly lp: LivePatch;
+  readonly slots: readonly NodeSlot[];
+  readonly targets: readonly TargetSlot[];
+  readonly now: number;
+  readonly generation: number;
+  readonly sameGeneration: boolean;
+  readonly maxUnavailable: number;
+}
+
+const SETTLED: ReadonlySet<Progress> = new Set(['patched', 'stalled', 'failed', 'replaced']);
+const BUSY_RETRY_MS = 5000;
+
+export function desiredEntry(ctx: Ctx, slot: TargetSlot, state: PatchState): DesiredPatch {
+  const lp = ctx.lp;
+  return {
+    livePatch: lp.metadata.name as DesiredPatch['livePatch'],
+    patchName: lp.spec.patchName,
+    state,
+    module: slot.kernel.module,
+    generation: ctx.generation,
+    stallTimeout: lp.spec.stall.timeout,
+    allowForce: lp.spec.stall.allowForce,
+  };
+}
+
+const count = (targets: readonly TargetSlot[], ...progress: Progress[]): number =>
+  targets.filter((t) => progress.includes(t.progress)).length;
+
+/** Entries of nodes already on their way keep up with the spec: new generation, stall timeout, force policy. */
+function refreshes(ctx: Ctx, writes: Map<NodeName, DesiredPatch | null>): void {
+  for (const slot of ctx.targets) {
+    if (!slot.desired || slot.desired.state !== 'Enabled') continue;
+    if (!['inFlight', 'patched', 'replaced'].includes(slot.progress)) continue;
+    const fresh = { ...desiredEntry(ctx, slot, 'Enabled'), module: slot.desired.module };
+    if (canonicalJson(fresh) !== canonicalJson(slot.desired)) writes.set(slot.node.name, fresh);
+  }
+}
+
+function base(step: StepState): {
+  writes: Map<NodeName, DesiredPatch | null>;
+  started: NodeName[];
+  step: StepState;
+  releaseFinalizer: boolean;
+} {
+  return { writes: new Map(), started: [], step, releaseFinalizer: false };
+}
+
+const ROLLING_FORWARD = new Set<LivePatchPhase | undefined>([
+  'Progressing',
+  'Paused',
+  'Complete',
+  'Failed',
+]);
+
+/**
+ * Where the last generation's rollout stood, if it was rolling forward. Any
+ * spec edit is a new generation, toggling spec.rollout.paused included: the
+ * steps start over, but the pauses already passed stay passed and the one
+ * being held keeps its start, or every edit would re-hold them and an empty
+ * pause could never be released.
+ */
+function previousStep(ctx: Ctx): StepState | undefined {
+  const s = ctx.lp.status;
+  if (ctx.sameGeneration || !ROLLING_FORWARD.has(s?.phase)) return undefined;
+  if (s?.currentStep === undefined || !s.currentStepStartTime) return undefined;
+  return {
+    index: s.currentStep,
+    startTime: Date.parse(s.currentStepStartTime),
+    pausedAtStart: s.pausedAtStepStart ?? ctx.lp.spec.rollout.paused,
+  };
+}
+
+function enterStep(ctx: Ctx, index: number): StepState {
+  const previous = previousStep(ctx);
+  if (previous?.index === index) return previous;
+  return { index, startTime: ctx.now, pausedAtStart: ctx.lp.spec.rollout.paused };
+}
+
+function initialStep(ctx: Ctx): StepState {
+  const s = ctx.lp.status;
+  const paused = ctx.lp.spec.rollout.paused;
+  if (!ctx.sameGeneration || !s) return enterStep(ctx, 0);
+  return {
+    index: s.currentStep ?? 0,
+    startTime: s.currentStepStartTime ? Date.parse(s.currentStepStartTime) : ctx.now,
+    pausedAtStart: s.pausedAtStepStart ?? paused,
+  };
+}
+
+type StepOutcome =
+  | { readonly kind: 'grow'; readonly goal: number; readonly step: StepState }
+  | {
+      readonly kind: 'hold';
+      readonly step: StepState;
+      readonly message: string;
+      readonly requeueAfterMs?: number;
+    };
+
+/** A pause step holds, or undefined once it is over. */
+function pauseHold(ctx: Ctx, step: StepState, pause: PauseStep): StepOutcome | undefined {
+  if (pause.duration !== undefined) {
+    const remaining = step.startTime + durationMs(pause.duration) - ctx.now;
+    if (remaining <= 0) return undefined;
+    return {
+      kind: 'hold',
+      step,
+      message: `paused at step ${step.index + 1} for ${pause.duration}`,
+      requeueAfterMs: remaining,
+    };
+  }
+  if (ctx.lp.spec.rollout.paused !== step.pausedAtStart) return undefined;
+  return {
+    kind: 'hold',
+    step,
+    message: `paused at step ${step.index + 1} until spec.rollout.paused is changed`,
+  };
+}
+
+/** Walks the steps from the current one, advancing past every step already satisfied. */
+export function resolveStep(
+  ctx: Ctx,
+  start: StepState,
+  settled: number,
+  inFlight: number,
+): StepOutcome {
+  const steps = ctx.lp.spec.rollout.steps ?? [];
+  const total = ctx.targets.length;
+  const passed = previousStep(ctx)?.index ?? 0;
+  let step = start;
+  for (; step.index < steps.length; step = enterStep(ctx, step.index + 1)) {
+    const s = steps[step.index] ?? {};
+    if (s.pause) {
+      const hold = step.index < passed ? undefined : pauseHold(ctx, step, s.pause);
+      if (hold) return hold;
+      continue;
+    }
+    const goal = Math.min(total, s.nodes ?? Math.ceil(((s.percent ?? 100) * total) / 100));
+    if (settled < goal || inFlight > 0) return { kind: 'grow', goal, step };
+  }
+  return { kind: 'grow', goal: total, step };
+}
+
+function stallPolicy(ctx: Ctx, step: StepState): Plan | undefined {
+  const failures = count(ctx.targets, 'stalled', 'failed');
+  const budget = ctx.lp.spec.failureBudget;
+  if (failures <= budget) return undefined;
+  const what = `${failures} node(s) stalled or failed, over the failure budget of ${budget}`;
+  switch (ctx.lp.spec.stall.action) {
+    case 'Rollback':
+      return unpatch(ctx, 'rollback');
+    case 'Halt': {
+      const b = base(step);
+      refreshes(ctx, b.writes);
+      return {
+        ...b,
+        phase: 'Failed',
+        reason: 'Halted',
+        message: `${what}; stall.action Halt: no new node starts. Find what blocks the stalled nodes, then edit the LivePatch to retry`,
+      };
+    }
+    case 'Ignore':
+      return undefined;
+  }
+}
+
+function startWave(ctx: Ctx, step: StepState, goal: number, settled: number): Plan {
+  const b = base(step);
+  const writes = b.writes;
+  refreshes(ctx, writes);
+  const everStarted = ctx.targets.some((t) => t.progress !== 'none' && t.progress !== 'unpatched');
+  const settledAt = everStarted
+    ? ctx.sameGeneration && ctx.lp.status?.waveSettledTime
+      ? Date.parse(ctx.lp.status.waveSettledTime)
+      : ctx.now
+    : undefined;
+  const bake = durationMs(ctx.lp.spec.rollout.bakeTime);
+  if (settledAt !== undefined && ctx.now - settledAt < bake) {
+    const remaining = settledAt + bake - ctx.now;
+    return {
+      ...b,
+      waveSettledTime: settledAt,
+      phase: 'Progressing',
+      reason: 'Baking',
+      message: `baking for ${ctx.lp.spec.rollout.bakeTime} before the next wave`,
+      requeueAfterMs: remaining,
+    };
+  }
+  const candidates = ctx.targets.filter(
+    (t) => (t.progress === 'none' || t.progress === 'unpatched') && !t.busyElsewhere,
+  );
+  const byName = new Map(candidates.map((c) => [c.node.name, c]));
+  const size = Math.min(ctx.maxUnavailable, goal - settled);
+  const wave = rolloutOrder(ctx.lp.metadata.name ?? '', [...byName.keys()]).slice(
+    0,
+    Math.max(0, size),
+  );
+  for (const name of wave) {
+    const slot = byName.get(name);
+    if (slot) writes.set(name, desiredEntry(ctx, slot, 'Enabled'));
+  }
+  if (wave.length === 0) {
+    return {
+      ...b,
+      ...(settledAt ? { waveSettledTime: settledAt } : {}),
+      phase: 'Progressing',
+      reason: 'WaitingForNodes',
+      message: 'the next nodes are busy with another patch',
+      requeueAfterMs: BUSY_RETRY_MS,
+    };
+  }
+  return {
+    ...b,
+    started: wave,
+    phase: 'Progressing',
+    reason: 'WaveStarted',
+    message: `wave of ${wave.length} node(s) started`,
+  };
+}
+
+/**
+ * Nodes that went silent (NotReady, agent gone) mid-transition. They have not
+ * settled, so the wave waits: the patch may be what took them down.
+ */
+function silentInFlight(ctx: Ctx): NodeName[] {
+  return ctx.slots
+    .filter((s) => s.kind === 'unknown' && s.progress === 'inFlight')
+    .map((s) => s.node.name);
+}
+
+function inFlightMessage(inFlight: number, silent: readonly NodeName[]): string {
+  if (!silent.length) return `${inFlight} node(s) in transition`;
+  return `${inFlight} node(s) in transition; ${silent.join(', ')} went silent mid-transition and holds the next wave: if the patch took it down, disable the LivePatch`;
+}
+
+function enable(ctx: Ctx): Plan {
+  const settled = ctx.targets.filter((t) => SETTLED.has(t.progress)).length;
+  const silent = silentInFlight(ctx);
+  const inFlight = count(ctx.targets, 'inFlight') + silent.length;
+  const outcome = resolveStep(ctx, initialStep(ctx), settled, inFlight);
+  const policy = stallPolicy(ctx, outcome.step);
+  if (policy) return policy;
+  const b = base(outcome.step);
+  refreshes(ctx, b.writes);
+  if (ctx.lp.spec.rollout.paused) {
+    return {
+      ...b,
+      phase: 'Paused',
+      reason: 'Paused',
+      message: 'spec.rollout.paused is true: no new node starts',
+    };
+  }
+  if (outcome.kind === 'hold') {
+    return {
+      ...b,
+      phase: 'Paused',
+      reason: 'PauseStep',
+      message: outcome.message,
+      ...(outcome.requeueAfterMs ? { requeueAfterMs: outcome.requeueAfterMs } : {}),
+    };
+  }
+  if (inFlight > 0)
+    return {
+      ...b,
+      phase: 'Progressing',
+      reason: 'WaveInProgress',
+      message: inFlightMessage(inFlight, silent),
+    };
+  if (settled >= ctx.targets.length) {
+    const waveSettledTime = ctx.lp.status?.waveSettledTime
+      ? Date.parse(ctx.lp.status.waveSettledTime)
+      : ctx.now;
+    return {
+      ...b,
+      waveSettledTime,
+      phase: 'Complete',
+      reason: 'Complete',
+      message: `every targeted node has settled`,
+    };
+  }
+  return startWave(ctx, outcome.step, outcome.goal, settled);
+}
+
+type UnpatchMode = 'rollback' | 'disable' | 'delete';
+
+interface Holder {
+  readonly name: NodeName;
+  readonly desired: DesiredPatch;
+  readonly progress: Progress;
+  readonly reachable: boolean;
+}
+
+function holders(ctx: Ctx): Holder[] {
+  const out: Holder[] = [];
+  for (const s of ctx.slots) {
+    if (s.kind === 'target' && s.desired)
+      out.push({ name: s.node.name, desired: s.desired, progress: s.progress, reachable: true });
+    if (s.kind === 'leftover')
+      out.push({ name: s.node.name, desired: s.desired, progress: s.progress, reachable: true });
+    if (s.kind === 'unknown' && s.desired)
+      out.push({ name: s.node.name, desired: s.desired, progress: 'none', reachable: false });
+  }
+  return out;
+}
+
+const PHASES: Record<UnpatchMode, { busy: LivePatchPhase; done: LivePatchPhase }> = {
+  rollback: { busy: 'RollingBack', done: 'RolledBack' },
+  disable: { busy: 'Disabling', done: 'Disabled' },
+  delete: { busy: 'Disabling', done: 'Disabled' },
+};
+
+/** Rollback, Disabled and deletion: every node holding the patch unpatches, maxUnavailable at a time. */
+function unpatch(ctx: Ctx, mode: UnpatchMode): Plan {
+  const b = base(initialStep(ctx));
+  const writes = b.writes;
+  const all = holders(ctx);
+  const reachable = all.filter((h) => h.reachable);
+  const disabling = reachable.filter(
+    (h) => h.desired.state === 'Disabled' && h.progress === 'inFlight',
+  ).length;
+  // In-flight enables first: reversing them is what a rollback is for.
+  const toDisable = reachable
+    .filter((h) => h.desired.state === 'Enabled')
+    .sort((a, c) => Number(c.progress === 'inFlight') - Number(a.progress === 'inFlight'));
+  const batch = toDisable.slice(0, Math.max(0, ctx.maxUnavailable - disabling));
+  for (const h of batch)
+    writes.set(h.name, { ...h.desired, state: 'Disabled', generation: ctx.generation });
+  const phases = PHASES[mode];
+  const done = toDisable.length === 0 && disabling === 0;
+  if (!done) {
+    return {
+      ...b,
+      started: batch.map((h) => h.name),
+      phase: phases.busy,
+      reason: phases.busy,
+      message: `unpatching: ${toDisable.length + disabling} node(s) to go`,
+    };
+  }
+  if (mode === 'delete') {
+    for (const h of all) writes.set(h.name, null);
+    return {
+      ...b,
+      phase: phases.done,
+      reason: 'Deleted',
+      message: 'every node has unpatched; removing the finalizer',
+      releaseFinalizer: true,
+    };
+  }
+  return { ...b, phase: phases.done, reason: phases.done, message: 'every node has unpatched' };
+}
+
+export function planRollout(lp: LivePatch, slots: readonly NodeSlot[], now: number): Plan {
+  const generation = lp.metadata.generation ?? 1;
+  const targets = slots.filter((s): s is TargetSlot => s.kind === 'target');
+  const ctx: Ctx = {
+    lp,
+    slots,
+    targets,
+    now,
+    generation,
+    sameGeneration: lp.status?.observedGeneration === generation,
+    maxUnavailable: scaleIntOrPercent(lp.spec.rollout.maxUnavailable, targets.length),
+  };
+  if (lp.metadata.deletionTimestamp) return unpatch(ctx, 'delete');
+  if (lp.spec.state === 'Disabled') return unpatch(ctx, 'disable');
+  const phase = lp.status?.phase;
+  if (ctx.sameGeneration && (phase === 'RollingBack' || phase === 'RolledBack'))
+    return unpatch(ctx, 'rollback');
+  return enable(ctx);
+}

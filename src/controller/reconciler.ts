@@ -1,0 +1,144 @@
+// The thin shell around the planner: read the caches, plan, write the
+// LivePatchNode entries, the status (only when it changed), the Events, and
+// the finalizer. Every write reads its own result back into the cache, so the
+// next pass never plans from an older picture than the one just written.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { canonicalJson } from '../api/canonical.js';
+import { API_VERSION, FINALIZER, LIVEPATCH } from '../api/constants.js';
+import type { DesiredPatch, LivePatch, LivePatchNode } from '../api/generated/types.js';
+import type { KernelRelease, NodeName } from '../api/names.js';
+import type { EventRecorder } from '../kube/events.js';
+import { rawJson } from '../kube/raw.js';
+import type { Reflector } from '../kube/reflector.js';
+import { isConflict, mergePatch, PATHS } from '../kube/resources.js';
+import type { Logger } from '../log.js';
+import { aggregateStatus } from './aggregator.js';
+import { decisionEvents } from './decision-events.js';
+import type { ControllerMetrics } from './metrics.js';
+import { planRollout } from './planner.js';
+import { classifyNodes, type NodeFacts } from './targets.js';
+import type { WorkResult } from './queue.js';
+
+export interface NodeObject {
+  metadata: { name: string; labels?: Record<string, string> };
+  status?: {
+    nodeInfo?: { kernelVersion?: string };
+    conditions?: { type: string; status: string }[];
+  };
+}
+
+export interface ReconcilerDeps {
+  readonly kc: KubeConfig;
+  readonly livePatches: Reflector<LivePatch>;
+  readonly livePatchNodes: Reflector<LivePatchNode>;
+  readonly nodes: Reflector<NodeObject>;
+  readonly events: EventRecorder;
+  readonly metrics: ControllerMetrics;
+  readonly isLeader: () => boolean;
+  readonly log: Logger;
+}
+
+/** Nothing waits forever on a watch: time-based rules (heartbeats, pauses) are looked at again. */
+const RESYNC_MS = 30_000;
+const WRITE_ATTEMPTS = 5;
+
+export function nodeFacts(node: NodeObject): NodeFacts {
+  const kernel = node.status?.nodeInfo?.kernelVersion;
+  return {
+    name: node.metadata.name as NodeName,
+    labels: node.metadata.labels ?? {},
+    ...(kernel ? { kernel: kernel as KernelRelease } : {}),
+    ready: node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+  };
+}
+
+export class Reconciler {
+  constructor(private readonly d: ReconcilerDeps) {}
+
+  async reconcile(name: string): Promise<WorkResult> {
+    const lp = this.d.livePatches.get(name);
+    if (!lp || !this.d.isLeader()) return {};
+    const finalizers = lp.metadata.finalizers ?? [];
+    const deleting = lp.metadata.deletionTimestamp !== undefined;
+    if (deleting && !finalizers.includes(FINALIZER)) return {};
+    if (!deleting && !finalizers.includes(FINALIZER)) {
+      await this.setFinalizers(lp, [...finalizers, FINALIZER]);
+      return {};
+    }
+    const started = performance.now();
+    const now = Date.now();
+    const lpns = new Map(this.d.livePatchNodes.list().map((o) => [o.metadata.name ?? '', o]));
+    const slots = classifyNodes(lp, this.d.nodes.list().map(nodeFacts), lpns, now);
+    const plan = planRollout(lp, slots, now);
+    const log = this.d.log.child({ livePatch: name });
+    for (const [node, entry] of plan.writes) await this.writeEntry(name, node, entry, log);
+    const status = aggregateStatus(lp, slots, plan, now);
+    if (canonicalJson(status) !== canonicalJson(lp.status)) {
+      // Merge patch: keys the new status lacks must be sent as null to go away.
+      const body = { waveSettledTime: null, ...status };
+      const written = await mergePatch<LivePatch>(
+        this.d.kc,
+        `${PATHS.livePatches}/${name}/status`,
+        { status: body },
+      );
+      this.d.livePatches.observe(written);
+    }
+    for (const event of decisionEvents(lp.status, status, plan)) {
+      log.info(event.message, { reason: event.reason });
+      this.d.metrics.event(name, event.reason);
+      await this.d.events.record(
+        { apiVersion: API_VERSION, kind: LIVEPATCH.kind, name, uid: lp.metadata.uid ?? '' },
+        event,
+      );
+    }
+    if (plan.started.length) log.info('started nodes', { nodes: plan.started, phase: plan.phase });
+    if (plan.releaseFinalizer)
+      await this.setFinalizers(
+        lp,
+        finalizers.filter((f) => f !== FINALIZER),
+      );
+    this.d.metrics.observe(name, status, (performance.now() - started) / 1000);
+    return { requeueAfterMs: Math.min(plan.requeueAfterMs ?? RESYNC_MS, RESYNC_MS) };
+  }
+
+  private async setFinalizers(lp: LivePatch, finalizers: string[]): Promise<void> {
+    const patch = { metadata: { finalizers, resourceVersion: lp.metadata.resourceVersion } };
+    const written = await mergePatch<LivePatch>(
+      this.d.kc,
+      `${PATHS.livePatches}/${lp.metadata.name ?? ''}`,
+      patch,
+    );
+    this.d.livePatches.observe(written);
+  }
+
+  /** Replaces this LivePatch's entry in the node's list, guarded by resourceVersion; re-reads on conflict. */
+  private async writeEntry(
+    livePatch: string,
+    node: NodeName,
+    entry: DesiredPatch | null,
+    log: Logger,
+  ): Promise<void> {
+    const path = `${PATHS.livePatchNodes}/${node}`;
+    let current = this.d.livePatchNodes.get(node);
+    for (let attempt = 1; current; attempt++) {
+      const others = (current.spec.patches ?? []).filter((p) => p.livePatch !== livePatch);
+      const patches = entry ? [...others, entry] : others;
+      const patch = {
+        metadata: { resourceVersion: current.metadata.resourceVersion },
+        spec: { patches },
+      };
+      try {
+        this.d.livePatchNodes.observe(await mergePatch<LivePatchNode>(this.d.kc, path, patch));
+        log.debug('wrote node entry', {
+          node,
+          state: entry?.state ?? 'removed',
+          generation: entry?.generation,
+        });
+        return;
+      } catch (err) {
+        if (!isConflict(err) || attempt >= WRITE_ATTEMPTS) throw err;
+        current = await rawJson<LivePatchNode>(this.d.kc, 'GET', path);
+      }
+    }
+  }
+}

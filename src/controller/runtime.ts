@@ -1,0 +1,114 @@
+// Wires the controller: three reflectors, one work queue, the leader lease,
+// and /healthz, /readyz, /metrics. Only the leader reconciles; a replica that
+// loses the lease stops (the caller exits) so it can never act beside a new one.
+import { createServer, type Server } from 'node:http';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { LivePatch, LivePatchNode } from '../api/generated/types.js';
+import { EventRecorder } from '../kube/events.js';
+import { Reflector } from '../kube/reflector.js';
+import { PATHS } from '../kube/resources.js';
+import type { Logger } from '../log.js';
+import { LeaderElector, type LeaderOptions } from './leader.js';
+import { ControllerMetrics } from './metrics.js';
+import { WorkQueue } from './queue.js';
+import { Reconciler, type NodeObject } from './reconciler.js';
+
+export interface ControllerOptions {
+  readonly kc: KubeConfig;
+  readonly log: Logger;
+  readonly lease: LeaderOptions;
+  readonly port: number;
+  /** Called when this replica loses the lease after holding it. */
+  readonly onLostLeadership: () => void;
+}
+
+export class Controller {
+  private readonly metrics = new ControllerMetrics();
+  private readonly livePatches: Reflector<LivePatch>;
+  private readonly livePatchNodes: Reflector<LivePatchNode>;
+  private readonly nodes: Reflector<NodeObject>;
+  private readonly queue: WorkQueue;
+  private readonly elector: LeaderElector;
+  private server: Server | undefined;
+
+  constructor(private readonly o: ControllerOptions) {
+    const enqueueAll = (): void => {
+      for (const lp of this.livePatches.list()) this.queue.add(lp.metadata.name ?? '');
+    };
+    this.livePatches = new Reflector(o.kc, {
+      path: PATHS.livePatches,
+      log: o.log,
+      onChange: (name) => {
+        this.queue.add(name);
+      },
+    });
+    this.livePatchNodes = new Reflector(o.kc, {
+      path: PATHS.livePatchNodes,
+      log: o.log,
+      onChange: enqueueAll,
+    });
+    this.nodes = new Reflector(o.kc, { path: PATHS.nodes, log: o.log, onChange: enqueueAll });
+    this.elector = new LeaderElector(o.kc, o.lease, o.log, (leading) => {
+      this.metrics.leader.set(leading ? 1 : 0);
+      if (leading) enqueueAll();
+      else o.onLostLeadership();
+    });
+    const reconciler = new Reconciler({
+      kc: o.kc,
+      livePatches: this.livePatches,
+      livePatchNodes: this.livePatchNodes,
+      nodes: this.nodes,
+      events: new EventRecorder(o.kc, 'livepatch-controller', undefined, o.log),
+      metrics: this.metrics,
+      isLeader: () => this.elector.isLeader(),
+      log: o.log,
+    });
+    this.queue = new WorkQueue((key) => reconciler.reconcile(key), o.log);
+  }
+
+  private synced(): boolean {
+    return this.livePatches.hasSynced && this.livePatchNodes.hasSynced && this.nodes.hasSynced;
+  }
+
+  async start(): Promise<void> {
+    this.server = this.serve();
+    for (const r of [this.livePatches, this.livePatchNodes, this.nodes]) r.start();
+    await Promise.all([
+      this.livePatches.waitForSync(),
+      this.livePatchNodes.waitForSync(),
+      this.nodes.waitForSync(),
+    ]);
+    this.queue.start();
+    // Campaign only with full caches: a new leader must plan from the whole picture.
+    this.elector.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.queue.stop();
+    await this.elector.stop();
+    for (const r of [this.livePatches, this.livePatchNodes, this.nodes]) r.stop();
+    this.server?.close();
+  }
+
+  private serve(): Server {
+    const server = createServer((req, res) => {
+      if (req.url === '/healthz' || req.url === '/readyz') {
+        const ok = req.url === '/healthz' || this.synced();
+        res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' });
+        res.end(ok ? 'ok\n' : 'caches not synced\n');
+        return;
+      }
+      if (req.url === '/metrics') {
+        void this.metrics.registry.metrics().then((text) => {
+          res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
+          res.end(text);
+        });
+        return;
+      }
+      res.writeHead(404);
+      res.end();
+    });
+    if (this.o.port > 0) server.listen(this.o.port);
+    return server;
+  }
+}

@@ -1,0 +1,237 @@
+// Which nodes a LivePatch is for, and where each of them stands: selection by
+// label selector, the kernel build for its release, whether its agent is
+// there, and its progress as the node itself reports it. Pure.
+import { createHash } from 'node:crypto';
+import type {
+  DesiredPatch,
+  KernelTarget,
+  LabelSelector,
+  LivePatch,
+  LivePatchNode,
+  ObservedPatch,
+} from '../api/generated/types.js';
+import type { KernelRelease, NodeName } from '../api/names.js';
+
+/** What the controller needs to know of a Node. */
+export interface NodeFacts {
+  readonly name: NodeName;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly kernel?: KernelRelease;
+  readonly ready: boolean;
+}
+
+/** An agent that has not heart-beaten for three of its 30 s beats is gone. */
+export const AGENT_STALE_MS = 90_000;
+
+/** A node's progress on one LivePatch, from its own status. */
+export type Progress =
+  'none' | 'inFlight' | 'patched' | 'stalled' | 'failed' | 'replaced' | 'unpatched';
+
+export type NodeSlot =
+  | { readonly kind: 'notApplicable'; readonly node: NodeFacts }
+  /** No longer selected or applicable, but still has an entry: unpatched on disable and deletion. */
+  | {
+      readonly kind: 'leftover';
+      readonly node: NodeFacts;
+      readonly desired: DesiredPatch;
+      readonly progress: Progress;
+    }
+  | {
+      readonly kind: 'unknown';
+      readonly node: NodeFacts;
+      readonly why: string;
+      readonly desired?: DesiredPatch;
+      /** As last reported, when it has an entry. */
+      readonly progress?: Progress;
+    }
+  | {
+      readonly kind: 'target';
+      readonly node: NodeFacts;
+      readonly kernel: KernelTarget;
+      readonly desired?: DesiredPatch;
+      readonly observed?: ObservedPatch;
+      readonly progress: Progress;
+      /** Another patch is in flight on this node: never start a second transition there. */
+      readonly busyElsewhere: boolean;
+    };
+
+export type TargetSlot = Extract<NodeSlot, { kind: 'target' }>;
+
+export function matchesSelector(
+  selector: LabelSelector | undefined,
+  labels: Readonly<Record<string, string>>,
+): boolean {
+  if (!selector) return true;
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {}))
+    if (labels[key] !== value) return false;
+  return (selector.matchExpressions ?? []).every((req) => {
+    const value = labels[req.key];
+    switch (req.operator) {
+      case 'In':
+        return value !== undefined && (req.values ?? []).includes(value);
+      case 'NotIn':
+        return value === undefined || !(req.values ?? []).includes(value);
+      case 'Exists':
+        return value !== undefined;
+      case 'DoesNotExist':
+        return value === undefined;
+    }
+  });
+}
+
+/** The build for a release: an exact release first, then the first pattern that matches. */
+export function kernelFor(
+  kernels: readonly KernelTarget[],
+  release: KernelRelease | undefined,
+): KernelTarget | undefined {
+  if (!release) return undefined;
+  const exact = kernels.find((k) => k.release === release);
+  if (exact) return exact;
+  return kernels.find((k) => {
+    if (k.releasePattern === undefined) return false;
+    try {
+      return new RegExp(k.releasePattern).test(release);
+    } catch {
+      return false;
+    }
+  });
+}
+
+const IN_FLIGHT_PHASES = new Set<ObservedPatch['phase']>([
+  'Pending',
+  'Loading',
+  'Transitioning',
+  'Reversing',
+  'Unpatching',
+]);
+
+/**
+ * Patched or Replaced under an Enabled entry holds whatever generation the
+ * agent last answered for: a new generation asks such a node for no kernel
+ * work, so it must not count as in transition while its agent catches up.
+ */
+function settledEnabled(desired: DesiredPatch, observed: ObservedPatch | undefined): boolean {
+  return (
+    desired.state === 'Enabled' &&
+    observed?.patchName === desired.patchName &&
+    (observed.phase === 'Patched' || observed.phase === 'Replaced')
+  );
+}
+
+/**
+ * A node's progress as it reports it. A Stalled or Failed result of an older
+ * generation is `none`: a new generation retries that node.
+ */
+export function progressOf(
+  desired: DesiredPatch | undefined,
+  observed: ObservedPatch | undefined,
+  generation: number,
+): Progress {
+  if (!desired) return 'none';
+  if (settledEnabled(desired, observed))
+    return observed?.phase === 'Patched' ? 'patched' : 'replaced';
+  if (
+    !observed ||
+    observed.observedGeneration !== desired.generation ||
+    observed.patchName !== desired.patchName
+  ) {
+    return 'inFlight';
+  }
+  return answered(desired, observed, desired.generation === generation);
+}
+
+/** What the agent's report on this very entry means. */
+function answered(desired: DesiredPatch, observed: ObservedPatch, current: boolean): Progress {
+  switch (observed.phase) {
+    case 'Patched':
+      return desired.state === 'Enabled' ? 'patched' : 'inFlight';
+    case 'Unpatched':
+      return desired.state === 'Disabled' ? 'unpatched' : 'inFlight';
+    case 'Replaced':
+      return 'replaced';
+    // An older generation's stall is `none` even under a rollback's Disabled entry: else no edit could retry it.
+    case 'Stalled':
+      return current ? 'stalled' : 'none';
+    case 'Failed':
+      return current ? 'failed' : 'none';
+    default:
+      return IN_FLIGHT_PHASES.has(observed.phase) ? 'inFlight' : 'none';
+  }
+}
+
+function busyElsewhere(lpn: LivePatchNode, livePatch: string): boolean {
+  const status = lpn.status;
+  const own = lpn.spec.patches?.find((p) => p.livePatch === livePatch)?.patchName;
+  if (status?.transitioning && status.transitioning !== own) return true;
+  return (lpn.spec.patches ?? []).some((d) => {
+    if (d.livePatch === livePatch) return false;
+    const o = status?.patches?.find((p) => p.livePatch === d.livePatch);
+    return progressOf(d, o, d.generation) === 'inFlight';
+  });
+}
+
+function agentProblem(lpn: LivePatchNode | undefined, now: number): string | undefined {
+  if (!lpn?.status?.heartbeatTime) return 'no agent has reported from this node';
+  const age = now - Date.parse(lpn.status.heartbeatTime);
+  if (age > AGENT_STALE_MS) return `its agent last reported ${Math.round(age / 1000)}s ago`;
+  return undefined;
+}
+
+export function classifyNodes(
+  lp: LivePatch,
+  nodes: readonly NodeFacts[],
+  lpns: ReadonlyMap<string, LivePatchNode>,
+  now: number,
+): NodeSlot[] {
+  return nodes.flatMap((node) => classifyNode(lp, node, lpns.get(node.name), now) ?? []);
+}
+
+function entriesOf(
+  lpn: LivePatchNode | undefined,
+  livePatch: string,
+): { desired: DesiredPatch | undefined; observed: ObservedPatch | undefined } {
+  return {
+    desired: lpn?.spec.patches?.find((p) => p.livePatch === livePatch),
+    observed: lpn?.status?.patches?.find((p) => p.livePatch === livePatch),
+  };
+}
+
+/** One node's slot; undefined for a node the selector does not pick. */
+function classifyNode(
+  lp: LivePatch,
+  node: NodeFacts,
+  lpn: LivePatchNode | undefined,
+  now: number,
+): NodeSlot | undefined {
+  const name = lp.metadata.name ?? '';
+  const { desired, observed } = entriesOf(lpn, name);
+  const progress = progressOf(desired, observed, lp.metadata.generation ?? 1);
+  const selected = matchesSelector(lp.spec.nodeSelector, node.labels);
+  const kernel = selected ? kernelFor(lp.spec.kernels, node.kernel) : undefined;
+  if (!kernel) {
+    if (desired) return { kind: 'leftover', node, desired, progress };
+    return selected ? { kind: 'notApplicable', node } : undefined;
+  }
+  const problem = node.ready ? agentProblem(lpn, now) : 'the node is not Ready';
+  if (problem || !lpn)
+    return {
+      kind: 'unknown',
+      node,
+      why: problem ?? 'no agent',
+      ...(desired ? { desired, progress } : {}),
+    };
+  const busy = busyElsewhere(lpn, name);
+  return { kind: 'target', node, kernel, desired, observed, progress, busyElsewhere: busy };
+}
+
+/**
+ * Rollout order: a stable hash of LivePatch and node name. Stable, so a
+ * restarted controller picks the same next nodes as the one it replaced;
+ * salted with the LivePatch, so two patches do not both start on the same
+ * first nodes and queue behind each other there.
+ */
+export function rolloutOrder(livePatch: string, nodes: readonly NodeName[]): NodeName[] {
+  const key = (n: NodeName): string =>
+    createHash('sha256').update(`${livePatch}/${n}`).digest('hex');
+  return [...nodes].sort((a, b) => key(a).localeCompare(key(b)));
+}
