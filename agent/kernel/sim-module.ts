@@ -1,6 +1,9 @@
 // A simulated livepatch module: a small file saying what a real module would
 // carry (name, vermagic, replace flag, patched objects and functions). The
 // simulator loads it as the kernel loads a .ko, including the vermagic check.
+import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   kernelRelease,
   patchName,
@@ -76,4 +79,20 @@ export function parseSimModule(bytes: Uint8Array): SimModule | undefined {
 
 export function vermagicRelease(vermagic: string): KernelRelease {
   return kernelRelease(vermagic.split(' ')[0] ?? '');
+}
+
+export interface SimModuleFile {
+  readonly path: string;
+  readonly sha256: string;
+}
+
+/** Writes a simulated module into `dir`, for a LivePatch to point at through hostPath. */
+export async function writeSimModuleFile(
+  dir: string,
+  opts: Parameters<typeof buildSimModule>[0],
+): Promise<SimModuleFile> {
+  const text = serializeSimModule(buildSimModule(opts));
+  const path = join(dir, `${opts.name}-${opts.kernel}.ko`);
+  await writeFile(path, text);
+  return { path, sha256: createHash('sha256').update(text).digest('hex') };
 }

@@ -14,6 +14,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'start a local kube-apiserver + etcd with the CRDs installed; prints KUBECONFIG=…',
     run: async (args) => (await import('./cluster.js')).runCluster(args),
   },
+  demo: {
+    summary: 'the local demo: control plane, controller, simulated fleet, live rollouts',
+    run: async (args) => (await import('./demo.js')).runDemo(args),
+  },
   controller: {
     summary: 'the controller (Deployment): plans rollouts in waves, aggregates status, rolls back',
     run: async (args) => (await import('./controller.js')).runController(args),

@@ -16,6 +16,12 @@ import type { NodeSlot, TargetSlot } from './targets.js';
 
 const MAX_STALLED_LISTED = 20;
 
+/** How a Degraded condition opens, by reason; Halted uses the planner's own words. */
+const DEGRADED_LEAD: Record<string, string> = {
+  RollingBack: 'stall.action Rollback: reversing every node of the patch',
+  RolledBack: 'stall.action Rollback: every node of the patch was reversed',
+};
+
 /** The condition types of LivePatch.status, and what True means. */
 export const CONDITION = {
   /** Every targeted node has settled with the patch (kubectl wait --for=condition=Complete). */
@@ -128,7 +134,7 @@ function drafts(
         type: CONDITION.degraded,
         status: 'True',
         reason: why,
-        message: `${why === 'Halted' ? plan.message : `stall.action Rollback: every node of the patch is being reversed (${plan.message})`}${stalledText}. Find what blocks the stalled tasks, then edit the LivePatch to retry`,
+        message: `${DEGRADED_LEAD[why] ?? plan.message}${stalledText}. Find what blocks the stalled tasks, then edit the LivePatch to retry`,
       }
     : counts.failed
       ? {

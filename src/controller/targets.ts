@@ -231,7 +231,9 @@ function classifyNode(
  * first nodes and queue behind each other there.
  */
 export function rolloutOrder(livePatch: string, nodes: readonly NodeName[]): NodeName[] {
-  const key = (n: NodeName): string =>
-    createHash('sha256').update(`${livePatch}/${n}`).digest('hex');
-  return [...nodes].sort((a, b) => key(a).localeCompare(key(b)));
+  const keyed = nodes.map((n) => ({
+    n,
+    key: createHash('sha256').update(`${livePatch}/${n}`).digest('hex'),
+  }));
+  return keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((k) => k.n);
 }

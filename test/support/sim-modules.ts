@@ -1,10 +1,9 @@
 // Simulated module files on disk, with their checksums, for LivePatch and
 // LivePatchNode specs that point at them through hostPath.
-import { createHash } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSimModule, serializeSimModule } from '../../agent/kernel/sim-module.js';
+import { writeSimModuleFile } from '../../agent/kernel/sim-module.js';
 
 export interface ModuleOnDisk {
   readonly hostPath: string;
@@ -19,8 +18,6 @@ export async function writeSimModule(
   replace = false,
 ): Promise<ModuleOnDisk> {
   dir ??= await mkdtemp(join(tmpdir(), 'livepatch-modules-'));
-  const text = serializeSimModule(buildSimModule({ name, kernel, replace }));
-  const hostPath = join(dir, `${name}-${kernel}.ko`);
-  await writeFile(hostPath, text);
-  return { hostPath, sha256: createHash('sha256').update(text).digest('hex') };
+  const file = await writeSimModuleFile(dir, { name, kernel, replace });
+  return { hostPath: file.path, sha256: file.sha256 };
 }

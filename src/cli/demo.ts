@@ -1,0 +1,182 @@
+// `livepatch-operator demo` (`npm run demo`): the whole operator on a laptop.
+// A real kube-apiserver and etcd, the controller, a simulated fleet of nodes
+// on two kernels (and one the patch has no build for), a LivePatch rolled out
+// live in waves, then a second one whose node stalls and is rolled back.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { startFleet, type Fleet } from '../../agent/fleet.js';
+import { writeSimModuleFile } from '../../agent/kernel/sim-module.js';
+import { API_VERSION, LIVEPATCH, SIM_ANNOTATIONS } from '../api/constants.js';
+import type { LivePatch } from '../api/generated/types.js';
+import { describeTasks } from '../api/tasks.js';
+import { systemClock } from '../clock.js';
+import { Controller } from '../controller/runtime.js';
+import { rolloutOrder } from '../controller/targets.js';
+import { loadKubeConfig } from '../kube/config.js';
+import { rawJson } from '../kube/raw.js';
+import { mergePatch, PATHS } from '../kube/resources.js';
+import { startControlPlane } from '../localcluster/controlplane.js';
+import { createLogger } from '../log.js';
+import { untilSignal } from './signals.js';
+
+const HELP = `Usage: livepatch-operator demo [--nodes N] [--exit]
+
+Starts a local control plane, the controller and a simulated fleet, then
+rolls a livepatch out live (waves of 25%), and rolls a second one back after
+one of its nodes stalls. Prints the fleet's progress as it happens, then stays
+up (KUBECONFIG printed) until Ctrl-C so you can look around with kubectl.
+
+  --nodes N   simulated nodes (default 12)
+  --exit      stop after the two rollouts instead of staying up
+`;
+
+const KERNELS = ['6.1.0-26-amd64', '6.8.0-45-generic', '5.15.0-1-generic'];
+const say = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+async function livePatchManifest(
+  dir: string,
+  name: string,
+  stall: Record<string, unknown>,
+): Promise<object> {
+  const patchName = `livepatch_${name.replaceAll('-', '_')}`;
+  const kernels = [];
+  // The fleet's third kernel gets no build: those nodes are notApplicable, never failed.
+  for (const release of KERNELS.slice(0, 2)) {
+    const file = await writeSimModuleFile(dir, { name: patchName, kernel: release });
+    kernels.push({ release, module: { hostPath: file.path, sha256: file.sha256 } });
+  }
+  return {
+    apiVersion: API_VERSION,
+    kind: LIVEPATCH.kind,
+    metadata: { name },
+    spec: {
+      patchName,
+      cves: ['CVE-2024-1086'],
+      kernels,
+      rollout: { maxUnavailable: '25%' },
+      stall,
+    },
+  };
+}
+
+function progressLine(lp: LivePatch): string {
+  const s = lp.status;
+  const n = s?.nodes;
+  const stalled = (s?.stalledNodes ?? [])
+    .map((x) => `${x.node} (${describeTasks(x.blockingTasks ?? [])})`)
+    .join(', ');
+  return [
+    new Date().toISOString().slice(11, 19),
+    (lp.metadata.name ?? '').padEnd(14),
+    (s?.phase ?? 'Pending').padEnd(12),
+    `patched ${s?.summary ?? '0/0'}`.padEnd(14),
+    `in flight ${n?.transitioning ?? 0}`.padEnd(12),
+    `not applicable ${n?.notApplicable ?? 0}`,
+    stalled ? `  stalled: ${stalled}` : '',
+  ].join('  ');
+}
+
+/** Prints every change of the LivePatch's status line until it reaches one of `phases`. */
+async function follow(
+  kc: ReturnType<typeof loadKubeConfig>,
+  name: string,
+  phases: string[],
+): Promise<LivePatch> {
+  let last = '';
+  for (;;) {
+    const lp = await rawJson<LivePatch>(kc, 'GET', `${PATHS.livePatches}/${name}`);
+    const line = progressLine(lp);
+    if (line.slice(9) !== last.slice(9)) say(line);
+    last = line;
+    if (phases.includes(lp.status?.phase ?? '')) return lp;
+    await systemClock.sleep(500);
+  }
+}
+
+async function stallOneNode(
+  kc: ReturnType<typeof loadKubeConfig>,
+  fleet: Fleet,
+  livePatch: string,
+): Promise<string> {
+  const eligible = fleet.nodes.filter((_, i) => i % KERNELS.length !== 2);
+  const node = rolloutOrder(livePatch, eligible)[0] ?? '';
+  await mergePatch(kc, `${PATHS.nodes}/${node}`, {
+    metadata: { annotations: { [SIM_ANNOTATIONS.stuckTasks]: '1' } },
+  });
+  return node;
+}
+
+export async function runDemo(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      nodes: { type: 'string', default: '12' },
+      exit: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    say(HELP);
+    return 0;
+  }
+  const log = createLogger({ component: 'demo', format: 'text', level: 'warn' });
+  say('starting a local kube-apiserver and etcd (the first run builds them: several minutes)…');
+  const plane = await startControlPlane({ log });
+  const kc = loadKubeConfig(plane.kubeconfig);
+  const fleet = await startFleet({
+    kubeConfig: kc,
+    nodes: Number(values.nodes),
+    kernels: KERNELS,
+    namePrefix: 'node',
+    clock: systemClock,
+    log,
+  });
+  const controller = new Controller({
+    kc,
+    log,
+    port: 0,
+    lease: { namespace: 'default', name: 'livepatch-controller', identity: 'demo' },
+    onLostLeadership: () => undefined,
+  });
+  await controller.start();
+  say(
+    `control plane, controller and ${fleet.nodes.length} simulated nodes on kernels ${KERNELS.join(', ')} are up`,
+  );
+  say(`KUBECONFIG=${plane.kubeconfig}\n`);
+  const dir = join(plane.dir, 'modules');
+  await mkdir(dir, { recursive: true });
+
+  const first = await livePatchManifest(dir, 'cve-2024-1086', { timeout: '20s' });
+  say(`kubectl apply -f - <<EOF\n${stringify(first).trimEnd()}\nEOF\n`);
+  await rawJson(kc, 'POST', PATHS.livePatches, first);
+  await follow(kc, 'cve-2024-1086', ['Complete', 'Failed', 'RolledBack']);
+
+  const second = await livePatchManifest(dir, 'cve-2024-0001', {
+    timeout: '5s',
+    action: 'Rollback',
+  });
+  const stuck = await stallOneNode(kc, fleet, 'cve-2024-0001');
+  say(
+    `\nnow a patch whose transition stalls on ${stuck} (a vCPU thread that never leaves guest mode):`,
+  );
+  await rawJson(kc, 'POST', PATHS.livePatches, second);
+  const rolledBack = await follow(kc, 'cve-2024-0001', ['RolledBack', 'Complete', 'Failed']);
+  const degraded = rolledBack.status?.conditions?.find((c) => c.type === 'Degraded');
+  say(`\n${rolledBack.metadata.name ?? ''}: ${degraded?.reason ?? ''}: ${degraded?.message ?? ''}`);
+
+  if (!values.exit) {
+    say(
+      `\nexplore: export KUBECONFIG=${plane.kubeconfig}; kubectl get livepatches,livepatchnodes; kubectl describe lp cve-2024-0001`,
+    );
+    say('Ctrl-C stops everything.');
+    await untilSignal();
+  }
+  await controller.stop();
+  await fleet.stop();
+  await plane.stop();
+  return 0;
+}
