@@ -38,7 +38,12 @@ export async function runController(args: string[]): Promise<number> {
   }
   const log = createLogger({ component: 'controller' });
   const identity = values.identity ?? `${hostname()}-${process.pid}`;
-  const leadership = { lost: false };
+  let lostLeadership = (): void => undefined;
+  const lost = new Promise<'lost the lease'>((resolve) => {
+    lostLeadership = () => {
+      resolve('lost the lease');
+    };
+  });
   const controller = new Controller({
     kc: loadKubeConfig(values.kubeconfig),
     log,
@@ -49,15 +54,15 @@ export async function runController(args: string[]): Promise<number> {
       identity,
     },
     onLostLeadership: () => {
-      leadership.lost = true;
       log.error('lost the leader lease; exiting so a fresh replica can take over', { identity });
-      process.kill(process.pid, 'SIGTERM');
+      lostLeadership();
     },
   });
   await controller.start();
   log.info('controller running', { identity });
-  const signal = await untilSignal();
-  log.info('stopping', { signal });
+  // A replica that lost the lease exits non-zero: it must never act beside the new leader.
+  const reason = await Promise.race([untilSignal(), lost]);
+  log.info('stopping', { reason });
   await controller.stop();
-  return leadership.lost ? 1 : 0;
+  return reason === 'lost the lease' ? 1 : 0;
 }

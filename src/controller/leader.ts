@@ -37,6 +37,8 @@ export class LeaderElector {
   private renewedAt = 0;
   private observed: { record: string; at: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The tick in progress, if any: stop() waits for it so no renewal lands after the release. */
+  private ticking: Promise<void> | undefined;
   private stopped = false;
   private leading = false;
   private readonly leaseMs: number;
@@ -64,13 +66,14 @@ export class LeaderElector {
   }
 
   start(): void {
-    void this.tick();
+    this.ticking = this.tick();
   }
 
   /** Releases the Lease if held, so a standby takes over at once. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    await this.ticking;
     if (!this.leading) return;
     this.leading = false;
     try {
@@ -102,7 +105,7 @@ export class LeaderElector {
     this.setLeading(this.leading && Date.now() - this.renewedAt < this.renewDeadlineMs);
     if (!this.stopped) {
       this.timer = setTimeout(() => {
-        void this.tick();
+        this.ticking = this.tick();
       }, this.retryMs);
     }
   }
