@@ -132,6 +132,40 @@ describe('the agent on a simulated node', () => {
     expect((await lpn(node(0))).status?.patchedCount).toBe(0);
   });
 
+  test('a module from a ConfigMap is loaded like any other', async () => {
+    const file = await writeSimModule('livepatch_configmap', KERNEL);
+    await kubectlOk([
+      'create',
+      'configmap',
+      'cm-module',
+      '-n',
+      'default',
+      `--from-file=module.ko=${file.hostPath}`,
+    ]);
+    const entry = {
+      livePatch: 'lp-configmap',
+      patchName: 'livepatch_configmap',
+      state: 'Enabled',
+      module: {
+        configMap: { namespace: 'default', name: 'cm-module', key: 'module.ko' },
+        sha256: file.sha256,
+      },
+      generation: 1,
+      stallTimeout: '60s',
+    };
+    await kubectlOk([
+      'patch',
+      'lpn',
+      node(5),
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { patches: [entry] } }),
+    ]);
+    const patched = await waitForPhase(node(5), 'Patched');
+    expect(patched.livePatch).toBe('lp-configmap');
+    await kubectlOk(['delete', 'configmap', 'cm-module', '-n', 'default']);
+  });
+
   test('a wrong checksum fails with a message and loads nothing', async () => {
     const module = await writeSimModule('livepatch_badsum', KERNEL);
     await setSpec(node(1), 'livepatch_badsum', { module, sha256: 'f'.repeat(64) });

@@ -318,6 +318,31 @@ describe('waves', () => {
     expect(pass.plan.phase).toBe('Complete');
   });
 
+  test('a node that joins mid-rollout is patched by a later wave; one that leaves is no longer counted', () => {
+    const fleet = Fleet.of(4, T0);
+    let pass = reconcile(livePatch({ spec: { rollout: { maxUnavailable: 2 } } }), fleet, at(0));
+    expect(pass.plan.started).toHaveLength(2);
+    const joined = node('node-99');
+    fleet.nodes = [...fleet.nodes, joined];
+    fleet.lpns.set(joined.name, lpn(joined.name, { heartbeat: at(1) }));
+    const leaving = fleet.nodes.find(
+      (n) => !pass.plan.started.includes(n.name) && n.name !== joined.name,
+    );
+    fleet.nodes = fleet.nodes.filter((n) => n !== leaving);
+    fleet.settle(at(1));
+    fleet.beat(at(1));
+    pass = reconcile(pass.lp, fleet, at(2));
+    expect(pass.status.nodes).toMatchObject({ targeted: 4, patched: 2, pending: 2 });
+    for (let t = 3; pass.status.phase !== 'Complete' && t < 20; t++) {
+      fleet.settle(at(t));
+      fleet.beat(at(t));
+      pass = reconcile(pass.lp, fleet, at(t));
+    }
+    expect(pass.status).toMatchObject({ phase: 'Complete', summary: '4/4' });
+    expect(fleet.desired(joined.name)?.state).toBe('Enabled');
+    expect(leaving && fleet.desired(leaving.name)).toBeUndefined();
+  });
+
   test('the rollout order is the same on every pass, whatever order the nodes are listed in', () => {
     const fleet = Fleet.of(12, T0);
     const lp = livePatch({ spec: { rollout: { maxUnavailable: 4 } } });
