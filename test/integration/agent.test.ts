@@ -8,6 +8,7 @@ import { systemClock } from '../../src/clock.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { createLogger } from '../../src/log.js';
 import { kubectlJson, kubectlOk, kubeconfigPath } from '../support/kubectl.js';
+import { eventsFor } from '../support/livepatches.js';
 import { writeSimModule, type ModuleOnDisk } from '../support/sim-modules.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -173,15 +174,9 @@ describe('the agent on a simulated node', () => {
     expect(failed.message).toContain('checksum mismatch');
     expect(failed.message).toContain(module.sha256);
     expect(failed.enabled).toBeUndefined();
-    const events = await kubectlOk([
-      'get',
-      'events',
-      '-n',
-      'default',
-      '--field-selector',
-      'involvedObject.name=lp-livepatch_badsum',
-    ]);
-    expect(events).toContain('ModuleUnavailable');
+    expect((await eventsFor('lp-livepatch_badsum')).map((e) => e.reason)).toContain(
+      'ModuleUnavailable',
+    );
   });
 
   test('a module built for another kernel is refused, as the kernel refuses it', async () => {
@@ -212,15 +207,7 @@ describe('the agent on a simulated node', () => {
     expect(entry?.blockingTasks?.map((t) => t.comm)).toEqual(['qemu-kvm']);
     expect(entry?.message).toContain('did not finish within 3s');
     expect(done.status?.transitioning).toBeUndefined();
-    const events = await kubectlOk([
-      'get',
-      'events',
-      '-n',
-      'default',
-      '--field-selector',
-      'involvedObject.name=lp-livepatch_stuck',
-    ]);
-    expect(events).toContain('NodeStalled');
+    expect((await eventsFor('lp-livepatch_stuck')).map((e) => e.reason)).toContain('NodeStalled');
   });
 
   test('an agent killed mid-transition adopts the transition when it restarts, and loads nothing twice', async () => {

@@ -13,6 +13,17 @@ import { useOwnCluster } from '../support/own-cluster.js';
 import { waitUntil } from '../support/wait.js';
 
 const KERNEL = '6.1.0-26-amd64';
+async function setPaused(name: string, paused: boolean): Promise<void> {
+  await kubectlOk([
+    'patch',
+    'lp',
+    name,
+    '--type=merge',
+    '-p',
+    JSON.stringify({ spec: { rollout: { paused } } }),
+  ]);
+}
+
 const cluster = useOwnCluster({ nodes: 20, kernels: [KERNEL], prefix: 'wave' });
 
 describe('a LivePatch rolled out by the controller', () => {
@@ -121,27 +132,13 @@ describe('a LivePatch rolled out by the controller', () => {
         ?.message,
     ).toContain('until spec.rollout.paused is changed');
 
-    await kubectlOk([
-      'patch',
-      'lp',
-      'stepped',
-      '--type=merge',
-      '-p',
-      '{"spec":{"rollout":{"paused":true}}}',
-    ]);
+    await setPaused('stepped', true);
     await waitUntil(
       'paused by the user',
       () => getLivePatch('stepped'),
       (lp) => lp.status?.observedGeneration === 2 && lp.status.phase === 'Paused',
     );
-    await kubectlOk([
-      'patch',
-      'lp',
-      'stepped',
-      '--type=merge',
-      '-p',
-      '{"spec":{"rollout":{"paused":false}}}',
-    ]);
+    await setPaused('stepped', false);
     const waited = await kubectl([
       'wait',
       '--for=condition=Complete',
