@@ -23,7 +23,7 @@ import { runAction, type ActionFailure } from './actions.js';
 import { readKernel } from './kernel-view.js';
 import type { KernelBackend } from './kernel/types.js';
 import type { ModuleFetcher } from './module-source.js';
-import { decideNode, type NodeAction } from './node-machine.js';
+import { decideNode, type KernelView, type NodeAction, type NodeDecision } from './node-machine.js';
 
 export interface AgentOptions {
   readonly nodeName: NodeName;
@@ -47,12 +47,22 @@ interface NodeObject {
 }
 
 const MAX_ACTIONS_PER_PASS = 6;
+const REFUSAL_COOLDOWN_MS = 60_000;
+
+/** A patch whose last action failed: no new action before `until`; `entry` is what it reports meanwhile. */
+interface Cooldown {
+  readonly until: number;
+  readonly retryable: boolean;
+  readonly entry: ObservedPatch;
+}
 
 export class Agent {
   private readonly reflector: Reflector<LivePatchNode>;
   private readonly path: string;
   private previous: ObservedPatch[] = [];
-  private readonly retryAt = new Map<string, number>();
+  private readonly cooldowns = new Map<string, Cooldown>();
+  /** The last refusal announced per LivePatch, so a retried refusal is not announced again. */
+  private readonly announced = new Map<string, string>();
   private written: { json: string; at: number } | undefined;
   private readyCondition: Condition | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -162,9 +172,9 @@ export class Agent {
       return;
     }
     const desired = this.desired();
-    this.expireRetries();
-    let view = await readKernel(this.o.backend, desired);
-    let decision = decideNode(desired, view, this.previous, this.o.clock.now());
+    this.expireCooldowns();
+    let view = await readKernel(this.o.backend, desired, this.o.log);
+    let decision = this.decide(desired, view);
     for (let i = 0; decision.action && i < MAX_ACTIONS_PER_PASS; i++) {
       const action = decision.action;
       const failure = await runAction(action, {
@@ -178,8 +188,8 @@ export class Agent {
         : decision.patches;
       await this.announce(decision.patches, action, failure);
       if (failure) break;
-      view = await readKernel(this.o.backend, desired);
-      decision = decideNode(desired, view, this.previous, this.o.clock.now());
+      view = await readKernel(this.o.backend, desired, this.o.log);
+      decision = this.decide(desired, view);
     }
     if (!decision.action) this.previous = decision.patches;
     const transitioning = view.patches.find((p) => p.transition)?.name;
@@ -191,30 +201,53 @@ export class Agent {
     this.schedule(inTransition ? (this.o.pollMs ?? 1000) : this.nextQuietWake());
   }
 
+  /** The state machine's decision, with patches whose last action failed held back until their cooldown ends. */
+  private decide(desired: readonly DesiredPatch[], view: KernelView): NodeDecision {
+    const cooling = new Set(this.cooldowns.keys());
+    const decision = decideNode(desired, view, this.previous, this.o.clock.now(), cooling);
+    const patches = decision.patches.map((p) => this.cooldowns.get(p.livePatch)?.entry ?? p);
+    return { ...decision, patches };
+  }
+
   private nextQuietWake(): number {
     const heartbeat = this.o.heartbeatMs ?? 30_000;
-    const retries = [...this.retryAt.values()].map((at) => at - this.o.clock.now());
+    const retries = [...this.cooldowns.values()].map((c) => c.until - this.o.clock.now());
     return Math.max(100, Math.min(heartbeat, ...retries));
   }
 
-  private expireRetries(): void {
-    for (const [livePatch, at] of this.retryAt) {
-      if (at > this.o.clock.now()) continue;
-      this.retryAt.delete(livePatch);
-      this.previous = this.previous.filter((p) => p.livePatch !== livePatch);
+  private expireCooldowns(): void {
+    for (const [livePatch, cooldown] of this.cooldowns) {
+      if (cooldown.until > this.o.clock.now()) continue;
+      this.cooldowns.delete(livePatch);
+      // A transient failure is forgotten so the next pass tries afresh; a refusal stays Failed for its generation.
+      if (cooldown.retryable)
+        this.previous = this.previous.filter(
+          (p) => p.livePatch !== livePatch || p.phase !== 'Failed',
+        );
     }
   }
 
+  /**
+   * Records a failed action. An unload that fails keeps the entry's phase (a
+   * Stalled node stays Stalled and is never loaded again); anything else is
+   * Failed. Either way the patch rests before its next action: 10 s after a
+   * transient failure, 60 s after a refusal.
+   */
   private withFailure(
     patches: ObservedPatch[],
     action: NodeAction,
     failure: ActionFailure,
   ): ObservedPatch[] {
-    if (failure.retryable)
-      this.retryAt.set(action.livePatch, this.o.clock.now() + (this.o.retryMs ?? 10_000));
-    return patches.map((p) =>
-      p.livePatch === action.livePatch ? { ...p, phase: 'Failed', message: failure.message } : p,
-    );
+    const decided = patches.find((p) => p.livePatch === action.livePatch);
+    if (!decided) return patches;
+    const entry: ObservedPatch =
+      action.kind === 'unload'
+        ? { ...decided, message: `${decided.message ?? ''}; unloading failed: ${failure.message}` }
+        : { ...decided, phase: 'Failed', message: failure.message };
+    const retryable = failure.retryable || action.kind === 'unload';
+    const rest = retryable ? (this.o.retryMs ?? 10_000) : REFUSAL_COOLDOWN_MS;
+    this.cooldowns.set(action.livePatch, { until: this.o.clock.now() + rest, retryable, entry });
+    return patches.map((p) => (p.livePatch === action.livePatch ? entry : p));
   }
 
   /** Events for what only a node can find: a refused module, a stall reversed by the node guard. */
@@ -224,7 +257,9 @@ export class Agent {
     failure: ActionFailure | undefined,
   ): Promise<void> {
     const target = { apiVersion: API_VERSION, kind: LIVEPATCH.kind, name: action.livePatch };
-    if (failure && !failure.retryable) {
+    // One Event per distinct refusal, not one per retry.
+    if (failure && !failure.retryable && this.announced.get(action.livePatch) !== failure.message) {
+      this.announced.set(action.livePatch, failure.message);
       await this.o.events.record(target, {
         type: 'Warning',
         reason: failure.reason,

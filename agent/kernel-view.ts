@@ -3,6 +3,7 @@ import type { DesiredPatch } from '../src/api/generated/types.js';
 import type { PatchName } from '../src/api/names.js';
 import type { KernelView } from './node-machine.js';
 import type { KernelBackend } from './kernel/types.js';
+import type { Logger } from '../src/log.js';
 
 /** The blocking tasks listed per patch in status (API.md: at most 10). */
 export const BLOCKING_TASKS_LISTED = 10;
@@ -10,6 +11,7 @@ export const BLOCKING_TASKS_LISTED = 10;
 export async function readKernel(
   backend: KernelBackend,
   desired: readonly DesiredPatch[],
+  log: Logger,
 ): Promise<KernelView> {
   const patches = await backend.patches();
   const loaded = new Set<PatchName>();
@@ -17,6 +19,15 @@ export async function readKernel(
     if (await backend.isLoaded(entry.patchName)) loaded.add(entry.patchName);
   const inFlight = patches.find((p) => p.transition);
   if (!inFlight) return { patches, loaded };
-  const tasks = await backend.transitionTasks(inFlight.name, BLOCKING_TASKS_LISTED);
-  return { patches, loaded, tasks: { ...tasks, name: inFlight.name } };
+  try {
+    const tasks = await backend.transitionTasks(inFlight.name, BLOCKING_TASKS_LISTED);
+    return { patches, loaded, tasks: { ...tasks, name: inFlight.name } };
+  } catch (err) {
+    // The stall guard needs only the time, not the task list: never let /proc stop it.
+    log.warn('cannot list the tasks blocking the transition', {
+      patchName: inFlight.name,
+      error: (err as Error).message,
+    });
+    return { patches, loaded };
+  }
 }

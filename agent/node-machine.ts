@@ -207,23 +207,36 @@ function afterStall(
   loaded: boolean,
 ): EntryResult {
   const cause = c.prev?.blockingTasks ?? [];
+  // A forced module can never leave the kernel: do not try, say so.
+  const forced = c.prev?.forced === true;
+  const outcome = forced
+    ? ' (forced: the module can never be unloaded)'
+    : loaded
+      ? ', unloading'
+      : ' and unloaded';
   const stalled: ObservedPatch = {
     ...status,
     phase: 'Stalled',
     blockingTasks: [...cause],
-    message: `${stallMessage(c, cause)}; reversed on the node${loaded ? ', unloading' : ' and unloaded'}`,
+    message: `${stallMessage(c, cause)}; reversed on the node${outcome}`,
   };
-  return loaded ? { ...unload, status: stalled } : { status: stalled };
+  return loaded && !forced ? { ...unload, status: stalled } : { status: stalled };
 }
 
-function replaced(c: Context, status: ObservedPatch): EntryResult {
-  const by = c.kernel.patches.find((p) => p.replace && p.enabled)?.name;
+/**
+ * The patch was Patched and its directory is gone while an atomic-replace
+ * patch is enabled: the kernel replaced it. Without such a patch (a reboot,
+ * say) nothing replaced it, and it is loaded again.
+ */
+function replaced(c: Context, status: ObservedPatch): EntryResult | undefined {
+  if (c.entry.state !== 'Enabled' || (c.prev?.phase !== 'Replaced' && c.prev?.phase !== 'Patched'))
+    return undefined;
+  const by = c.kernel.patches.find(
+    (p) => p.replace && p.enabled && p.name !== c.entry.patchName,
+  )?.name;
+  if (!by) return undefined;
   return {
-    status: {
-      ...status,
-      phase: 'Replaced',
-      message: `replaced by the atomic-replace patch ${by ?? '(gone)'}`,
-    },
+    status: { ...status, phase: 'Replaced', message: `replaced by the atomic-replace patch ${by}` },
   };
 }
 
@@ -236,12 +249,8 @@ function absent(c: Context): EntryResult {
     action: { ...target(c), kind: 'unload' },
     priority: PRIORITY['unload'],
   };
-  if (
-    c.prev?.phase === 'Replaced' ||
-    (c.prev?.phase === 'Patched' && c.entry.state === 'Enabled')
-  ) {
-    return replaced(c, status);
-  }
+  const replacedBy = replaced(c, status);
+  if (replacedBy) return replacedBy;
   if (sameGeneration(c, 'Stalled', 'Reversing')) return afterStall(c, status, unload, loaded);
   if (sameGeneration(c, 'Failed'))
     return { status: { ...status, phase: 'Failed', message: c.prev?.message ?? '' } };
@@ -271,11 +280,13 @@ function decideEntry(c: Context): EntryResult {
   return k.transition ? inTransition(c, k) : settled(c, k);
 }
 
+/** `resting`: LivePatches whose last action failed; they report, but propose no action until retried. */
 export function decideNode(
   desired: readonly DesiredPatch[],
   kernel: KernelView,
   previous: readonly ObservedPatch[],
   now: number,
+  resting: ReadonlySet<string> = new Set(),
 ): NodeDecision {
   const inFlight = kernel.patches.find((p) => p.transition)?.name;
   const results = desired.map((entry) => {
@@ -286,7 +297,7 @@ export function decideNode(
     return decideEntry({ entry, kernel, prev, now, busyWith });
   });
   const chosen = results
-    .filter((r) => r.action)
+    .filter((r) => r.action && !resting.has(r.action.livePatch))
     .sort((a, b) => (a.priority ?? 9) - (b.priority ?? 9))[0];
   const managed = new Set(desired.map((d) => d.patchName));
   const unmanaged = kernel.patches

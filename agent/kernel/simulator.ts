@@ -176,8 +176,10 @@ export class SimulatedKernel implements KernelBackend {
       );
     if (this.transition)
       throw new KernelError('EBUSY', op, `${this.transition.patch.module.name} is in transition`);
+    // Read the knobs before touching any state: a failed read must leave the patch as it was.
+    const knobs = await this.knobs();
     patch.enabled = false;
-    this.transition = this.startTransition(patch, 0, await this.knobs());
+    this.transition = this.startTransition(patch, 0, knobs);
     this.advance();
   }
 

@@ -93,9 +93,9 @@ export async function runAgent(args: string[]): Promise<number> {
     }
     throw err;
   }
+  await agent.start();
   const port = Number(values['metrics-port']);
   const server = port > 0 ? serveAgentEndpoints(metrics, port, 120_000) : undefined;
-  await agent.start();
   log.info('agent running', { node: name, backend: values.backend });
   const signal = await untilSignal();
   log.info('stopping', { node: name, signal });

@@ -5,6 +5,8 @@ import { request } from 'node:https';
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 
+const REQUEST_TIMEOUT_MS = 30_000;
+
 export class RawApiError extends Error {
   override readonly name = 'RawApiError';
   constructor(
@@ -37,19 +39,34 @@ export async function rawJson<T>(
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (payload !== undefined) headers['Content-Type'] = contentType;
-  const opts: RequestOptions = { method, headers };
+  // A request that never answers must not hang the agent's stall guard or the controller's worker.
+  const opts: RequestOptions = { method, headers, timeout: REQUEST_TIMEOUT_MS };
   await kc.applyToHTTPSOptions(opts);
   const send = url.protocol === 'https:' ? request : httpRequest;
   return new Promise<T>((resolve, reject) => {
     const req = send(url, opts, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('aborted', () => {
+        reject(new Error(`${method} ${path}: the connection closed mid-response`));
+      });
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         const code = res.statusCode ?? 0;
-        if (code >= 200 && code < 300) resolve(JSON.parse(text) as T);
-        else reject(new RawApiError(code, text));
+        if (code < 200 || code >= 300) {
+          reject(new RawApiError(code, text));
+          return;
+        }
+        try {
+          resolve(JSON.parse(text) as T);
+        } catch {
+          reject(new Error(`${method} ${path}: HTTP ${code} but not JSON: ${text.slice(0, 200)}`));
+        }
       });
+    });
+    req.on('timeout', () => {
+      req.destroy(new Error(`${method} ${path}: no answer within ${REQUEST_TIMEOUT_MS / 1000}s`));
     });
     req.on('error', reject);
     req.end(payload);

@@ -149,9 +149,13 @@ export class Reflector<T extends KubeObject> {
   private watchOnce(): Promise<'ended' | 'gone'> {
     return new Promise((resolve, reject) => {
       let gone = false;
+      let failure: Error | undefined;
       const onEvent = (type: string, obj: unknown): void => {
         if (type === 'ERROR') {
-          gone = (obj as { code?: number }).code === 410;
+          // 410: the resourceVersion expired, relist at once. Any other error: back off, then relist.
+          const status = obj as { code?: number; message?: string };
+          if (status.code === 410) gone = true;
+          else failure = new Error(`watch error ${status.code ?? '?'}: ${status.message ?? ''}`);
           this.abort?.abort();
           return;
         }
@@ -165,7 +169,8 @@ export class Reflector<T extends KubeObject> {
         this.options.onChange(name);
       };
       const onDone = (err: unknown): void => {
-        if (gone) resolve('gone');
+        if (failure) reject(failure);
+        else if (gone) resolve('gone');
         else if (err && !this.stopped && !isIdleEnd(err))
           reject(err instanceof Error ? err : new Error(JSON.stringify(err)));
         else resolve('ended');

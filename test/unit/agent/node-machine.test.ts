@@ -184,6 +184,29 @@ describe('enabling a patch on a node', () => {
     expect(d.action).toBeUndefined();
   });
 
+  test('after a reboot the kernel has nothing: a patched node loads the patch again, it was not replaced', () => {
+    const d = decideNode([entry()], kernel([], { loaded: [] }), prev({ phase: 'Patched' }), at(0));
+    expect(d.action).toMatchObject({ kind: 'load' });
+  });
+
+  test('a replaced patch that is then disabled is unloaded', () => {
+    const newer = { name: 'livepatch_cumulative' as PatchName, replace: true };
+    const d = decideNode(
+      [entry({ state: 'Disabled' })],
+      kernel([newer], { loaded: [P] }),
+      prev({ phase: 'Replaced' }),
+      at(0),
+    );
+    expect(d.action).toMatchObject({ kind: 'unload', patchName: P });
+  });
+
+  test('a forced module is never unloaded after its stall was reversed, and the status says why', () => {
+    const reversing = prev({ phase: 'Reversing', forced: true });
+    const d = decideNode([entry()], kernel([], { loaded: [P] }), reversing, at(70));
+    expect(d.action).toBeUndefined();
+    expect(d.patches[0]?.message).toContain('forced: the module can never be unloaded');
+  });
+
   test('a loaded module without its directory is unloaded before loading afresh (never EEXIST)', () => {
     const d = decideNode([entry()], kernel([], { loaded: [P] }), [], at(0));
     expect(d.action).toMatchObject({ kind: 'unload' });
