@@ -77,6 +77,15 @@ export function stalledNodes(slots: readonly NodeSlot[]): StalledNode[] {
     }));
 }
 
+/** "node-3: checksum mismatch: …" for the first few failed nodes. */
+function failedSummary(slots: readonly NodeSlot[]): string {
+  return slots
+    .filter((s): s is TargetSlot => s.kind === 'target' && s.progress === 'failed')
+    .slice(0, 3)
+    .map((s) => `${s.node.name}: ${s.observed?.message ?? 'failed'}`)
+    .join('; ');
+}
+
 function stalledSummary(stalled: readonly StalledNode[]): string {
   return stalled
     .slice(0, 5)
@@ -110,9 +119,12 @@ function drafts(
   plan: Plan,
   counts: NodeCounts,
   stalled: readonly StalledNode[],
+  failed: string,
 ): ConditionDraft[] {
   const done = `${counts.patched}/${counts.targeted} nodes patched`;
-  const stalledText = stalled.length ? `; stalled: ${stalledSummary(stalled)}` : '';
+  const stalledText =
+    (stalled.length ? `; stalled: ${stalledSummary(stalled)}` : '') +
+    (failed ? `; failed: ${failed}` : '');
   const complete: ConditionDraft =
     plan.phase === 'Complete'
       ? {
@@ -128,13 +140,13 @@ function drafts(
     RollingBack: 'RollingBack',
     Failed: 'Halted',
   };
-  const why = degradedReason[plan.phase];
+  const why = plan.phase === 'Failed' ? plan.reason : degradedReason[plan.phase];
   const degraded: ConditionDraft = why
     ? {
         type: CONDITION.degraded,
         status: 'True',
         reason: why,
-        message: `${DEGRADED_LEAD[why] ?? plan.message}${stalledText}. Find what blocks the stalled tasks, then edit the LivePatch to retry`,
+        message: `${DEGRADED_LEAD[why] ?? plan.message}${stalledText}. Find what blocks the stalled tasks or fix the failed nodes, then edit the LivePatch to retry`,
       }
     : counts.failed
       ? {
@@ -210,6 +222,11 @@ export function aggregateStatus(
     ...(plan.waveSettledTime !== undefined ? { waveSettledTime: iso(plan.waveSettledTime) } : {}),
     kernels: kernels(slots),
     stalledNodes: stalled,
-    conditions: conditions(lp, drafts(lp, plan, counts, stalled), generation, now),
+    conditions: conditions(
+      lp,
+      drafts(lp, plan, counts, stalled, failedSummary(slots)),
+      generation,
+      now,
+    ),
   };
 }

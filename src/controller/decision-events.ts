@@ -18,7 +18,7 @@ const ON_PHASE: Partial<
     reason: 'RollbackFinished',
     message: `every node is unpatched (${s.nodes?.reverted ?? 0} reverted)`,
   }),
-  Failed: (_s, plan) => ({ type: 'Warning', reason: 'Halted', message: plan.message }),
+  Failed: (_s, plan) => ({ type: 'Warning', reason: plan.reason, message: plan.message }),
   Paused: (_s, plan) => ({ type: 'Normal', reason: 'Paused', message: plan.message }),
   Complete: (s) => ({
     type: 'Normal',

@@ -345,17 +345,29 @@ interface Holder {
   readonly desired: DesiredPatch;
   readonly progress: Progress;
   readonly reachable: boolean;
+  /** Its disable stalled or failed and the kernel still has the patch enabled. */
+  readonly stillEnabled?: string;
 }
 
 function holders(ctx: Ctx): Holder[] {
   const out: Holder[] = [];
   for (const s of ctx.slots) {
-    if (s.kind === 'target' && s.desired)
-      out.push({ name: s.node.name, desired: s.desired, progress: s.progress, reachable: true });
-    if (s.kind === 'leftover')
-      out.push({ name: s.node.name, desired: s.desired, progress: s.progress, reachable: true });
-    if (s.kind === 'unknown' && s.desired)
+    if (s.kind === 'unknown' && s.desired) {
       out.push({ name: s.node.name, desired: s.desired, progress: 'none', reachable: false });
+    }
+    if ((s.kind !== 'target' && s.kind !== 'leftover') || !s.desired) continue;
+    const observed = s.observed;
+    const stuck =
+      s.desired.state === 'Disabled' &&
+      (s.progress === 'stalled' || s.progress === 'failed') &&
+      observed?.enabled === true;
+    out.push({
+      name: s.node.name,
+      desired: s.desired,
+      progress: s.progress,
+      reachable: true,
+      ...(stuck ? { stillEnabled: observed.message ?? s.progress } : {}),
+    });
   }
   return out;
 }
@@ -366,10 +378,33 @@ const PHASES: Record<UnpatchMode, { busy: LivePatchPhase; done: LivePatchPhase }
   delete: { busy: 'Disabling', done: 'Disabled' },
 };
 
+/** Entries to switch to Disabled: enabled ones, and disables that failed under an older generation (an edit retries them). */
+const needsDisable = (ctx: Ctx, h: Holder): boolean =>
+  h.desired.state === 'Enabled' ||
+  (h.progress === 'none' && h.desired.generation !== ctx.generation);
+
+function unpatchFailed(
+  ctx: Ctx,
+  b: ReturnType<typeof base>,
+  mode: UnpatchMode,
+  stuck: readonly Holder[],
+): Plan {
+  const nodes = stuck.map((h) => `${h.name} (${h.stillEnabled ?? ''})`).join('; ');
+  const escape =
+    mode === 'delete'
+      ? ` Deletion waits for them; to leave the patch on those nodes, remove the finalizer: kubectl patch lp ${ctx.lp.metadata.name ?? ''} --type=json -p '[{"op":"remove","path":"/metadata/finalizers"}]'`
+      : '';
+  return {
+    ...b,
+    phase: 'Failed',
+    reason: 'UnpatchFailed',
+    message: `could not unpatch ${stuck.length} node(s), the patch is still enabled there: ${nodes}. Fix the node, then edit the LivePatch to retry.${escape}`,
+  };
+}
+
 /** Rollback, Disabled and deletion: every node holding the patch unpatches, maxUnavailable at a time. */
 function unpatch(ctx: Ctx, mode: UnpatchMode): Plan {
   const b = base(initialStep(ctx));
-  const writes = b.writes;
   const all = holders(ctx);
   const reachable = all.filter((h) => h.reachable);
   const disabling = reachable.filter(
@@ -377,14 +412,15 @@ function unpatch(ctx: Ctx, mode: UnpatchMode): Plan {
   ).length;
   // In-flight enables first: reversing them is what a rollback is for.
   const toDisable = reachable
-    .filter((h) => h.desired.state === 'Enabled')
+    .filter((h) => needsDisable(ctx, h))
     .sort((a, c) => Number(c.progress === 'inFlight') - Number(a.progress === 'inFlight'));
   const batch = toDisable.slice(0, Math.max(0, ctx.maxUnavailable - disabling));
-  for (const h of batch)
-    writes.set(h.name, { ...h.desired, state: 'Disabled', generation: ctx.generation });
+  // Nodes whose agent is away get their Disabled entry now; they act on it when they return.
+  const away = all.filter((h) => !h.reachable && h.desired.state === 'Enabled');
+  for (const h of [...batch, ...away])
+    b.writes.set(h.name, { ...h.desired, state: 'Disabled', generation: ctx.generation });
   const phases = PHASES[mode];
-  const done = toDisable.length === 0 && disabling === 0;
-  if (!done) {
+  if (toDisable.length > 0 || disabling > 0) {
     return {
       ...b,
       started: batch.map((h) => h.name),
@@ -393,8 +429,10 @@ function unpatch(ctx: Ctx, mode: UnpatchMode): Plan {
       message: `unpatching: ${toDisable.length + disabling} node(s) to go`,
     };
   }
+  const stuck = reachable.filter((h) => h.stillEnabled !== undefined);
+  if (stuck.length) return unpatchFailed(ctx, b, mode, stuck);
   if (mode === 'delete') {
-    for (const h of all) writes.set(h.name, null);
+    for (const h of all) b.writes.set(h.name, null);
     return {
       ...b,
       phase: phases.done,
@@ -406,7 +444,17 @@ function unpatch(ctx: Ctx, mode: UnpatchMode): Plan {
   return { ...b, phase: phases.done, reason: phases.done, message: 'every node has unpatched' };
 }
 
-export function planRollout(lp: LivePatch, slots: readonly NodeSlot[], now: number): Plan {
+/**
+ * `patchNameOwner`: an older LivePatch with the same patchName. Nodes know a
+ * patch by that name only, so this one must not touch them: it waits, Failed,
+ * until the other is gone or this one is deleted.
+ */
+export function planRollout(
+  lp: LivePatch,
+  slots: readonly NodeSlot[],
+  now: number,
+  patchNameOwner?: string,
+): Plan {
   const generation = lp.metadata.generation ?? 1;
   const targets = slots.filter((s): s is TargetSlot => s.kind === 'target');
   const ctx: Ctx = {
@@ -419,6 +467,14 @@ export function planRollout(lp: LivePatch, slots: readonly NodeSlot[], now: numb
     maxUnavailable: scaleIntOrPercent(lp.spec.rollout.maxUnavailable, targets.length),
   };
   if (lp.metadata.deletionTimestamp) return unpatch(ctx, 'delete');
+  if (patchNameOwner) {
+    return {
+      ...base(initialStep(ctx)),
+      phase: 'Failed',
+      reason: 'PatchNameInUse',
+      message: `LivePatch ${patchNameOwner} already rolls out patchName ${lp.spec.patchName}; nodes know a patch by this name only, so this one does nothing. Give it another patchName (a new LivePatch) or delete ${patchNameOwner}`,
+    };
+  }
   if (lp.spec.state === 'Disabled') return unpatch(ctx, 'disable');
   const phase = lp.status?.phase;
   if (ctx.sameGeneration && (phase === 'RollingBack' || phase === 'RolledBack'))

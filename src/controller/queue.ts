@@ -20,6 +20,8 @@ export class WorkQueue {
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, { timer: NodeJS.Timeout; due: number }>();
   private processing: string | undefined;
+  /** When the key being worked on was taken, for the liveness check. */
+  private processingSince: number | undefined;
   private wake: (() => void) | undefined;
   private stopped = false;
   private done: Promise<void> | undefined;
@@ -55,6 +57,11 @@ export class WorkQueue {
     this.timers.set(key, { timer, due });
   }
 
+  /** Milliseconds the worker has spent on its current key; 0 when idle. */
+  busyFor(): number {
+    return this.processingSince === undefined ? 0 : Date.now() - this.processingSince;
+  }
+
   start(): void {
     this.done = this.run();
   }
@@ -81,6 +88,7 @@ export class WorkQueue {
     for (let key = await this.next(); key !== undefined; key = await this.next()) {
       this.queued.delete(key);
       this.processing = key;
+      this.processingSince = Date.now();
       try {
         const result = await this.handler(key);
         this.failures.delete(key);
@@ -98,6 +106,7 @@ export class WorkQueue {
         this.addAfter(key, delay);
       } finally {
         this.processing = undefined;
+        this.processingSince = undefined;
         if (this.dirty.delete(key)) this.add(key);
       }
     }

@@ -16,7 +16,7 @@ import { aggregateStatus } from './aggregator.js';
 import { decisionEvents } from './decision-events.js';
 import type { ControllerMetrics } from './metrics.js';
 import { planRollout } from './planner.js';
-import { classifyNodes, type NodeFacts } from './targets.js';
+import { classifyNodes, patchNameOwner, type NodeFacts } from './targets.js';
 import type { WorkResult } from './queue.js';
 
 export interface NodeObject {
@@ -52,6 +52,10 @@ export function nodeFacts(node: NodeObject): NodeFacts {
   };
 }
 
+export class NotLeaderError extends Error {
+  override readonly name = 'NotLeaderError';
+}
+
 export class Reconciler {
   constructor(private readonly d: ReconcilerDeps) {}
 
@@ -69,13 +73,14 @@ export class Reconciler {
     const now = Date.now();
     const lpns = new Map(this.d.livePatchNodes.list().map((o) => [o.metadata.name ?? '', o]));
     const slots = classifyNodes(lp, this.d.nodes.list().map(nodeFacts), lpns, now);
-    const plan = planRollout(lp, slots, now);
+    const plan = planRollout(lp, slots, now, patchNameOwner(lp, this.d.livePatches.list()));
     const log = this.d.log.child({ livePatch: name });
     for (const [node, entry] of plan.writes) await this.writeEntry(name, node, entry, log);
     const status = aggregateStatus(lp, slots, plan, now);
     if (canonicalJson(status) !== canonicalJson(lp.status)) {
       // Merge patch: keys the new status lacks must be sent as null to go away.
       const body = { waveSettledTime: null, ...status };
+      this.ensureLeader();
       const written = await mergePatch<LivePatch>(
         this.d.kc,
         `${PATHS.livePatches}/${name}/status`,
@@ -84,6 +89,7 @@ export class Reconciler {
       this.d.livePatches.observe(written);
     }
     for (const event of decisionEvents(lp.status, status, plan)) {
+      this.ensureLeader();
       log.info(event.message, { reason: event.reason });
       this.d.metrics.event(name, event.reason);
       await this.d.events.record(
@@ -101,7 +107,14 @@ export class Reconciler {
     return { requeueAfterMs: Math.min(plan.requeueAfterMs ?? RESYNC_MS, RESYNC_MS) };
   }
 
+  /** Checked before every write: a replica that lost the lease mid-reconcile must not write beside the new leader. */
+  private ensureLeader(): void {
+    if (!this.d.isLeader())
+      throw new NotLeaderError('lost the leader lease; dropping this reconcile');
+  }
+
   private async setFinalizers(lp: LivePatch, finalizers: string[]): Promise<void> {
+    this.ensureLeader();
     const patch = { metadata: { finalizers, resourceVersion: lp.metadata.resourceVersion } };
     const written = await mergePatch<LivePatch>(
       this.d.kc,

@@ -13,6 +13,8 @@ import { ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
 import { Reconciler, type NodeObject } from './reconciler.js';
 
+const STUCK_WORKER_MS = 5 * 60_000;
+
 export interface ControllerOptions {
   readonly kc: KubeConfig;
   readonly log: Logger;
@@ -66,6 +68,14 @@ export class Controller {
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), o.log);
   }
 
+  /** A worker stuck in one reconcile this long is wedged: let the kubelet restart the pod. */
+  private livenessProblem(): string | undefined {
+    const busy = this.queue.busyFor();
+    return busy > STUCK_WORKER_MS
+      ? `the worker has been on one LivePatch for ${Math.round(busy / 1000)}s`
+      : undefined;
+  }
+
   private synced(): boolean {
     return this.livePatches.hasSynced && this.livePatchNodes.hasSynced && this.nodes.hasSynced;
   }
@@ -93,9 +103,14 @@ export class Controller {
   private serve(): Server {
     const server = createServer((req, res) => {
       if (req.url === '/healthz' || req.url === '/readyz') {
-        const ok = req.url === '/healthz' || this.synced();
-        res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' });
-        res.end(ok ? 'ok\n' : 'caches not synced\n');
+        const problem =
+          req.url === '/healthz'
+            ? this.livenessProblem()
+            : this.synced()
+              ? undefined
+              : 'caches not synced';
+        res.writeHead(problem ? 503 : 200, { 'Content-Type': 'text/plain' });
+        res.end(problem ? `${problem}\n` : 'ok\n');
         return;
       }
       if (req.url === '/metrics') {

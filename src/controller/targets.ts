@@ -34,6 +34,7 @@ export type NodeSlot =
       readonly kind: 'leftover';
       readonly node: NodeFacts;
       readonly desired: DesiredPatch;
+      readonly observed?: ObservedPatch;
       readonly progress: Progress;
     }
   | {
@@ -209,7 +210,8 @@ function classifyNode(
   const selected = matchesSelector(lp.spec.nodeSelector, node.labels);
   const kernel = selected ? kernelFor(lp.spec.kernels, node.kernel) : undefined;
   if (!kernel) {
-    if (desired) return { kind: 'leftover', node, desired, progress };
+    if (desired)
+      return { kind: 'leftover', node, desired, progress, ...(observed ? { observed } : {}) };
     return selected ? { kind: 'notApplicable', node } : undefined;
   }
   const problem = node.ready ? agentProblem(lpn, now) : 'the node is not Ready';
@@ -236,4 +238,15 @@ export function rolloutOrder(livePatch: string, nodes: readonly NodeName[]): Nod
     key: createHash('sha256').update(`${livePatch}/${n}`).digest('hex'),
   }));
   return keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((k) => k.n);
+}
+
+/** The oldest other LivePatch rolling out the same patchName, if any: it owns the name on the nodes. */
+export function patchNameOwner(lp: LivePatch, all: readonly LivePatch[]): string | undefined {
+  const key = (o: LivePatch): string =>
+    `${o.metadata.creationTimestamp ? new Date(o.metadata.creationTimestamp).toISOString() : ''}/${o.metadata.name ?? ''}`;
+  const rivals = all.filter(
+    (o) => o.spec.patchName === lp.spec.patchName && o.metadata.name !== lp.metadata.name,
+  );
+  const older = rivals.filter((o) => key(o) < key(lp)).sort((a, b) => key(a).localeCompare(key(b)));
+  return older[0]?.metadata.name;
 }

@@ -46,7 +46,8 @@ const KERNELS = [
 function plan(phase: LivePatchPhase, o: Partial<Plan> = {}): Plan {
   return {
     phase,
-    reason: phase,
+    // The planner's reason for Failed says which: Halted (stall.action) or UnpatchFailed.
+    reason: phase === 'Failed' ? 'Halted' : phase,
     message: `the plan says ${phase}`,
     writes: new Map(),
     started: [],

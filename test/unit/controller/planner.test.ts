@@ -10,6 +10,7 @@ import {
   classifyNodes,
   kernelFor,
   matchesSelector,
+  patchNameOwner,
   rolloutOrder,
   type NodeSlot,
 } from '../../../src/controller/targets.js';
@@ -31,6 +32,7 @@ import {
   observed,
   reconcile,
   simulate,
+  withMetadata,
   T0,
   type Pass,
 } from './fixtures.js';
@@ -627,14 +629,15 @@ describe('stall policy', () => {
   });
 });
 
-describe('disabling and deleting', () => {
-  function completed(count: number): { fleet: Fleet; lp: LivePatch; now: number } {
-    const fleet = Fleet.of(count, T0);
-    const sim = simulate(livePatch({ spec: { rollout: { maxUnavailable: 2 } } }), fleet);
-    expect(sim.lp.status?.phase).toBe('Complete');
-    return { fleet, lp: sim.lp, now: sim.now };
-  }
+/** A fleet where a rollout has completed. */
+function completed(count: number): { fleet: Fleet; lp: LivePatch; now: number } {
+  const fleet = Fleet.of(count, T0);
+  const sim = simulate(livePatch({ spec: { rollout: { maxUnavailable: 2 } } }), fleet);
+  expect(sim.lp.status?.phase).toBe('Complete');
+  return { fleet, lp: sim.lp, now: sim.now };
+}
 
+describe('disabling and deleting', () => {
   test('state Disabled unpatches every node, maxUnavailable at a time: Disabling, then Disabled', () => {
     const { fleet, lp, now } = completed(5);
     const sim = simulate(edit(lp, { state: 'Disabled' }), fleet, { now });
@@ -672,6 +675,67 @@ describe('disabling and deleting', () => {
     const released = sim.passes.find((p) => p.plan.releaseFinalizer);
     expect(released?.plan.writes.get(lost)).toBeNull();
     expect(fleet.desired(lost)).toBeUndefined();
+  });
+});
+
+describe('two LivePatches with one patchName', () => {
+  test('the younger one does nothing and says which LivePatch owns the name', () => {
+    const older = withMetadata(livePatch({ name: 'first' }), { creationTimestamp: new Date(T0) });
+    const younger = withMetadata(livePatch({ name: 'second' }), {
+      creationTimestamp: new Date(T0 + 1000),
+    });
+    expect(patchNameOwner(older, [older, younger])).toBeUndefined();
+    expect(patchNameOwner(younger, [older, younger])).toBe('first');
+    const fleet = Fleet.of(3, T0);
+    const plan = planRollout(
+      younger,
+      classifyNodes(younger, fleet.nodes, fleet.lpns, T0),
+      T0,
+      'first',
+    );
+    expect(plan).toMatchObject({ phase: 'Failed', reason: 'PatchNameInUse' });
+    expect(plan.writes.size).toBe(0);
+    expect(plan.message).toContain('LivePatch first already rolls out patchName');
+  });
+});
+
+describe('a node that cannot unpatch', () => {
+  test('a disable that stalled with the patch still enabled fails the LivePatch and keeps the finalizer', () => {
+    const { fleet, lp, now } = completed(3);
+    const stuck = nth(names(fleet), 0);
+    let pass = reconcile(deleted(lp, now), fleet, now);
+    fleet.report(
+      stuck,
+      observed('Stalled', {
+        observedGeneration: fleet.desired(stuck)?.generation ?? 1,
+        enabled: true,
+        message: 'disable stalled (blocked by qemu-kvm[812])',
+      }),
+      now + 1000,
+    );
+    for (let t = 2; t < 12; t++) {
+      fleet.settle(now + t * 1000);
+      fleet.beat(now + t * 1000);
+      pass = reconcile(pass.lp, fleet, now + t * 1000);
+    }
+    expect(pass.plan).toMatchObject({
+      phase: 'Failed',
+      reason: 'UnpatchFailed',
+      releaseFinalizer: false,
+    });
+    expect(pass.plan.message).toContain(`${stuck} (disable stalled (blocked by qemu-kvm[812]))`);
+    expect(pass.plan.message).toContain('remove the finalizer');
+    expect(fleet.desired(stuck)).toBeDefined();
+  });
+
+  test('a node whose agent is away gets its Disabled entry at once, to act on when it returns', () => {
+    const { fleet, lp, now } = completed(3);
+    const away = nth(names(fleet), 1);
+    fleet.gone.add(away);
+    const later = now + 120_000;
+    fleet.beat(later);
+    reconcile(edit(lp, { state: 'Disabled' }), fleet, later);
+    expect(fleet.desired(away)?.state).toBe('Disabled');
   });
 });
 
