@@ -76,6 +76,15 @@ export async function runAction(
     switch (action.kind) {
       case 'load': {
         const path = await deps.fetchModule(action.patchName, action.entry.module);
+        // insmod loads a module under its own name: a mismatch would load a patch nobody manages.
+        const name = await deps.backend.moduleName(path);
+        if (name !== action.patchName) {
+          throw new ModuleSourceError(
+            `the module file is named ${name} but spec.patchName is ${action.patchName}; nothing was loaded. ` +
+              'Point the LivePatch at the right build, or create a LivePatch with that patchName',
+            false,
+          );
+        }
         log.info('loading module', { path });
         await deps.backend.load(path);
         break;

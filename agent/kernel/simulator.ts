@@ -122,6 +122,13 @@ export class SimulatedKernel implements KernelBackend {
     return Promise.resolve(this.modules.has(name));
   }
 
+  async moduleName(modulePath: string): Promise<string> {
+    const module = parseSimModule(await readFile(modulePath));
+    if (!module)
+      throw new KernelError('ENOEXEC', `modinfo ${modulePath}`, 'not a simulated livepatch module');
+    return module.name;
+  }
+
   async load(modulePath: string): Promise<void> {
     const bytes = await readFile(modulePath).catch((err: unknown) => {
       throw new KernelError('ENOENT', `insmod ${modulePath}`, (err as Error).message);

@@ -35,6 +35,8 @@ export interface SysfsOptions {
   readonly insmod: string;
   /** rmmod command. */
   readonly rmmod: string;
+  /** modinfo command, for the name a module file loads under. */
+  readonly modinfo?: string;
   /** Injectable for tests: insmod retries and refcnt polling sleep through it. */
   readonly sleep?: (ms: number) => Promise<void>;
   /** How often unload() re-reads refcnt. */
@@ -164,6 +166,24 @@ export class SysfsKernel implements KernelBackend {
     } catch (err) {
       if (vanished(err)) return false;
       throw err;
+    }
+  }
+
+  async moduleName(modulePath: string): Promise<string> {
+    try {
+      const { stdout } = await execFileAsync(this.opts.modinfo ?? 'modinfo', [
+        '-F',
+        'name',
+        modulePath,
+      ]);
+      return stdout.trim();
+    } catch (err) {
+      const stderr = toolStderr(err);
+      throw new KernelError(
+        'ENOEXEC',
+        `modinfo ${modulePath}`,
+        stderr !== '' ? stderr : String(err),
+      );
     }
   }
 

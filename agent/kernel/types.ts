@@ -47,6 +47,8 @@ export interface KernelBackend {
   patches(): Promise<KernelPatch[]>;
   /** Whether the module is loaded (/sys/module/<name>), with or without a sysfs patch directory. */
   isLoaded(name: PatchName): Promise<boolean>;
+  /** The name a module file loads under (modinfo's `name`), checked against patchName before insmod. */
+  moduleName(modulePath: string): Promise<string>;
   /**
    * insmod: loads the module file, which enables the patch at once and starts
    * its transition. Retries on EBUSY like kpatch; refuses with ENOEXEC on a

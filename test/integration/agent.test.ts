@@ -179,6 +179,16 @@ describe('the agent on a simulated node', () => {
     );
   });
 
+  test('a module file whose own name is not the patchName is refused before insmod', async () => {
+    const module = await writeSimModule('livepatch_other_name', KERNEL);
+    await setSpec(node(1), 'livepatch_named', { module });
+    const failed = await waitForPhase(node(1), 'Failed');
+    expect(failed.message).toContain(
+      'the module file is named livepatch_other_name but spec.patchName is livepatch_named',
+    );
+    expect((await lpn(node(1))).status?.unmanaged).toEqual([]);
+  });
+
   test('a module built for another kernel is refused, as the kernel refuses it', async () => {
     const module = await writeSimModule('livepatch_otherkernel', '6.1.0-27-amd64');
     await setSpec(node(2), 'livepatch_otherkernel', { module });

@@ -183,6 +183,25 @@ describe('SysfsKernel writes enabled and force', () => {
   });
 });
 
+describe("SysfsKernel reads a module file's name with modinfo", () => {
+  test('modinfo -F name answers the name the module loads under', async () => {
+    const modinfo = await script(
+      'modinfo',
+      `[ "$1" = "-F" ] && [ "$2" = "name" ] && echo livepatch_from_file`,
+    );
+    expect(await kernel({ modinfo }).moduleName('/x/whatever.ko')).toBe('livepatch_from_file');
+  });
+
+  test('a file modinfo cannot read is ENOEXEC', async () => {
+    const modinfo = await script(
+      'modinfo',
+      `echo "modinfo: ERROR: could not get modinfo from 'x': Exec format error" >&2; exit 1`,
+    );
+    const err = await refusal(kernel({ modinfo }).moduleName('/x/garbage.ko'));
+    expect(err.errno).toBe('ENOEXEC');
+  });
+});
+
 describe('SysfsKernel loads modules with insmod', () => {
   test('insmod gets the module path and the patch appears', async () => {
     const insmod = await script(
