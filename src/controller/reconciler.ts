@@ -14,6 +14,7 @@ import { isConflict, mergePatch, PATHS } from '../kube/resources.js';
 import type { Logger } from '../log.js';
 import { aggregateStatus } from './aggregator.js';
 import { decisionEvents } from './decision-events.js';
+import { HeartbeatClock } from './heartbeats.js';
 import type { ControllerMetrics } from './metrics.js';
 import { planRollout } from './planner.js';
 import { classifyNodes, patchNameOwner, type NodeFacts } from './targets.js';
@@ -57,6 +58,8 @@ export class NotLeaderError extends Error {
 }
 
 export class Reconciler {
+  private readonly heartbeats = new HeartbeatClock();
+
   constructor(private readonly d: ReconcilerDeps) {}
 
   async reconcile(name: string): Promise<WorkResult> {
@@ -71,7 +74,7 @@ export class Reconciler {
     }
     const started = performance.now();
     const now = Date.now();
-    const lpns = new Map(this.d.livePatchNodes.list().map((o) => [o.metadata.name ?? '', o]));
+    const lpns = this.heartbeats.observe(this.d.livePatchNodes.list(), now);
     const slots = classifyNodes(lp, this.d.nodes.list().map(nodeFacts), lpns, now);
     const plan = planRollout(lp, slots, now, patchNameOwner(lp, this.d.livePatches.list()));
     const log = this.d.log.child({ livePatch: name });
