@@ -4,7 +4,7 @@
 // transition runs, writes status only when it changed (plus a heartbeat), and
 // reverses a stalled transition on its own, with or without a controller.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { API_VERSION, LIVEPATCH, LIVEPATCH_NODE } from '../src/api/constants.js';
+import { API_VERSION, FIELD_MANAGER, LIVEPATCH, LIVEPATCH_NODE } from '../src/api/constants.js';
 import type {
   Condition,
   DesiredPatch,
@@ -308,7 +308,7 @@ export class Agent {
     if (this.written?.json === json && !heartbeatDue) return;
     // Merge patch: absent keys must be sent as null to be removed.
     const body = { transitioning: null, ...status, heartbeatTime: new Date(now).toISOString() };
-    await patchStatus(this.o.kubeConfig, this.path, body);
+    await patchStatus(this.o.kubeConfig, this.path, body, FIELD_MANAGER.agent);
     this.written = { json, at: now };
   }
 }

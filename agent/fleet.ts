@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { LABELS } from '../src/api/constants.js';
+import { FIELD_MANAGER, LABELS } from '../src/api/constants.js';
 import { kernelRelease, nodeName, type NodeName } from '../src/api/names.js';
 import type { Clock } from '../src/clock.js';
 import { rawJson } from '../src/kube/raw.js';
@@ -101,6 +101,7 @@ async function ensureNode(
     kc,
     `${PATHS.nodes}/${name}`,
     nodeStatus(name, release, new Date().toISOString()),
+    FIELD_MANAGER.fleet,
   );
 }
 

@@ -41,15 +41,6 @@ export function nodeName(value: string): NodeName {
   return value as NodeName;
 }
 
-export function livePatchName(value: string): LivePatchName {
-  if (value.length > 253 || !DNS_SUBDOMAIN.test(value)) {
-    throw new InvalidNameError(
-      `invalid LivePatch name ${JSON.stringify(value)}: must be a DNS subdomain`,
-    );
-  }
-  return value as LivePatchName;
-}
-
 export function kernelRelease(value: string): KernelRelease {
   const trimmed = value.trim();
   if (trimmed === '' || trimmed.length > 64 || /\s/.test(trimmed)) {

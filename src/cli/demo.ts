@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { startFleet, type Fleet } from '../../agent/fleet.js';
 import { writeSimModuleFile } from '../../agent/kernel/sim-module.js';
-import { API_VERSION, LIVEPATCH, SIM_ANNOTATIONS } from '../api/constants.js';
+import { API_VERSION, FIELD_MANAGER, LIVEPATCH, SIM_ANNOTATIONS } from '../api/constants.js';
 import type { LivePatch } from '../api/generated/types.js';
 import { describeTasks } from '../api/tasks.js';
 import { systemClock } from '../clock.js';
@@ -104,9 +104,14 @@ async function stallOneNode(
 ): Promise<string> {
   const eligible = fleet.nodes.filter((_, i) => i % KERNELS.length !== 2);
   const node = rolloutOrder(livePatch, eligible)[0] ?? '';
-  await mergePatch(kc, `${PATHS.nodes}/${node}`, {
-    metadata: { annotations: { [SIM_ANNOTATIONS.stuckTasks]: '1' } },
-  });
+  await mergePatch(
+    kc,
+    `${PATHS.nodes}/${node}`,
+    {
+      metadata: { annotations: { [SIM_ANNOTATIONS.stuckTasks]: '1' } },
+    },
+    FIELD_MANAGER.fleet,
+  );
   return node;
 }
 

@@ -4,7 +4,7 @@
 // next pass never plans from an older picture than the one just written.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { canonicalJson } from '../api/canonical.js';
-import { API_VERSION, FINALIZER, LIVEPATCH } from '../api/constants.js';
+import { API_VERSION, FIELD_MANAGER, FINALIZER, LIVEPATCH } from '../api/constants.js';
 import type { DesiredPatch, LivePatch, LivePatchNode } from '../api/generated/types.js';
 import type { KernelRelease, NodeName } from '../api/names.js';
 import type { EventRecorder } from '../kube/events.js';
@@ -88,6 +88,7 @@ export class Reconciler {
         this.d.kc,
         `${PATHS.livePatches}/${name}/status`,
         { status: body },
+        FIELD_MANAGER.controller,
       );
       this.d.livePatches.observe(written);
     }
@@ -123,6 +124,7 @@ export class Reconciler {
       this.d.kc,
       `${PATHS.livePatches}/${lp.metadata.name ?? ''}`,
       patch,
+      FIELD_MANAGER.controller,
     );
     this.d.livePatches.observe(written);
   }
@@ -144,7 +146,9 @@ export class Reconciler {
         spec: { patches },
       };
       try {
-        this.d.livePatchNodes.observe(await mergePatch<LivePatchNode>(this.d.kc, path, patch));
+        this.d.livePatchNodes.observe(
+          await mergePatch<LivePatchNode>(this.d.kc, path, patch, FIELD_MANAGER.controller),
+        );
         log.debug('wrote node entry', {
           node,
           state: entry?.state ?? 'removed',

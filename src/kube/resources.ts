@@ -1,7 +1,7 @@
 // Typed paths and small writes for the operator's resources and the core
 // objects it touches. All JSON goes through raw.ts: no serializer in between.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { GROUP, LIVEPATCH, LIVEPATCH_NODE, VERSION } from '../api/constants.js';
+import { FIELD_MANAGER, GROUP, LIVEPATCH, LIVEPATCH_NODE, VERSION } from '../api/constants.js';
 import { rawJson, RawApiError } from './raw.js';
 
 export const PATHS = {
@@ -13,15 +13,28 @@ export const PATHS = {
 
 export const isNotFound = (err: unknown): boolean => err instanceof RawApiError && err.code === 404;
 export const isConflict = (err: unknown): boolean => err instanceof RawApiError && err.code === 409;
-export const isAlreadyExists = isConflict;
 
-export function mergePatch<T>(kc: KubeConfig, path: string, patch: unknown): Promise<T> {
-  return rawJson<T>(kc, 'PATCH', path, patch, 'application/merge-patch+json');
+export type FieldManager = (typeof FIELD_MANAGER)[keyof typeof FIELD_MANAGER];
+
+/** A JSON merge patch, recorded in managedFields under the component that wrote it. */
+export function mergePatch<T>(
+  kc: KubeConfig,
+  path: string,
+  patch: unknown,
+  manager: FieldManager,
+): Promise<T> {
+  const query = `${path.includes('?') ? '&' : '?'}fieldManager=${manager}`;
+  return rawJson<T>(kc, 'PATCH', path + query, patch, 'application/merge-patch+json');
 }
 
 /** Merge-patches the status subresource: only status changes, generation stays. */
-export function patchStatus<T>(kc: KubeConfig, objectPath: string, status: unknown): Promise<T> {
-  return mergePatch<T>(kc, `${objectPath}/status`, { status });
+export function patchStatus<T>(
+  kc: KubeConfig,
+  objectPath: string,
+  status: unknown,
+  manager: FieldManager,
+): Promise<T> {
+  return mergePatch<T>(kc, `${objectPath}/status`, { status }, manager);
 }
 
 export async function getOrUndefined<T>(kc: KubeConfig, path: string): Promise<T | undefined> {

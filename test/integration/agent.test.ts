@@ -109,6 +109,14 @@ describe('the agent on a simulated node', () => {
       unmanaged: [],
     });
     expect(o.status?.agentVersion).toMatch(/^\d+\.\d+\.\d+/);
+    const withFields = await kubectlJson<LivePatchNode>([
+      'get',
+      'lpn',
+      node(0),
+      '--show-managed-fields',
+    ]);
+    const statusWriter = withFields.metadata.managedFields?.find((f) => f.subresource === 'status');
+    expect(statusWriter?.manager).toBe('livepatch-agent');
     const table = await kubectlOk(['get', 'livepatchnodes', node(0)]);
     expect(table).toMatch(
       new RegExp(`${node(0)}\\s+${KERNEL.replaceAll('.', '\\.')}\\s+simulator\\s+0`),
