@@ -4,7 +4,7 @@
 // transition runs, writes status only when it changed (plus a heartbeat), and
 // reverses a stalled transition on its own, with or without a controller.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { API_VERSION, FIELD_MANAGER, LIVEPATCH, LIVEPATCH_NODE } from '../src/api/constants.js';
+import { API_VERSION, FIELD_MANAGER, LIVEPATCH } from '../src/api/constants.js';
 import type {
   Condition,
   DesiredPatch,
@@ -16,11 +16,11 @@ import type { NodeName } from '../src/api/names.js';
 import type { Clock } from '../src/clock.js';
 import type { EventRecorder } from '../src/kube/events.js';
 import { Reflector } from '../src/kube/reflector.js';
-import { getOrUndefined, isConflict, patchStatus, PATHS } from '../src/kube/resources.js';
-import { rawJson } from '../src/kube/raw.js';
+import { patchStatus, PATHS } from '../src/kube/resources.js';
 import type { Logger } from '../src/log.js';
 import { runAction, type ActionFailure } from './actions.js';
 import { readKernel } from './kernel-view.js';
+import { ensureLivePatchNode, livePatchNodePath } from './livepatchnode.js';
 import type { KernelBackend } from './kernel/types.js';
 import type { ModuleFetcher } from './module-source.js';
 import { decideNode, type KernelView, type NodeAction, type NodeDecision } from './node-machine.js';
@@ -40,10 +40,6 @@ export interface AgentOptions {
   readonly retryMs?: number;
   /** Called after each reconcile, for metrics and health. */
   readonly onReconciled?: (status: LivePatchNodeStatus) => void;
-}
-
-interface NodeObject {
-  metadata: { name: string; uid: string };
 }
 
 const MAX_ACTIONS_PER_PASS = 6;
@@ -72,7 +68,7 @@ export class Agent {
   lastReconcile = 0;
 
   constructor(private readonly o: AgentOptions) {
-    this.path = `${PATHS.livePatchNodes}/${o.nodeName}`;
+    this.path = livePatchNodePath(o.nodeName);
     this.reflector = new Reflector<LivePatchNode>(o.kubeConfig, {
       path: PATHS.livePatchNodes,
       fieldSelector: `metadata.name=${o.nodeName}`,
@@ -102,30 +98,8 @@ export class Agent {
     await this.running;
   }
 
-  private async ensureLivePatchNode(): Promise<void> {
-    if (await getOrUndefined<LivePatchNode>(this.o.kubeConfig, this.path)) return;
-    const node = await rawJson<NodeObject>(
-      this.o.kubeConfig,
-      'GET',
-      `${PATHS.nodes}/${this.o.nodeName}`,
-    );
-    const body = {
-      apiVersion: API_VERSION,
-      kind: LIVEPATCH_NODE.kind,
-      metadata: {
-        name: this.o.nodeName,
-        ownerReferences: [
-          { apiVersion: 'v1', kind: 'Node', name: node.metadata.name, uid: node.metadata.uid },
-        ],
-      },
-      spec: {},
-    };
-    try {
-      await rawJson(this.o.kubeConfig, 'POST', PATHS.livePatchNodes, body);
-      this.o.log.info('created LivePatchNode', { node: this.o.nodeName });
-    } catch (err) {
-      if (!isConflict(err)) throw err;
-    }
+  private ensureLivePatchNode(): Promise<void> {
+    return ensureLivePatchNode(this.o.kubeConfig, this.o.nodeName, this.o.log);
   }
 
   /** Level-triggered: any wake-up runs one full reconcile; wake-ups during one coalesce into one more. */

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { createAgent, RefusedBackendError, type BackendChoice } from '../../agent/setup.js';
+import { reportAgentRefusal } from '../../agent/livepatchnode.js';
 import { AgentMetrics, serveAgentEndpoints } from '../../agent/server.js';
 import { nodeName } from '../api/names.js';
 import { systemClock } from '../clock.js';
@@ -71,11 +72,12 @@ export async function runAgent(args: string[]): Promise<number> {
       'no node: set NODE_NAME (the DaemonSet does, from spec.nodeName) or pass --node',
     );
   const log = createLogger({ component: 'agent' });
+  const kubeConfig = loadKubeConfig(values.kubeconfig);
   const metrics = new AgentMetrics();
   let agent;
   try {
     ({ agent } = await createAgent({
-      kubeConfig: loadKubeConfig(values.kubeconfig),
+      kubeConfig,
       nodeName: nodeName(name),
       backend: backendChoice(values),
       clock: systemClock,
@@ -89,6 +91,18 @@ export async function runAgent(args: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof RefusedBackendError) {
       log.error(err.message, { node: name });
+      await reportAgentRefusal(
+        kubeConfig,
+        nodeName(name),
+        'BackendRefused',
+        err.message,
+        log,
+      ).catch((e: unknown) => {
+        log.warn('cannot report the refusal on the LivePatchNode', {
+          node: name,
+          error: (e as Error).message,
+        });
+      });
       return 3;
     }
     throw err;

@@ -93,6 +93,15 @@ describe('livepatch-operator agent', () => {
     expect(code).toBe(3);
     expect(agent.output()).toContain("shares the host's kernel");
     expect(agent.output()).toContain('--backend=simulator');
+    const lpn = await kubectlJson<{
+      status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
+    }>(['get', 'lpn', 'kind-worker']);
+    expect(lpn.status?.conditions?.[0]).toMatchObject({
+      type: 'Ready',
+      status: 'False',
+      reason: 'BackendRefused',
+    });
+    expect(lpn.status?.conditions?.[0]?.message).toContain("shares the host's kernel");
   });
 });
 
