@@ -1,9 +1,8 @@
 // The agent, fleet and sim-module commands as processes, as a DaemonSet pod or
 // a person at a terminal runs them.
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { kubectl, kubectlJson, kubectlOk, kubeconfigPath } from '../support/kubectl.js';
+import { freePort, httpGet } from '../support/http.js';
 import { runOperator, type Running } from '../support/processes.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -13,31 +12,6 @@ afterAll(async () => {
   await kubectl(['delete', 'node', 'cli-agent-node', 'kind-worker', '--ignore-not-found']);
   await kubectl(['delete', 'lpn', 'cli-agent-node', 'kind-worker', '--ignore-not-found']);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      s.close(() => {
-        resolve(typeof address === 'object' && address ? address.port : 0);
-      });
-    });
-  });
-}
-
-function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-    })
-      .on('error', reject)
-      .end();
-  });
-}
 
 async function createNode(name: string, providerID: string): Promise<void> {
   const node = { apiVersion: 'v1', kind: 'Node', metadata: { name }, spec: { providerID } };

@@ -1,6 +1,7 @@
 // A rollout as a user runs it: kubectl apply, kubectl wait, kubectl get.
 // The controller is a separate process; the fleet's agents report on their own.
 import { describe, expect, test } from '@jest/globals';
+import { freePort, httpGet } from '../support/http.js';
 import { kubectl, kubectlOk } from '../support/kubectl.js';
 import {
   applyLivePatch,
@@ -28,7 +29,8 @@ const cluster = useOwnCluster({ nodes: 20, kernels: [KERNEL], prefix: 'wave' });
 
 describe('a LivePatch rolled out by the controller', () => {
   test('20 nodes at 25%: never more than 5 in flight by the nodes’ own reports; kubectl wait returns', async () => {
-    await cluster().startController('controller-a');
+    const metricsPort = await freePort();
+    await cluster().startController('controller-a', metricsPort);
     // A node with another kernel: counted notApplicable, never failed.
     await kubectlOk(
       ['apply', '-f', '-'],
@@ -90,6 +92,14 @@ describe('a LivePatch rolled out by the controller', () => {
     expect(lp.status?.kernels).toEqual([{ release: KERNEL, targeted: 20, patched: 20 }]);
     const row = (await kubectlOk(['get', 'lp', 'fleet-wide', '--no-headers'])).trim().split(/\s+/);
     expect(row.slice(0, 4)).toEqual(['fleet-wide', 'Enabled', 'Complete', '20/20']);
+    expect((await httpGet(metricsPort, '/readyz')).status).toBe(200);
+    expect((await httpGet(metricsPort, '/healthz')).status).toBe(200);
+    const metrics = (await httpGet(metricsPort, '/metrics')).body;
+    expect(metrics).toContain('livepatch_controller_leader 1');
+    expect(metrics).toContain('livepatch_nodes{livepatch="fleet-wide",state="patched"} 20');
+    expect(metrics).toContain('livepatch_nodes{livepatch="fleet-wide",state="notApplicable"} 1');
+    expect(metrics).toContain('livepatch_waves_total{livepatch="fleet-wide"} 4');
+    expect(metrics).toMatch(/livepatch_reconcile_duration_seconds_count \d+/);
     const waves = (await eventsFor('fleet-wide')).filter((e) => e.reason === 'WaveStarted');
     expect(waves).toHaveLength(4);
     expect(waves.every((w) => w.message.includes('patching 5 node(s)'))).toBe(true);

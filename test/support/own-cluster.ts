@@ -15,7 +15,7 @@ export interface OwnCluster {
   readonly fleet: Fleet;
   /** Controller processes started by this file; stopped after it. */
   readonly controllers: Running[];
-  startController(identity: string): Promise<Running>;
+  startController(identity: string, metricsPort?: number): Promise<Running>;
 }
 
 const quiet = (component: string): ReturnType<typeof createLogger> =>
@@ -52,12 +52,12 @@ export function useOwnCluster(fleetOptions: {
       plane,
       fleet,
       controllers,
-      startController: async (identity) => {
+      startController: async (identity, metricsPort = 0) => {
         const c = runOperator([
           'controller',
           `--kubeconfig=${plane.kubeconfig}`,
           `--identity=${identity}`,
-          '--metrics-port=0',
+          `--metrics-port=${metricsPort}`,
         ]);
         controllers.push(c);
         await c.waitFor(/controller running/);
