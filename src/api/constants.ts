@@ -31,6 +31,7 @@ export const FIELD_MANAGER = {
   controller: 'livepatch-controller',
   agent: 'livepatch-agent',
   fleet: 'livepatch-fleet-simulator',
+  plugin: 'kubectl-livepatch',
 } as const;
 
 /** Annotations a test or demo puts on a Node to aim the kernel simulator. */

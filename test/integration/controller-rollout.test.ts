@@ -14,17 +14,6 @@ import { useOwnCluster } from '../support/own-cluster.js';
 import { waitUntil } from '../support/wait.js';
 
 const KERNEL = '6.1.0-26-amd64';
-async function setPaused(name: string, paused: boolean): Promise<void> {
-  await kubectlOk([
-    'patch',
-    'lp',
-    name,
-    '--type=merge',
-    '-p',
-    JSON.stringify({ spec: { rollout: { paused } } }),
-  ]);
-}
-
 const cluster = useOwnCluster({ nodes: 20, kernels: [KERNEL], prefix: 'wave' });
 
 describe('a LivePatch rolled out by the controller', () => {
@@ -142,13 +131,15 @@ describe('a LivePatch rolled out by the controller', () => {
         ?.message,
     ).toContain('until spec.rollout.paused is changed');
 
-    await setPaused('stepped', true);
+    expect(await kubectlOk(['livepatch', 'pause', 'stepped'])).toContain(
+      'livepatch.livepatch.io/stepped paused',
+    );
     await waitUntil(
       'paused by the user',
       () => getLivePatch('stepped'),
       (lp) => lp.status?.observedGeneration === 2 && lp.status.phase === 'Paused',
     );
-    await setPaused('stepped', false);
+    expect(await kubectlOk(['livepatch', 'resume', 'stepped'])).toContain('resumed');
     const waited = await kubectl([
       'wait',
       '--for=condition=Complete',

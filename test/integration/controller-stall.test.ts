@@ -76,6 +76,11 @@ describe('stall policy', () => {
     expect(events.map((e) => e.reason)).toEqual(
       expect.arrayContaining(['RollbackStarted', 'RollbackFinished']),
     );
+    const perNode = await kubectlOk(['livepatch', 'status', 'rollback-me']);
+    expect(perNode).toContain('LivePatch rollback-me: Enabled, RolledBack, 0/6 patched');
+    expect(perNode).toMatch(
+      new RegExp(`${stuck}\\s+${KERNEL.replaceAll('.', '\\.')}\\s+Stalled\\s+qemu-kvm\\[`),
+    );
     const row = (await kubectlOk(['get', 'lp', 'rollback-me', '--no-headers'])).trim().split(/\s+/);
     expect(row.slice(0, 6)).toEqual(['rollback-me', 'Enabled', 'RolledBack', '0/6', '0', '1']);
   });

@@ -1,6 +1,10 @@
 // Tests drive the API the way a user does: the real kubectl binary with the
 // kubeconfig of the shared control plane.
 import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { repositoryRoot } from '../../src/paths.js';
 
 export interface KubectlResult {
   readonly code: number;
@@ -19,13 +23,35 @@ export function kubeconfigPath(): string {
   return path;
 }
 
-/** Runs kubectl; never throws on a non-zero exit, the caller asserts on it. */
+let pluginDir: string | undefined;
+
+/** A folder with `kubectl-livepatch` (the built plugin), for kubectl's plugin lookup on PATH. */
+function pluginPath(): string {
+  if (!pluginDir) {
+    pluginDir = mkdtempSync(join(tmpdir(), 'kubectl-plugins-'));
+    const plugin = join(repositoryRoot(), 'dist', 'src', 'cli', 'kubectl-livepatch.js');
+    const wrapper = join(pluginDir, 'kubectl-livepatch');
+    writeFileSync(wrapper, `#!/bin/sh\nexec "${process.execPath}" "${plugin}" "$@"\n`);
+    chmodSync(wrapper, 0o755);
+  }
+  return pluginDir;
+}
+
+/** Runs kubectl (with the livepatch plugin installed); never throws on a non-zero exit, the caller asserts on it. */
 export function kubectl(args: readonly string[], stdin?: string): Promise<KubectlResult> {
   return new Promise((resolve) => {
     const child = execFile(
       KUBECTL,
-      ['--kubeconfig', kubeconfigPath(), ...args],
-      { maxBuffer: 16 * 1024 * 1024 },
+      // KUBECONFIG rather than --kubeconfig: kubectl refuses flags before a plugin's name.
+      [...args],
+      {
+        maxBuffer: 16 * 1024 * 1024,
+        env: {
+          ...process.env,
+          KUBECONFIG: kubeconfigPath(),
+          PATH: `${pluginPath()}${delimiter}${process.env['PATH'] ?? ''}`,
+        },
+      },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });
