@@ -77,6 +77,11 @@ export function stalledNodes(slots: readonly NodeSlot[]): StalledNode[] {
     }));
 }
 
+function advice(stalled: boolean, failed: boolean): string {
+  if (stalled && failed) return 'Find what blocks the stalled tasks and fix the failed nodes';
+  return failed ? 'Fix the failed nodes' : 'Find what blocks the stalled tasks';
+}
+
 /** "node-3: checksum mismatch: …" for the first few failed nodes. */
 function failedSummary(slots: readonly NodeSlot[]): string {
   return slots
@@ -146,7 +151,7 @@ function drafts(
         type: CONDITION.degraded,
         status: 'True',
         reason: why,
-        message: `${DEGRADED_LEAD[why] ?? plan.message}${stalledText}. Find what blocks the stalled tasks or fix the failed nodes, then edit the LivePatch to retry`,
+        message: `${DEGRADED_LEAD[why] ?? plan.message}${stalledText}. ${advice(stalled.length > 0, failed !== '')}, then edit the LivePatch to retry`,
       }
     : counts.failed
       ? {

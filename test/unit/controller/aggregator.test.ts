@@ -308,6 +308,26 @@ describe('a rollout that did not go through is visible as a condition with a hum
   });
 });
 
+describe('a rollout stopped by failed nodes', () => {
+  test('Degraded names the failed node and the agent’s words, and asks to fix it, not to look for tasks', () => {
+    const broken = lpn('broken', {
+      heartbeat: T0,
+      desired: [entry()],
+      observed: [
+        observed('Failed', { message: 'checksum mismatch: the module file has sha256 abc' }),
+      ],
+    });
+    const rows: Row[] = [['broken', { lpn: broken }]];
+    const status = aggregateStatus(livePatch(), slotsOf(rows), plan('Failed'), T0);
+    const degraded = byType(status.conditions, CONDITION.degraded);
+    expect(degraded.message).toContain(
+      'failed: broken: checksum mismatch: the module file has sha256 abc',
+    );
+    expect(degraded.message).toContain('Fix the failed nodes, then edit the LivePatch to retry');
+    expect(degraded.message).not.toContain('stalled tasks');
+  });
+});
+
 describe('events', () => {
   test('a rollout tells its story: waves with their nodes, then Completed', () => {
     const fleet = Fleet.of(4, T0);
