@@ -1,9 +1,10 @@
 // /healthz and /metrics for one agent: Prometheus gauges of what the node's
 // kernel has, and a health check that fails when the loop stops turning.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { NODE_PATCH_PHASES } from '../src/api/schema/livepatchnode.js';
 import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
+import { serveEndpoints } from '../src/observability/endpoints.js';
 
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -37,29 +38,10 @@ export class AgentMetrics {
 
 /** Serves until closed; healthy while the loop reconciled within `staleMs`. */
 export function serveAgentEndpoints(metrics: AgentMetrics, port: number, staleMs: number): Server {
-  const server = createServer((req, res) => {
-    if (req.url === '/healthz') {
-      const fresh = Date.now() - metrics.lastReconcileMs < staleMs;
-      res.writeHead(fresh ? 200 : 503, { 'Content-Type': 'text/plain' });
-      res.end(fresh ? 'ok\n' : `no reconcile for ${Math.round(staleMs / 1000)}s\n`);
-      return;
-    }
-    if (req.url === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
-          res.end(text);
-        },
-        (err: unknown) => {
-          res.writeHead(500);
-          res.end(String(err));
-        },
-      );
-      return;
-    }
-    res.writeHead(404);
-    res.end();
+  return serveEndpoints(port, metrics.registry, {
+    '/healthz': () =>
+      Date.now() - metrics.lastReconcileMs < staleMs
+        ? undefined
+        : `no reconcile for ${Math.round(staleMs / 1000)}s`,
   });
-  server.listen(port);
-  return server;
 }

@@ -1,11 +1,12 @@
 // Wires the controller: three reflectors, one work queue, the leader lease,
 // and /healthz, /readyz, /metrics. Only the leader reconciles; a replica that
 // loses the lease stops (the caller exits) so it can never act beside a new one.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { LivePatch, LivePatchNode } from '../api/generated/types.js';
 import { EventRecorder } from '../kube/events.js';
 import { Reflector } from '../kube/reflector.js';
+import { serveEndpoints } from '../observability/endpoints.js';
 import { PATHS } from '../kube/resources.js';
 import type { Logger } from '../log.js';
 import { LeaderElector, type LeaderOptions } from './leader.js';
@@ -101,29 +102,9 @@ export class Controller {
   }
 
   private serve(): Server {
-    const server = createServer((req, res) => {
-      if (req.url === '/healthz' || req.url === '/readyz') {
-        const problem =
-          req.url === '/healthz'
-            ? this.livenessProblem()
-            : this.synced()
-              ? undefined
-              : 'caches not synced';
-        res.writeHead(problem ? 503 : 200, { 'Content-Type': 'text/plain' });
-        res.end(problem ? `${problem}\n` : 'ok\n');
-        return;
-      }
-      if (req.url === '/metrics') {
-        void this.metrics.registry.metrics().then((text) => {
-          res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
-          res.end(text);
-        });
-        return;
-      }
-      res.writeHead(404);
-      res.end();
+    return serveEndpoints(this.o.port, this.metrics.registry, {
+      '/healthz': () => this.livenessProblem(),
+      '/readyz': () => (this.synced() ? undefined : 'caches not synced'),
     });
-    if (this.o.port > 0) server.listen(this.o.port);
-    return server;
   }
 }

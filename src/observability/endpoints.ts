@@ -1,0 +1,40 @@
+// The HTTP endpoints every long-running component serves: health checks that
+// answer 200 or 503 with the reason, and Prometheus /metrics.
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
+
+/** A check returns undefined when healthy, or what is wrong. */
+export type HealthCheck = () => string | undefined;
+
+export function serveEndpoints(
+  port: number,
+  registry: Registry,
+  checks: Readonly<Record<string, HealthCheck>>,
+): Server {
+  const server = createServer((req, res) => {
+    const check = checks[req.url ?? ''];
+    if (check) {
+      const problem = check();
+      res.writeHead(problem ? 503 : 200, { 'Content-Type': 'text/plain' });
+      res.end(problem ? `${problem}\n` : 'ok\n');
+      return;
+    }
+    if (req.url === '/metrics') {
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'Content-Type': registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          res.writeHead(500);
+          res.end(String(err));
+        },
+      );
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  if (port > 0) server.listen(port);
+  return server;
+}
