@@ -15,10 +15,11 @@ import { systemClock } from '../clock.js';
 import { Controller } from '../controller/runtime.js';
 import { rolloutOrder } from '../controller/targets.js';
 import { loadKubeConfig } from '../kube/config.js';
+import { followLivePatch } from '../kube/follow.js';
 import { rawJson } from '../kube/raw.js';
 import { mergePatch, PATHS } from '../kube/resources.js';
 import { startControlPlane } from '../localcluster/controlplane.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { untilSignal } from './signals.js';
 
 const HELP = `Usage: livepatch-operator demo [--nodes N] [--exit]
@@ -80,21 +81,26 @@ function progressLine(lp: LivePatch): string {
   ].join('  ');
 }
 
-/** Prints every change of the LivePatch's status line until it reaches one of `phases`. */
-async function follow(
+/** Prints every change of the LivePatch's status line, as it is watched, until it reaches one of `phases`. */
+function follow(
   kc: ReturnType<typeof loadKubeConfig>,
   name: string,
   phases: string[],
+  log: Logger,
 ): Promise<LivePatch> {
   let last = '';
-  for (;;) {
-    const lp = await rawJson<LivePatch>(kc, 'GET', `${PATHS.livePatches}/${name}`);
-    const line = progressLine(lp);
-    if (line.slice(9) !== last.slice(9)) say(line);
-    last = line;
-    if (phases.includes(lp.status?.phase ?? '')) return lp;
-    await systemClock.sleep(500);
-  }
+  return followLivePatch(
+    kc,
+    name,
+    log,
+    (lp) => phases.includes(lp.status?.phase ?? ''),
+    (lp) => {
+      const line = progressLine(lp);
+      // The first 9 characters are the time of day: print only real changes.
+      if (line.slice(9) !== last.slice(9)) say(line);
+      last = line;
+    },
+  );
 }
 
 async function stallOneNode(
@@ -158,7 +164,7 @@ export async function runDemo(args: string[]): Promise<number> {
   const first = await livePatchManifest(dir, 'cve-2024-1086', { timeout: '20s' });
   say(`kubectl apply -f - <<EOF\n${stringify(first).trimEnd()}\nEOF\n`);
   await rawJson(kc, 'POST', PATHS.livePatches, first);
-  await follow(kc, 'cve-2024-1086', ['Complete', 'Failed', 'RolledBack']);
+  await follow(kc, 'cve-2024-1086', ['Complete', 'Failed', 'RolledBack'], log);
 
   const second = await livePatchManifest(dir, 'cve-2024-0001', {
     timeout: '5s',
@@ -169,7 +175,7 @@ export async function runDemo(args: string[]): Promise<number> {
     `\nnow a patch whose transition stalls on ${stuck} (a vCPU thread that never leaves guest mode):`,
   );
   await rawJson(kc, 'POST', PATHS.livePatches, second);
-  const rolledBack = await follow(kc, 'cve-2024-0001', ['RolledBack', 'Complete', 'Failed']);
+  const rolledBack = await follow(kc, 'cve-2024-0001', ['RolledBack', 'Complete', 'Failed'], log);
   const degraded = rolledBack.status?.conditions?.find((c) => c.type === 'Degraded');
   say(`\n${rolledBack.metadata.name ?? ''}: ${degraded?.reason ?? ''}: ${degraded?.message ?? ''}`);
 

@@ -12,6 +12,7 @@ import { planRollout } from '../../src/controller/planner.js';
 import { Controller } from '../../src/controller/runtime.js';
 import { classifyNodes, type NodeFacts } from '../../src/controller/targets.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
+import { followLivePatch } from '../../src/kube/follow.js';
 import { rawJson } from '../../src/kube/raw.js';
 import { PATHS } from '../../src/kube/resources.js';
 import { startControlPlane } from '../../src/localcluster/controlplane.js';
@@ -105,11 +106,7 @@ async function benchLiveRollout(nodeCount: number): Promise<void> {
     };
     const start = performance.now();
     await rawJson(kc, 'POST', PATHS.livePatches, lp);
-    for (;;) {
-      const current = await rawJson<LivePatch>(kc, 'GET', `${PATHS.livePatches}/bench`);
-      if (current.status?.phase === 'Complete') break;
-      await systemClock.sleep(200);
-    }
+    await followLivePatch(kc, 'bench', log, (current) => current.status?.phase === 'Complete');
     const rolloutMs = performance.now() - start;
     const rss = process.memoryUsage().rss;
     console.log(
