@@ -5,12 +5,14 @@ import { API_VERSION, FIELD_MANAGER, LIVEPATCH_NODE } from '../src/api/constants
 import type { Condition, LivePatchNode } from '../src/api/generated/types.js';
 import type { NodeName } from '../src/api/names.js';
 import { rawJson } from '../src/kube/raw.js';
-import { getOrUndefined, isConflict, patchStatus, PATHS } from '../src/kube/resources.js';
+import {
+  getOrUndefined,
+  isConflict,
+  patchStatus,
+  PATHS,
+  type NodeObject,
+} from '../src/kube/resources.js';
 import type { Logger } from '../src/log.js';
-
-interface NodeObject {
-  metadata: { name: string; uid: string };
-}
 
 export const livePatchNodePath = (node: NodeName): string => `${PATHS.livePatchNodes}/${node}`;
 
@@ -27,7 +29,12 @@ export async function ensureLivePatchNode(
     metadata: {
       name: node,
       ownerReferences: [
-        { apiVersion: 'v1', kind: 'Node', name: owner.metadata.name, uid: owner.metadata.uid },
+        {
+          apiVersion: 'v1',
+          kind: 'Node',
+          name: owner.metadata.name,
+          uid: owner.metadata.uid ?? '',
+        },
       ],
     },
     spec: {},

@@ -5,7 +5,7 @@ import { kernelRelease, type NodeName } from '../src/api/names.js';
 import type { Clock } from '../src/clock.js';
 import { EventRecorder } from '../src/kube/events.js';
 import { rawJson } from '../src/kube/raw.js';
-import { PATHS } from '../src/kube/resources.js';
+import { PATHS, type NodeObject } from '../src/kube/resources.js';
 import type { Logger } from '../src/log.js';
 import { operatorVersion } from '../src/paths.js';
 import { Agent } from './agent.js';
@@ -15,12 +15,6 @@ import { DEFAULT_SYSFS_OPTIONS, SysfsKernel, type SysfsOptions } from './kernel/
 import type { KernelBackend } from './kernel/types.js';
 import { createModuleFetcher } from './module-source.js';
 import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
-
-export interface NodeInfo {
-  metadata: { name: string; uid: string; annotations?: Record<string, string> };
-  spec?: { providerID?: string };
-  status?: { nodeInfo?: { kernelVersion?: string } };
-}
 
 export type BackendChoice =
   | { readonly kind: 'simulator'; readonly release?: string }
@@ -46,13 +40,13 @@ export class RefusedBackendError extends Error {
   override readonly name = 'RefusedBackendError';
 }
 
-export function readNode(kc: KubeConfig, name: NodeName): Promise<NodeInfo> {
-  return rawJson<NodeInfo>(kc, 'GET', `${PATHS.nodes}/${name}`);
+export function readNode(kc: KubeConfig, name: NodeName): Promise<NodeObject> {
+  return rawJson<NodeObject>(kc, 'GET', `${PATHS.nodes}/${name}`);
 }
 
 function simulatorFor(
   setup: AgentSetup,
-  node: NodeInfo,
+  node: NodeObject,
   release: string | undefined,
 ): SimulatedKernel {
   const uname = release ?? node.status?.nodeInfo?.kernelVersion;
@@ -74,7 +68,7 @@ function simulatorFor(
   });
 }
 
-export async function createBackend(setup: AgentSetup, node: NodeInfo): Promise<KernelBackend> {
+export async function createBackend(setup: AgentSetup, node: NodeObject): Promise<KernelBackend> {
   const choice = setup.backend;
   if (choice.kind === 'simulator') return simulatorFor(setup, node, choice.release);
   // kind nodes are containers sharing the host's kernel: patching "the node" would patch the laptop.

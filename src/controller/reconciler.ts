@@ -10,7 +10,7 @@ import type { KernelRelease, NodeName } from '../api/names.js';
 import type { EventRecorder } from '../kube/events.js';
 import { rawJson } from '../kube/raw.js';
 import type { Reflector } from '../kube/reflector.js';
-import { isConflict, mergePatch, PATHS } from '../kube/resources.js';
+import { isConflict, mergePatch, PATHS, type NodeObject } from '../kube/resources.js';
 import type { Logger } from '../log.js';
 import { aggregateStatus } from './aggregator.js';
 import { decisionEvents } from './decision-events.js';
@@ -19,14 +19,6 @@ import type { ControllerMetrics } from './metrics.js';
 import { planRollout } from './planner.js';
 import { classifyNodes, patchNameOwner, type NodeFacts } from './targets.js';
 import type { WorkResult } from './queue.js';
-
-export interface NodeObject {
-  metadata: { name: string; labels?: Record<string, string> };
-  status?: {
-    nodeInfo?: { kernelVersion?: string };
-    conditions?: { type: string; status: string }[];
-  };
-}
 
 export interface ReconcilerDeps {
   readonly kc: KubeConfig;

@@ -7,12 +7,12 @@ import type { LivePatch, LivePatchNode } from '../api/generated/types.js';
 import { EventRecorder } from '../kube/events.js';
 import { Reflector } from '../kube/reflector.js';
 import { serveEndpoints } from '../observability/endpoints.js';
-import { PATHS } from '../kube/resources.js';
+import { PATHS, type NodeObject } from '../kube/resources.js';
 import type { Logger } from '../log.js';
 import { LeaderElector, type LeaderOptions } from './leader.js';
 import { ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
-import { Reconciler, type NodeObject } from './reconciler.js';
+import { Reconciler } from './reconciler.js';
 
 const STUCK_WORKER_MS = 5 * 60_000;
 

@@ -11,6 +11,21 @@ export const PATHS = {
   events: (namespace: string) => `/api/v1/namespaces/${namespace}/events`,
 } as const;
 
+/** The fields of a core/v1 Node the operator reads. */
+export interface NodeObject {
+  metadata: {
+    name: string;
+    uid?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec?: { providerID?: string };
+  status?: {
+    nodeInfo?: { kernelVersion?: string };
+    conditions?: { type: string; status: string }[];
+  };
+}
+
 export const isNotFound = (err: unknown): boolean => err instanceof RawApiError && err.code === 404;
 export const isConflict = (err: unknown): boolean => err instanceof RawApiError && err.code === 409;
 
