@@ -19,6 +19,12 @@ export interface PatchedObject {
   readonly functions: readonly string[];
 }
 
+/** A kthread an ordinary module starts at load; it sleeps in one of the module's functions while held. */
+export interface SimKthread {
+  readonly comm: string;
+  readonly function: string;
+}
+
 export interface SimModule {
   readonly format: typeof SIM_MODULE_FORMAT;
   readonly name: PatchName;
@@ -26,14 +32,28 @@ export interface SimModule {
   readonly vermagic: string;
   readonly replace: boolean;
   readonly objects: readonly PatchedObject[];
+  /** A livepatch (MODULE_INFO(livepatch, "Y")); false for an ordinary module. */
+  readonly livepatch: boolean;
+  /** Modules whose symbols it uses: loaded first, and held while it is loaded. */
+  readonly depends: readonly string[];
+  /** Ordinary modules only. */
+  readonly kthreads: readonly SimKthread[];
+  /** Signed with a key the kernel trusts; unsigned modules taint E and are refused when signatures are enforced. */
+  readonly signed: boolean;
 }
 
-export function buildSimModule(opts: {
-  name: string;
-  kernel: string;
-  replace?: boolean;
-  functions?: readonly string[];
-}): SimModule {
+export interface SimModuleOptions {
+  readonly name: string;
+  readonly kernel: string;
+  readonly replace?: boolean;
+  readonly functions?: readonly string[];
+  readonly livepatch?: boolean;
+  readonly depends?: readonly string[];
+  readonly kthreads?: readonly SimKthread[];
+  readonly signed?: boolean;
+}
+
+export function buildSimModule(opts: SimModuleOptions): SimModule {
   const byObject = new Map<string, string[]>();
   for (const spec of opts.functions ?? ['vmlinux:cmdline_proc_show']) {
     const [object, func] = spec.includes(':') ? spec.split(':', 2) : ['vmlinux', spec];
@@ -41,12 +61,17 @@ export function buildSimModule(opts: {
       throw new Error(`--function takes OBJECT:FUNCTION, got ${JSON.stringify(spec)}`);
     byObject.set(object, [...(byObject.get(object) ?? []), func]);
   }
+  const livepatch = opts.livepatch ?? true;
   return {
     format: SIM_MODULE_FORMAT,
     name: patchName(opts.name),
     vermagic: `${kernelRelease(opts.kernel)} SMP preempt mod_unload modversions`,
     replace: opts.replace ?? false,
-    objects: [...byObject].map(([name, functions]) => ({ name, functions })),
+    objects: livepatch ? [...byObject].map(([name, functions]) => ({ name, functions })) : [],
+    livepatch,
+    depends: opts.depends ?? [],
+    kthreads: livepatch ? [] : (opts.kthreads ?? []),
+    signed: opts.signed ?? false,
   };
 }
 
@@ -71,6 +96,10 @@ export function parseSimModule(bytes: Uint8Array): SimModule | undefined {
       vermagic: parsed.vermagic,
       replace: parsed.replace === true,
       objects: Array.isArray(parsed.objects) ? parsed.objects : [],
+      livepatch: parsed.livepatch !== false,
+      depends: Array.isArray(parsed.depends) ? parsed.depends : [],
+      kthreads: Array.isArray(parsed.kthreads) ? parsed.kthreads : [],
+      signed: parsed.signed === true,
     };
   } catch {
     return undefined;
@@ -89,7 +118,7 @@ export interface SimModuleFile {
 /** Writes a simulated module into `dir`, for a LivePatch to point at through hostPath. */
 export async function writeSimModuleFile(
   dir: string,
-  opts: Parameters<typeof buildSimModule>[0],
+  opts: SimModuleOptions,
 ): Promise<SimModuleFile> {
   const text = serializeSimModule(buildSimModule(opts));
   const path = join(dir, `${opts.name}-${opts.kernel}.ko`);

@@ -1,52 +1,56 @@
 // The kernel's livepatch interface in memory, rule for rule from
 // design/KERNEL.md: one transition at a time, per-task switching on a 1 s
 // retry tick, the 15 s signal rule, reversal, atomic replace, refcnt, force,
-// and the EBUSY / EINVAL / ENOEXEC / EEXIST answers. Time comes from an
-// injected clock and is advanced lazily on every call, so a test can run a
-// minute of kernel time in a millisecond and an agent on kind runs it live.
+// asynchronous removal of finished patches, module signatures and lockdown,
+// and the EBUSY / EINVAL / ENOEXEC / EEXIST answers. What differs between
+// kernel releases comes from the release's profile (profile.ts). Time comes
+// from an injected clock and is advanced lazily on every call, so a test can
+// run a minute of kernel time in a millisecond and an agent on kind runs it live.
 import { readFile } from 'node:fs/promises';
-import type { BlockingTask } from '../../src/api/generated/types.js';
 import type { KernelRelease, PatchName } from '../../src/api/names.js';
 import type { Clock } from '../../src/clock.js';
+import { forceMarks, kernelProfile, type KernelProfile } from './profile.js';
 import { parseSimModule, vermagicRelease, type SimModule } from './sim-module.js';
 import { DEFAULT_SIM_KNOBS, type SimKnobs } from './sim-knobs.js';
+import {
+  blockingTasks,
+  buildTasks,
+  functionKey,
+  reverseTasks,
+  TICK_MS,
+  tryComplete,
+  type FunctionKey,
+  type SimTask,
+  type Sleeper,
+  type TaskState,
+  type TransitionScope,
+} from './sim-tasks.js';
 import {
   KernelError,
   retryOnBusy,
   TAINT_LIVEPATCH,
+  TAINT_OOT_MODULE,
+  TAINT_UNSIGNED_MODULE,
   type KernelBackend,
   type KernelPatch,
+  type LoadOptions,
+  type ModuleInfo,
   type TransitionTasks,
 } from './types.js';
 
-/** The kernel retries switching tasks about once a second ... */
-const TICK_MS = 1000;
-/** ... and signals the remaining ones every 15 s of retries. */
-const SIGNAL_EVERY_MS = 15_000;
-const FIRST_PID = 1000;
-const COMMS = ['systemd', 'kubelet', 'containerd', 'nginx', 'postgres', 'java', 'python3', 'sshd'];
-
-type TaskKind = 'normal' | 'signal' | 'stuck';
-/** patch_state of a task: 0 unpatched, 1 patched. */
-type TaskState = 0 | 1;
-
-interface SimTask {
-  readonly pid: number;
-  readonly comm: string;
-  readonly kind: TaskKind;
-  state: TaskState;
-  /** When it can switch: after its spread time (normal), after a signal (signal), never (stuck). */
-  readyAt: number;
-}
+/** How long a finished patch's directory lingers (enabled=0, transition=0) before the kernel's worker removes it. */
+const REMOVAL_DELAY_MS = 5;
+const FIRST_KTHREAD_PID = 200;
 
 interface SimPatch {
   readonly module: SimModule;
   enabled: boolean;
+  /** Set when its disable completed or a replace patch superseded it: the directory goes at this time. */
+  removeAt?: number;
 }
 
-interface Transition {
-  readonly patch: SimPatch;
-  target: TaskState;
+interface Transition extends TransitionScope {
+  readonly owner: SimPatch;
   phaseStart: number;
   lastTick: number;
   readonly spreadMs: number;
@@ -54,6 +58,7 @@ interface Transition {
 }
 
 interface LoadedModule {
+  readonly module: SimModule;
   refcnt: number;
   forced: boolean;
 }
@@ -64,37 +69,28 @@ export interface SimulatorOptions {
   /** Read when a transition starts (the agent reads the Node's annotations). */
   readonly knobs?: () => SimKnobs | Promise<SimKnobs>;
   readonly tainted?: number;
+  /** false: a kernel built without CONFIG_LIVEPATCH. */
+  readonly livepatch?: boolean;
 }
 
-function buildTasks(knobs: SimKnobs, start: number, initial: TaskState): SimTask[] {
-  const tasks: SimTask[] = [];
-  const normal = Math.max(0, knobs.tasks - knobs.signalTasks - knobs.stuckTasks);
-  const spread = knobs.transitionSeconds * 1000;
-  const add = (kind: TaskKind, comm: string, readyAt: number): void => {
-    tasks.push({ pid: FIRST_PID + tasks.length, comm, kind, state: initial, readyAt });
-  };
-  for (let i = 0; i < normal; i++)
-    add(
-      'normal',
-      COMMS[i % COMMS.length] ?? 'task',
-      start + Math.round((spread * (i + 1)) / normal),
-    );
-  for (let i = 0; i < knobs.signalTasks; i++) add('signal', 'sleep', Infinity);
-  for (let i = 0; i < knobs.stuckTasks; i++)
-    add('stuck', i % 2 ? 'kworker/u8:2+events' : 'qemu-kvm', Infinity);
-  return tasks;
-}
+const patchedFunctions = (m: SimModule): FunctionKey[] =>
+  m.objects.flatMap((o) => o.functions.map((f) => functionKey(o.name, f)));
 
 export class SimulatedKernel implements KernelBackend {
   readonly kind = 'simulator' as const;
-  /** In load order, which is stack order. */
+  readonly profile: KernelProfile;
+  /** Patch directories in load order, which is stack order. */
   private readonly loaded: SimPatch[] = [];
-  private readonly modules = new Map<PatchName, LoadedModule>();
+  private readonly modules = new Map<string, LoadedModule>();
+  private readonly sleepers: Sleeper[] = [];
   private transition: Transition | undefined;
   private taint: number;
+  private signaturesEnforced = false;
+  private lockedDown = false;
 
   constructor(private readonly options: SimulatorOptions) {
     this.taint = options.tainted ?? 0;
+    this.profile = kernelProfile(options.release);
   }
 
   release(): Promise<KernelRelease> {
@@ -105,38 +101,89 @@ export class SimulatedKernel implements KernelBackend {
     return Promise.resolve(this.taint);
   }
 
+  livepatchSupported(): Promise<boolean> {
+    return Promise.resolve(this.options.livepatch ?? true);
+  }
+
   patches(): Promise<KernelPatch[]> {
     this.advance();
     return Promise.resolve(
-      this.loaded.map((p, i) => ({
-        name: p.module.name,
-        enabled: p.enabled,
-        transition: this.transition?.patch === p,
-        replace: p.module.replace,
-        stackOrder: i + 1,
-      })),
+      this.loaded
+        .filter((p) => p.removeAt === undefined)
+        .map((p, i) => ({
+          name: p.module.name,
+          enabled: p.enabled,
+          transition: this.transition?.owner === p,
+          ...(this.profile.replaceFile ? { replace: p.module.replace } : {}),
+          ...(this.profile.stackOrderFile ? { stackOrder: i + 1 } : {}),
+        })),
     );
   }
 
+  /** A patch directory as `ls` and `cat` see it, lingering ones included (the conformance suite reads it). */
+  sysfsEntry(name: string): { enabled: boolean; transition: boolean } | undefined {
+    this.advance();
+    const p = this.loaded.find((x) => x.module.name === name);
+    return p && { enabled: p.enabled, transition: this.transition?.owner === p };
+  }
+
+  /** /sys/module/<name>/refcnt, or undefined when the module is not loaded. */
+  refcnt(name: string): number | undefined {
+    this.advance();
+    return this.modules.get(name)?.refcnt;
+  }
+
   isLoaded(name: PatchName): Promise<boolean> {
+    this.advance();
     return Promise.resolve(this.modules.has(name));
   }
 
-  async moduleName(modulePath: string): Promise<string> {
+  async moduleInfo(modulePath: string): Promise<ModuleInfo> {
     const module = parseSimModule(await readFile(modulePath));
     if (!module)
-      throw new KernelError('ENOEXEC', `modinfo ${modulePath}`, 'not a simulated livepatch module');
-    return module.name;
+      throw new KernelError('ENOEXEC', `modinfo ${modulePath}`, 'not a simulated kernel module');
+    return { name: module.name, vermagic: module.vermagic, livepatch: module.livepatch };
   }
 
-  async load(modulePath: string): Promise<void> {
+  async load(modulePath: string, options: LoadOptions = {}): Promise<void> {
     const bytes = await readFile(modulePath).catch((err: unknown) => {
       throw new KernelError('ENOENT', `insmod ${modulePath}`, (err as Error).message);
     });
     await retryOnBusy(
       () => this.insmod(modulePath, bytes),
       (ms) => this.options.clock.sleep(ms),
+      options.attempts,
     );
+  }
+
+  /** What writing 1 to /sys/module/module/parameters/sig_enforce does: one way, unsigned modules are refused. */
+  enforceModuleSignatures(): void {
+    this.signaturesEnforced = true;
+  }
+
+  /** What writing `integrity` to /sys/kernel/security/lockdown does: one way, unsigned modules are refused. */
+  lockDown(): void {
+    this.lockedDown = true;
+  }
+
+  /** A module's kthreads go to sleep in their function (held) or leave it, like the test module's `hold` parameter. */
+  holdKthreads(module: string, held: boolean): void {
+    this.advance();
+    for (const s of this.sleepers.filter((x) => x.module === module)) {
+      if (held && !s.held) s.code = this.codeFor(s);
+      s.held = held;
+    }
+    this.advance();
+  }
+
+  /** Whose code runs in a function now: the topmost enabled, settled patch that changes it, or undefined (the original). */
+  functionOwner(object: string, fn: string): string | undefined {
+    this.advance();
+    const key = functionKey(object, fn);
+    const live = this.loaded.filter(
+      (p) => p.enabled && p.removeAt === undefined && patchedFunctions(p.module).includes(key),
+    );
+    return live.at(-1)?.module.name;
   }
 
   private async insmod(path: string, bytes: Uint8Array): Promise<void> {
@@ -147,22 +194,67 @@ export class SimulatedKernel implements KernelBackend {
       throw new KernelError(knobs.loadError, op, 'injected by sim.livepatch.io/load-error');
     const module = parseSimModule(bytes);
     if (!module) throw new KernelError('ENOEXEC', op, 'Invalid module format');
-    if (vermagicRelease(module.vermagic) !== this.options.release) {
-      throw new KernelError(
-        'ENOEXEC',
-        op,
-        `Invalid module format: version magic '${module.vermagic}' should be '${this.options.release} SMP preempt mod_unload modversions'`,
-      );
-    }
+    this.checkAdmission(module, op);
     if (this.modules.has(module.name)) throw new KernelError('EEXIST', op, 'File exists');
-    if (this.transition) throw new KernelError('EBUSY', op, 'Device or resource busy');
+    const missing = module.depends.find((d) => !this.modules.has(d));
+    if (missing)
+      throw new KernelError('EINVAL', op, `Unknown symbol in module (needs ${missing})`, [
+        `${module.name}: Unknown symbol in module ${missing}`,
+      ]);
+    if (module.livepatch && this.transition)
+      throw new KernelError('EBUSY', op, 'Device or resource busy');
+    this.admit(module);
+    if (!module.livepatch) return;
     // Module init calls klp_enable_patch: the patch is enabled and its transition starts at once.
     const patch: SimPatch = { module, enabled: true };
-    this.modules.set(module.name, { refcnt: 1, forced: false });
     this.loaded.push(patch);
-    this.taint |= TAINT_LIVEPATCH;
     this.transition = this.startTransition(patch, 1, knobs);
     this.advance();
+  }
+
+  /** The module loader's checks, in its order: signature, then vermagic, then livepatch support. */
+  private checkAdmission(module: SimModule, op: string): void {
+    if (!module.signed && this.signaturesEnforced)
+      throw new KernelError('EKEYREJECTED', op, 'Key was rejected by service', [
+        'Loading of unsigned module is rejected',
+      ]);
+    if (!module.signed && this.lockedDown)
+      throw new KernelError('EPERM', op, 'Operation not permitted', [
+        'Lockdown: insmod: unsigned module loading is restricted; see man kernel_lockdown.7',
+      ]);
+    if (vermagicRelease(module.vermagic) !== this.options.release) {
+      const line = `${module.name}: version magic '${module.vermagic}' should be '${this.options.release} SMP preempt mod_unload modversions'`;
+      throw new KernelError('ENOEXEC', op, `Invalid module format; kernel: ${line}`, [line]);
+    }
+    if (module.livepatch && this.options.livepatch === false) {
+      const line = `${module.name}: module is marked as livepatch module, but livepatch support is disabled`;
+      throw new KernelError('ENOEXEC', op, `Invalid module format; kernel: ${line}`, [line]);
+    }
+  }
+
+  /** The module is in: taints, references on what it uses, its kthreads. */
+  private admit(module: SimModule): void {
+    this.modules.set(module.name, { module, refcnt: module.livepatch ? 1 : 0, forced: false });
+    for (const d of module.depends) {
+      const dep = this.modules.get(d);
+      if (dep) dep.refcnt++;
+    }
+    this.taint |= TAINT_OOT_MODULE | (module.signed ? 0 : TAINT_UNSIGNED_MODULE);
+    if (module.livepatch) this.taint |= TAINT_LIVEPATCH;
+    for (const k of module.kthreads) {
+      const fn = functionKey(module.name, k.function);
+      const pid = FIRST_KTHREAD_PID + this.sleepers.length;
+      const sleeper: Sleeper = {
+        pid,
+        comm: k.comm,
+        module: module.name,
+        fn,
+        held: true,
+        code: undefined,
+      };
+      sleeper.code = this.codeFor(sleeper);
+      this.sleepers.push(sleeper);
+    }
   }
 
   async setEnabled(name: PatchName, enabled: boolean): Promise<void> {
@@ -171,7 +263,7 @@ export class SimulatedKernel implements KernelBackend {
     const patch = this.loaded.find((p) => p.module.name === name);
     if (!patch) throw new KernelError('ENOENT', op, `/sys/kernel/livepatch/${name} does not exist`);
     if (patch.enabled === enabled) throw new KernelError('EINVAL', op, 'already has that value');
-    if (this.transition?.patch === patch) {
+    if (this.transition?.owner === patch) {
       this.reverse(this.transition);
       return;
     }
@@ -182,7 +274,7 @@ export class SimulatedKernel implements KernelBackend {
         'a disabled patch cannot be re-enabled; reload the module',
       );
     if (this.transition)
-      throw new KernelError('EBUSY', op, `${this.transition.patch.module.name} is in transition`);
+      throw new KernelError('EBUSY', op, `${this.transition.patch} is in transition`);
     // Read the knobs before touching any state: a failed read must leave the patch as it was.
     const knobs = await this.knobs();
     patch.enabled = false;
@@ -193,23 +285,29 @@ export class SimulatedKernel implements KernelBackend {
   transitionTasks(name: PatchName, limit: number): Promise<TransitionTasks> {
     this.advance();
     const t = this.transition;
-    if (t?.patch.module.name !== name) return Promise.resolve({ pending: 0, blocking: [] });
-    const blocking = t.tasks.filter((task) => task.state !== t.target);
-    const tasks: BlockingTask[] = blocking.slice(0, limit).map(({ pid, comm }) => ({ pid, comm }));
-    return Promise.resolve({ pending: blocking.length, blocking: tasks });
+    if (t?.patch !== name) return Promise.resolve({ pending: 0, blocking: [] });
+    return Promise.resolve(blockingTasks(t.tasks, t.target, limit));
   }
 
   force(name: PatchName): Promise<void> {
     this.advance();
     const t = this.transition;
-    if (t?.patch.module.name !== name) {
+    if (t?.patch !== name) {
       return Promise.reject(
         new KernelError('EINVAL', `write force for ${name}`, 'not the patch in transition'),
       );
     }
     for (const task of t.tasks) task.state = t.target;
-    // klp_force_transition marks every loaded patch forced: none of their modules may ever go.
-    for (const module of this.modules.values()) module.forced = true;
+    const marks = forceMarks(this.profile, {
+      enabling: t.target === 1,
+      replace: t.owner.module.replace,
+    });
+    for (const p of this.loaded) {
+      const self = p === t.owner;
+      const marked = marks === 'all' || (marks === 'self' && self) || (marks === 'others' && !self);
+      const module = this.modules.get(p.module.name);
+      if (marked && module) module.forced = true;
+    }
     return Promise.resolve();
   }
 
@@ -219,9 +317,9 @@ export class SimulatedKernel implements KernelBackend {
     for (;;) {
       this.advance();
       const module = this.modules.get(name);
-      if (!module) throw new KernelError('ENOENT', op, `Module ${name} is not currently loaded`);
+      if (!module) return;
       if (module.refcnt === 0) {
-        this.modules.delete(name);
+        this.remove(module);
         return;
       }
       if (this.options.clock.now() >= deadline) {
@@ -234,21 +332,47 @@ export class SimulatedKernel implements KernelBackend {
     }
   }
 
+  private remove(module: LoadedModule): void {
+    this.modules.delete(module.module.name);
+    for (const d of module.module.depends) {
+      const dep = this.modules.get(d);
+      if (dep) dep.refcnt--;
+    }
+    for (let i = this.sleepers.length - 1; i >= 0; i--)
+      if (this.sleepers[i]?.module === module.module.name) this.sleepers.splice(i, 1);
+  }
+
   private async knobs(): Promise<SimKnobs> {
     return (await this.options.knobs?.()) ?? DEFAULT_SIM_KNOBS;
   }
 
+  /** The code a task entering the sleeper's function runs now: the topmost settled patch of it, or the module's own. */
+  private codeFor(s: Sleeper): string | undefined {
+    const [object = '', fn = ''] = s.fn.split(':');
+    return this.functionOwner(object, fn);
+  }
+
   private startTransition(patch: SimPatch, target: TaskState, knobs: SimKnobs): Transition {
     const now = this.options.clock.now();
-    const tasks = buildTasks(knobs, now, target === 1 ? 0 : 1);
+    const functions = new Set(patchedFunctions(patch.module));
+    const below = this.loaded.slice(0, this.loaded.indexOf(patch)).filter((p) => p.enabled);
+    const codeBelow = new Map<FunctionKey, string | undefined>();
+    for (const fn of functions)
+      codeBelow.set(
+        fn,
+        below.filter((p) => patchedFunctions(p.module).includes(fn)).at(-1)?.module.name,
+      );
     // lastTick one tick back: the kernel tries to complete at once, before the first retry.
     return {
-      patch,
+      owner: patch,
+      patch: patch.module.name,
+      functions,
+      codeBelow,
       target,
       phaseStart: now,
       lastTick: now - TICK_MS,
       spreadMs: knobs.transitionSeconds * 1000,
-      tasks,
+      tasks: buildTasks(knobs, now, target === 1 ? 0 : 1, this.sleepers),
     };
   }
 
@@ -257,67 +381,49 @@ export class SimulatedKernel implements KernelBackend {
     const now = this.options.clock.now();
     const oldTarget = t.target;
     t.target = oldTarget === 1 ? 0 : 1;
-    t.patch.enabled = t.target === 1;
+    t.owner.enabled = t.target === 1;
     t.phaseStart = now;
     t.lastTick = now - TICK_MS;
-    const goingBack = t.tasks.filter((task) => task.state === oldTarget);
-    goingBack.forEach((task, i) => {
-      task.readyAt =
-        task.kind === 'normal'
-          ? now + Math.round((t.spreadMs * (i + 1)) / goingBack.length)
-          : Infinity;
-    });
+    reverseTasks(t.tasks, oldTarget, now, t.spreadMs);
     this.advance();
   }
 
-  /** Runs every retry tick between the last one and now. */
+  /** Runs every retry tick between the last one and now, and the removal of finished patches. */
   private advance(): void {
-    const t = this.transition;
-    if (!t) return;
     const now = this.options.clock.now();
-    for (let tick = t.lastTick + TICK_MS; tick <= now; tick += TICK_MS) {
-      t.lastTick = tick;
-      if (this.tick(t, tick)) {
-        this.complete(t);
-        return;
+    const t = this.transition;
+    if (t) {
+      for (let tick = t.lastTick + TICK_MS; tick <= now; tick += TICK_MS) {
+        t.lastTick = tick;
+        if (tryComplete(t.tasks, t, tick, t.phaseStart)) {
+          this.complete(t, tick);
+          break;
+        }
       }
     }
+    for (const p of this.loaded.filter((x) => x.removeAt !== undefined && x.removeAt <= now))
+      this.free(p);
   }
 
-  /** One klp_try_complete_transition; true when every task has switched. */
-  private tick(t: Transition, now: number): boolean {
-    let blocking = 0;
-    for (const task of t.tasks) {
-      if (task.state === t.target) continue;
-      if (task.readyAt <= now) task.state = t.target;
-      else blocking++;
-    }
-    if (blocking === 0) return true;
-    const elapsed = now - t.phaseStart;
-    if (elapsed > 0 && elapsed % SIGNAL_EVERY_MS === 0) {
-      // The fake signal: signal-only tasks switch on their way back to user space, at the next try.
-      for (const task of t.tasks)
-        if (task.kind === 'signal' && task.state !== t.target) task.readyAt = now;
-    }
-    return false;
-  }
-
-  private complete(t: Transition): void {
+  private complete(t: Transition, at: number): void {
     this.transition = undefined;
+    const removeAt = at + REMOVAL_DELAY_MS;
     if (t.target === 1) {
-      // Atomic replace: the older patches are disabled and removed only once the new one is complete.
-      if (t.patch.module.replace)
-        for (const old of this.loaded.filter((p) => p !== t.patch)) this.remove(old);
+      // Atomic replace: the older patches are disabled now and removed a moment later.
+      if (t.owner.module.replace)
+        for (const old of this.loaded.filter((p) => p !== t.owner)) {
+          old.enabled = false;
+          old.removeAt = removeAt;
+        }
       return;
     }
-    this.remove(t.patch);
+    t.owner.removeAt = removeAt;
   }
 
-  /** A completed disable: the sysfs directory goes, the module stays loaded until rmmod. */
-  private remove(patch: SimPatch): void {
-    patch.enabled = false;
+  /** klp_free_patch_async: the sysfs directory goes, then the module reference unless it was forced. */
+  private free(patch: SimPatch): void {
     this.loaded.splice(this.loaded.indexOf(patch), 1);
     const module = this.modules.get(patch.module.name);
-    if (module && !module.forced) module.refcnt = 0;
+    if (module && !module.forced) module.refcnt = Math.max(0, module.refcnt - 1);
   }
 }

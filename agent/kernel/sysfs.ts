@@ -15,12 +15,16 @@ import {
   type KernelRelease,
   type PatchName,
 } from '../../src/api/names.js';
+import { moduleLoadLog, uptimeSeconds } from './kmsg.js';
 import {
+  BUSY_ATTEMPTS,
   KernelError,
   retryOnBusy,
   type Errno,
   type KernelBackend,
   type KernelPatch,
+  type LoadOptions,
+  type ModuleInfo,
   type TransitionTasks,
 } from './types.js';
 
@@ -35,8 +39,10 @@ export interface SysfsOptions {
   readonly insmod: string;
   /** rmmod command. */
   readonly rmmod: string;
-  /** modinfo command, for the name a module file loads under. */
+  /** modinfo command, for what a module file says about itself. */
   readonly modinfo?: string;
+  /** The kernel log, read for the kernel's own words when a load is refused. */
+  readonly kmsg?: string;
   /** Injectable for tests: insmod retries and refcnt polling sleep through it. */
   readonly sleep?: (ms: number) => Promise<void>;
   /** How often unload() re-reads refcnt. */
@@ -48,10 +54,22 @@ export const DEFAULT_SYSFS_OPTIONS: SysfsOptions = {
   procRoot: '/proc',
   insmod: 'insmod',
   rmmod: 'rmmod',
+  kmsg: '/dev/kmsg',
   pollMs: 500,
 };
 
-const KNOWN_ERRNOS: readonly Errno[] = ['EINVAL', 'EBUSY', 'ENOEXEC', 'EEXIST', 'ENOENT', 'EPERM'];
+const KNOWN_ERRNOS: readonly Errno[] = [
+  'EINVAL',
+  'EBUSY',
+  'ENOEXEC',
+  'EEXIST',
+  'ENOENT',
+  'EPERM',
+  'EKEYREJECTED',
+];
+
+/** The module tools run in the C locale: their messages are matched as text. */
+const TOOL_ENV = { ...process.env, LC_ALL: 'C', LANG: 'C' };
 
 /** Maps a Node fs error (err.code) from a sysfs write to the errno the kernel answered. */
 export function errnoFromFsError(err: unknown): Errno {
@@ -62,12 +80,15 @@ export function errnoFromFsError(err: unknown): Errno {
   return KNOWN_ERRNOS.find((e) => e === code) ?? 'EIO';
 }
 
-// insmod/rmmod print strerror() text, not the errno name; match on that text.
+// insmod/rmmod print strerror() text (in the C locale, see TOOL_ENV), not the errno name.
 const STDERR_ERRNOS: readonly (readonly [string, Errno])[] = [
   ['Device or resource busy', 'EBUSY'],
   ['is in use', 'EBUSY'],
   ['Invalid module format', 'ENOEXEC'],
+  ['Exec format error', 'ENOEXEC'],
   ['File exists', 'EEXIST'],
+  ['Key was rejected by service', 'EKEYREJECTED'],
+  ['Required key not available', 'EKEYREJECTED'],
   ['Invalid argument', 'EINVAL'],
   ['Unknown symbol', 'EINVAL'],
   ['No such file', 'ENOENT'],
@@ -141,12 +162,22 @@ export class SysfsKernel implements KernelBackend {
     return parseIntStrict(text, 'tainted');
   }
 
+  async livepatchSupported(): Promise<boolean> {
+    try {
+      // klp_init creates it at boot whenever CONFIG_LIVEPATCH=y, loaded patches or not.
+      return (await stat(this.sys('kernel', 'livepatch'))).isDirectory();
+    } catch (err) {
+      if (vanished(err)) return false;
+      throw err;
+    }
+  }
+
   async patches(): Promise<KernelPatch[]> {
     let entries: string[];
     try {
       entries = await readdir(this.sys('kernel', 'livepatch'));
     } catch (err) {
-      // No livepatch support compiled in, or nothing ever loaded.
+      // No livepatch support compiled in: livepatchSupported() says so.
       if (vanished(err)) return [];
       throw err;
     }
@@ -169,14 +200,12 @@ export class SysfsKernel implements KernelBackend {
     }
   }
 
-  async moduleName(modulePath: string): Promise<string> {
+  async moduleInfo(modulePath: string): Promise<ModuleInfo> {
+    let stdout: string;
     try {
-      const { stdout } = await execFileAsync(this.opts.modinfo ?? 'modinfo', [
-        '-F',
-        'name',
-        modulePath,
-      ]);
-      return stdout.trim();
+      ({ stdout } = await execFileAsync(this.opts.modinfo ?? 'modinfo', [modulePath], {
+        env: TOOL_ENV,
+      }));
     } catch (err) {
       const stderr = toolStderr(err);
       throw new KernelError(
@@ -185,13 +214,24 @@ export class SysfsKernel implements KernelBackend {
         stderr !== '' ? stderr : String(err),
       );
     }
+    return parseModinfo(stdout, modulePath);
   }
 
-  async load(modulePath: string): Promise<void> {
-    await retryOnBusy(
-      () => this.runTool(this.opts.insmod, modulePath, `insmod ${modulePath}`),
-      this.sleep,
-    );
+  async load(modulePath: string, options: LoadOptions = {}): Promise<void> {
+    const op = `insmod ${modulePath}`;
+    const since = await uptimeSeconds(this.opts.procRoot).catch(() => 0);
+    try {
+      await retryOnBusy(
+        () => this.runTool(this.opts.insmod, modulePath, op),
+        this.sleep,
+        options.attempts ?? BUSY_ATTEMPTS,
+      );
+    } catch (err) {
+      if (!(err instanceof KernelError) || err.errno === 'EBUSY') throw err;
+      const log = await moduleLoadLog(this.opts.kmsg ?? '/dev/kmsg', since);
+      if (log.length === 0) throw err;
+      throw new KernelError(err.errno, op, `${toolMessage(err)}; kernel: ${log.join('; ')}`, log);
+    }
   }
 
   async setEnabled(name: PatchName, enabled: boolean): Promise<void> {
@@ -222,6 +262,7 @@ export class SysfsKernel implements KernelBackend {
   async unload(name: PatchName, timeoutMs: number): Promise<void> {
     const module = patchName(name);
     const refcntPath = this.sys('module', module, 'refcnt');
+    const rmmod = `rmmod ${module}`;
     for (let waited = 0; ;) {
       const text = await readOptional(refcntPath);
       if (text === undefined && !(await this.isLoaded(module))) return;
@@ -240,27 +281,35 @@ export class SysfsKernel implements KernelBackend {
       await this.sleep(step);
       waited += step;
     }
-    await this.runTool(this.opts.rmmod, module, `rmmod ${module}`);
+    try {
+      await this.runTool(this.opts.rmmod, module, rmmod);
+    } catch (err) {
+      // Gone between the refcnt read and rmmod: what was asked for is done.
+      if (err instanceof KernelError && err.errno === 'ENOENT') return;
+      throw err;
+    }
   }
 
-  /** One patch directory, or undefined when it vanished or is not a patch name. */
-  private async readPatch(entry: string): Promise<KernelPatch | undefined> {
-    let name: PatchName;
-    try {
-      name = patchName(entry);
-    } catch {
-      return undefined;
-    }
-    const dir = this.patchDir(name);
+  /**
+   * One patch directory, or undefined when it vanished or its disable has
+   * completed. Any directory name is read: readdir gives single path segments,
+   * and patches no LivePatch could name still belong in the node's inventory.
+   */
+  private async readPatch(name: string): Promise<KernelPatch | undefined> {
+    const dir = this.sys('kernel', 'livepatch', name);
     const [enabled, transition, replace, stackOrder] = await Promise.all(
       ['enabled', 'transition', 'replace', 'stack_order'].map((f) => readOptional(join(dir, f))),
     );
     // enabled/transition always exist while the directory does: absent means a disable completed.
     if (enabled === undefined || transition === undefined) return undefined;
+    const isEnabled = parseFlag(enabled) === true;
+    const inTransition = parseFlag(transition) === true;
+    // Disabled and settled: klp_free_patch_async is removing it (a completed disable or a replaced patch).
+    if (!isEnabled && !inTransition) return undefined;
     const patch: KernelPatch = {
       name,
-      enabled: parseFlag(enabled) === true,
-      transition: parseFlag(transition) === true,
+      enabled: isEnabled,
+      transition: inTransition,
       ...(replace === undefined ? {} : { replace: parseFlag(replace) === true }),
       ...(stackOrder === undefined
         ? {}
@@ -347,7 +396,7 @@ export class SysfsKernel implements KernelBackend {
   /** Runs insmod/rmmod without a shell; a non-zero exit becomes a KernelError from its stderr. */
   private async runTool(command: string, arg: string, op: string): Promise<void> {
     try {
-      await execFileAsync(command, [arg]);
+      await execFileAsync(command, [arg], { env: TOOL_ENV });
     } catch (err) {
       const stderr = toolStderr(err);
       const detail = stderr !== '' ? stderr : err instanceof Error ? err.message : String(err);
@@ -367,6 +416,30 @@ export class SysfsKernel implements KernelBackend {
   private proc(...parts: string[]): string {
     return join(this.opts.procRoot, ...parts);
   }
+}
+
+/** The detail of a KernelError without the "op: ERRNO: " prefix its message starts with. */
+function toolMessage(err: KernelError): string {
+  const prefix = `${err.operation}: ${err.errno}: `;
+  return err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+}
+
+/** modinfo's "field:   value" lines; a file without name or vermagic is not a kernel module. */
+export function parseModinfo(stdout: string, modulePath: string): ModuleInfo {
+  const fields = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const m = /^([a-z_]+):\s*(.*)$/.exec(line);
+    if (m?.[1] && !fields.has(m[1])) fields.set(m[1], (m[2] ?? '').trim());
+  }
+  const name = fields.get('name');
+  const vermagic = fields.get('vermagic');
+  if (!name || !vermagic)
+    throw new KernelError(
+      'ENOEXEC',
+      `modinfo ${modulePath}`,
+      'not a kernel module: modinfo shows no name or vermagic',
+    );
+  return { name, vermagic, livepatch: fields.get('livepatch') === 'Y' };
 }
 
 function toolStderr(err: unknown): string {

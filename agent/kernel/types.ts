@@ -4,8 +4,9 @@
 import type { BackendKind, BlockingTask } from '../../src/api/generated/types.js';
 import type { KernelRelease, PatchName } from '../../src/api/names.js';
 
-/** The errno values the livepatch interface answers with. */
-export type Errno = 'EINVAL' | 'EBUSY' | 'ENOEXEC' | 'EEXIST' | 'ENOENT' | 'EPERM' | 'EIO';
+/** The errno values the livepatch interface and the module loader answer with. */
+export type Errno =
+  'EINVAL' | 'EBUSY' | 'ENOEXEC' | 'EEXIST' | 'ENOENT' | 'EPERM' | 'EKEYREJECTED' | 'EIO';
 
 /** A refusal by the kernel, with its errno: the agent turns it into a phase and a message. */
 export class KernelError extends Error {
@@ -14,14 +15,21 @@ export class KernelError extends Error {
     readonly errno: Errno,
     readonly operation: string,
     detail: string,
+    /** What the kernel logged about the refusal (a module load's own lines), when it could be read. */
+    readonly kernelLog: readonly string[] = [],
   ) {
     super(`${operation}: ${errno}: ${detail}`);
   }
 }
 
-/** One directory under /sys/kernel/livepatch, as last read. */
+/**
+ * One directory under /sys/kernel/livepatch, as last read. A directory whose
+ * disable has completed (enabled=0, transition=0) is not listed: the kernel is
+ * about to remove it (klp_free_patch_async) and it can no longer be written.
+ */
 export interface KernelPatch {
-  readonly name: PatchName;
+  /** The directory's name: any module name, which a LivePatch's patchName may not accept. */
+  readonly name: string;
   readonly enabled: boolean;
   readonly transition: boolean;
   /** Atomic-replace patch; undefined on kernels without the file (before 6.11). */
@@ -37,36 +45,57 @@ export interface TransitionTasks {
   readonly blocking: readonly BlockingTask[];
 }
 
+/** What a module file says about itself (modinfo), read before anything reaches the kernel. */
+export interface ModuleInfo {
+  /** The name it loads under. */
+  readonly name: string;
+  /** The release it was built for is the first word. */
+  readonly vermagic: string;
+  /** `MODULE_INFO(livepatch, "Y")`: the kernel treats it as a livepatch. */
+  readonly livepatch: boolean;
+}
+
+export interface LoadOptions {
+  /** insmod attempts while the kernel answers EBUSY (default 5, like kpatch). */
+  readonly attempts?: number;
+}
+
 export interface KernelBackend {
   readonly kind: BackendKind;
   /** `uname -r`. */
   release(): Promise<KernelRelease>;
   /** /proc/sys/kernel/tainted. */
   tainted(): Promise<number>;
-  /** Every patch with a sysfs directory. */
+  /** Whether the kernel has livepatch support at all (/sys/kernel/livepatch exists). */
+  livepatchSupported(): Promise<boolean>;
+  /** Every patch with a live sysfs directory. */
   patches(): Promise<KernelPatch[]>;
   /** Whether the module is loaded (/sys/module/<name>), with or without a sysfs patch directory. */
   isLoaded(name: PatchName): Promise<boolean>;
-  /** The name a module file loads under (modinfo's `name`), checked against patchName before insmod. */
-  moduleName(modulePath: string): Promise<string>;
+  /** modinfo of a module file, checked against the LivePatch and the node before insmod. */
+  moduleInfo(modulePath: string): Promise<ModuleInfo>;
   /**
    * insmod: loads the module file, which enables the patch at once and starts
    * its transition. Retries on EBUSY like kpatch; refuses with ENOEXEC on a
    * vermagic mismatch, EEXIST when already loaded.
    */
-  load(modulePath: string): Promise<void>;
+  load(modulePath: string, options?: LoadOptions): Promise<void>;
   /** Writes `enabled`: disable, or reverse the patch in transition. */
   setEnabled(name: PatchName, enabled: boolean): Promise<void>;
   /** The tasks blocking the transition of `name` (from /proc/<pid>/task/<tid>/patch_state). */
   transitionTasks(name: PatchName, limit: number): Promise<TransitionTasks>;
   /** Writes `force` during the patch's transition. Irreversible: the module can never be removed. */
   force(name: PatchName): Promise<void>;
-  /** Waits for the module's refcnt to reach 0, then rmmod. */
+  /** Waits for the module's refcnt to reach 0, then rmmod. A module that is not loaded is already unloaded. */
   unload(name: PatchName, timeoutMs: number): Promise<void>;
 }
 
 /** The kernel's TAINT_LIVEPATCH bit ('K'), set once any livepatch is loaded. */
 export const TAINT_LIVEPATCH = 1 << 15;
+/** TAINT_OOT_MODULE ('O'): a module built outside the kernel tree was loaded. */
+export const TAINT_OOT_MODULE = 1 << 12;
+/** TAINT_UNSIGNED_MODULE ('E'): a module without a valid signature was loaded. */
+export const TAINT_UNSIGNED_MODULE = 1 << 13;
 
 /** Parses a write to `enabled` the way the kernel's kstrtobool does. */
 export function kstrtobool(value: string): boolean | undefined {
@@ -82,11 +111,13 @@ export function kstrtobool(value: string): boolean | undefined {
   return undefined;
 }
 
+export const BUSY_ATTEMPTS = 5;
+
 /** kpatch's insmod policy: up to 5 attempts, 2 s apart, only while the kernel answers EBUSY. */
 export async function retryOnBusy(
   attempt: () => Promise<void>,
   sleep: (ms: number) => Promise<void>,
-  attempts = 5,
+  attempts = BUSY_ATTEMPTS,
   delayMs = 2000,
 ): Promise<void> {
   for (let i = 1; ; i++) {

@@ -24,26 +24,30 @@ beforeAll(async () => {
 
 async function moduleFile(
   name: string,
-  opts: { replace?: boolean; kernel?: string } = {},
+  opts: Partial<Parameters<typeof buildSimModule>[0]> = {},
 ): Promise<string> {
   const path = join(dir, `${name}-${opts.kernel ?? RELEASE}.ko`);
-  const module = buildSimModule({
-    name,
-    kernel: opts.kernel ?? RELEASE,
-    replace: opts.replace ?? false,
-  });
+  const module = buildSimModule({ ...opts, name, kernel: opts.kernel ?? RELEASE });
   await writeFile(path, serializeSimModule(module));
   return path;
 }
 
-function setup(knobs: Partial<SimKnobs> = {}): {
+function setup(
+  knobs: Partial<SimKnobs> = {},
+  o: { release?: string; livepatch?: boolean } = {},
+): {
   kernel: SimulatedKernel;
   clock: ManualClock;
   k: { value: SimKnobs };
 } {
   const clock = new ManualClock();
   const k = { value: { ...DEFAULT_SIM_KNOBS, transitionSeconds: 5, ...knobs } };
-  const kernel = new SimulatedKernel({ release: RELEASE, clock, knobs: () => k.value });
+  const kernel = new SimulatedKernel({
+    release: kernelRelease(o.release ?? RELEASE),
+    clock,
+    knobs: () => k.value,
+    ...(o.livepatch === undefined ? {} : { livepatch: o.livepatch }),
+  });
   return { kernel, clock, k };
 }
 
@@ -218,7 +222,22 @@ describe('the simulated kernel follows KERNEL.md', () => {
     expect(await kernel.isLoaded(A)).toBe(false);
   });
 
-  test('force completes the transition and makes rmmod impossible forever', async () => {
+  test('force completes the transition; a forced disable makes rmmod impossible forever', async () => {
+    const { kernel, clock, k } = setup({ transitionSeconds: 0 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    k.value = { ...k.value, stuckTasks: 1 };
+    await kernel.setEnabled(A, false);
+    clock.advance(70_000);
+    await kernel.force(A);
+    clock.advance(1000);
+    expect(await state(kernel, A)).toBe('absent');
+    const err = await kernel.unload(A, 10_000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KernelError);
+    expect((err as KernelError).errno).toBe('EBUSY');
+    expect((err as KernelError).message).toContain('forced');
+  });
+
+  test('from 5.18 a forced enable leaves the module removable once disabled', async () => {
     const { kernel, clock, k } = setup({ stuckTasks: 1 });
     await kernel.load(await moduleFile('livepatch_a'));
     clock.advance(70_000);
@@ -228,11 +247,35 @@ describe('the simulated kernel follows KERNEL.md', () => {
     k.value = { ...k.value, stuckTasks: 0 };
     await kernel.setEnabled(A, false);
     clock.advance(5000);
+    await kernel.unload(A, 10_000);
+    expect(await kernel.isLoaded(A)).toBe(false);
+  });
+
+  test('before 5.18 a force pins every loaded patch, whatever the direction', async () => {
+    const old = '5.15.0-105-generic';
+    const { kernel, clock, k } = setup({ transitionSeconds: 0 }, { release: old });
+    await kernel.load(await moduleFile('livepatch_a', { kernel: old }));
+    k.value = { ...k.value, stuckTasks: 1 };
+    await kernel.load(await moduleFile('livepatch_b', { kernel: old }));
+    clock.advance(70_000);
+    await kernel.force(B);
+    clock.advance(1000);
+    k.value = { ...k.value, stuckTasks: 0 };
+    await kernel.setEnabled(A, false);
+    clock.advance(2000);
+    expect(await errnoOf(kernel.unload(A, 2000))).toBe('EBUSY');
+  });
+
+  test('from 5.18 forcing a replace patch pins the patches it replaces', async () => {
+    const { kernel, clock, k } = setup({ transitionSeconds: 0 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    k.value = { ...k.value, stuckTasks: 1 };
+    await kernel.load(await moduleFile('livepatch_b', { replace: true }));
+    clock.advance(70_000);
+    await kernel.force(B);
+    clock.advance(1000);
     expect(await state(kernel, A)).toBe('absent');
-    const err = await kernel.unload(A, 10_000).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(KernelError);
-    expect((err as KernelError).errno).toBe('EBUSY');
-    expect((err as KernelError).message).toContain('forced');
+    expect(await errnoOf(kernel.unload(A, 2000))).toBe('EBUSY');
   });
 
   test('force outside the patch transition is EINVAL', async () => {
@@ -296,15 +339,177 @@ describe('the simulated kernel follows KERNEL.md', () => {
     expect((await kernel.tainted()) & TAINT_LIVEPATCH).toBe(TAINT_LIVEPATCH);
   });
 
-  test('stack_order is 1-based in load order and replace is reported', async () => {
-    const { kernel } = setup({ transitionSeconds: 0 });
-    await kernel.load(await moduleFile('livepatch_a'));
-    await kernel.load(await moduleFile('livepatch_c'));
+  test('stack_order (6.14+) is 1-based in load order and replace (6.11+) is reported', async () => {
+    const release = '6.14.0-15-generic';
+    const { kernel } = setup({ transitionSeconds: 0 }, { release });
+    await kernel.load(await moduleFile('livepatch_a', { kernel: release }));
+    await kernel.load(await moduleFile('livepatch_c', { kernel: release }));
     const list = await kernel.patches();
     expect(list.map((p) => [p.name, p.stackOrder, p.replace])).toEqual([
       ['livepatch_a', 1, false],
       ['livepatch_c', 2, false],
     ]);
+  });
+
+  test('the files a release has: no replace before 6.11, no stack_order before 6.14', async () => {
+    const onRelease = async (release: string): Promise<object | undefined> => {
+      const { kernel } = setup({ transitionSeconds: 0 }, { release });
+      await kernel.load(await moduleFile('livepatch_a', { kernel: release, replace: true }));
+      return (await kernel.patches())[0];
+    };
+    expect(await onRelease('6.1.0-50-amd64')).toEqual({
+      name: 'livepatch_a',
+      enabled: true,
+      transition: false,
+    });
+    expect(await onRelease('6.12.95+deb12-amd64')).toEqual({
+      name: 'livepatch_a',
+      enabled: true,
+      transition: false,
+      replace: true,
+    });
+  });
+
+  test('a finished disable lingers as enabled=0 transition=0 until the kernel frees it, then the reference drops', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 0 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    await kernel.setEnabled(A, false);
+    expect(kernel.sysfsEntry(A)).toEqual({ enabled: false, transition: false });
+    expect(kernel.refcnt(A)).toBe(1);
+    expect(await state(kernel, A)).toBe('absent');
+    expect(await errnoOf(kernel.setEnabled(A, false))).toBe('EINVAL');
+    clock.advance(10);
+    expect(kernel.sysfsEntry(A)).toBeUndefined();
+    expect(kernel.refcnt(A)).toBe(0);
+  });
+
+  test('loading an out-of-tree, unsigned livepatch taints O, E and K', async () => {
+    const { kernel } = setup({ transitionSeconds: 0 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    expect(await kernel.tainted()).toBe((1 << 12) | (1 << 13) | (1 << 15));
+  });
+
+  test('enforced signatures refuse an unsigned module with EKEYREJECTED; lockdown with EPERM; a signed one loads', async () => {
+    const { kernel } = setup({ transitionSeconds: 0 });
+    kernel.lockDown();
+    const locked = await kernel.load(await moduleFile('livepatch_a')).catch((e: unknown) => e);
+    expect((locked as KernelError).errno).toBe('EPERM');
+    expect((locked as KernelError).kernelLog[0]).toContain('Lockdown');
+    kernel.enforceModuleSignatures();
+    expect(await errnoOf(kernel.load(await moduleFile('livepatch_a')))).toBe('EKEYREJECTED');
+    await kernel.load(await moduleFile('livepatch_s', { signed: true }));
+    expect(await kernel.isLoaded(patchName('livepatch_s'))).toBe(true);
+  });
+
+  test('a kernel without livepatch support has no livepatch directory and refuses livepatches with ENOEXEC', async () => {
+    const { kernel } = setup({}, { livepatch: false });
+    expect(await kernel.livepatchSupported()).toBe(false);
+    const err = (await kernel
+      .load(await moduleFile('livepatch_a'))
+      .catch((e: unknown) => e)) as KernelError;
+    expect(err.errno).toBe('ENOEXEC');
+    expect(err.kernelLog[0]).toContain('livepatch support is disabled');
+  });
+
+  test('unloading a module that is not loaded is already done', async () => {
+    const { kernel } = setup();
+    await kernel.unload(A, 1000);
+    expect(await kernel.isLoaded(A)).toBe(false);
+  });
+
+  test('modinfo of a simulated module', async () => {
+    const { kernel } = setup();
+    expect(await kernel.moduleInfo(await moduleFile('livepatch_a'))).toEqual({
+      name: 'livepatch_a',
+      vermagic: `${RELEASE} SMP preempt mod_unload modversions`,
+      livepatch: true,
+    });
+  });
+});
+
+describe("a module's kthread sleeping in a function that a patch changes", () => {
+  const H = patchName('lpt_holder');
+  const S = patchName('lpt_stall');
+  const holder = (): Promise<string> =>
+    moduleFile('lpt_holder', {
+      livepatch: false,
+      kthreads: [{ comm: 'lpt_holder', function: 'lpt_holder_wait' }],
+    });
+  const stall = (): Promise<string> =>
+    moduleFile('lpt_stall', { functions: ['lpt_holder:lpt_holder_wait'], depends: ['lpt_holder'] });
+
+  test('blocks the patch of that function for as long as it sleeps there, named by pid and comm', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 1 });
+    await kernel.load(await holder());
+    await kernel.load(await stall());
+    clock.advance(120_000);
+    expect(await state(kernel, S)).toBe('enabled=1 transition=1');
+    expect(await kernel.transitionTasks(S, 10)).toEqual({
+      pending: 1,
+      blocking: [{ pid: 200, comm: 'lpt_holder' }],
+    });
+    kernel.holdKthreads('lpt_holder', false);
+    clock.advance(1000);
+    expect(await state(kernel, S)).toBe('enabled=1 transition=0');
+  });
+
+  test('the fake signal does not wake it, and other patches are not blocked by it', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 1 });
+    await kernel.load(await holder());
+    await kernel.load(await moduleFile('livepatch_a'));
+    clock.advance(2000);
+    expect(await state(kernel, A)).toBe('enabled=1 transition=0');
+  });
+
+  test('reversing the stalled enable completes: the kthread never left the old code', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 1 });
+    await kernel.load(await holder());
+    await kernel.load(await stall());
+    clock.advance(30_000);
+    await kernel.setEnabled(S, false);
+    clock.advance(2000);
+    expect(await state(kernel, S)).toBe('absent');
+    clock.advance(10);
+    expect(kernel.refcnt(S)).toBe(0);
+    await kernel.unload(S, 1000);
+    expect(kernel.refcnt(H)).toBe(0);
+  });
+
+  test('asleep in the new code, it stalls the disable; reversing the disable re-enables', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 1 });
+    await kernel.load(await holder());
+    kernel.holdKthreads('lpt_holder', false);
+    await kernel.load(await stall());
+    clock.advance(2000);
+    kernel.holdKthreads('lpt_holder', true);
+    expect(kernel.functionOwner('lpt_holder', 'lpt_holder_wait')).toBe('lpt_stall');
+    await kernel.setEnabled(S, false);
+    clock.advance(60_000);
+    expect(await state(kernel, S)).toBe('enabled=0 transition=1');
+    await kernel.setEnabled(S, true);
+    clock.advance(2000);
+    expect(await state(kernel, S)).toBe('enabled=1 transition=0');
+  });
+
+  test('an ordinary module loads during a transition; a patch that uses it holds its reference', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 3 });
+    await kernel.load(await moduleFile('livepatch_a'));
+    await kernel.load(await holder());
+    expect(await state(kernel, A)).toBe('enabled=1 transition=1');
+    clock.advance(5000);
+    kernel.holdKthreads('lpt_holder', false);
+    await kernel.load(await stall());
+    expect(kernel.refcnt(H)).toBe(1);
+    expect(await errnoOf(kernel.unload(H, 0))).toBe('EBUSY');
+  });
+
+  test('whose code runs in a function: the topmost settled patch that changes it', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 0 });
+    expect(kernel.functionOwner('vmlinux', 'cmdline_proc_show')).toBeUndefined();
+    await kernel.load(await moduleFile('livepatch_a'));
+    await kernel.load(await moduleFile('livepatch_b', { replace: true }));
+    clock.advance(10);
+    expect(kernel.functionOwner('vmlinux', 'cmdline_proc_show')).toBe('livepatch_b');
   });
 
   test('the load-error knob answers the injected errno', async () => {

@@ -48,6 +48,7 @@ function kernel(extra: Partial<ConstructorParameters<typeof SysfsKernel>[0]> = {
   return new SysfsKernel({
     sysfsRoot: sys,
     procRoot: proc,
+    kmsg: join(root, 'dev', 'kmsg'),
     sleep: (ms) => {
       sleeps.push(ms);
       return Promise.resolve();
@@ -91,6 +92,20 @@ describe('SysfsKernel reads the node', () => {
     expect(await k.tainted()).toBe(1 << 15);
   });
 
+  test('livepatch support is /sys/kernel/livepatch existing, with or without patches', async () => {
+    expect(await kernel().livepatchSupported()).toBe(false);
+    await mkdir(join(sys, 'kernel', 'livepatch'), { recursive: true });
+    expect(await kernel().livepatchSupported()).toBe(true);
+  });
+
+  test('a directory whose disable completed (enabled=0, transition=0) is not listed: the kernel is removing it', async () => {
+    await addPatch('lp_one', { enabled: '0', transition: '0' });
+    await addPatch('lp_two', { enabled: '0', transition: '1' });
+    expect(await kernel().patches()).toEqual([
+      { name: 'lp_two', enabled: false, transition: true },
+    ]);
+  });
+
   test('no livepatch directory means no patches', async () => {
     expect(await kernel().patches()).toEqual([]);
   });
@@ -119,10 +134,9 @@ describe('SysfsKernel reads the node', () => {
     expect((await kernel().patches()).map((p) => p.name)).toEqual(['lp_one']);
   });
 
-  test('skips entries that are not valid patch names', async () => {
-    await addPatch('lp_one', { enabled: '1', transition: '0' });
-    await addPatch('Bad-Name', { enabled: '1', transition: '0' });
-    expect((await kernel().patches()).map((p) => p.name)).toEqual(['lp_one']);
+  test('lists patches whose names no LivePatch could use, as the kernel shows them', async () => {
+    await addPatch('kpatch_CVE-2024-1', { enabled: '1', transition: '0' });
+    expect((await kernel().patches()).map((p) => p.name)).toEqual(['kpatch_CVE-2024-1']);
   });
 
   test('a module is loaded while /sys/module/<name> exists', async () => {
@@ -183,13 +197,33 @@ describe('SysfsKernel writes enabled and force', () => {
   });
 });
 
-describe("SysfsKernel reads a module file's name with modinfo", () => {
-  test('modinfo -F name answers the name the module loads under', async () => {
+describe('SysfsKernel reads what a module file says about itself with modinfo', () => {
+  test('name, vermagic and the livepatch flag, read in the C locale', async () => {
     const modinfo = await script(
       'modinfo',
-      `[ "$1" = "-F" ] && [ "$2" = "name" ] && echo livepatch_from_file`,
+      `[ "$LC_ALL" = C ] || exit 9
+cat <<OUT
+filename:       $1
+livepatch:      Y
+license:        GPL
+depends:
+name:           livepatch_from_file
+vermagic:       6.1.0-50-amd64 SMP preempt mod_unload modversions
+OUT`,
     );
-    expect(await kernel({ modinfo }).moduleName('/x/whatever.ko')).toBe('livepatch_from_file');
+    expect(await kernel({ modinfo }).moduleInfo('/x/whatever.ko')).toEqual({
+      name: 'livepatch_from_file',
+      vermagic: '6.1.0-50-amd64 SMP preempt mod_unload modversions',
+      livepatch: true,
+    });
+  });
+
+  test('an ordinary module has no livepatch flag', async () => {
+    const modinfo = await script(
+      'modinfo',
+      `printf 'name:           e1000\nvermagic:       6.1.0-50-amd64 SMP\n'`,
+    );
+    expect((await kernel({ modinfo }).moduleInfo('/x/e1000.ko')).livepatch).toBe(false);
   });
 
   test('a file modinfo cannot read is ENOEXEC', async () => {
@@ -197,8 +231,15 @@ describe("SysfsKernel reads a module file's name with modinfo", () => {
       'modinfo',
       `echo "modinfo: ERROR: could not get modinfo from 'x': Exec format error" >&2; exit 1`,
     );
-    const err = await refusal(kernel({ modinfo }).moduleName('/x/garbage.ko'));
+    const err = await refusal(kernel({ modinfo }).moduleInfo('/x/garbage.ko'));
     expect(err.errno).toBe('ENOEXEC');
+  });
+
+  test('a file without name or vermagic is not a module: ENOEXEC', async () => {
+    const modinfo = await script('modinfo', `echo "filename: $1"`);
+    const err = await refusal(kernel({ modinfo }).moduleInfo('/x/empty.ko'));
+    expect(err.errno).toBe('ENOEXEC');
+    expect(err.message).toContain('not a kernel module');
   });
 });
 
@@ -253,8 +294,40 @@ echo "insmod: ERROR: could not insert module $1: Device or resource busy" >&2; e
     expect(sleeps).toEqual([]);
   });
 
+  test('a refusal carries the lines the kernel logged since the load started', async () => {
+    await put(join(proc, 'uptime'), '100.50 80.00\n');
+    await put(
+      join(root, 'dev', 'kmsg'),
+      [
+        "3,900,99000000,-;lp_one: version magic '6.1.0-1-amd64 SMP' should be '6.1.0-26-amd64 SMP'",
+        '6,901,100600000,-;eth0: link becomes ready',
+        "3,902,100700000,-;lp_one: version magic '6.12.95+deb12-amd64 SMP' should be '6.1.0-26-amd64 SMP'",
+        ' SUBSYSTEM=module',
+      ].join('\n') + '\n',
+    );
+    const insmod = await script(
+      'insmod',
+      `echo "insmod: ERROR: could not insert module $1: Invalid module format" >&2; exit 1`,
+    );
+    const err = await refusal(kernel({ insmod }).load('/x/lp_one.ko'));
+    expect(err.kernelLog).toEqual([
+      "lp_one: version magic '6.12.95+deb12-amd64 SMP' should be '6.1.0-26-amd64 SMP'",
+    ]);
+    expect(err.message).toContain('Invalid module format; kernel: lp_one: version magic');
+  });
+
+  test('runs insmod in the C locale, whose messages it matches', async () => {
+    const insmod = await script(
+      'insmod',
+      `[ "$LC_ALL" = C ] || { echo "insmod: FEHLER: Modul konnte nicht eingefügt werden" >&2; exit 1; }`,
+    );
+    await kernel({ insmod }).load('/x/lp_one.ko');
+  });
+
   test('maps insmod and rmmod messages to errno', () => {
     const cases: [string, string][] = [
+      ['could not insert module x.ko: Key was rejected by service', 'EKEYREJECTED'],
+      ['could not insert module x.ko: Invalid module format', 'ENOEXEC'],
       ['could not insert module x.ko: File exists', 'EEXIST'],
       ['could not insert module x.ko: Invalid argument', 'EINVAL'],
       ['could not insert module x.ko: Unknown symbol in module', 'EINVAL'],
@@ -370,6 +443,15 @@ describe('SysfsKernel unloads modules', () => {
     const rmmod = await script('rmmod', 'exit 1');
     await kernel({ rmmod }).unload(P1, 1000);
     expect(sleeps).toEqual([]);
+  });
+
+  test('a module that goes away just before rmmod counts as unloaded', async () => {
+    await put(join(sys, 'module', 'lp_one', 'refcnt'), '0\n');
+    const rmmod = await script(
+      'rmmod',
+      `echo "rmmod: ERROR: Module $1 is not currently loaded" >&2; exit 1`,
+    );
+    await kernel({ rmmod }).unload(P1, 1000);
   });
 
   test('times out with EBUSY while the module is still in use', async () => {
