@@ -1,10 +1,11 @@
 // Carries out one decision of the node state machine on the kernel, and turns
 // a refusal into words a person can act on.
+import type { KernelRelease } from '../src/api/names.js';
 import type { Logger } from '../src/log.js';
 import type { ModuleFetcher } from './module-source.js';
 import { ModuleSourceError } from './module-source.js';
 import type { NodeAction } from './node-machine.js';
-import { KernelError, type KernelBackend } from './kernel/types.js';
+import { KernelError, type KernelBackend, type ModuleInfo } from './kernel/types.js';
 
 export interface ActionFailure {
   readonly message: string;
@@ -16,20 +17,58 @@ export interface ActionFailure {
 
 export interface ActionDeps {
   readonly backend: KernelBackend;
+  readonly release: KernelRelease;
   readonly fetchModule: ModuleFetcher;
   readonly unloadTimeoutMs: number;
   readonly log: Logger;
+  /** Set when this node can take no livepatch at all (kernel too old, no livepatch support): loads fail with it. */
+  readonly refuseLoads?: string;
 }
 
-function explainKernelError(action: NodeAction, err: KernelError): ActionFailure {
-  const what = `${action.kind} ${action.patchName}`;
+/** What the module file said about itself before insmod, for the words of a refusal. */
+interface LoadContext {
+  readonly release: KernelRelease;
+  readonly info?: ModuleInfo;
+}
+
+const logSays = (err: KernelError, pattern: RegExp): boolean =>
+  err.kernelLog.some((line) => pattern.test(line));
+
+/** ENOEXEC stands for several causes; the kernel's own log line says which. */
+function explainNoExec(err: KernelError, ctx: LoadContext): string {
+  if (logSays(err, /livepatch support is disabled/))
+    return `this node's kernel ${ctx.release} was built without livepatch support (CONFIG_LIVEPATCH); no livepatch can be applied here`;
+  const built = ctx.info?.vermagic.split(' ')[0];
+  const forOther = built && built !== ctx.release ? `it was built for ${built}, ` : '';
+  return (
+    `the kernel refused the module (${err.message}): ${forOther}this node runs ${ctx.release}. ` +
+    "Build the livepatch against this kernel's exact headers and list it under spec.kernels for this release"
+  );
+}
+
+function explainRefusal(err: KernelError, ctx: LoadContext): string | undefined {
   switch (err.errno) {
     case 'ENOEXEC':
-      return {
-        reason: 'ModuleRefused',
-        retryable: false,
-        message: `the kernel refused the module (${err.message}): it was built for another kernel; check spec.kernels for this node's release`,
-      };
+      return explainNoExec(err, ctx);
+    case 'EKEYREJECTED':
+      return (
+        `the kernel enforces module signatures and rejected this module (${err.message}). ` +
+        "Sign the livepatch with a key the node trusts (the kernel's keyring or an enrolled MOK)"
+      );
+    case 'EPERM':
+      return logSays(err, /lockdown/i)
+        ? `the kernel is locked down and refuses unsigned modules (${err.message}). Sign the livepatch with a key the node trusts`
+        : `the kernel did not permit the load (${err.message}): the agent needs CAP_SYS_MODULE (a privileged pod), or the kernel is locked down`;
+    default:
+      return undefined;
+  }
+}
+
+function explainKernelError(action: NodeAction, err: KernelError, ctx: LoadContext): ActionFailure {
+  const what = `${action.kind} ${action.patchName}`;
+  const refusal = action.kind === 'load' ? explainRefusal(err, ctx) : undefined;
+  if (refusal) return { reason: 'ModuleRefused', retryable: false, message: refusal };
+  switch (err.errno) {
     case 'EBUSY':
       return {
         reason: 'KernelBusy',
@@ -51,11 +90,11 @@ function explainKernelError(action: NodeAction, err: KernelError): ActionFailure
   }
 }
 
-export function explainFailure(action: NodeAction, err: unknown): ActionFailure {
+export function explainFailure(action: NodeAction, err: unknown, ctx: LoadContext): ActionFailure {
   if (err instanceof ModuleSourceError) {
     return { reason: 'ModuleUnavailable', retryable: err.retryable, message: err.message };
   }
-  if (err instanceof KernelError) return explainKernelError(action, err);
+  if (err instanceof KernelError) return explainKernelError(action, err, ctx);
   return {
     reason: 'AgentError',
     retryable: true,
@@ -72,20 +111,16 @@ export async function runAction(
     patchName: action.patchName,
     action: action.kind,
   });
+  const ctx: { release: KernelRelease; info?: ModuleInfo } = { release: deps.release };
   try {
     switch (action.kind) {
       case 'load': {
+        if (deps.refuseLoads)
+          return { reason: 'NodeUnsupported', retryable: false, message: deps.refuseLoads };
         const path = await deps.fetchModule(action.patchName, action.entry.module);
-        // insmod loads a module under its own name: a mismatch would load a patch nobody manages.
-        const name = await deps.backend.moduleName(path);
-        if (name !== action.patchName) {
-          throw new ModuleSourceError(
-            `the module file is named ${name} but spec.patchName is ${action.patchName}; nothing was loaded. ` +
-              'Point the LivePatch at the right build, or create a LivePatch with that patchName',
-            false,
-          );
-        }
-        log.info('loading module', { path });
+        ctx.info = await deps.backend.moduleInfo(path);
+        checkModule(ctx.info, action);
+        log.info('loading module', { path, vermagic: ctx.info.vermagic });
         await deps.backend.load(path);
         break;
       }
@@ -104,8 +139,28 @@ export async function runAction(
     }
     return undefined;
   } catch (err) {
-    const failure = explainFailure(action, err);
+    const failure = explainFailure(action, err, ctx);
     log.warn(failure.message, { reason: failure.reason, retryable: failure.retryable });
     return failure;
+  }
+}
+
+/** Gates before insmod: the file must be the livepatch the LivePatch names, nothing else. */
+function checkModule(info: ModuleInfo, action: NodeAction): void {
+  // insmod loads a module under its own name: a mismatch would load a patch nobody manages.
+  if (info.name !== action.patchName) {
+    throw new ModuleSourceError(
+      `the module file is named ${info.name} but spec.patchName is ${action.patchName}; nothing was loaded. ` +
+        'Point the LivePatch at the right build, or create a LivePatch with that patchName',
+      false,
+    );
+  }
+  // An ordinary module would run its init with no patch to reverse or unload: never load one.
+  if (!info.livepatch) {
+    throw new ModuleSourceError(
+      `the module file ${info.name} is not a livepatch (modinfo shows no livepatch=Y); nothing was loaded. ` +
+        'Point the LivePatch at a livepatch module (kpatch-build or MODULE_INFO(livepatch, "Y"))',
+      false,
+    );
   }
 }

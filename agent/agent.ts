@@ -20,6 +20,7 @@ import { patchStatus, PATHS } from '../src/kube/resources.js';
 import type { Logger } from '../src/log.js';
 import { runAction, type ActionFailure } from './actions.js';
 import { readKernel } from './kernel-view.js';
+import { kernelProfile, unsupportedReason, type KernelProfile } from './kernel/profile.js';
 import { ensureLivePatchNode, livePatchNodePath } from './livepatchnode.js';
 import type { KernelBackend } from './kernel/types.js';
 import type { ModuleFetcher } from './module-source.js';
@@ -61,6 +62,9 @@ export class Agent {
   private readonly announced = new Map<string, string>();
   private written: { json: string; at: number } | undefined;
   private readyCondition: Condition | undefined;
+  /** Read once at start: the release does not change without a reboot, which restarts the agent. */
+  private kernel:
+    { profile: KernelProfile; refusal?: { reason: string; message: string } } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -80,6 +84,9 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    this.kernel = await this.inspectKernel();
+    if (this.kernel.refusal)
+      this.o.log.error(this.kernel.refusal.message, { node: this.o.nodeName });
     await this.ensureLivePatchNode();
     this.reflector.start();
     await this.reflector.waitForSync();
@@ -96,6 +103,21 @@ export class Agent {
     this.reflector.stop();
     if (this.timer) clearTimeout(this.timer);
     await this.running;
+  }
+
+  /** Whether this node can take livepatches at all; if not, the agent reports why and loads nothing. */
+  private async inspectKernel(): Promise<NonNullable<Agent['kernel']>> {
+    const release = await this.o.backend.release();
+    const profile = kernelProfile(release);
+    const tooOld = unsupportedReason(profile);
+    if (tooOld) return { profile, refusal: { reason: 'UnsupportedKernel', message: tooOld } };
+    if (!(await this.o.backend.livepatchSupported())) {
+      const message =
+        `kernel ${release} has no /sys/kernel/livepatch: it was built without livepatch support ` +
+        '(CONFIG_LIVEPATCH), so no livepatch can be applied to this node';
+      return { profile, refusal: { reason: 'NoLivepatchSupport', message } };
+    }
+    return { profile };
   }
 
   private ensureLivePatchNode(): Promise<void> {
@@ -147,22 +169,27 @@ export class Agent {
     }
     const desired = this.desired();
     this.expireCooldowns();
-    let view = await readKernel(this.o.backend, desired, this.o.log);
+    const kernel = this.kernel ?? (this.kernel = await this.inspectKernel());
+    const read = (): ReturnType<typeof readKernel> =>
+      readKernel(this.o.backend, kernel.profile, desired, this.o.log);
+    let view = await read();
     let decision = this.decide(desired, view);
     for (let i = 0; decision.action && i < MAX_ACTIONS_PER_PASS; i++) {
       const action = decision.action;
       const failure = await runAction(action, {
         backend: this.o.backend,
+        release: kernel.profile.release,
         fetchModule: this.o.fetchModule,
         unloadTimeoutMs: this.o.unloadTimeoutMs ?? 30_000,
         log: this.o.log.child({ node: this.o.nodeName }),
+        ...(kernel.refusal ? { refuseLoads: kernel.refusal.message } : {}),
       });
       this.previous = failure
         ? this.withFailure(decision.patches, action, failure)
         : decision.patches;
       await this.announce(decision.patches, action, failure);
       if (failure) break;
-      view = await readKernel(this.o.backend, desired, this.o.log);
+      view = await read();
       decision = this.decide(desired, view);
     }
     if (!decision.action) this.previous = decision.patches;
@@ -255,11 +282,14 @@ export class Agent {
     transitioning: string | undefined,
   ): Promise<LivePatchNodeStatus> {
     const patches = this.previous;
+    const refusal = this.kernel?.refusal;
     this.readyCondition ??= {
       type: 'Ready',
-      status: 'True',
-      reason: 'AgentRunning',
-      message: `agent ${this.o.version} drives this node's kernel through the ${this.o.backend.kind} backend`,
+      status: refusal ? 'False' : 'True',
+      reason: refusal?.reason ?? 'AgentRunning',
+      message:
+        refusal?.message ??
+        `agent ${this.o.version} drives this node's kernel through the ${this.o.backend.kind} backend`,
       lastTransitionTime: new Date(this.o.clock.now()).toISOString(),
     };
     return {

@@ -2,6 +2,7 @@
 import type { DesiredPatch } from '../src/api/generated/types.js';
 import type { PatchName } from '../src/api/names.js';
 import type { KernelView } from './node-machine.js';
+import type { KernelProfile } from './kernel/profile.js';
 import type { KernelBackend } from './kernel/types.js';
 import type { Logger } from '../src/log.js';
 
@@ -10,6 +11,7 @@ export const BLOCKING_TASKS_LISTED = 10;
 
 export async function readKernel(
   backend: KernelBackend,
+  profile: KernelProfile,
   desired: readonly DesiredPatch[],
   log: Logger,
 ): Promise<KernelView> {
@@ -17,17 +19,19 @@ export async function readKernel(
   const loaded = new Set<PatchName>();
   for (const entry of desired)
     if (await backend.isLoaded(entry.patchName)) loaded.add(entry.patchName);
-  const inFlight = patches.find((p) => p.transition);
-  if (!inFlight) return { patches, loaded };
+  const inFlight = patches.find((p) => p.transition)?.name;
+  // Only a managed patch's tasks are listed; any patch in flight blocks loads all the same.
+  const managed = desired.find((d) => d.patchName === inFlight)?.patchName;
+  if (!managed) return { profile, patches, loaded };
   try {
-    const tasks = await backend.transitionTasks(inFlight.name, BLOCKING_TASKS_LISTED);
-    return { patches, loaded, tasks: { ...tasks, name: inFlight.name } };
+    const tasks = await backend.transitionTasks(managed, BLOCKING_TASKS_LISTED);
+    return { profile, patches, loaded, tasks: { ...tasks, name: managed } };
   } catch (err) {
     // The stall guard needs only the time, not the task list: never let /proc stop it.
     log.warn('cannot list the tasks blocking the transition', {
-      patchName: inFlight.name,
+      patchName: managed,
       error: (err as Error).message,
     });
-    return { patches, loaded };
+    return { profile, patches, loaded };
   }
 }

@@ -12,13 +12,16 @@ import type {
 import type { LivePatchName, PatchName } from '../src/api/names.js';
 import { durationMs } from '../src/api/quantities.js';
 import { describeTasks } from '../src/api/tasks.js';
+import { forceMarks, type KernelProfile } from './kernel/profile.js';
 import type { KernelPatch, TransitionTasks } from './kernel/types.js';
 
 export interface KernelView {
+  /** What this kernel release does differently (replace file, force marking). */
+  readonly profile: KernelProfile;
   readonly patches: readonly KernelPatch[];
   /** Managed patch names whose module is loaded. */
   readonly loaded: ReadonlySet<PatchName>;
-  /** Tasks of the patch in transition, when one runs. */
+  /** Tasks of the managed patch in transition, when one runs. */
   readonly tasks?: TransitionTasks & { readonly name: PatchName };
 }
 
@@ -54,7 +57,9 @@ interface Context {
   readonly prev: ObservedPatch | undefined;
   readonly now: number;
   /** Another patch (managed or not) is in transition. */
-  readonly busyWith: PatchName | undefined;
+  readonly busyWith: string | undefined;
+  /** Patch names the node's LivePatches manage; any other patch was loaded outside the operator. */
+  readonly managed: ReadonlySet<string>;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -67,6 +72,8 @@ function base(c: Context, k: KernelPatch | undefined): ObservedPatch {
     observedGeneration: c.entry.generation,
     ...(k ? { enabled: k.enabled, transition: k.transition } : {}),
     ...(c.prev?.forced ? { forced: true } : {}),
+    // Pinned lasts as long as the module: a reboot (module gone) clears it.
+    ...(c.prev?.pinned && c.kernel.loaded.has(c.entry.patchName) ? { pinned: true } : {}),
     // "When the current or last transition started": a settled patch keeps its last one.
     ...(c.prev?.transitionStartTime ? { transitionStartTime: c.prev.transitionStartTime } : {}),
   };
@@ -112,7 +119,7 @@ function inTransition(c: Context, k: KernelPatch): EntryResult {
   };
   const wantEnabled = c.entry.state === 'Enabled';
   const stallReversal = sameGeneration(c, 'Stalled', 'Reversing') && k.enabled !== wantEnabled;
-  if (stallReversal) return reversing(c, status, overdue);
+  if (stallReversal) return reversing(c, k, status, overdue);
   if (k.enabled !== wantEnabled) {
     // Heading the wrong way (the spec changed mid-transition): reverse it toward what is asked.
     const why = wantEnabled ? 'the patch is enabled again' : 'the patch is disabled';
@@ -141,8 +148,19 @@ function inTransition(c: Context, k: KernelPatch): EntryResult {
   return { status: { ...status, phase, message } };
 }
 
+/** Whether forcing this patch's transition now pins its own module (profile.ts, forceMarks). */
+function forcePinsSelf(c: Context, k: KernelPatch): boolean {
+  const marks = forceMarks(c.kernel.profile, { enabling: k.enabled, replace: k.replace === true });
+  return marks === 'self' || marks === 'all';
+}
+
 /** The node guard's reversal of a stalled transition, running. */
-function reversing(c: Context, status: ObservedPatch, overdue: boolean): EntryResult {
+function reversing(
+  c: Context,
+  k: KernelPatch,
+  status: ObservedPatch,
+  overdue: boolean,
+): EntryResult {
   const cause = c.prev?.blockingTasks ?? [];
   const stalled = { ...status, blockingTasks: [...cause] };
   if (!overdue) {
@@ -150,12 +168,14 @@ function reversing(c: Context, status: ObservedPatch, overdue: boolean): EntryRe
     return { status: { ...stalled, phase: 'Reversing', message } };
   }
   if (c.entry.allowForce && !c.prev?.forced) {
+    const pins = forcePinsSelf(c, k);
     return {
       status: {
         ...stalled,
         phase: 'Reversing',
         forced: true,
-        message: 'the reversal stalled too; forcing it (allowForce)',
+        ...(pins ? { pinned: true } : {}),
+        message: `the reversal stalled too; forcing it (allowForce)${pins ? ': the module can never be unloaded afterwards' : ''}`,
       },
       action: { ...target(c), kind: 'force' },
       priority: PRIORITY['force'],
@@ -189,16 +209,17 @@ function settled(c: Context, k: KernelPatch): EntryResult {
 }
 
 function waiting(c: Context, status: ObservedPatch): EntryResult {
+  const other = c.busyWith ?? '';
+  const outside = c.managed.has(other) ? '' : ' (loaded outside livepatch-operator)';
   return {
     status: {
       ...status,
       phase: 'Pending',
-      message: `waiting for ${c.busyWith ?? ''}'s transition to finish`,
+      message: `waiting for ${other}'s transition to finish${outside}: the kernel runs one transition at a time`,
     },
   };
 }
 
-/** No sysfs directory: never loaded, disabled, reversed, or replaced. */
 /** The node guard reversed a stall of this generation: unload, then stay Stalled until a new generation. */
 function afterStall(
   c: Context,
@@ -207,37 +228,57 @@ function afterStall(
   loaded: boolean,
 ): EntryResult {
   const cause = c.prev?.blockingTasks ?? [];
-  // A forced module can never leave the kernel: do not try, say so.
-  const forced = c.prev?.forced === true;
-  const outcome = forced
-    ? ' (forced: the module can never be unloaded)'
-    : loaded
-      ? ', unloading'
-      : ' and unloaded';
+  // A pinned module can never leave the kernel: do not try, say so.
+  const pinned = status.pinned === true;
+  const outcome = pinned ? ` (${PINNED})` : loaded ? ', unloading' : ' and unloaded';
   const stalled: ObservedPatch = {
     ...status,
     phase: 'Stalled',
     blockingTasks: [...cause],
     message: `${stallMessage(c, cause)}; reversed on the node${outcome}`,
   };
-  return loaded && !forced ? { ...unload, status: stalled } : { status: stalled };
+  return loaded && !pinned ? { ...unload, status: stalled } : { status: stalled };
+}
+
+const PINNED =
+  'its transition was forced, so the kernel holds the module forever: it cannot be unloaded until the node reboots';
+
+/**
+ * The patch that superseded this one, if any. Kernels from 6.11 say which
+ * patches replace others (the `replace` file); on older ones a patch whose
+ * directory vanished while its module stayed loaded, beside another enabled
+ * patch, was replaced by it (or disabled by hand): never load it again on
+ * top, older code would win.
+ */
+function replacer(c: Context, loaded: boolean): string | undefined {
+  const others = c.kernel.patches.filter((p) => p.enabled && p.name !== c.entry.patchName);
+  const known = others.find((p) => p.replace === true)?.name;
+  if (known || !loaded) return known;
+  return others.find((p) => p.replace === undefined)?.name;
 }
 
 /**
- * The patch was Patched and its directory is gone while an atomic-replace
- * patch is enabled: the kernel replaced it. Without such a patch (a reboot,
- * say) nothing replaced it, and it is loaded again.
+ * The patch was Patched and its directory is gone while a replacing patch is
+ * enabled: the kernel replaced it. Without one (a reboot, say) nothing
+ * replaced it, and it is loaded again.
  */
-function replaced(c: Context, status: ObservedPatch): EntryResult | undefined {
+function replaced(c: Context, status: ObservedPatch, loaded: boolean): EntryResult | undefined {
   if (c.entry.state !== 'Enabled' || (c.prev?.phase !== 'Replaced' && c.prev?.phase !== 'Patched'))
     return undefined;
-  const by = c.kernel.patches.find(
-    (p) => p.replace && p.enabled && p.name !== c.entry.patchName,
-  )?.name;
+  const by = replacer(c, loaded);
   if (!by) return undefined;
   return {
     status: { ...status, phase: 'Replaced', message: `replaced by the atomic-replace patch ${by}` },
   };
+}
+
+/** Disabled on this node and no directory: unload, unless the kernel pins the module. */
+function disabledAbsent(status: ObservedPatch, unload: EntryResult, loaded: boolean): EntryResult {
+  if (!loaded)
+    return { status: { ...status, phase: 'Unpatched', message: 'disabled and unloaded' } };
+  if (status.pinned)
+    return { status: { ...status, phase: 'Unpatched', message: `disabled; ${PINNED}` } };
+  return { ...unload, status: { ...status, phase: 'Unpatching', message: 'unloading the module' } };
 }
 
 /** No sysfs directory: never loaded, disabled, reversed, or replaced. */
@@ -249,17 +290,17 @@ function absent(c: Context): EntryResult {
     action: { ...target(c), kind: 'unload' },
     priority: PRIORITY['unload'],
   };
-  const replacedBy = replaced(c, status);
+  const replacedBy = replaced(c, status, loaded);
   if (replacedBy) return replacedBy;
   if (sameGeneration(c, 'Stalled', 'Reversing')) return afterStall(c, status, unload, loaded);
   if (sameGeneration(c, 'Failed'))
     return { status: { ...status, phase: 'Failed', message: c.prev?.message ?? '' } };
-  if (c.entry.state === 'Disabled') {
-    return loaded
-      ? { ...unload, status: { ...status, phase: 'Unpatching', message: 'unloading the module' } }
-      : { status: { ...status, phase: 'Unpatched', message: 'disabled and unloaded' } };
-  }
+  if (c.entry.state === 'Disabled') return disabledAbsent(status, unload, loaded);
   if (c.busyWith) return waiting(c, status);
+  if (loaded && status.pinned) {
+    const message = `${c.entry.patchName} cannot be loaded again: ${PINNED}. Publish the build under a new patchName, or reboot the node`;
+    return { status: { ...status, phase: 'Failed', message } };
+  }
   if (loaded) {
     // A module without its patch directory cannot be enabled again: unload, then load afresh.
     return {
@@ -289,17 +330,17 @@ export function decideNode(
   resting: ReadonlySet<string> = new Set(),
 ): NodeDecision {
   const inFlight = kernel.patches.find((p) => p.transition)?.name;
+  const managed = new Set<string>(desired.map((d) => d.patchName));
   const results = desired.map((entry) => {
     const prev = previous.find(
       (p) => p.livePatch === entry.livePatch && p.patchName === entry.patchName,
     );
     const busyWith = inFlight !== undefined && inFlight !== entry.patchName ? inFlight : undefined;
-    return decideEntry({ entry, kernel, prev, now, busyWith });
+    return decideEntry({ entry, kernel, prev, now, busyWith, managed });
   });
   const chosen = results
     .filter((r) => r.action && !resting.has(r.action.livePatch))
     .sort((a, b) => (a.priority ?? 9) - (b.priority ?? 9))[0];
-  const managed = new Set(desired.map((d) => d.patchName));
   const unmanaged = kernel.patches
     .filter((p) => !managed.has(p.name))
     .map((p) => ({ patchName: p.name, enabled: p.enabled, transition: p.transition }));
@@ -312,5 +353,22 @@ export function decideNode(
           message: 'waiting for this node’s other patch work',
         },
   );
-  return { patches, unmanaged, ...(chosen?.action ? { action: chosen.action } : {}) };
+  const pinnedByForce = chosen?.action?.kind === 'force' ? pinnedOthers(kernel, chosen.action) : [];
+  return {
+    patches: patches.map((p) => (pinnedByForce.includes(p.patchName) ? { ...p, pinned: true } : p)),
+    unmanaged,
+    ...(chosen?.action ? { action: chosen.action } : {}),
+  };
+}
+
+/**
+ * The other loaded patches a force pins with it: every one before 5.18, the
+ * ones a replace patch supersedes after (profile.ts, forceMarks).
+ */
+function pinnedOthers(kernel: KernelView, action: NodeAction): PatchName[] {
+  const k = kernel.patches.find((p) => p.name === action.patchName);
+  if (!k) return [];
+  const marks = forceMarks(kernel.profile, { enabling: k.enabled, replace: k.replace === true });
+  if (marks !== 'all' && marks !== 'others') return [];
+  return [...kernel.loaded].filter((name) => name !== action.patchName);
 }

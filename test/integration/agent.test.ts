@@ -3,6 +3,10 @@
 // status says what the simulated kernel did.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { startFleet, type Fleet } from '../../agent/fleet.js';
+import type { Agent } from '../../agent/agent.js';
+import { SimulatedKernel } from '../../agent/kernel/simulator.js';
+import { createAgent } from '../../agent/setup.js';
+import { kernelRelease, type NodeName } from '../../src/api/names.js';
 import type { LivePatchNode, ObservedPatch } from '../../src/api/generated/types.js';
 import { systemClock } from '../../src/clock.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
@@ -18,7 +22,7 @@ let fleet: Fleet;
 beforeAll(async () => {
   fleet = await startFleet({
     kubeConfig: loadKubeConfig(kubeconfigPath()),
-    nodes: 6,
+    nodes: 8,
     kernels: [KERNEL],
     namePrefix: 'agent-it',
     clock: systemClock,
@@ -197,6 +201,13 @@ describe('the agent on a simulated node', () => {
     expect((await lpn(node(1))).status?.unmanaged).toEqual([]);
   });
 
+  test('a module that is not a livepatch is refused before insmod', async () => {
+    const module = await writeSimModule('livepatch_driver', KERNEL, false, { livepatch: false });
+    await setSpec(node(5), 'livepatch_driver', { module });
+    const failed = await waitForPhase(node(5), 'Failed');
+    expect(failed.message).toContain('is not a livepatch (modinfo shows no livepatch=Y)');
+  });
+
   test('a module built for another kernel is refused, as the kernel refuses it', async () => {
     const module = await writeSimModule('livepatch_otherkernel', '6.1.0-27-amd64');
     await setSpec(node(2), 'livepatch_otherkernel', { module });
@@ -249,5 +260,59 @@ describe('the agent on a simulated node', () => {
     expect(history).not.toContain('Loading');
     expect(history).not.toContain('Failed');
     expect(patched?.transitionStartTime).toBe(before.transitionStartTime);
+  });
+});
+
+describe('the agent on a node that cannot take livepatches', () => {
+  const running: Agent[] = [];
+
+  afterAll(async () => {
+    await Promise.all(running.map((a) => a.stop()));
+  });
+
+  /** Replaces a fleet node's agent by one driving the given kernel, as the DaemonSet would on such a node. */
+  async function agentOn(i: number, kernel: SimulatedKernel): Promise<void> {
+    await fleet.stopAgent(node(i) as NodeName);
+    const { agent } = await createAgent(
+      {
+        kubeConfig: loadKubeConfig(kubeconfigPath()),
+        nodeName: node(i) as NodeName,
+        backend: { kind: 'simulator' },
+        clock: systemClock,
+        log: createLogger({ component: 'agent', level: 'error', format: 'text' }),
+        moduleDir: '/tmp',
+        hostRoot: '/',
+      },
+      kernel,
+    );
+    await agent.start();
+    running.push(agent);
+  }
+
+  test('a kernel without livepatch support: Ready=False says so, and a patch fails with the same words', async () => {
+    await agentOn(
+      6,
+      new SimulatedKernel({ release: kernelRelease(KERNEL), clock: systemClock, livepatch: false }),
+    );
+    const module = await writeSimModule('livepatch_nolp', KERNEL);
+    await setSpec(node(6), 'livepatch_nolp', { module });
+    const failed = await waitForPhase(node(6), 'Failed');
+    expect(failed.message).toContain('built without livepatch support (CONFIG_LIVEPATCH)');
+    const ready = (await lpn(node(6))).status?.conditions?.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'NoLivepatchSupport' });
+  });
+
+  test('a kernel older than 5.1: Ready=False names the supported range, and nothing is loaded', async () => {
+    const old = '4.18.0-513.el8.x86_64';
+    const kernel = new SimulatedKernel({ release: kernelRelease(old), clock: systemClock });
+    await agentOn(7, kernel);
+    const module = await writeSimModule('livepatch_old', old);
+    await setSpec(node(7), 'livepatch_old', { module });
+    const failed = await waitForPhase(node(7), 'Failed');
+    expect(failed.message).toContain('kernel 4.18.0-513.el8.x86_64 is older than 5.1');
+    expect(failed.message).toContain('5.1 and later');
+    expect(await kernel.isLoaded('livepatch_old' as never)).toBe(false);
+    const ready = (await lpn(node(7))).status?.conditions?.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'UnsupportedKernel' });
   });
 });

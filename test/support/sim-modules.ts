@@ -3,7 +3,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeSimModuleFile } from '../../agent/kernel/sim-module.js';
+import { writeSimModuleFile, type SimModuleOptions } from '../../agent/kernel/sim-module.js';
 
 export interface ModuleOnDisk {
   readonly hostPath: string;
@@ -16,8 +16,9 @@ export async function writeSimModule(
   name: string,
   kernel: string,
   replace = false,
+  more: Partial<SimModuleOptions> = {},
 ): Promise<ModuleOnDisk> {
   dir ??= await mkdtemp(join(tmpdir(), 'livepatch-modules-'));
-  const file = await writeSimModuleFile(dir, { name, kernel, replace });
+  const file = await writeSimModuleFile(dir, { ...more, name, kernel, replace });
   return { hostPath: file.path, sha256: file.sha256 };
 }

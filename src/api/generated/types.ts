@@ -312,8 +312,10 @@ export interface ObservedPatch {
   readonly blockingTasks?: ReadonlyArray<BlockingTask>;
   /** The spec entry generation this reports on. */
   readonly observedGeneration?: number;
-  /** Force was written: the module can never be unloaded. */
+  /** Force was written during this patch's transition (spec.stall.allowForce). */
   readonly forced?: boolean;
+  /** The kernel holds this module forever because a transition was forced (on 5.18+ kernels: a forced disable, or a forced replace of it; before 5.18: any force while it was loaded). It can never be unloaded or loaded again until the node reboots. */
+  readonly pinned?: boolean;
   /** What is happening or went wrong, and what to do about it. */
   readonly message?: string;
 }

@@ -68,7 +68,12 @@ const observedPatch = object(
     pendingTasks: integer('Tasks not yet switched to the target state.', { minimum: 0 }),
     blockingTasks: blockingTasksSchema('Some of the pending tasks (at most 10).', 10),
     observedGeneration: observedGenerationSchema('The spec entry generation this reports on.'),
-    forced: boolean('Force was written: the module can never be unloaded.'),
+    forced: boolean("Force was written during this patch's transition (spec.stall.allowForce)."),
+    pinned: boolean(
+      'The kernel holds this module forever because a transition was forced (on 5.18+ kernels: a forced ' +
+        'disable, or a forced replace of it; before 5.18: any force while it was loaded). It can never be ' +
+        'unloaded or loaded again until the node reboots.',
+    ),
     message: string('What is happening or went wrong, and what to do about it.', {
       maxLength: 1024,
     }),

@@ -1,9 +1,10 @@
 // The agent's decisions with injected time and a kernel described as data.
 import { describe, expect, test } from '@jest/globals';
 import { decideNode, type KernelView } from '../../../agent/node-machine.js';
+import { kernelProfile } from '../../../agent/kernel/profile.js';
 import type { KernelPatch } from '../../../agent/kernel/types.js';
 import type { DesiredPatch, ObservedPatch } from '../../../src/api/generated/types.js';
-import type { LivePatchName, PatchName } from '../../../src/api/names.js';
+import { kernelRelease, type LivePatchName, type PatchName } from '../../../src/api/names.js';
 
 const T0 = Date.UTC(2026, 10, 25, 12, 0, 0);
 const at = (s: number): number => T0 + s * 1000;
@@ -24,17 +25,21 @@ function entry(o: Partial<DesiredPatch> = {}): DesiredPatch {
   };
 }
 
+/** A kernel described as data; 6.1 by default (no replace or stack_order files, 5.18+ force rules). */
 function kernel(
   patches: Partial<KernelPatch>[] = [],
-  o: { loaded?: string[]; pending?: number } = {},
+  o: { loaded?: string[]; pending?: number; release?: string } = {},
 ): KernelView {
   const list = patches.map((p) => ({ name: P, enabled: true, transition: false, ...p }));
   const inFlight = list.find((p) => p.transition);
   const blocking = [{ pid: 812, comm: 'qemu-kvm' }];
   return {
+    profile: kernelProfile(kernelRelease(o.release ?? '6.1.0-50-amd64')),
     patches: list,
     loaded: new Set((o.loaded ?? list.map((p) => p.name)) as PatchName[]),
-    ...(inFlight ? { tasks: { name: inFlight.name, pending: o.pending ?? 1, blocking } } : {}),
+    ...(inFlight
+      ? { tasks: { name: inFlight.name as PatchName, pending: o.pending ?? 1, blocking } }
+      : {}),
   };
 }
 
@@ -55,7 +60,8 @@ describe('enabling a patch on a node', () => {
     expect(d.action).toBeUndefined();
     expect(d.patches[0]).toMatchObject({
       phase: 'Pending',
-      message: "waiting for kpatch_other's transition to finish",
+      message:
+        "waiting for kpatch_other's transition to finish (loaded outside livepatch-operator): the kernel runs one transition at a time",
     });
     expect(d.unmanaged).toEqual([{ patchName: 'kpatch_other', enabled: true, transition: true }]);
   });
@@ -136,7 +142,50 @@ describe('enabling a patch on a node', () => {
     expect(refused.patches[0]?.message).toContain('spec.stall.allowForce');
     const forced = decideNode([entry({ allowForce: true })], view, reversing, at(61));
     expect(forced.action).toMatchObject({ kind: 'force' });
-    expect(forced.patches[0]?.forced).toBe(true);
+    // Forcing the reversal of an enable is forcing a disable: the kernel keeps the module forever.
+    expect(forced.patches[0]).toMatchObject({ forced: true, pinned: true });
+    expect(forced.patches[0]?.message).toContain('the module can never be unloaded afterwards');
+  });
+
+  test('forcing the reversal of a stalled disable (an enable) leaves the module removable on 5.18+, not before', () => {
+    const reversing = prev({
+      phase: 'Reversing',
+      enabled: true,
+      transition: true,
+      transitionStartTime: iso(0),
+    });
+    const disabled = entry({ state: 'Disabled', allowForce: true });
+    const onNew = kernel([{ enabled: true, transition: true }]);
+    const d = decideNode([disabled], onNew, reversing, at(61));
+    expect(d.action).toMatchObject({ kind: 'force' });
+    expect(d.patches[0]?.pinned).toBeUndefined();
+    const onOld = kernel([{ enabled: true, transition: true }], { release: '5.15.0-105-generic' });
+    expect(decideNode([disabled], onOld, reversing, at(61)).patches[0]?.pinned).toBe(true);
+  });
+
+  test('before 5.18 a force pins every loaded patch, not only the forced one', () => {
+    const Q = 'livepatch_b' as PatchName;
+    const other: DesiredPatch = entry({ livePatch: 'cve-b' as LivePatchName, patchName: Q });
+    const previous = [
+      ...prev({
+        phase: 'Reversing',
+        enabled: false,
+        transition: true,
+        transitionStartTime: iso(0),
+      }),
+      {
+        livePatch: other.livePatch,
+        patchName: Q,
+        phase: 'Patched' as const,
+        observedGeneration: 1,
+      },
+    ];
+    const view = kernel([{ enabled: false, transition: true }, { name: Q }], {
+      release: '5.15.0-105-generic',
+    });
+    const d = decideNode([entry({ allowForce: true }), other], view, previous, at(61));
+    expect(d.action).toMatchObject({ kind: 'force', patchName: P });
+    expect(d.patches.map((p) => p.pinned)).toEqual([true, true]);
   });
 
   test('once reversed: unload the module and stay Stalled for this generation, never reloading it', () => {
@@ -200,11 +249,79 @@ describe('enabling a patch on a node', () => {
     expect(d.action).toMatchObject({ kind: 'unload', patchName: P });
   });
 
-  test('a forced module is never unloaded after its stall was reversed, and the status says why', () => {
-    const reversing = prev({ phase: 'Reversing', forced: true });
+  test('a pinned module is never unloaded after its stall was reversed, and the status says why', () => {
+    const reversing = prev({ phase: 'Reversing', forced: true, pinned: true });
     const d = decideNode([entry()], kernel([], { loaded: [P] }), reversing, at(70));
     expect(d.action).toBeUndefined();
-    expect(d.patches[0]?.message).toContain('forced: the module can never be unloaded');
+    expect(d.patches[0]).toMatchObject({ phase: 'Stalled', pinned: true });
+    expect(d.patches[0]?.message).toContain('the kernel holds the module forever');
+  });
+
+  test('a pinned module of a disabled patch is Unpatched without an unload that can never succeed', () => {
+    const pinned = prev({ phase: 'Stalled', forced: true, pinned: true });
+    const d = decideNode(
+      [entry({ state: 'Disabled', generation: 2 })],
+      kernel([], { loaded: [P] }),
+      pinned,
+      at(0),
+    );
+    expect(d.action).toBeUndefined();
+    expect(d.patches[0]).toMatchObject({ phase: 'Unpatched', pinned: true });
+    expect(d.patches[0]?.message).toContain('cannot be unloaded until the node reboots');
+  });
+
+  test('a pinned module cannot be loaded again: Failed, saying to publish a new patchName or reboot', () => {
+    const pinned = prev({ phase: 'Stalled', forced: true, pinned: true });
+    const d = decideNode([entry({ generation: 2 })], kernel([], { loaded: [P] }), pinned, at(0));
+    expect(d.action).toBeUndefined();
+    expect(d.patches[0]?.phase).toBe('Failed');
+    expect(d.patches[0]?.message).toContain('Publish the build under a new patchName, or reboot');
+  });
+
+  test('a reboot clears the pin with the module', () => {
+    const pinned = prev({ phase: 'Stalled', forced: true, pinned: true });
+    const d = decideNode([entry({ generation: 2 })], kernel([], { loaded: [] }), pinned, at(0));
+    expect(d.action).toMatchObject({ kind: 'load' });
+    expect(d.patches[0]?.pinned).toBeUndefined();
+  });
+
+  test('before 6.11 (no replace file): a patched patch whose directory vanished beside another enabled patch was replaced, and is never loaded again on top', () => {
+    const newer = { name: 'livepatch_cumulative' as PatchName };
+    const d = decideNode(
+      [entry()],
+      kernel([newer], { loaded: [P] }),
+      prev({ phase: 'Patched' }),
+      at(0),
+    );
+    expect(d.action).toBeUndefined();
+    expect(d.patches[0]).toMatchObject({
+      phase: 'Replaced',
+      message: 'replaced by the atomic-replace patch livepatch_cumulative',
+    });
+    const later = decideNode([entry()], kernel([newer], { loaded: [P] }), d.patches, at(30));
+    expect(later.action).toBeUndefined();
+    expect(later.patches[0]?.phase).toBe('Replaced');
+  });
+
+  test('from 6.11 the replace file decides: a non-replace patch beside a vanished one did not replace it', () => {
+    const other = { name: 'livepatch_other' as PatchName, replace: false };
+    const d = decideNode(
+      [entry()],
+      kernel([other], { loaded: [P], release: '6.12.95+deb12-amd64' }),
+      prev({ phase: 'Patched' }),
+      at(0),
+    );
+    expect(d.action).toMatchObject({ kind: 'unload' });
+  });
+
+  test('an unmanaged patch with a name no LivePatch could use still blocks loads while in transition', () => {
+    const other = { name: 'kpatch_CVE-2024-1', transition: true };
+    const d = decideNode([entry()], kernel([other], { loaded: [] }), [], at(0));
+    expect(d.action).toBeUndefined();
+    expect(d.patches[0]?.message).toContain("waiting for kpatch_CVE-2024-1's transition to finish");
+    expect(d.unmanaged).toEqual([
+      { patchName: 'kpatch_CVE-2024-1', enabled: true, transition: true },
+    ]);
   });
 
   test('a loaded module without its directory is unloaded before loading afresh (never EEXIST)', () => {
