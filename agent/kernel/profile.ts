@@ -30,6 +30,14 @@ export interface KernelProfile {
    * drops its reference and can never be unloaded.
    */
   readonly forceMarksOnlyRemoved: boolean;
+  /**
+   * How the module loader refuses a build for another kernel. With
+   * CONFIG_MODVERSIONS (every distribution kernel) vermagic's release word is
+   * not compared; before 6.4 the CRC of `module_layout` gives the mismatch
+   * away, from 6.4 (module_layout gone) the size of struct module does.
+   * Seen on 6.1 and 6.12.
+   */
+  readonly foreignBuildCheck: 'module_layout' | 'struct_module_size';
 }
 
 const VERSION = /^(\d+)\.(\d+)(?:\.(\d+))?/;
@@ -54,6 +62,7 @@ export function kernelProfile(release: KernelRelease): KernelProfile {
     replaceFile: atLeast(version, 6, 11),
     stackOrderFile: atLeast(version, 6, 14),
     forceMarksOnlyRemoved: atLeast(version, 5, 18),
+    foreignBuildCheck: atLeast(version, 6, 4) ? 'struct_module_size' : 'module_layout',
   };
 }
 
@@ -87,4 +96,11 @@ export function forceMarks(
   if (!profile.forceMarksOnlyRemoved) return 'all';
   if (!t.enabling) return 'self';
   return t.replace ? 'others' : 'none';
+}
+
+/** The kernel log line with which this release refuses module `name` built for another kernel. */
+export function foreignBuildLogLine(profile: KernelProfile, name: string): string {
+  return profile.foreignBuildCheck === 'module_layout'
+    ? `${name}: disagrees about version of symbol module_layout`
+    : `module ${name}: .gnu.linkonce.this_module section size must match the kernel's built struct module size at run time`;
 }

@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import type { KernelRelease, PatchName } from '../../src/api/names.js';
 import type { Clock } from '../../src/clock.js';
-import { forceMarks, kernelProfile, type KernelProfile } from './profile.js';
+import { forceMarks, foreignBuildLogLine, kernelProfile, type KernelProfile } from './profile.js';
 import { parseSimModule, vermagicRelease, type SimModule } from './sim-module.js';
 import { DEFAULT_SIM_KNOBS, type SimKnobs } from './sim-knobs.js';
 import {
@@ -166,6 +166,11 @@ export class SimulatedKernel implements KernelBackend {
     this.lockedDown = true;
   }
 
+  /** The kthreads modules started, as `ps` would list them. */
+  kthreads(): { pid: number; comm: string }[] {
+    return this.sleepers.map(({ pid, comm }) => ({ pid, comm }));
+  }
+
   /** A module's kthreads go to sleep in their function (held) or leave it, like the test module's `hold` parameter. */
   holdKthreads(module: string, held: boolean): void {
     this.advance();
@@ -223,7 +228,7 @@ export class SimulatedKernel implements KernelBackend {
         'Lockdown: insmod: unsigned module loading is restricted; see man kernel_lockdown.7',
       ]);
     if (vermagicRelease(module.vermagic) !== this.options.release) {
-      const line = `${module.name}: version magic '${module.vermagic}' should be '${this.options.release} SMP preempt mod_unload modversions'`;
+      const line = foreignBuildLogLine(this.profile, module.name);
       throw new KernelError('ENOEXEC', op, `Invalid module format; kernel: ${line}`, [line]);
     }
     if (module.livepatch && this.options.livepatch === false) {
