@@ -17,6 +17,8 @@ const common = {
 export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    // Real kernels in VMs (test/kernel): no API server, long-running.
+    { ...common, displayName: 'kernel', testMatch: ['<rootDir>/test/kernel/**/*.test.ts'] },
     {
       ...common,
       displayName: 'integration',

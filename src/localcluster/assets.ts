@@ -119,7 +119,12 @@ function alive(pid: number): boolean {
 }
 
 /** Takes a directory lock so two processes never build into the same cache entry. */
-async function withLock<T>(lockDir: string, fn: () => Promise<T>, log: Logger): Promise<T> {
+export async function withLock<T>(
+  lockDir: string,
+  fn: () => Promise<T>,
+  log: Logger,
+  what = 'the control plane',
+): Promise<T> {
   for (let waited = 0; ; waited++) {
     try {
       await mkdir(lockDir);
@@ -137,7 +142,7 @@ async function withLock<T>(lockDir: string, fn: () => Promise<T>, log: Logger): 
         continue;
       }
       if (waited % 30 === 0)
-        log.info('waiting for another process building the control plane', { lock: lockDir });
+        log.info(`waiting for another process building ${what}`, { lock: lockDir });
       await new Promise((r) => setTimeout(r, 1000));
     }
   }

@@ -1,0 +1,400 @@
+// The conformance scenarios: each drives a kernel through the KernelBackend
+// interface and records what it sees against the rule of design/KERNEL.md it
+// checks. They run on real kernels in VMs (the truth) and on the simulator
+// configured as the same release, whose trace must be identical. They run in
+// this order on one kernel; each leaves the kernel as it found it, except the
+// last two, which pin a module and lock the kernel down for good.
+import { foreignBuildLogLine } from '../../../agent/kernel/profile.js';
+import { patchName, type PatchName } from '../../../src/api/names.js';
+import {
+  TAINT_LIVEPATCH,
+  TAINT_OOT_MODULE,
+  TAINT_UNSIGNED_MODULE,
+} from '../../../agent/kernel/types.js';
+import {
+  entryText,
+  eventually,
+  outcome,
+  refusalLog,
+  sampled,
+  Trace,
+  type Lab,
+  type Scenario,
+  type TestModule,
+} from './lab.js';
+
+/** A test module's name, usable both as a module file and as the patch it loads. */
+const testModule = <T extends TestModule>(name: T): PatchName & T =>
+  patchName(name) as PatchName & T;
+const CMDLINE = testModule('lpt_cmdline');
+const CMDLINE_V2 = testModule('lpt_cmdline_v2');
+const HOLDER = testModule('lpt_holder');
+const STALL = testModule('lpt_stall');
+
+const gone = (lab: Lab, name: string) => async (): Promise<boolean> =>
+  (await lab.sysfsEntry(name)) === undefined;
+const settled = (lab: Lab, name: string) => async (): Promise<boolean> =>
+  (await lab.sysfsEntry(name))?.transition === false;
+const released = (lab: Lab, name: string) => async (): Promise<boolean> =>
+  (await lab.refcnt(name)) === 0;
+
+/** Disables a settled patch, waits for its module to be free, unloads it. */
+async function remove(lab: Lab, t: Trace, name: PatchName & TestModule): Promise<void> {
+  if (await lab.sysfsEntry(name)) {
+    await lab.backend.setEnabled(name, false);
+    t.check(`the disable of ${name} completes`, await eventually(lab, gone(lab, name)), true);
+  }
+  t.check(`${name}'s reference drops`, await eventually(lab, released(lab, name)), true);
+  t.check(`rmmod ${name}`, await outcome(lab.backend.unload(name, 10_000)), 'ok');
+}
+
+async function load(lab: Lab, t: Trace, name: PatchName & TestModule, rule: string): Promise<void> {
+  t.check(rule, await outcome(lab.backend.load(lab.module(name))), 'ok');
+}
+
+/** Three reads a second apart all show the transition still running, in the given direction. */
+async function stalledTransition(
+  lab: Lab,
+  t: Trace,
+  name: string,
+  enabling: boolean,
+): Promise<void> {
+  const seen = await sampled(lab, async () => entryText(await lab.sysfsEntry(name)));
+  t.check(`a kthread asleep in the changed function keeps ${name} in transition`, seen, [
+    `enabled=${enabling ? 1 : 0} transition=1`,
+  ]);
+}
+
+const loadTransitionPatched: Scenario = {
+  name: 'load-transition-patched',
+  title: 'insmod enables the patch at once; its transition completes and the new code runs',
+  async run(lab, t) {
+    await load(lab, t, CMDLINE, 'insmod of a livepatch succeeds');
+    t.check(
+      'the patch is enabled as insmod returns',
+      (await lab.sysfsEntry(CMDLINE))?.enabled,
+      true,
+    );
+    t.check('the transition completes', await eventually(lab, settled(lab, CMDLINE)), true);
+    const listed = (await lab.backend.patches()).find((p) => p.name === CMDLINE);
+    t.check(
+      'the replace file exists from 6.11 only',
+      listed?.replace,
+      lab.profile.replaceFile ? false : undefined,
+    );
+    t.check('the new code runs', await lab.cmdlineOwner(), CMDLINE);
+    const taint = await lab.backend.tainted();
+    t.check(
+      'an out-of-tree unsigned livepatch taints O, E and K',
+      [TAINT_OOT_MODULE, TAINT_UNSIGNED_MODULE, TAINT_LIVEPATCH].map((b) => (taint & b) !== 0),
+      [true, true, true],
+    );
+    t.check('the enabled patch holds its module', await lab.refcnt(CMDLINE), 1);
+  },
+};
+
+const sameValue: Scenario = {
+  name: 'write-same-value',
+  title: 'writing the value enabled already has is EINVAL',
+  async run(lab, t) {
+    t.check(
+      'enabled=1 on an enabled patch',
+      await outcome(lab.backend.setEnabled(CMDLINE, true)),
+      'EINVAL',
+    );
+  },
+};
+
+const forceOutside: Scenario = {
+  name: 'force-outside-transition',
+  title: 'force is refused on a patch that is not in transition',
+  async run(lab, t) {
+    t.check('force outside a transition', await outcome(lab.backend.force(CMDLINE)), 'EINVAL');
+  },
+};
+
+const disableUnload: Scenario = {
+  name: 'disable-unload',
+  title: 'disable: the directory goes, the code is back, refcnt drops to 0, then rmmod',
+  async run(lab, t) {
+    t.check(
+      'enabled=0 on an enabled patch',
+      await outcome(lab.backend.setEnabled(CMDLINE, false)),
+      'ok',
+    );
+    t.check('enabled reads 0 at once', (await lab.sysfsEntry(CMDLINE))?.enabled ?? false, false);
+    t.check(
+      'the directory goes when the disable completes',
+      await eventually(lab, gone(lab, CMDLINE)),
+      true,
+    );
+    t.check('the kernel code runs again', await lab.cmdlineOwner(), undefined);
+    t.check('the module stays loaded until rmmod', await lab.backend.isLoaded(CMDLINE), true);
+    t.check('its reference drops to 0', await eventually(lab, released(lab, CMDLINE)), true);
+    t.check('rmmod', await outcome(lab.backend.unload(CMDLINE, 10_000)), 'ok');
+    t.check('the module is gone', await lab.backend.isLoaded(CMDLINE), false);
+  },
+};
+
+const unloadNotLoaded: Scenario = {
+  name: 'unload-not-loaded',
+  title: 'unloading a module that is not loaded is already done',
+  async run(lab, t) {
+    t.check(
+      'unload of a module not loaded',
+      await outcome(lab.backend.unload(CMDLINE, 1000)),
+      'ok',
+    );
+    t.check('nothing is loaded', await lab.backend.isLoaded(CMDLINE), false);
+  },
+};
+
+const stallReversed: Scenario = {
+  name: 'stall-reversed',
+  title: 'a stall names the blocking kthread; a second load is EBUSY; reversing ends it',
+  async run(lab, t) {
+    t.check(
+      'insmod of an ordinary module',
+      await outcome(lab.backend.load(lab.module(HOLDER))),
+      'ok',
+    );
+    await lab.hold(true);
+    await load(lab, t, STALL, 'insmod of the patch of the function the kthread sleeps in');
+    await stalledTransition(lab, t, STALL, true);
+    const tasks = await lab.backend.transitionTasks(STALL, 10);
+    const pid = await lab.kthreadPid('lpt_holder');
+    t.check(
+      'the kthread is the one blocking task, by pid and comm',
+      tasks.blocking.map((b) => `${b.comm}[${b.pid === pid ? 'its pid' : String(b.pid)}]`),
+      ['lpt_holder[its pid]'],
+    );
+    t.check('pending counts it', tasks.pending, 1);
+    t.check(
+      'insmod of another livepatch during a transition',
+      await outcome(lab.backend.load(lab.module(CMDLINE), { attempts: 1 })),
+      'EBUSY',
+    );
+    t.check('the other module was not loaded', await lab.backend.isLoaded(CMDLINE), false);
+    t.check(
+      'enabled=0 mid-transition reverses it',
+      await outcome(lab.backend.setEnabled(STALL, false)),
+      'ok',
+    );
+    t.check('enabled reads 0 at once', (await lab.sysfsEntry(STALL))?.enabled ?? false, false);
+    t.check(
+      'the reversal completes: the kthread never left the old code',
+      await eventually(lab, gone(lab, STALL)),
+      true,
+    );
+    t.check('nothing blocks any more', (await lab.backend.transitionTasks(STALL, 10)).pending, 0);
+    await remove(lab, t, STALL);
+  },
+};
+
+const busyRetried: Scenario = {
+  name: 'busy-load-retried',
+  title: 'a load during a transition is retried on EBUSY and succeeds once the transition ends',
+  async run(lab, t) {
+    await load(lab, t, STALL, 'insmod of the stalling patch');
+    const loading = outcome(lab.backend.load(lab.module(CMDLINE)));
+    await lab.sleep(3000);
+    await lab.hold(false);
+    t.check('the retried insmod succeeds after the kthread lets go', await loading, 'ok');
+    t.check('the stalled patch completed', (await lab.sysfsEntry(STALL))?.transition, false);
+    t.check('the retried patch completes', await eventually(lab, settled(lab, CMDLINE)), true);
+    await remove(lab, t, CMDLINE);
+    await remove(lab, t, STALL);
+  },
+};
+
+const reverseDisable: Scenario = {
+  name: 'reverse-disable',
+  title: 'a disable blocked by a kthread asleep in the new code is reversed by writing 1',
+  async run(lab, t) {
+    await load(lab, t, STALL, 'insmod while the kthread is elsewhere');
+    t.check('the transition completes', await eventually(lab, settled(lab, STALL)), true);
+    await lab.hold(true);
+    t.check('enabled=0', await outcome(lab.backend.setEnabled(STALL, false)), 'ok');
+    await stalledTransition(lab, t, STALL, false);
+    t.check(
+      'enabled=1 mid-disable reverses it',
+      await outcome(lab.backend.setEnabled(STALL, true)),
+      'ok',
+    );
+    t.check('the reversal completes', await eventually(lab, settled(lab, STALL)), true);
+    t.check(
+      'the patch is enabled again',
+      entryText(await lab.sysfsEntry(STALL)),
+      'enabled=1 transition=0',
+    );
+    await lab.hold(false);
+    await remove(lab, t, STALL);
+  },
+};
+
+const atomicReplace: Scenario = {
+  name: 'atomic-replace',
+  title:
+    "a replace patch removes the older patch's directory; its module stays, its reference drops",
+  async run(lab, t) {
+    await load(lab, t, CMDLINE, 'insmod of the first patch');
+    t.check('it completes', await eventually(lab, settled(lab, CMDLINE)), true);
+    await load(lab, t, CMDLINE_V2, 'insmod of the cumulative patch');
+    t.check('it completes', await eventually(lab, settled(lab, CMDLINE_V2)), true);
+    t.check('the older directory goes', await eventually(lab, gone(lab, CMDLINE)), true);
+    t.check('the older module stays loaded', await lab.backend.isLoaded(CMDLINE), true);
+    t.check(
+      "the older module's reference drops",
+      await eventually(lab, released(lab, CMDLINE)),
+      true,
+    );
+    t.check('the cumulative code runs', await lab.cmdlineOwner(), CMDLINE_V2);
+    const listed = (await lab.backend.patches()).map((p) => [p.name, p.replace ?? null]);
+    t.check('only the cumulative patch is listed; replace shows from 6.11', listed, [
+      [CMDLINE_V2, lab.profile.replaceFile ? true : null],
+    ]);
+    t.check(
+      'rmmod of the replaced module',
+      await outcome(lab.backend.unload(CMDLINE, 10_000)),
+      'ok',
+    );
+    await lab.backend.setEnabled(CMDLINE_V2, false);
+    t.check('the disable completes', await eventually(lab, gone(lab, CMDLINE_V2)), true);
+    t.check(
+      "the kernel's own code runs, not the replaced patch's",
+      await lab.cmdlineOwner(),
+      undefined,
+    );
+    await remove(lab, t, CMDLINE_V2);
+  },
+};
+
+const vermagic: Scenario = {
+  name: 'vermagic-refusal',
+  title: 'a livepatch built for the other kernel is refused with ENOEXEC and leaves nothing',
+  async run(lab, t) {
+    const refused = await refusalLog(lab.backend.load(lab.module(CMDLINE, 'other')));
+    t.check('insmod of a build for another release', refused.errno, 'ENOEXEC');
+    t.check(
+      'the kernel log names the mismatch: module_layout before 6.4, struct module size from 6.4',
+      refused.log.some((l) => l === foreignBuildLogLine(lab.profile, CMDLINE)),
+      true,
+    );
+    t.check('nothing loaded', await lab.backend.isLoaded(CMDLINE), false);
+    t.check('no directory', await lab.sysfsEntry(CMDLINE), undefined);
+  },
+};
+
+const forceEnable: Scenario = {
+  name: 'force-enable',
+  title: 'forcing a stalled enable completes it; from 5.18 the module stays removable',
+  async run(lab, t) {
+    await lab.hold(true);
+    await load(lab, t, STALL, 'insmod of the stalling patch');
+    await stalledTransition(lab, t, STALL, true);
+    t.check('force during the transition', await outcome(lab.backend.force(STALL)), 'ok');
+    t.check('the transition completes', await eventually(lab, settled(lab, STALL)), true);
+    t.check(
+      'the patch is enabled',
+      entryText(await lab.sysfsEntry(STALL)),
+      'enabled=1 transition=0',
+    );
+    await lab.backend.setEnabled(STALL, false);
+    t.check('the disable completes', await eventually(lab, gone(lab, STALL)), true);
+    const freed = await eventually(lab, released(lab, STALL), 5000);
+    t.check(
+      'the reference drops only when force did not mark it',
+      freed,
+      lab.profile.forceMarksOnlyRemoved,
+    );
+    if (freed) t.check('rmmod', await outcome(lab.backend.unload(STALL, 10_000)), 'ok');
+  },
+};
+
+const forceDisable: Scenario = {
+  name: 'force-disable-pinned',
+  title: 'forcing a stalled disable completes it and pins the module forever',
+  async run(lab, t) {
+    await lab.hold(false);
+    await load(lab, t, STALL, 'insmod while the kthread is elsewhere');
+    t.check('the transition completes', await eventually(lab, settled(lab, STALL)), true);
+    await lab.hold(true);
+    t.check('enabled=0', await outcome(lab.backend.setEnabled(STALL, false)), 'ok');
+    await stalledTransition(lab, t, STALL, false);
+    t.check('force during the disable', await outcome(lab.backend.force(STALL)), 'ok');
+    t.check('the disable completes', await eventually(lab, gone(lab, STALL)), true);
+    t.check('the reference never drops', await sampled(lab, () => lab.refcnt(STALL)), [1]);
+    t.check('rmmod of a forced module', await outcome(lab.backend.unload(STALL, 2000)), 'EBUSY');
+  },
+};
+
+const signatures: Scenario = {
+  name: 'lockdown-and-signatures',
+  title: 'lockdown refuses unsigned modules with EPERM; enforced signatures with EKEYREJECTED',
+  async run(lab, t) {
+    await lab.lockDown();
+    const locked = await refusalLog(lab.backend.load(lab.module(CMDLINE)));
+    t.check('insmod of an unsigned module under lockdown', locked.errno, 'EPERM');
+    t.check(
+      'the kernel log names lockdown',
+      locked.log.some((l) => /lockdown/i.test(l)),
+      true,
+    );
+    await lab.enforceSignatures();
+    t.check(
+      'insmod of an unsigned module with module.sig_enforce',
+      await outcome(lab.backend.load(lab.module(CMDLINE))),
+      'EKEYREJECTED',
+    );
+    t.check('nothing loaded', await lab.backend.isLoaded(CMDLINE), false);
+  },
+};
+
+export const SCENARIOS: readonly Scenario[] = [
+  loadTransitionPatched,
+  sameValue,
+  forceOutside,
+  disableUnload,
+  unloadNotLoaded,
+  stallReversed,
+  busyRetried,
+  reverseDisable,
+  atomicReplace,
+  vermagic,
+  forceEnable,
+  forceDisable,
+  signatures,
+];
+
+export interface ScenarioResult {
+  readonly scenario: string;
+  readonly title: string;
+  readonly passed: boolean;
+  readonly durationMs: number;
+  readonly steps: Trace['steps'];
+  readonly error?: string;
+}
+
+/** Runs every scenario in order; a scenario that throws is recorded as failed and the next one still runs. */
+export async function runScenarios(lab: Lab, now: () => number): Promise<ScenarioResult[]> {
+  const results: ScenarioResult[] = [];
+  for (const s of SCENARIOS) {
+    const t = new Trace();
+    const start = now();
+    let error: string | undefined;
+    try {
+      await s.run(lab, t);
+    } catch (err) {
+      error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    }
+    results.push({
+      scenario: s.name,
+      title: s.title,
+      passed: error === undefined && t.ok,
+      durationMs: now() - start,
+      steps: t.steps,
+      ...(error ? { error } : {}),
+    });
+  }
+  return results;
+}

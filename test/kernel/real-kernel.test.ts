@@ -1,0 +1,149 @@
+// The conformance suite on real kernels: each pinned kernel line boots in a
+// VM and runs every scenario against the sysfs backend; the simulator,
+// configured as the same release, runs them too and must see exactly what
+// the kernel showed. Results per kernel and scenario go to
+// test-results/real-kernel.json. Where the host cannot run VMs the suite is
+// skipped with one line saying why, unless LIVEPATCH_REAL_KERNELS=require
+// (.ci/run sets it), which turns the skip into a failure.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createLogger } from '../../src/log.js';
+import { repositoryRoot } from '../../src/paths.js';
+import { compareTraces } from './conformance/compare.js';
+import { SCENARIOS, runScenarios, type ScenarioResult } from './conformance/scenarios.js';
+import { SimLab } from './conformance/sim-lab.js';
+import { prepareHost } from './host.js';
+import { ensureKernelAssets, type KernelAssets } from './kernel-assets.js';
+import { KERNEL_LINES, type KernelLine } from './kernels.js';
+import { bootVm, type VmOutcome } from './vm.js';
+
+const log = createLogger({
+  component: 'real-kernel',
+  format: 'text',
+  level: process.env['LOG_LEVEL'] ?? 'info',
+});
+const required = process.env['LIVEPATCH_REAL_KERNELS'] === 'require';
+const skipReason = await prepareHost(log);
+if (skipReason) process.stderr.write(`real-kernel suite skipped: ${skipReason}\n`);
+
+interface KernelRun {
+  readonly line: KernelLine;
+  readonly release: string;
+  readonly vm: VmOutcome;
+  readonly kernel: ScenarioResult[];
+  readonly simulator: ScenarioResult[];
+}
+
+const runs = new Map<string, KernelRun>();
+
+function otherLine(line: KernelLine): KernelLine {
+  return KERNEL_LINES.find((l) => l !== line) ?? line;
+}
+
+/** Boots the kernel and runs the scenarios inside; the VM's own `uname -r` comes back with them. */
+async function onKernel(
+  assets: KernelAssets,
+  other: KernelAssets,
+): Promise<{ vm: VmOutcome; release: string; results: ScenarioResult[] }> {
+  const runner = join(repositoryRoot(), 'dist', 'test', 'kernel', 'conformance', 'in-vm.js');
+  const vm = await bootVm({
+    name: assets.line.line,
+    assets,
+    script: `exec ${process.execPath} ${runner} --modules-own ${assets.modules} --modules-other ${other.modules} --out /run/job/result.json\n`,
+    timeoutMs: 15 * 60_000,
+    log,
+  });
+  const outcome = await vm.done;
+  const text = await readFile(join(vm.jobDir, 'result.json'), 'utf8').catch(() => {
+    throw new Error(
+      `the VM wrote no results (job exit ${outcome.jobExit}):\n${outcome.console.slice(-6000)}`,
+    );
+  });
+  const parsed = JSON.parse(text) as { release: string; results: ScenarioResult[] };
+  return { vm: outcome, ...parsed };
+}
+
+async function runLine(
+  line: KernelLine,
+  all: ReadonlyMap<KernelLine, KernelAssets>,
+): Promise<KernelRun> {
+  const assets = all.get(line);
+  const other = all.get(otherLine(line));
+  if (!assets || !other) throw new Error(`no assets for ${line.release}`);
+  const { vm, release, results } = await onKernel(assets, other);
+  const lab = await SimLab.create(line.release, otherLine(line).release);
+  const simulator = await runScenarios(lab, () => lab.clock.now());
+  log.info('kernel line done', { release, vmSeconds: Math.round(vm.seconds) });
+  return { line, release, vm, kernel: results, simulator };
+}
+
+async function writeResults(): Promise<void> {
+  const kernels = [...runs.values()].map((r) => ({
+    line: r.line.line,
+    release: r.release,
+    vmSeconds: Math.round(r.vm.seconds * 10) / 10,
+    scenarios: r.kernel.map((k) => ({
+      name: k.scenario,
+      passed:
+        k.passed &&
+        compareTraces(
+          k,
+          r.simulator.find((s) => s.scenario === k.scenario),
+        ) === undefined,
+      kernelPassed: k.passed,
+      simulatorMatches:
+        compareTraces(
+          k,
+          r.simulator.find((s) => s.scenario === k.scenario),
+        ) === undefined,
+      durationMs: k.durationMs,
+    })),
+  }));
+  const dir = join(repositoryRoot(), 'test-results');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'real-kernel.json'), JSON.stringify({ kernels }, null, 2) + '\n');
+}
+
+const describeOnHost = skipReason ? describe.skip : describe;
+
+if (skipReason && required) {
+  test('real kernels are required on this machine (LIVEPATCH_REAL_KERNELS=require)', () => {
+    throw new Error(`the real-kernel suite cannot run: ${skipReason}`);
+  });
+}
+
+describeOnHost('real kernels in VMs, and the simulator as the same release', () => {
+  beforeAll(async () => {
+    const assets = new Map<KernelLine, KernelAssets>();
+    for (const line of KERNEL_LINES) assets.set(line, await ensureKernelAssets(line, log));
+    // One vCPU each, two at once: this host has two cores.
+    const done = await Promise.all(KERNEL_LINES.map((line) => runLine(line, assets)));
+    for (const run of done) runs.set(run.line.line, run);
+  }, 40 * 60_000);
+
+  afterAll(async () => {
+    if (runs.size) await writeResults();
+  });
+
+  for (const line of KERNEL_LINES) {
+    describe(`Linux ${line.line} (${line.release})`, () => {
+      test('the VM runs the pinned kernel', () => {
+        expect(runs.get(line.line)?.release).toBe(line.release);
+      });
+
+      for (const scenario of SCENARIOS) {
+        test(`${scenario.name}: ${scenario.title}`, () => {
+          const run = runs.get(line.line);
+          const kernel = run?.kernel.find((r) => r.scenario === scenario.name);
+          expect(kernel).toBeDefined();
+          if (!kernel || !run) return;
+          const broken = kernel.steps.filter((s) => !s.ok);
+          expect({ error: kernel.error, broken }).toEqual({ error: undefined, broken: [] });
+          const sim = run.simulator.find((r) => r.scenario === scenario.name);
+          expect(compareTraces(kernel, sim)).toBeUndefined();
+        });
+      }
+    });
+  }
+});
