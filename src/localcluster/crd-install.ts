@@ -1,7 +1,9 @@
-// Installs (or updates) the project's CRDs and waits until the API server
-// serves them, so the first `kubectl apply` after start never races discovery.
+// Installs (or updates) the project's CRDs and the admission policies that go
+// with them, and waits until the API server serves the CRDs, so the first
+// `kubectl apply` after start never races discovery.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { allCrds } from '../api/crds.js';
+import { admissionPolicies } from '../api/policies.js';
 import { loadKubeConfig } from '../kube/config.js';
 import { RawApiError, rawJson, serverSideApply } from '../kube/raw.js';
 
@@ -33,6 +35,18 @@ export async function installCrds(kubeconfig: string): Promise<void> {
       kc,
       `${CRD_PATH}/${crd.metadata?.name ?? ''}`,
       crd.toJSON(),
+      'livepatch-operator-install',
+    );
+  }
+  for (const policy of admissionPolicies()) {
+    const plural =
+      policy.kind === 'ValidatingAdmissionPolicy'
+        ? 'validatingadmissionpolicies'
+        : 'validatingadmissionpolicybindings';
+    await serverSideApply(
+      kc,
+      `/apis/admissionregistration.k8s.io/v1/${plural}/${policy.metadata.name}`,
+      policy,
       'livepatch-operator-install',
     );
   }

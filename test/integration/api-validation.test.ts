@@ -268,3 +268,31 @@ describe('kubectl apply refuses an invalid LivePatch and names the field', () =>
     },
   );
 });
+
+describe('kubectl apply warns about a stall timeout real kernels cannot honour', () => {
+  test('under 20s: accepted, with a warning naming the 15s fake signal', async () => {
+    const manifest = validLivePatch('short-stall');
+    stall(manifest['spec'] as Json)['timeout'] = '5s';
+    created.push('short-stall');
+    const result = await kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(
+      /^Warning: .*'livepatch\.io-stall-timeout'.*: spec\.stall\.timeout 5s is under 20s/,
+    );
+    expect(result.stderr).toContain('15s after it starts');
+  });
+
+  test('20s and more: no warning', async () => {
+    const manifest = validLivePatch('long-stall');
+    stall(manifest['spec'] as Json)['timeout'] = '20s';
+    created.push('long-stall');
+    const result = await kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
+  });
+
+  test('kubectl explain says why', async () => {
+    const result = await kubectl(['explain', 'livepatch.spec.stall.timeout']);
+    expect(result.stdout.replaceAll(/\s+/g, ' ')).toContain('only 15s after it starts');
+  });
+});

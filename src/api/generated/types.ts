@@ -130,7 +130,7 @@ export interface PauseStep {
 
 /** What counts as a stalled transition and what the fleet does about it. */
 export interface StallPolicy {
-  /** A node whose transition lasts longer than this has stalled; its agent reverses it. A duration such as "90s", "5m" or "1h30m" (units h, m, s, ms). */
+  /** A node whose transition lasts longer than this has stalled; its agent reverses it. The kernel signals the tasks still blocking a transition only 15s after it starts (and every 15s after), so a timeout under about 20s reverses transitions on real nodes that were about to finish: apply warns below 20s. Short timeouts suit simulated fleets. A duration such as "90s", "5m" or "1h30m" (units h, m, s, ms). */
   readonly timeout: Duration;
   /** Rollback reverses every node of this patch and ends RolledBack. Halt reverses the stalled node only, starts no new nodes and ends Failed. Ignore reverses the stalled node only and keeps rolling. */
   readonly action: StallAction;

@@ -179,7 +179,10 @@ const stall = object(
   'What counts as a stalled transition and what the fleet does about it.',
   {
     timeout: duration(
-      'A node whose transition lasts longer than this has stalled; its agent reverses it.',
+      'A node whose transition lasts longer than this has stalled; its agent reverses it. The kernel ' +
+        'signals the tasks still blocking a transition only 15s after it starts (and every 15s after), so ' +
+        'a timeout under about 20s reverses transitions on real nodes that were about to finish: apply warns ' +
+        'below 20s. Short timeouts suit simulated fleets.',
       {
         min: '1s',
         max: '24h',
