@@ -5,11 +5,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { FIELD_MANAGER, LABELS } from '../src/api/constants.js';
+import { LABELS } from '../src/api/constants.js';
 import { kernelRelease, nodeName, type NodeName } from '../src/api/names.js';
 import type { Clock } from '../src/clock.js';
 import { rawJson } from '../src/kube/raw.js';
-import { isConflict, isNotFound, patchStatus, PATHS } from '../src/kube/resources.js';
+import { isNotFound, PATHS } from '../src/kube/resources.js';
+import { registerNode } from '../src/localcluster/nodes.js';
 import type { Logger } from '../src/log.js';
 import type { Agent } from './agent.js';
 import type { KernelBackend } from './kernel/types.js';
@@ -34,75 +35,6 @@ export interface Fleet {
   restartAgent(node: NodeName): Promise<void>;
   /** Stops every agent; removes the Nodes and LivePatchNodes it created unless `keep`. */
   stop(options?: { keep?: boolean }): Promise<void>;
-}
-
-function nodeBody(
-  name: NodeName,
-  release: string,
-  labels: Readonly<Record<string, string>>,
-): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: {
-      name,
-      labels: {
-        'kubernetes.io/hostname': name,
-        'kubernetes.io/os': 'linux',
-        'kubernetes.io/arch': 'amd64',
-        [LABELS.simulatedNode]: 'true',
-        [LABELS.kernelRelease]: release,
-        ...labels,
-      },
-    },
-    spec: { providerID: `livepatch-sim://${name}` },
-  };
-}
-
-function nodeStatus(name: NodeName, release: string, now: string): object {
-  return {
-    conditions: [
-      {
-        type: 'Ready',
-        status: 'True',
-        reason: 'KubeletReady',
-        message: 'simulated node',
-        lastHeartbeatTime: now,
-        lastTransitionTime: now,
-      },
-    ],
-    nodeInfo: {
-      kernelVersion: release,
-      osImage: 'Simulated Linux',
-      operatingSystem: 'linux',
-      architecture: 'amd64',
-      containerRuntimeVersion: 'simulated://1.0',
-      kubeletVersion: 'v1.37.2',
-      kubeProxyVersion: '',
-      machineID: name,
-      systemUUID: name,
-      bootID: name,
-    },
-  };
-}
-
-async function ensureNode(
-  kc: KubeConfig,
-  name: NodeName,
-  release: string,
-  labels: Readonly<Record<string, string>>,
-): Promise<void> {
-  try {
-    await rawJson(kc, 'POST', PATHS.nodes, nodeBody(name, release, labels));
-  } catch (err) {
-    if (!isConflict(err)) throw err;
-  }
-  await patchStatus(
-    kc,
-    `${PATHS.nodes}/${name}`,
-    nodeStatus(name, release, new Date().toISOString()),
-    FIELD_MANAGER.fleet,
-  );
 }
 
 async function deleteIgnoringMissing(kc: KubeConfig, path: string): Promise<void> {
@@ -143,7 +75,13 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   };
 
   for (const [i, name] of names.entries()) {
-    await ensureNode(o.kubeConfig, name, releases[i % releases.length] ?? '', o.labels ?? {});
+    await registerNode(o.kubeConfig, {
+      name,
+      release: releases[i % releases.length] ?? '',
+      labels: { [LABELS.simulatedNode]: 'true', ...o.labels },
+      providerID: `livepatch-sim://${name}`,
+      osImage: 'Simulated Linux',
+    });
   }
   await Promise.all(names.map(startAgent));
   o.log.info('simulated fleet running', { nodes: names.length, kernels: releases });

@@ -46,5 +46,4 @@ export const SIM_ANNOTATIONS = {
 export const LABELS = {
   /** Marks Nodes created by the fleet simulator, so cleanup never touches real ones. */
   simulatedNode: `${GROUP}/simulated`,
-  kernelRelease: `${GROUP}/kernel-release`,
 } as const;

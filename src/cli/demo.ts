@@ -20,17 +20,21 @@ import { rawJson } from '../kube/raw.js';
 import { mergePatch, PATHS } from '../kube/resources.js';
 import { startControlPlane } from '../localcluster/controlplane.js';
 import { createLogger, type Logger } from '../log.js';
+import type { VmFleet } from '../../test/kernel/vm-fleet.js';
 import { untilSignal } from './signals.js';
 
-const HELP = `Usage: livepatch-operator demo [--nodes N] [--exit]
+const HELP = `Usage: livepatch-operator demo [--nodes N] [--vm-nodes N] [--exit]
 
 Starts a local control plane, the controller and a simulated fleet, then
 rolls a livepatch out live (waves of 25%), and rolls a second one back after
 one of its nodes stalls. Prints the fleet's progress as it happens, then stays
 up (KUBECONFIG printed) until Ctrl-C so you can look around with kubectl.
 
-  --nodes N   simulated nodes (default 12)
-  --exit      stop after the two rollouts instead of staying up
+  --nodes N      simulated nodes (default 12)
+  --vm-nodes N   also N real-kernel nodes: VMs running Debian's 6.1 and 6.12
+                 kernels under qemu, each with the real agent on sysfs (the
+                 first use fetches and builds them; a Debian host with qemu)
+  --exit         stop after the two rollouts instead of staying up
 `;
 
 const KERNELS = ['6.1.0-26-amd64', '6.8.0-45-generic', '5.15.0-1-generic'];
@@ -38,13 +42,22 @@ const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
 
+/** Real-kernel nodes, when asked for: their builds of the lab's test modules join the manifests. */
+interface RealKernels {
+  readonly fleet: VmFleet;
+  /** The test module each demo patch uses on a real kernel; the simulated builds take its name. */
+  readonly modules: Readonly<Record<string, 'lpt_cmdline' | 'lpt_stall'>>;
+}
+
 async function livePatchManifest(
   dir: string,
   name: string,
   stall: Record<string, unknown>,
+  real?: RealKernels,
 ): Promise<object> {
-  const patchName = `livepatch_${name.replaceAll('-', '_')}`;
-  const kernels = [];
+  const realModule = real?.modules[name];
+  const patchName = realModule ?? `livepatch_${name.replaceAll('-', '_')}`;
+  const kernels: object[] = realModule ? await real.fleet.kernelEntries(realModule) : [];
   // The fleet's third kernel gets no build: those nodes are notApplicable, never failed.
   for (const release of KERNELS.slice(0, 2)) {
     const file = await writeSimModuleFile(dir, { name: patchName, kernel: release });
@@ -126,6 +139,7 @@ export async function runDemo(args: string[]): Promise<number> {
     args,
     options: {
       nodes: { type: 'string', default: '12' },
+      'vm-nodes': { type: 'string', default: '0' },
       exit: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -157,23 +171,32 @@ export async function runDemo(args: string[]): Promise<number> {
   say(
     `control plane, controller and ${fleet.nodes.length} simulated nodes on kernels ${KERNELS.join(', ')} are up`,
   );
+  const real = await startRealKernels(Number(values['vm-nodes']), plane.kubeconfig, log);
   say(`KUBECONFIG=${plane.kubeconfig}\n`);
   const dir = join(plane.dir, 'modules');
   await mkdir(dir, { recursive: true });
 
-  const first = await livePatchManifest(dir, 'cve-2024-1086', { timeout: '20s' });
+  const first = await livePatchManifest(dir, 'cve-2024-1086', { timeout: '20s' }, real);
   say(`kubectl apply -f - <<EOF\n${stringify(first).trimEnd()}\nEOF\n`);
   await rawJson(kc, 'POST', PATHS.livePatches, first);
   await follow(kc, 'cve-2024-1086', ['Complete', 'Failed', 'RolledBack'], log);
 
-  const second = await livePatchManifest(dir, 'cve-2024-0001', {
-    timeout: '5s',
-    action: 'Rollback',
-  });
-  const stuck = await stallOneNode(kc, fleet, 'cve-2024-0001');
-  say(
-    `\nnow a patch whose transition stalls on ${stuck} (a vCPU thread that never leaves guest mode):`,
+  const second = await livePatchManifest(
+    dir,
+    'cve-2024-0001',
+    { timeout: real ? '30s' : '5s', action: 'Rollback' },
+    real,
   );
+  if (real) {
+    say(
+      `\nnow a patch of the function a kthread sleeps in on the real-kernel nodes (${real.fleet.nodes.map((n) => n.name).join(', ')}): their transitions stall for real:`,
+    );
+  } else {
+    const stuck = await stallOneNode(kc, fleet, 'cve-2024-0001');
+    say(
+      `\nnow a patch whose transition stalls on ${stuck} (a vCPU thread that never leaves guest mode):`,
+    );
+  }
   await rawJson(kc, 'POST', PATHS.livePatches, second);
   const rolledBack = await follow(kc, 'cve-2024-0001', ['RolledBack', 'Complete', 'Failed'], log);
   const degraded = rolledBack.status?.conditions?.find((c) => c.type === 'Degraded');
@@ -187,7 +210,32 @@ export async function runDemo(args: string[]): Promise<number> {
     await untilSignal();
   }
   await controller.stop();
+  await real?.fleet.stop();
   await fleet.stop();
   await plane.stop();
   return 0;
+}
+
+/**
+ * Boots `count` real-kernel nodes. The harness lives with the tests
+ * (test/kernel) and is loaded only when asked for, so the default demo stays
+ * as it was. On them the first patch is the lab's cmdline livepatch and the
+ * second patches the function the lab's kthread sleeps in: it stalls for real.
+ */
+async function startRealKernels(
+  count: number,
+  kubeconfig: string,
+  log: Logger,
+): Promise<RealKernels | undefined> {
+  if (!Number.isInteger(count) || count <= 0) return undefined;
+  say(
+    `booting ${count} real-kernel node(s) under qemu (the first run fetches and builds the kernels)…`,
+  );
+  const { startVmFleet } = await import('../../test/kernel/vm-fleet.js');
+  const vmFleet = await startVmFleet({ count, kubeconfig, log });
+  say(`real-kernel nodes up: ${vmFleet.nodes.map((n) => n.name).join(', ')}`);
+  return {
+    fleet: vmFleet,
+    modules: { 'cve-2024-1086': 'lpt_cmdline', 'cve-2024-0001': 'lpt_stall' },
+  };
 }

@@ -13,7 +13,7 @@ import { repositoryRoot } from '../../src/paths.js';
 import { compareTraces } from './conformance/compare.js';
 import { SCENARIOS, runScenarios, type ScenarioResult } from './conformance/scenarios.js';
 import { SimLab } from './conformance/sim-lab.js';
-import { prepareHost } from './host.js';
+import { prepareHost, realKernelsRequired } from './host.js';
 import { ensureKernelAssets, type KernelAssets } from './kernel-assets.js';
 import { KERNEL_LINES, type KernelLine } from './kernels.js';
 import { bootVm, type VmOutcome } from './vm.js';
@@ -23,7 +23,6 @@ const log = createLogger({
   format: 'text',
   level: process.env['LOG_LEVEL'] ?? 'info',
 });
-const required = process.env['LIVEPATCH_REAL_KERNELS'] === 'require';
 const skipReason = await prepareHost(log);
 if (skipReason) process.stderr.write(`real-kernel suite skipped: ${skipReason}\n`);
 
@@ -107,7 +106,7 @@ async function writeResults(): Promise<void> {
 
 const describeOnHost = skipReason ? describe.skip : describe;
 
-if (skipReason && required) {
+if (skipReason && realKernelsRequired()) {
   test('real kernels are required on this machine (LIVEPATCH_REAL_KERNELS=require)', () => {
     throw new Error(`the real-kernel suite cannot run: ${skipReason}`);
   });

@@ -21,6 +21,8 @@ export interface VmOptions {
   readonly assets: KernelAssets;
   /** Run as root on the VM's kernel, chrooted into the host's root, with the job folder at /run/job. */
   readonly script: string;
+  /** More files for the job folder, by name. */
+  readonly files?: Readonly<Record<string, string>>;
   /** The host loopback port of the API server the VM should reach. */
   readonly apiServerPort?: number;
   readonly cpus?: number;
@@ -82,6 +84,8 @@ function qemuArgs(o: VmOptions, jobDir: string): string[] {
 export async function bootVm(o: VmOptions): Promise<Vm> {
   const jobDir = await mkdtemp(join(tmpdir(), `lpt-vm-${o.name}-`));
   await writeFile(join(jobDir, 'job.sh'), o.script);
+  for (const [name, content] of Object.entries(o.files ?? {}))
+    await writeFile(join(jobDir, name), content, { mode: 0o600 });
   // qemu's 9p server runs as this user; the VM's root writes results here.
   await chmod(jobDir, 0o777);
   const started = Date.now();

@@ -1,0 +1,150 @@
+// The whole operator with real kernels in it: one VM per pinned kernel line
+// runs the real agent process (sysfs backend) against this file's API server,
+// beside a simulated fleet, all driven by the real controller. A patch rolls
+// out to Complete on every node; then a patch of the function the VM's
+// helper kthread sleeps in stalls there, the node's own guard reverses it,
+// the controller rolls the patch back, and the user sees the real kthread.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import type { LivePatch, LivePatchNode } from '../../src/api/generated/types.js';
+import { createLogger } from '../../src/log.js';
+import { prepareHost, realKernelsRequired } from '../kernel/host.js';
+import { KERNEL_LINES } from '../kernel/kernels.js';
+import { startVmFleet, type VmFleet } from '../kernel/vm-fleet.js';
+import { kubectlJson, kubectlOk } from '../support/kubectl.js';
+import { eventsFor } from '../support/livepatches.js';
+import { useOwnCluster } from '../support/own-cluster.js';
+import { writeSimModule } from '../support/sim-modules.js';
+import { waitUntil } from '../support/wait.js';
+
+const SIM_KERNEL = '6.1.0-26-amd64';
+const POOL = 'livepatch.io/pool';
+const log = createLogger({
+  component: 'real-kernel-agent',
+  format: 'text',
+  level: process.env['LOG_LEVEL'] ?? 'warn',
+});
+const skipReason = await prepareHost(log);
+if (skipReason) process.stderr.write(`real-kernel agent test skipped: ${skipReason}\n`);
+
+if (skipReason && realKernelsRequired()) {
+  test('real kernels are required on this machine (LIVEPATCH_REAL_KERNELS=require)', () => {
+    throw new Error(`the real-kernel agent test cannot run: ${skipReason}`);
+  });
+}
+
+/** The stalled node's own report: Stalled, the same kthread, reversed and unloaded, nothing in flight. */
+async function expectNodeReport(node: string, blocking: readonly object[]): Promise<void> {
+  const lpn = await kubectlJson<LivePatchNode>(['get', 'lpn', node]);
+  const entry = lpn.status?.patches?.find((p) => p.livePatch === 'stall');
+  expect(entry?.phase).toBe('Stalled');
+  expect(entry?.blockingTasks).toEqual(blocking);
+  expect(entry?.message).toMatch(
+    /did not finish within 20s \(blocked by lpt_holder\[\d+\]\); reversed on the node and unloaded/,
+  );
+  expect(lpn.status?.transitioning).toBeUndefined();
+}
+
+(skipReason ? describe.skip : describe)('the agent on real kernels, in a cluster', () => {
+  let vms: VmFleet | undefined;
+  const fleet = (): VmFleet => {
+    if (!vms) throw new Error('the VMs are not up');
+    return vms;
+  };
+  // Before the cluster's own hooks: the VMs go while the API server is still there to tidy up.
+  afterAll(async () => {
+    await vms?.stop();
+  });
+  const cluster = useOwnCluster({ nodes: 3, kernels: [SIM_KERNEL], prefix: 'beside-vm' });
+
+  beforeAll(async () => {
+    await cluster().startController('real-kernel-controller');
+    vms = await startVmFleet({
+      count: KERNEL_LINES.length,
+      kubeconfig: cluster().plane.kubeconfig,
+      labels: { [POOL]: 'vm' },
+      log,
+    });
+  }, 20 * 60_000);
+
+  test('every VM node reports the pinned kernel it booted, through the sysfs backend', async () => {
+    const releases = [];
+    for (const vm of fleet().nodes) {
+      const lpn = await kubectlJson<LivePatchNode>(['get', 'lpn', vm.name]);
+      expect(lpn.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+      expect(lpn.status?.backend).toBe('sysfs');
+      releases.push(lpn.status?.kernelRelease);
+    }
+    expect(releases.sort()).toEqual(KERNEL_LINES.map((l) => l.release).sort());
+  });
+
+  test(
+    'a LivePatch rolls out to Complete on the real kernels and the simulated fleet',
+    async () => {
+      const sim = await writeSimModule('lpt_cmdline', SIM_KERNEL);
+      const kernels = [
+        ...(await fleet().kernelEntries('lpt_cmdline')),
+        { release: SIM_KERNEL, module: { hostPath: sim.hostPath, sha256: sim.sha256 } },
+      ];
+      const manifest = {
+        apiVersion: 'livepatch.io/v1alpha1',
+        kind: 'LivePatch',
+        metadata: { name: 'cmdline' },
+        spec: {
+          patchName: 'lpt_cmdline',
+          kernels,
+          rollout: { maxUnavailable: 2 },
+          stall: { timeout: '60s' },
+        },
+      };
+      await kubectlOk(['apply', '-f', '-'], JSON.stringify(manifest));
+      await kubectlOk(['wait', '--for=condition=Complete', 'lp/cmdline', '--timeout=300s']);
+      const lp = await kubectlJson<LivePatch>(['get', 'lp', 'cmdline']);
+      expect(lp.status?.summary).toBe('5/5');
+      for (const vm of fleet().nodes) {
+        const entry = (await kubectlJson<LivePatchNode>(['get', 'lpn', vm.name])).status
+          ?.patches?.[0];
+        expect(entry).toMatchObject({
+          livePatch: 'cmdline',
+          phase: 'Patched',
+          enabled: true,
+          transition: false,
+        });
+      }
+    },
+    10 * 60_000,
+  );
+
+  test(
+    'a stall on a real kernel is reversed by the node and rolled back by the controller, naming the kthread',
+    async () => {
+      const manifest = {
+        apiVersion: 'livepatch.io/v1alpha1',
+        kind: 'LivePatch',
+        metadata: { name: 'stall' },
+        spec: {
+          patchName: 'lpt_stall',
+          nodeSelector: { matchLabels: { [POOL]: 'vm' } },
+          kernels: await fleet().kernelEntries('lpt_stall'),
+          rollout: { maxUnavailable: 1 },
+          stall: { timeout: '20s', action: 'Rollback' },
+        },
+      };
+      await kubectlOk(['apply', '-f', '-'], JSON.stringify(manifest));
+      const lp = await waitUntil(
+        'the stall to be rolled back',
+        () => kubectlJson<LivePatch>(['get', 'lp', 'stall']),
+        (x) => x.status?.phase === 'RolledBack',
+        300_000,
+        1000,
+      );
+      const stalled = lp.status?.stalledNodes?.[0];
+      expect(stalled?.blockingTasks?.map((t) => t.comm)).toEqual(['lpt_holder']);
+      expect(stalled?.blockingTasks?.[0]?.pid).toBeGreaterThan(1);
+      const table = await kubectlOk(['get', 'lp', 'stall']);
+      expect(table).toMatch(/stall\s+Enabled\s+RolledBack\s+0\/2\s+0\s+1\s+0/);
+      await expectNodeReport(stalled?.node ?? '', stalled?.blockingTasks ?? []);
+      expect((await eventsFor('stall')).map((e) => e.reason)).toContain('NodeStalled');
+    },
+    10 * 60_000,
+  );
+});
