@@ -115,6 +115,75 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
   );
 
   test(
+    'a cumulative patch replaces the first on real kernels: Replaced, never loaded again on top',
+    async () => {
+      const sim = await writeSimModule('lpt_cmdline_v2', SIM_KERNEL, true);
+      const manifest = {
+        apiVersion: 'livepatch.io/v1alpha1',
+        kind: 'LivePatch',
+        metadata: { name: 'cmdline-v2' },
+        spec: {
+          patchName: 'lpt_cmdline_v2',
+          kernels: [
+            ...(await fleet().kernelEntries('lpt_cmdline_v2')),
+            { release: SIM_KERNEL, module: { hostPath: sim.hostPath, sha256: sim.sha256 } },
+          ],
+          rollout: { maxUnavailable: 2 },
+        },
+      };
+      await kubectlOk(['apply', '-f', '-'], JSON.stringify(manifest));
+      await kubectlOk(['wait', '--for=condition=Complete', 'lp/cmdline-v2', '--timeout=300s']);
+      await waitUntil(
+        'every node of the first patch to report it replaced',
+        () => kubectlJson<LivePatch>(['get', 'lp', 'cmdline']),
+        (lp) => lp.status?.nodes?.replaced === 5,
+        60_000,
+      );
+      // 6.1 has no replace file: the agent must still never load the superseded patch again.
+      const seen = new Set<string>();
+      for (let i = 0; i < 10; i++) {
+        for (const vm of fleet().nodes) {
+          const lpn = await kubectlJson<LivePatchNode>(['get', 'lpn', vm.name]);
+          const entry = lpn.status?.patches?.find((p) => p.livePatch === 'cmdline');
+          seen.add(`${entry?.phase ?? ''}: ${entry?.message ?? ''}`);
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      expect([...seen]).toEqual(['Replaced: replaced by the atomic-replace patch lpt_cmdline_v2']);
+    },
+    10 * 60_000,
+  );
+
+  test(
+    'deleting the replaced patch and disabling the cumulative one unpatch and unload on real kernels',
+    async () => {
+      await kubectlOk(['delete', 'lp', 'cmdline', '--timeout=120s']);
+      await kubectlOk([
+        'patch',
+        'lp',
+        'cmdline-v2',
+        '--type=merge',
+        '-p',
+        '{"spec":{"state":"Disabled"}}',
+      ]);
+      await waitUntil(
+        'the cumulative patch to be disabled everywhere',
+        () => kubectlJson<LivePatch>(['get', 'lp', 'cmdline-v2']),
+        (lp) => lp.status?.phase === 'Disabled',
+        120_000,
+      );
+      for (const vm of fleet().nodes) {
+        const lpn = await kubectlJson<LivePatchNode>(['get', 'lpn', vm.name]);
+        expect(lpn.status?.patches?.map((p) => [p.livePatch, p.phase, p.message])).toEqual([
+          ['cmdline-v2', 'Unpatched', 'disabled and unloaded'],
+        ]);
+        expect(lpn.status?.unmanaged).toEqual([]);
+      }
+    },
+    10 * 60_000,
+  );
+
+  test(
     'a stall on a real kernel is reversed by the node and rolled back by the controller, naming the kthread',
     async () => {
       const manifest = {
