@@ -118,7 +118,7 @@ export async function runAction(
         if (deps.refuseLoads)
           return { reason: 'NodeUnsupported', retryable: false, message: deps.refuseLoads };
         const path = await deps.fetchModule(action.patchName, action.entry.module);
-        ctx.info = await deps.backend.moduleInfo(path);
+        ctx.info = await readModuleInfo(deps.backend, path);
         checkModule(ctx.info, action);
         log.info('loading module', { path, vermagic: ctx.info.vermagic });
         await deps.backend.load(path);
@@ -142,6 +142,19 @@ export async function runAction(
     const failure = explainFailure(action, err, ctx);
     log.warn(failure.message, { reason: failure.reason, retryable: failure.retryable });
     return failure;
+  }
+}
+
+/** modinfo of the verified file; a file it cannot read is not a module at all, and never reaches insmod. */
+async function readModuleInfo(backend: KernelBackend, path: string): Promise<ModuleInfo> {
+  try {
+    return await backend.moduleInfo(path);
+  } catch (err) {
+    throw new ModuleSourceError(
+      `the module file is not a kernel module (${(err as Error).message}); nothing was loaded. ` +
+        'Point the LivePatch at a .ko built for this kernel',
+      false,
+    );
   }
 }
 

@@ -142,6 +142,11 @@ describe('livepatch-operator sim-module', () => {
       vermagic: '6.1.0-26-amd64 SMP preempt mod_unload modversions',
       replace: true,
       objects: [{ name: 'vmlinux', functions: ['cmdline_proc_show'] }],
+      // Like a kpatch build: a livepatch, out of tree, unsigned (the kernel taints K, O and E).
+      livepatch: true,
+      depends: [],
+      kthreads: [],
+      signed: false,
     });
   });
 

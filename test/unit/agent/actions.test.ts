@@ -96,6 +96,14 @@ describe('a refused load says what the kernel refused and what to do', () => {
     expect(await k.isLoaded(P)).toBe(false);
   });
 
+  test('a file that is not a kernel module at all is said to be one, before insmod', async () => {
+    const path = join(dir, 'not-a-module.ko');
+    await writeFile(path, 'just text');
+    const failure = await runAction(load, deps(kernel(), path));
+    expect(failure).toMatchObject({ reason: 'ModuleUnavailable', retryable: false });
+    expect(failure?.message).toMatch(/^the module file is not a kernel module \(modinfo /);
+  });
+
   test('a node that cannot take livepatches refuses every load with its reason', async () => {
     const k = kernel();
     const failure = await runAction(
