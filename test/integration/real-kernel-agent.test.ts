@@ -32,6 +32,16 @@ if (skipReason && realKernelsRequired()) {
   });
 }
 
+async function applyManifest(name: string, spec: object): Promise<void> {
+  const manifest = {
+    apiVersion: 'livepatch.io/v1alpha1',
+    kind: 'LivePatch',
+    metadata: { name },
+    spec,
+  };
+  await kubectlOk(['apply', '-f', '-'], JSON.stringify(manifest));
+}
+
 /** The stalled node's own report: Stalled, the same kthread, reversed and unloaded, nothing in flight. */
 async function expectNodeReport(node: string, blocking: readonly object[]): Promise<void> {
   const lpn = await kubectlJson<LivePatchNode>(['get', 'lpn', node]);
@@ -85,18 +95,12 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
         ...(await fleet().kernelEntries('lpt_cmdline')),
         { release: SIM_KERNEL, module: { hostPath: sim.hostPath, sha256: sim.sha256 } },
       ];
-      const manifest = {
-        apiVersion: 'livepatch.io/v1alpha1',
-        kind: 'LivePatch',
-        metadata: { name: 'cmdline' },
-        spec: {
-          patchName: 'lpt_cmdline',
-          kernels,
-          rollout: { maxUnavailable: 2 },
-          stall: { timeout: '60s' },
-        },
-      };
-      await kubectlOk(['apply', '-f', '-'], JSON.stringify(manifest));
+      await applyManifest('cmdline', {
+        patchName: 'lpt_cmdline',
+        kernels,
+        rollout: { maxUnavailable: 2 },
+        stall: { timeout: '60s' },
+      });
       await kubectlOk(['wait', '--for=condition=Complete', 'lp/cmdline', '--timeout=300s']);
       const lp = await kubectlJson<LivePatch>(['get', 'lp', 'cmdline']);
       expect(lp.status?.summary).toBe('5/5');
@@ -118,20 +122,14 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
     'a cumulative patch replaces the first on real kernels: Replaced, never loaded again on top',
     async () => {
       const sim = await writeSimModule('lpt_cmdline_v2', SIM_KERNEL, true);
-      const manifest = {
-        apiVersion: 'livepatch.io/v1alpha1',
-        kind: 'LivePatch',
-        metadata: { name: 'cmdline-v2' },
-        spec: {
-          patchName: 'lpt_cmdline_v2',
-          kernels: [
-            ...(await fleet().kernelEntries('lpt_cmdline_v2')),
-            { release: SIM_KERNEL, module: { hostPath: sim.hostPath, sha256: sim.sha256 } },
-          ],
-          rollout: { maxUnavailable: 2 },
-        },
-      };
-      await kubectlOk(['apply', '-f', '-'], JSON.stringify(manifest));
+      await applyManifest('cmdline-v2', {
+        patchName: 'lpt_cmdline_v2',
+        kernels: [
+          ...(await fleet().kernelEntries('lpt_cmdline_v2')),
+          { release: SIM_KERNEL, module: { hostPath: sim.hostPath, sha256: sim.sha256 } },
+        ],
+        rollout: { maxUnavailable: 2 },
+      });
       await kubectlOk(['wait', '--for=condition=Complete', 'lp/cmdline-v2', '--timeout=300s']);
       await waitUntil(
         'every node of the first patch to report it replaced',
@@ -186,19 +184,13 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
   test(
     'a stall on a real kernel is reversed by the node and rolled back by the controller, naming the kthread',
     async () => {
-      const manifest = {
-        apiVersion: 'livepatch.io/v1alpha1',
-        kind: 'LivePatch',
-        metadata: { name: 'stall' },
-        spec: {
-          patchName: 'lpt_stall',
-          nodeSelector: { matchLabels: { [POOL]: 'vm' } },
-          kernels: await fleet().kernelEntries('lpt_stall'),
-          rollout: { maxUnavailable: 1 },
-          stall: { timeout: '20s', action: 'Rollback' },
-        },
-      };
-      await kubectlOk(['apply', '-f', '-'], JSON.stringify(manifest));
+      await applyManifest('stall', {
+        patchName: 'lpt_stall',
+        nodeSelector: { matchLabels: { [POOL]: 'vm' } },
+        kernels: await fleet().kernelEntries('lpt_stall'),
+        rollout: { maxUnavailable: 1 },
+        stall: { timeout: '20s', action: 'Rollback' },
+      });
       const lp = await waitUntil(
         'the stall to be rolled back',
         () => kubectlJson<LivePatch>(['get', 'lp', 'stall']),
