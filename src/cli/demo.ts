@@ -10,7 +10,6 @@ import { startFleet, type Fleet } from '../../agent/fleet.js';
 import { writeSimModuleFile } from '../../agent/kernel/sim-module.js';
 import { API_VERSION, FIELD_MANAGER, LIVEPATCH, SIM_ANNOTATIONS } from '../api/constants.js';
 import type { LivePatch } from '../api/generated/types.js';
-import { describeTasks } from '../api/tasks.js';
 import { systemClock } from '../clock.js';
 import { Controller } from '../controller/runtime.js';
 import { rolloutOrder } from '../controller/targets.js';
@@ -21,6 +20,7 @@ import { mergePatch, PATHS } from '../kube/resources.js';
 import { startControlPlane } from '../localcluster/controlplane.js';
 import { createLogger, type Logger } from '../log.js';
 import type { VmFleet } from '../../test/kernel/vm-fleet.js';
+import { progressLine } from './progress.js';
 import { untilSignal } from './signals.js';
 
 const HELP = `Usage: livepatch-operator demo [--nodes N] [--vm-nodes N] [--exit]
@@ -75,23 +75,6 @@ async function livePatchManifest(
       stall,
     },
   };
-}
-
-function progressLine(lp: LivePatch): string {
-  const s = lp.status;
-  const n = s?.nodes;
-  const stalled = (s?.stalledNodes ?? [])
-    .map((x) => `${x.node} (${describeTasks(x.blockingTasks ?? [])})`)
-    .join(', ');
-  return [
-    new Date().toISOString().slice(11, 19),
-    (lp.metadata.name ?? '').padEnd(14),
-    (s?.phase ?? 'Pending').padEnd(12),
-    `patched ${s?.summary ?? '0/0'}`.padEnd(14),
-    `in flight ${n?.transitioning ?? 0}`.padEnd(12),
-    `not applicable ${n?.notApplicable ?? 0}`,
-    stalled ? `  stalled: ${stalled}` : '',
-  ].join('  ');
 }
 
 /** Prints every change of the LivePatch's status line, as it is watched, until it reaches one of `phases`. */

@@ -1,21 +1,29 @@
 #!/usr/bin/env node
 // `kubectl livepatch` (a kubectl plugin: put kubectl-livepatch on PATH).
-// status: one LivePatch, node by node, from the nodes' own reports.
+// status: one LivePatch, node by node, from the nodes' own reports (-w: live).
+// nodes: every node and every patch it has, one line each.
 // pause / resume: flip spec.rollout.paused, which also releases an empty pause step.
 import { parseArgs } from 'node:util';
 import type { LivePatch, LivePatchNode, ObservedPatch } from '../api/generated/types.js';
 import { describeTasks } from '../api/tasks.js';
 import { loadKubeConfig } from '../kube/config.js';
 import { rawJson } from '../kube/raw.js';
+import { Reflector } from '../kube/reflector.js';
 import { mergePatch, PATHS } from '../kube/resources.js';
 import { FIELD_MANAGER } from '../api/constants.js';
+import { createLogger } from '../log.js';
+import { progressBar, progressLine } from './progress.js';
+import { untilSignal } from './signals.js';
 
-const HELP = `Usage: kubectl livepatch <command> NAME [--kubeconfig FILE]
+const HELP = `Usage: kubectl livepatch <command> [NAME] [--kubeconfig FILE]
 
-  status NAME   the LivePatch's phase and conditions, then every node that has it:
-                phase, transition, pending and blocking tasks, and the node's message
-  pause NAME    set spec.rollout.paused=true: no new node starts, nothing is reversed
-  resume NAME   set spec.rollout.paused=false (this also releases an empty pause step)
+  status NAME      the LivePatch's phase and conditions, then every node that has it:
+                   phase, transition, pending and blocking tasks, and the node's message
+  status NAME -w   the same, kept up to date as the nodes report (a progress bar on a
+                   terminal, one line per change otherwise) until Ctrl-C
+  nodes            every node and every livepatch on it, managed or not, one line each
+  pause NAME       set spec.rollout.paused=true: no new node starts, nothing is reversed
+  resume NAME      set spec.rollout.paused=false (this also releases an empty pause step)
 `;
 
 type Kc = ReturnType<typeof loadKubeConfig>;
@@ -48,9 +56,9 @@ function nodeRow(node: LivePatchNode, name: string): string[] | undefined {
   ];
 }
 
-async function status(kc: Kc, name: string): Promise<string> {
-  const lp = await rawJson<LivePatch>(kc, 'GET', `${PATHS.livePatches}/${name}`);
-  const nodes = await rawJson<{ items: LivePatchNode[] }>(kc, 'GET', PATHS.livePatchNodes);
+/** The status page of one LivePatch, from the LivePatch and the nodes' own reports. */
+function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): string {
+  const name = lp.metadata.name ?? '';
   const s = lp.status;
   const head = [
     `LivePatch ${name}: ${lp.spec.state}, ${s?.phase ?? 'Pending'}, ${s?.summary ?? '0/0'} patched (patchName ${lp.spec.patchName})`,
@@ -58,13 +66,101 @@ async function status(kc: Kc, name: string): Promise<string> {
       .filter((c) => c.status === 'True')
       .map((c) => `  ${c.type}: ${c.reason}: ${c.message}`),
   ];
-  const rows = nodes.items
-    .map((n) => nodeRow(n, name))
-    .filter((r): r is string[] => r !== undefined);
+  const rows = nodes.map((n) => nodeRow(n, name)).filter((r): r is string[] => r !== undefined);
   const body = rows.length
     ? table([['NODE', 'KERNEL', 'PHASE', 'TRANSITION', 'PENDING', 'BLOCKING', 'MESSAGE'], ...rows])
     : 'no node has this patch yet';
   return `${head.join('\n')}\n\n${body}\n`;
+}
+
+async function status(kc: Kc, name: string): Promise<string> {
+  const lp = await rawJson<LivePatch>(kc, 'GET', `${PATHS.livePatches}/${name}`);
+  const nodes = await rawJson<{ items: LivePatchNode[] }>(kc, 'GET', PATHS.livePatchNodes);
+  return renderStatus(lp, nodes.items);
+}
+
+/**
+ * Follows the LivePatch and the nodes by watch: on a terminal the page is
+ * redrawn with a progress bar; otherwise a line is printed when the summary
+ * changes, so logs and pipes get one line per step.
+ */
+async function watchStatus(kc: Kc, name: string, terminal: boolean): Promise<string> {
+  const log = createLogger({ component: 'kubectl-livepatch', format: 'text', level: 'error' });
+  let last = '';
+  let timer: NodeJS.Timeout | undefined;
+  const draw = (): void => {
+    timer = undefined;
+    const lp = livePatches.get(name);
+    if (!lp) return;
+    if (terminal) {
+      process.stdout.write(`\x1b[H\x1b[2J${progressBar(lp)}\n\n${renderStatus(lp, nodes.list())}`);
+      return;
+    }
+    const line = progressLine(lp);
+    // The first 9 characters are the time of day: print only real changes.
+    if (line.slice(9) !== last.slice(9)) process.stdout.write(`${line}\n`);
+    last = line;
+  };
+  // Bursts of node reports coalesce into one redraw.
+  const schedule = (): void => {
+    timer ??= setTimeout(draw, 100);
+  };
+  const livePatches = new Reflector<LivePatch>(kc, {
+    path: PATHS.livePatches,
+    fieldSelector: `metadata.name=${name}`,
+    log,
+    onChange: schedule,
+  });
+  const nodes = new Reflector<LivePatchNode>(kc, {
+    path: PATHS.livePatchNodes,
+    log,
+    onChange: () => {
+      if (terminal) schedule();
+    },
+  });
+  livePatches.start();
+  nodes.start();
+  await livePatches.waitForSync();
+  if (!livePatches.get(name)) {
+    livePatches.stop();
+    nodes.stop();
+    throw new Error(`livepatch ${name} not found`);
+  }
+  await untilSignal();
+  livePatches.stop();
+  nodes.stop();
+  if (timer) clearTimeout(timer);
+  return '';
+}
+
+/** One node's lines for `nodes`: its patches, the unmanaged ones, or why it has none. */
+function nodeLines(n: LivePatchNode): string[][] {
+  const node = n.metadata.name ?? '';
+  const kernel = n.status?.kernelRelease ?? '';
+  const managed = (n.status?.patches ?? []).map((p) => [
+    node,
+    kernel,
+    p.livePatch,
+    p.patchName,
+    p.phase,
+    p.message ?? '',
+  ]);
+  const unmanaged = (n.status?.unmanaged ?? []).map((u) => {
+    const state = u.transition ? 'Transitioning' : u.enabled ? 'Enabled' : 'Disabled';
+    return [node, kernel, '(unmanaged)', u.patchName, state, 'loaded outside livepatch-operator'];
+  });
+  if (managed.length || unmanaged.length) return [...managed, ...unmanaged];
+  const ready = n.status?.conditions?.find((c) => c.type === 'Ready');
+  const why = ready?.status === 'False' ? ready.message : 'no livepatch';
+  return [[node, kernel, '-', '-', '-', why]];
+}
+
+/** Every node, every patch on it (managed or not), one line each. */
+async function nodesTable(kc: Kc): Promise<string> {
+  const list = await rawJson<{ items: LivePatchNode[] }>(kc, 'GET', PATHS.livePatchNodes);
+  const rows = list.items.flatMap(nodeLines);
+  if (!rows.length) return 'no LivePatchNodes: is the agent DaemonSet running?\n';
+  return `${table([['NODE', 'KERNEL', 'LIVEPATCH', 'PATCH', 'PHASE', 'MESSAGE'], ...rows])}\n`;
 }
 
 async function setPaused(kc: Kc, name: string, paused: boolean): Promise<string> {
@@ -81,20 +177,28 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { kubeconfig: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      kubeconfig: { type: 'string' },
+      watch: { type: 'boolean', short: 'w' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [command, name] = positionals;
   if (values.help || !command) {
     process.stdout.write(HELP);
     return command || values.help ? 0 : 2;
   }
+  const kc = loadKubeConfig(values.kubeconfig);
+  if (command === 'nodes') {
+    process.stdout.write(await nodesTable(kc));
+    return 0;
+  }
   if (!name) {
     process.stderr.write(`${command} needs a LivePatch name\n\n${HELP}`);
     return 2;
   }
-  const kc = loadKubeConfig(values.kubeconfig);
   const run: Record<string, () => Promise<string>> = {
-    status: () => status(kc, name),
+    status: () => (values.watch ? watchStatus(kc, name, process.stdout.isTTY) : status(kc, name)),
     pause: () => setPaused(kc, name, true),
     resume: () => setPaused(kc, name, false),
   };

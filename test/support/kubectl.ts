@@ -1,6 +1,6 @@
 // Tests drive the API the way a user does: the real kubectl binary with the
 // kubeconfig of the shared control plane.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -37,6 +37,39 @@ function pluginPath(): string {
   return pluginDir;
 }
 
+function kubectlEnv(): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    KUBECONFIG: kubeconfigPath(),
+    PATH: `${pluginPath()}${delimiter}${process.env['PATH'] ?? ''}`,
+  };
+}
+
+/** A kubectl that keeps running (`-w`), with what it printed so far. */
+export interface KubectlWatch {
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export function kubectlWatch(args: readonly string[]): KubectlWatch {
+  const child = spawn(KUBECTL, [...args], { env: kubectlEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+  const exited = new Promise<void>((resolve) =>
+    child.on('exit', () => {
+      resolve();
+    }),
+  );
+  return {
+    output: () => text,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGINT');
+      await exited;
+    },
+  };
+}
+
 /** Runs kubectl (with the livepatch plugin installed); never throws on a non-zero exit, the caller asserts on it. */
 export function kubectl(args: readonly string[], stdin?: string): Promise<KubectlResult> {
   return new Promise((resolve) => {
@@ -44,14 +77,7 @@ export function kubectl(args: readonly string[], stdin?: string): Promise<Kubect
       KUBECTL,
       // KUBECONFIG rather than --kubeconfig: kubectl refuses flags before a plugin's name.
       [...args],
-      {
-        maxBuffer: 16 * 1024 * 1024,
-        env: {
-          ...process.env,
-          KUBECONFIG: kubeconfigPath(),
-          PATH: `${pluginPath()}${delimiter}${process.env['PATH'] ?? ''}`,
-        },
-      },
+      { maxBuffer: 16 * 1024 * 1024, env: kubectlEnv() },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });

@@ -1,0 +1,50 @@
+// The progress line and bar of a rollout, as the demo and `status -w` print them.
+import { describe, expect, test } from '@jest/globals';
+import type { LivePatch } from '../../src/api/generated/types.js';
+import { progressBar, progressLine } from '../../src/cli/progress.js';
+import type { NodeName } from '../../src/api/names.js';
+
+const lp = (
+  nodes: Record<string, number>,
+  extra: Partial<NonNullable<LivePatch['status']>> = {},
+): LivePatch =>
+  ({
+    apiVersion: 'livepatch.io/v1alpha1',
+    kind: 'LivePatch',
+    metadata: { name: 'cve-1' },
+    spec: { patchName: 'livepatch_cve_1', kernels: [] },
+    status: {
+      phase: 'Progressing',
+      summary: `${nodes['patched'] ?? 0}/${nodes['targeted'] ?? 0}`,
+      nodes,
+      ...extra,
+    },
+  }) as unknown as LivePatch;
+
+describe('progress', () => {
+  test('the bar fills with the patched share of the targeted nodes', () => {
+    expect(
+      progressBar(lp({ targeted: 40, patched: 10, transitioning: 2, stalled: 1, failed: 0 }), 20),
+    ).toBe('[#####---------------] 10/40 patched, 2 in flight, 1 stalled, 0 failed');
+    expect(progressBar(lp({ targeted: 0, patched: 0 }), 4)).toBe(
+      '[----] 0/0 patched, 0 in flight, 0 stalled, 0 failed',
+    );
+  });
+
+  test('the line names the stalled nodes and what blocks them', () => {
+    const line = progressLine(
+      lp(
+        { targeted: 4, patched: 1, transitioning: 1, notApplicable: 2 },
+        {
+          stalledNodes: [
+            { node: 'n1' as NodeName, since: '', blockingTasks: [{ pid: 7, comm: 'qemu-kvm' }] },
+          ],
+        },
+      ),
+      new Date('2026-11-27T10:11:12Z'),
+    );
+    expect(line).toBe(
+      '10:11:12  cve-1           Progressing   patched 1/4     in flight 1   not applicable 2    stalled: n1 (qemu-kvm[7])',
+    );
+  });
+});
