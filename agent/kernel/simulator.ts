@@ -71,6 +71,34 @@ export interface SimulatorOptions {
   readonly tainted?: number;
   /** false: a kernel built without CONFIG_LIVEPATCH. */
   readonly livepatch?: boolean;
+  /** A kernel that was running before this process: a simulated node's kernel outlives its agent. */
+  readonly state?: SimKernelState;
+  /** Called with the whole state after every change, before the change is answered (to persist it). */
+  readonly onChange?: (state: SimKernelState) => void;
+}
+
+type TaskJson = Omit<SimTask, 'readyAt' | 'sleeper'> & { readyAt: number | null; sleeper?: number };
+
+/** Everything a simulated kernel holds, as JSON: what a node's kernel keeps across agent restarts. */
+export interface SimKernelState {
+  readonly taint: number;
+  readonly signaturesEnforced: boolean;
+  readonly lockedDown: boolean;
+  readonly loaded: readonly { module: SimModule; enabled: boolean; removeAt?: number }[];
+  readonly modules: readonly LoadedModule[];
+  /** Successful insmods per module name since boot: a module loaded twice shows here. */
+  readonly loads: Readonly<Record<string, number>>;
+  readonly sleepers: readonly Sleeper[];
+  readonly transition?: {
+    readonly patch: string;
+    readonly target: TaskState;
+    readonly phaseStart: number;
+    readonly lastTick: number;
+    readonly spreadMs: number;
+    readonly functions: readonly FunctionKey[];
+    readonly codeBelow: readonly (readonly [FunctionKey, string | null])[];
+    readonly tasks: readonly TaskJson[];
+  };
 }
 
 const patchedFunctions = (m: SimModule): FunctionKey[] =>
@@ -87,10 +115,76 @@ export class SimulatedKernel implements KernelBackend {
   private taint: number;
   private signaturesEnforced = false;
   private lockedDown = false;
+  private readonly loads = new Map<string, number>();
 
   constructor(private readonly options: SimulatorOptions) {
     this.taint = options.tainted ?? 0;
     this.profile = kernelProfile(options.release);
+    if (options.state) this.restore(options.state);
+  }
+
+  /** The whole kernel as JSON (see SimKernelState). */
+  state(): SimKernelState {
+    const t = this.transition;
+    return {
+      taint: this.taint,
+      signaturesEnforced: this.signaturesEnforced,
+      lockedDown: this.lockedDown,
+      loaded: this.loaded.map((p) => ({ ...p })),
+      modules: [...this.modules.values()].map((m) => ({ ...m })),
+      loads: Object.fromEntries(this.loads),
+      sleepers: this.sleepers.map((x) => ({ ...x })),
+      ...(t
+        ? {
+            transition: {
+              patch: t.patch,
+              target: t.target,
+              phaseStart: t.phaseStart,
+              lastTick: t.lastTick,
+              spreadMs: t.spreadMs,
+              functions: [...t.functions],
+              codeBelow: [...t.codeBelow].map(([k, v]) => [k, v ?? null] as const),
+              tasks: t.tasks.map(({ sleeper, readyAt, ...task }) => ({
+                ...task,
+                readyAt: Number.isFinite(readyAt) ? readyAt : null,
+                ...(sleeper ? { sleeper: sleeper.pid } : {}),
+              })),
+            },
+          }
+        : {}),
+    };
+  }
+
+  private restore(state: SimKernelState): void {
+    this.taint = state.taint;
+    this.signaturesEnforced = state.signaturesEnforced;
+    this.lockedDown = state.lockedDown;
+    this.loaded.push(...state.loaded.map((p) => ({ ...p })));
+    for (const m of state.modules) this.modules.set(m.module.name, { ...m });
+    for (const [name, n] of Object.entries(state.loads)) this.loads.set(name, n);
+    this.sleepers.push(...state.sleepers.map((x) => ({ ...x })));
+    const t = state.transition;
+    const owner = t && this.loaded.find((p) => p.module.name === t.patch);
+    if (!t || !owner) return;
+    this.transition = {
+      owner,
+      patch: t.patch,
+      target: t.target,
+      phaseStart: t.phaseStart,
+      lastTick: t.lastTick,
+      spreadMs: t.spreadMs,
+      functions: new Set(t.functions),
+      codeBelow: new Map(t.codeBelow.map(([k, v]) => [k, v ?? undefined])),
+      tasks: t.tasks.map(({ readyAt, sleeper, ...task }) => {
+        const s = this.sleepers.find((x) => x.pid === sleeper);
+        return { ...task, readyAt: readyAt ?? Infinity, ...(s ? { sleeper: s } : {}) };
+      }),
+    };
+  }
+
+  /** Hands the new state to whoever keeps it, before the caller sees the change. */
+  private changed(): void {
+    this.options.onChange?.(this.state());
   }
 
   release(): Promise<KernelRelease> {
@@ -159,11 +253,13 @@ export class SimulatedKernel implements KernelBackend {
   /** What writing 1 to /sys/module/module/parameters/sig_enforce does: one way, unsigned modules are refused. */
   enforceModuleSignatures(): void {
     this.signaturesEnforced = true;
+    this.changed();
   }
 
   /** What writing `integrity` to /sys/kernel/security/lockdown does: one way, unsigned modules are refused. */
   lockDown(): void {
     this.lockedDown = true;
+    this.changed();
   }
 
   /** The kthreads modules started, as `ps` would list them. */
@@ -179,6 +275,7 @@ export class SimulatedKernel implements KernelBackend {
       s.held = held;
     }
     this.advance();
+    this.changed();
   }
 
   /** Whose code runs in a function now: the topmost enabled, settled patch that changes it, or undefined (the original). */
@@ -209,12 +306,14 @@ export class SimulatedKernel implements KernelBackend {
     if (module.livepatch && this.transition)
       throw new KernelError('EBUSY', op, 'Device or resource busy');
     this.admit(module);
-    if (!module.livepatch) return;
-    // Module init calls klp_enable_patch: the patch is enabled and its transition starts at once.
-    const patch: SimPatch = { module, enabled: true };
-    this.loaded.push(patch);
-    this.transition = this.startTransition(patch, 1, knobs);
-    this.advance();
+    if (module.livepatch) {
+      // Module init calls klp_enable_patch: the patch is enabled and its transition starts at once.
+      const patch: SimPatch = { module, enabled: true };
+      this.loaded.push(patch);
+      this.transition = this.startTransition(patch, 1, knobs);
+      this.advance();
+    }
+    this.changed();
   }
 
   /** The module loader's checks, in its order: signature, then vermagic, then livepatch support. */
@@ -240,6 +339,7 @@ export class SimulatedKernel implements KernelBackend {
   /** The module is in: taints, references on what it uses, its kthreads. */
   private admit(module: SimModule): void {
     this.modules.set(module.name, { module, refcnt: module.livepatch ? 1 : 0, forced: false });
+    this.loads.set(module.name, (this.loads.get(module.name) ?? 0) + 1);
     for (const d of module.depends) {
       const dep = this.modules.get(d);
       if (dep) dep.refcnt++;
@@ -270,6 +370,7 @@ export class SimulatedKernel implements KernelBackend {
     if (patch.enabled === enabled) throw new KernelError('EINVAL', op, 'already has that value');
     if (this.transition?.owner === patch) {
       this.reverse(this.transition);
+      this.changed();
       return;
     }
     if (enabled)
@@ -285,6 +386,7 @@ export class SimulatedKernel implements KernelBackend {
     patch.enabled = false;
     this.transition = this.startTransition(patch, 0, knobs);
     this.advance();
+    this.changed();
   }
 
   transitionTasks(name: PatchName, limit: number): Promise<TransitionTasks> {
@@ -313,6 +415,7 @@ export class SimulatedKernel implements KernelBackend {
       const module = this.modules.get(p.module.name);
       if (marked && module) module.forced = true;
     }
+    this.changed();
     return Promise.resolve();
   }
 
@@ -325,6 +428,7 @@ export class SimulatedKernel implements KernelBackend {
       if (!module) return;
       if (module.refcnt === 0) {
         this.remove(module);
+        this.changed();
         return;
       }
       if (this.options.clock.now() >= deadline) {

@@ -12,7 +12,7 @@ import {
   type SimKnobs,
 } from '../../../agent/kernel/sim-knobs.js';
 import { buildSimModule, serializeSimModule } from '../../../agent/kernel/sim-module.js';
-import { SimulatedKernel } from '../../../agent/kernel/simulator.js';
+import { SimulatedKernel, type SimKernelState } from '../../../agent/kernel/simulator.js';
 import { KernelError, kstrtobool, TAINT_LIVEPATCH } from '../../../agent/kernel/types.js';
 
 const RELEASE = kernelRelease('6.1.0-26-amd64');
@@ -565,5 +565,56 @@ describe('kstrtobool, as the kernel parses writes to enabled', () => {
     ['o', undefined],
   ])('%j is %s', (value, expected) => {
     expect(kstrtobool(value)).toBe(expected);
+  });
+});
+
+describe('a simulated kernel outlives its agent', () => {
+  test('restored from its state, it goes on with the transition where it was, and counts loads', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 4 });
+    const saved: SimKernelState[] = [];
+    const watched = new SimulatedKernel({
+      release: RELEASE,
+      clock,
+      knobs: () => ({ ...DEFAULT_SIM_KNOBS, transitionSeconds: 4 }),
+      onChange: (s) => saved.push(s),
+    });
+    await watched.load(await moduleFile('livepatch_a'));
+    clock.advance(2000);
+    const snapshot = JSON.parse(JSON.stringify(saved.at(-1))) as SimKernelState;
+    const restored = new SimulatedKernel({ release: RELEASE, clock, state: snapshot });
+    expect(await restored.patches()).toEqual(await watched.patches());
+    expect((await restored.transitionTasks(A, 100)).pending).toBe(
+      (await watched.transitionTasks(A, 100)).pending,
+    );
+    clock.advance(3000);
+    expect(await state(restored, A)).toBe('enabled=1 transition=0');
+    expect(restored.state().loads).toEqual({ livepatch_a: 1 });
+    expect(await kernel.isLoaded(A)).toBe(false);
+  });
+
+  test('a kthread asleep in a patched function and a forced module survive the restart', async () => {
+    const { clock } = setup();
+    let last: SimKernelState | undefined;
+    const k1 = new SimulatedKernel({ release: RELEASE, clock, onChange: (s) => (last = s) });
+    await k1.load(
+      await moduleFile('lpt_holder', {
+        livepatch: false,
+        kthreads: [{ comm: 'lpt_holder', function: 'lpt_holder_wait' }],
+      }),
+    );
+    await k1.load(
+      await moduleFile('lpt_stall', {
+        functions: ['lpt_holder:lpt_holder_wait'],
+        depends: ['lpt_holder'],
+      }),
+    );
+    clock.advance(30_000);
+    const k2 = new SimulatedKernel({ release: RELEASE, clock, state: last });
+    expect((await k2.transitionTasks(patchName('lpt_stall'), 10)).blocking).toEqual([
+      { pid: 200, comm: 'lpt_holder' },
+    ]);
+    await k2.setEnabled(patchName('lpt_stall'), false);
+    clock.advance(2000);
+    expect(await state(k2, patchName('lpt_stall'))).toBe('absent');
   });
 });
