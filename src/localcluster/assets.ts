@@ -1,15 +1,15 @@
-// Finds or builds the kube-apiserver and etcd binaries the local control plane runs.
-// KUBEBUILDER_ASSETS (a folder with both, as envtest users have) wins; otherwise
-// test/controlplane is built once with Go and cached outside the tree, keyed by
-// the pinned versions and a hash of the module's files, so later starts are fast.
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+// Finds or builds the binaries the local clusters run. kube-apiserver and etcd:
+// KUBEBUILDER_ASSETS (a folder with both, as envtest users have) wins;
+// otherwise test/controlplane builds them. kube-controller-manager and
+// kube-scheduler (the chart's integration test) come from the same module, so
+// the same pinned Kubernetes release; helm from test/helm, pinned too.
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { repositoryRoot } from '../paths.js';
+import { ensureGoBuild, isExecutable, type GoBuild } from './go-build.js';
+
+// cacheRoot and withLock serve the other cached builds too (test/kernel).
+export { cacheRoot, withLock } from './go-build.js';
 
 export interface ControlPlaneAssets {
   readonly apiserver: string;
@@ -19,22 +19,18 @@ export interface ControlPlaneAssets {
   readonly etcdVersion: string;
 }
 
+export interface ClusterComponents {
+  readonly controllerManager: string;
+  readonly scheduler: string;
+}
+
 export interface PinnedVersions {
   readonly kubernetes: string;
   readonly etcd: string;
 }
 
-const MODULE_FILES = ['go.mod', 'go.sum', 'etcd/main.go'];
-
 export function controlPlaneModuleDir(): string {
   return join(repositoryRoot(), 'test', 'controlplane');
-}
-
-export function cacheRoot(): string {
-  const explicit = process.env['LIVEPATCH_CACHE_DIR'];
-  if (explicit) return explicit;
-  const xdg = process.env['XDG_CACHE_HOME'];
-  return join(xdg && xdg !== '' ? xdg : join(homedir(), '.cache'), 'livepatch-operator');
 }
 
 export function pinnedVersions(goMod: string): PinnedVersions {
@@ -45,14 +41,61 @@ export function pinnedVersions(goMod: string): PinnedVersions {
   return { kubernetes, etcd };
 }
 
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+function helmVersion(goMod: string): string {
+  const version = /^\s*helm\.sh\/helm\/v3 (v\S+)/m.exec(goMod)?.[1];
+  if (!version) throw new Error('test/helm/go.mod must require helm.sh/helm/v3');
+  return version;
 }
+
+/** What `kube-apiserver --version` and the others report: the pinned release, as a release build would. */
+function kubernetesLdflags(goMod: string): string {
+  const version = pinnedVersions(goMod).kubernetes;
+  const [, major = '', minor = ''] = /^v(\d+)\.(\d+)/.exec(version) ?? [];
+  const values = { gitVersion: version, gitMajor: major, gitMinor: minor, gitTreeState: 'clean' };
+  const pkgs = ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version'];
+  return [
+    '-s -w',
+    ...pkgs.flatMap((pkg) => Object.entries(values).map(([k, v]) => `-X ${pkg}.${k}=${v}`)),
+  ].join(' ');
+}
+
+/** helm's own Makefile flags: its version, and the Kubernetes release `helm template` assumes. */
+function helmLdflags(goMod: string): string {
+  const clientGo = /^\s*k8s\.io\/client-go v0\.(\d+)\./m.exec(goMod)?.[1] ?? '';
+  const v3 = 'helm.sh/helm/v3';
+  return [
+    '-s -w',
+    `-X ${v3}/internal/version.version=${helmVersion(goMod)}`,
+    `-X ${v3}/internal/version.gitTreeState=clean`,
+    ...['pkg/lint/rules', 'pkg/chartutil'].flatMap((pkg) => [
+      `-X ${v3}/${pkg}.k8sVersionMajor=1`,
+      `-X ${v3}/${pkg}.k8sVersionMinor=${clientGo}`,
+    ]),
+  ].join(' ');
+}
+
+const CONTROL_PLANE_FILES = ['go.mod', 'go.sum', 'etcd/main.go'];
+
+function controlPlaneBuild(packages: readonly string[]): GoBuild {
+  return {
+    moduleDir: controlPlaneModuleDir(),
+    files: CONTROL_PLANE_FILES,
+    cacheName: (goMod) => {
+      const v = pinnedVersions(goMod);
+      return join('controlplane', `kubernetes-${v.kubernetes}-etcd-${v.etcd}`);
+    },
+    ldflags: kubernetesLdflags,
+    packages,
+  };
+}
+
+const HELM_BUILD: GoBuild = {
+  moduleDir: join(repositoryRoot(), 'test', 'helm'),
+  files: ['go.mod', 'go.sum'],
+  cacheName: (goMod) => join('helm', `helm-${helmVersion(goMod)}`),
+  ldflags: helmLdflags,
+  packages: ['helm.sh/helm/v3/cmd/helm'],
+};
 
 async function fromKubebuilderAssets(dir: string): Promise<ControlPlaneAssets> {
   const apiserver = join(dir, 'kube-apiserver');
@@ -73,161 +116,38 @@ async function fromKubebuilderAssets(dir: string): Promise<ControlPlaneAssets> {
   };
 }
 
-function run(cmd: string, args: readonly string[], cwd: string, log: Logger): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      output += d.toString();
-      log.debug(d.toString().trimEnd());
-    });
-    child.on('error', (err) => {
-      reject(
-        new Error(
-          `cannot run ${cmd} (${err.message}); install Go 1.26+ or set KUBEBUILDER_ASSETS to a folder with kube-apiserver and etcd`,
-        ),
-      );
-    });
-    child.on('exit', (code) => {
-      if (code === 0) resolve();
-      else
-        reject(
-          new Error(`${cmd} ${args.join(' ')} failed (exit ${code}):\n${output.slice(-4000)}`),
-        );
-    });
-  });
-}
-
-function versionLdflags(version: string): string {
-  const [, major = '', minor = ''] = /^v(\d+)\.(\d+)/.exec(version) ?? [];
-  const values = { gitVersion: version, gitMajor: major, gitMinor: minor, gitTreeState: 'clean' };
-  const pkgs = ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version'];
-  return [
-    '-s -w',
-    ...pkgs.flatMap((pkg) => Object.entries(values).map(([k, v]) => `-X ${pkg}.${k}=${v}`)),
-  ].join(' ');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Takes a directory lock so two processes never build into the same cache entry. */
-export async function withLock<T>(
-  lockDir: string,
-  fn: () => Promise<T>,
-  log: Logger,
-  what = 'the control plane',
-): Promise<T> {
-  for (let waited = 0; ; waited++) {
-    try {
-      await mkdir(lockDir);
-      await writeFile(join(lockDir, 'pid'), String(process.pid));
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number(await readFile(join(lockDir, 'pid'), 'utf8').catch(() => '0'));
-      if (holder > 0 && !alive(holder)) {
-        log.warn('removing a build lock left by a process that is gone', {
-          lock: lockDir,
-          pid: holder,
-        });
-        await rm(lockDir, { recursive: true, force: true });
-        continue;
-      }
-      if (waited % 30 === 0)
-        log.info(`waiting for another process building ${what}`, { lock: lockDir });
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(lockDir, { recursive: true, force: true });
-  }
-}
-
-async function build(
-  moduleDir: string,
-  target: string,
-  versions: PinnedVersions,
-  log: Logger,
-): Promise<void> {
-  const tmp = `${target}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-  log.info(
-    'building kube-apiserver and etcd from Go modules (first run only, takes several minutes)',
-    versions,
-  );
-  const started = Date.now();
-  await run(
-    'go',
-    ['build', '-trimpath', '-ldflags', '-s -w', '-o', join(tmp, 'etcd'), './etcd'],
-    moduleDir,
-    log,
-  );
-  await run(
-    'go',
-    [
-      'build',
-      '-trimpath',
-      '-ldflags',
-      versionLdflags(versions.kubernetes),
-      '-o',
-      join(tmp, 'kube-apiserver'),
-      'k8s.io/kubernetes/cmd/kube-apiserver',
-    ],
-    moduleDir,
-    log,
-  );
-  await rename(tmp, target);
-  log.info('control plane built', {
-    seconds: Math.round((Date.now() - started) / 1000),
-    dir: target,
-  });
-}
-
 export async function ensureControlPlaneAssets(log: Logger): Promise<ControlPlaneAssets> {
   const external = process.env['KUBEBUILDER_ASSETS'];
   if (external) return fromKubebuilderAssets(external);
-
-  const moduleDir = controlPlaneModuleDir();
-  const contents = await Promise.all(MODULE_FILES.map((f) => readFile(join(moduleDir, f), 'utf8')));
-  const versions = pinnedVersions(contents[0] ?? '');
-  const hash = createHash('sha256').update(contents.join('\0')).digest('hex').slice(0, 12);
-  const dir = join(
-    cacheRoot(),
-    'controlplane',
-    `kubernetes-${versions.kubernetes}-etcd-${versions.etcd}-${hash}`,
-  );
-  const apiserver = join(dir, 'kube-apiserver');
-  const etcd = join(dir, 'etcd');
-  const assets = {
-    apiserver,
-    etcd,
+  const b = controlPlaneBuild(['./etcd', 'k8s.io/kubernetes/cmd/kube-apiserver']);
+  const { dir, built, goMod } = await ensureGoBuild(b, log);
+  const versions = pinnedVersions(goMod);
+  return {
+    apiserver: join(dir, 'kube-apiserver'),
+    etcd: join(dir, 'etcd'),
+    origin: built ? 'built' : 'cache',
     kubernetesVersion: versions.kubernetes,
     etcdVersion: versions.etcd,
   };
-  if ((await isExecutable(apiserver)) && (await isExecutable(etcd)))
-    return { ...assets, origin: 'cache' };
+}
 
-  await mkdir(join(cacheRoot(), 'controlplane'), { recursive: true });
-  return withLock(
-    `${dir}.lock`,
-    async () => {
-      // Another process may have finished the build while we waited.
-      if (!((await isExecutable(apiserver)) && (await isExecutable(etcd)))) {
-        await build(moduleDir, dir, versions, log);
-      }
-      return { ...assets, origin: 'built' as const };
-    },
+/** kube-controller-manager and kube-scheduler of the pinned release (built on first use). */
+export async function ensureClusterComponents(log: Logger): Promise<ClusterComponents> {
+  const { dir } = await ensureGoBuild(
+    controlPlaneBuild([
+      'k8s.io/kubernetes/cmd/kube-controller-manager',
+      'k8s.io/kubernetes/cmd/kube-scheduler',
+    ]),
     log,
   );
+  return {
+    controllerManager: join(dir, 'kube-controller-manager'),
+    scheduler: join(dir, 'kube-scheduler'),
+  };
+}
+
+/** helm 3, pinned in test/helm/go.mod (built on first use). */
+export async function ensureHelm(log: Logger): Promise<string> {
+  const { dir } = await ensureGoBuild(HELM_BUILD, log);
+  return join(dir, 'helm');
 }

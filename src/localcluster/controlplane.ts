@@ -9,6 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../log.js';
+import {
+  adminKubeconfig,
+  apiserverArgs,
+  LOOPBACK,
+  type ApiserverFlags,
+  type ApiserverMode,
+  type ApiserverNetwork,
+  type PkiFiles,
+} from './apiserver.js';
 import { ensureControlPlaneAssets } from './assets.js';
 import { installCrds } from './crd-install.js';
 import { createControlPlanePki, type ControlPlanePki } from './pki.js';
@@ -16,9 +25,16 @@ import { logTail, startManaged, startWatchdog, stopManaged, type Managed } from 
 
 export interface LocalControlPlane {
   readonly dir: string;
+  /** The admin's kubeconfig (system:masters). */
   readonly kubeconfig: string;
   readonly server: string;
   readonly kubernetesVersion: string;
+  /** The cluster's CA and keys, to issue client certificates for other identities. */
+  readonly pki: ControlPlanePki;
+  /** Stops the API server only (etcd keeps the data), as a control-plane outage would. */
+  stopApiserver(): Promise<void>;
+  /** Starts it again on the same port and data. */
+  startApiserver(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -28,6 +44,11 @@ export interface StartOptions {
   readonly installCrds?: boolean;
   /** Keep the data folder after stop, for a post-mortem. */
   readonly keepDir?: boolean;
+  readonly mode?: ApiserverMode;
+  /** Where the API server listens; default loopback. */
+  readonly network?: ApiserverNetwork;
+  /** Its port; default a free one. */
+  readonly port?: number;
 }
 
 const STARTUP_TIMEOUT_MS = 90_000;
@@ -88,28 +109,7 @@ function apiserverReady(server: string, pki: ControlPlanePki): Promise<boolean> 
   });
 }
 
-function kubeconfigYaml(server: string, pki: ControlPlanePki): string {
-  const b64 = (s: string): string => Buffer.from(s).toString('base64');
-  return `apiVersion: v1
-kind: Config
-clusters:
-- name: livepatch-local
-  cluster:
-    server: ${server}
-    certificate-authority-data: ${b64(pki.ca.cert)}
-users:
-- name: livepatch-admin
-  user:
-    client-certificate-data: ${b64(pki.admin.cert)}
-    client-key-data: ${b64(pki.admin.key)}
-contexts:
-- name: livepatch-local
-  context: {cluster: livepatch-local, user: livepatch-admin}
-current-context: livepatch-local
-`;
-}
-
-async function writePki(dir: string, pki: ControlPlanePki): Promise<Record<string, string>> {
+async function writePki(dir: string, pki: ControlPlanePki): Promise<PkiFiles> {
   const files = {
     ca: join(dir, 'ca.crt'),
     servingCert: join(dir, 'apiserver.crt'),
@@ -149,72 +149,74 @@ function startEtcd(etcdBinary: string, dir: string, clientPort: number, peerPort
   );
 }
 
-function startApiserver(
-  binary: string,
-  dir: string,
-  port: number,
-  etcdUrl: string,
-  files: Record<string, string>,
-): Managed {
-  const f = (key: string): string => files[key] ?? '';
-  return startManaged(
-    'kube-apiserver',
-    binary,
-    [
-      '--advertise-address=127.0.0.1',
-      '--bind-address=127.0.0.1',
-      `--secure-port=${port}`,
-      `--cert-dir=${join(dir, 'certs')}`,
-      `--tls-cert-file=${f('servingCert')}`,
-      `--tls-private-key-file=${f('servingKey')}`,
-      `--client-ca-file=${f('ca')}`,
-      `--etcd-servers=${etcdUrl}`,
-      '--authorization-mode=RBAC',
-      `--service-account-issuer=https://127.0.0.1:${port}`,
-      `--service-account-key-file=${f('saPublic')}`,
-      `--service-account-signing-key-file=${f('saPrivate')}`,
-      '--service-cluster-ip-range=10.0.0.0/24',
-      '--allow-privileged=true',
-      // The endpoint reconciler refuses loopback addresses; nothing here needs the kubernetes Service.
-      '--endpoint-reconciler-type=none',
-      // No controller-manager creates default ServiceAccounts here.
-      '--disable-admission-plugins=ServiceAccount',
-    ],
-    join(dir, 'kube-apiserver.log'),
-  );
+/** The API server as a process that can be stopped and started again on the same port and data. */
+class ApiserverProcess {
+  private managed: Managed | undefined;
+  private watchdog: ChildProcess | undefined;
+
+  constructor(
+    private readonly binary: string,
+    private readonly flags: ApiserverFlags,
+    private readonly ready: () => Promise<boolean>,
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.managed) return;
+    const managed = startManaged(
+      'kube-apiserver',
+      this.binary,
+      apiserverArgs(this.flags),
+      join(this.flags.dir, 'kube-apiserver.log'),
+    );
+    this.managed = managed;
+    this.watchdog = startWatchdog(this.flags.dir, [managed]);
+    await waitFor('ready', this.ready, managed);
+  }
+
+  async stop(): Promise<void> {
+    if (this.managed) await stopManaged(this.managed);
+    this.watchdog?.kill();
+    this.managed = undefined;
+  }
 }
 
 export async function startControlPlane(options: StartOptions): Promise<LocalControlPlane> {
   const { log } = options;
+  const network = options.network ?? LOOPBACK;
   const assets = await ensureControlPlaneAssets(log);
   const dir = await mkdtemp(join(tmpdir(), 'livepatch-controlplane-'));
-  const started: Managed[] = [];
-  let watchdog: ChildProcess | undefined;
+  let etcd: Managed | undefined;
+  let etcdWatchdog: ChildProcess | undefined;
+  let apiserver: ApiserverProcess | undefined;
   const stop = async (): Promise<void> => {
-    for (const p of [...started].reverse()) await stopManaged(p);
-    watchdog?.kill();
+    await apiserver?.stop();
+    if (etcd) await stopManaged(etcd);
+    etcdWatchdog?.kill();
     if (!options.keepDir) await rm(dir, { recursive: true, force: true });
   };
   try {
     const t0 = Date.now();
-    const pki = await createControlPlanePki();
+    const pki = await createControlPlanePki(network.extraSans);
     const files = await writePki(dir, pki);
-    const [etcdClient, etcdPeer, securePort] = [
-      await freePort(),
-      await freePort(),
-      await freePort(),
-    ];
+    const [etcdClient, etcdPeer] = [await freePort(), await freePort()];
+    const securePort = options.port ?? (await freePort());
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
-    const etcd = startEtcd(assets.etcd, dir, etcdClient, etcdPeer);
-    started.push(etcd);
+    etcd = startEtcd(assets.etcd, dir, etcdClient, etcdPeer);
+    etcdWatchdog = startWatchdog(dir, [etcd]);
     await waitFor('healthy', () => etcdHealthy(etcdUrl), etcd);
-    const apiserver = startApiserver(assets.apiserver, dir, securePort, etcdUrl, files);
-    started.push(apiserver);
-    watchdog = startWatchdog(dir, started);
     const server = `https://127.0.0.1:${securePort}`;
-    await waitFor('ready', () => apiserverReady(server, pki), apiserver);
+    const flags = {
+      dir,
+      port: securePort,
+      etcdUrl,
+      files,
+      network,
+      mode: options.mode ?? 'apiserver',
+    };
+    apiserver = new ApiserverProcess(assets.apiserver, flags, () => apiserverReady(server, pki));
+    await apiserver.start();
     const kubeconfig = join(dir, 'kubeconfig');
-    await writeFile(kubeconfig, kubeconfigYaml(server, pki), { mode: 0o600 });
+    await writeFile(kubeconfig, adminKubeconfig(server, pki), { mode: 0o600 });
     if (options.installCrds ?? true) await installCrds(kubeconfig);
     log.info('local control plane ready', {
       server,
@@ -223,7 +225,17 @@ export async function startControlPlane(options: StartOptions): Promise<LocalCon
       assets: assets.origin,
       seconds: (Date.now() - t0) / 1000,
     });
-    return { dir, kubeconfig, server, kubernetesVersion: assets.kubernetesVersion, stop };
+    const running = apiserver;
+    return {
+      dir,
+      kubeconfig,
+      server,
+      kubernetesVersion: assets.kubernetesVersion,
+      pki,
+      stopApiserver: () => running.stop(),
+      startApiserver: () => running.start(),
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

@@ -73,7 +73,28 @@ async function issue(caCert: x509.X509Certificate, caKey: CryptoKey, leaf: Leaf)
   return { cert: cert.toString('pem') + '\n', key: await privateKeyPem(keys.privateKey) };
 }
 
-export async function createControlPlanePki(): Promise<ControlPlanePki> {
+/** A client certificate signed by the cluster's CA: CN is the user, each O a group. */
+export async function issueClientCertificate(
+  pki: ControlPlanePki,
+  user: string,
+  groups: readonly string[] = [],
+): Promise<Pem> {
+  const caCert = new x509.X509Certificate(pki.ca.cert);
+  const caKey = await webcrypto.subtle.importKey(
+    'pkcs8',
+    x509.PemConverter.decodeFirst(pki.ca.key),
+    ALGORITHM,
+    false,
+    ['sign'],
+  );
+  const subject = [`CN=${user}`, ...groups.map((g) => `O=${g}`)].join(', ');
+  return issue(caCert, caKey, { subject, usage: x509.ExtendedKeyUsage.clientAuth });
+}
+
+/** `extraSans`: more IP addresses the API server is reached at (a service VIP, say). */
+export async function createControlPlanePki(
+  extraSans: readonly string[] = [],
+): Promise<ControlPlanePki> {
   const caKeys = await keyPair();
   const caCert = await x509.X509CertificateGenerator.createSelfSigned({
     name: 'CN=livepatch-local-ca',
@@ -94,6 +115,7 @@ export async function createControlPlanePki(): Promise<ControlPlanePki> {
     sans: [
       { type: 'dns', value: 'localhost' },
       { type: 'ip', value: '127.0.0.1' },
+      ...extraSans.map((value) => ({ type: 'ip' as const, value })),
     ],
   });
   // system:masters is what kubeadm's admin.conf uses: full access through RBAC's bootstrap roles.

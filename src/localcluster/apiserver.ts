@@ -1,0 +1,99 @@
+// kube-apiserver's command line for the local control plane, and kubeconfigs
+// for the identities that talk to it.
+import { join } from 'node:path';
+import type { ControlPlanePki, Pem } from './pki.js';
+
+/**
+ * 'apiserver': an API server alone (tests, demo, bench): RBAC, no
+ * ServiceAccount admission (no controller-manager makes default
+ * ServiceAccounts). 'cluster': what a cluster with a controller-manager and
+ * kubelets runs: the ServiceAccount admission plugin mounts tokens into Pods,
+ * the Node authorizer and NodeRestriction hold each kubelet to its own node.
+ */
+export type ApiserverMode = 'apiserver' | 'cluster';
+
+export interface ApiserverNetwork {
+  /** Where it listens (default 127.0.0.1). */
+  readonly bindAddress: string;
+  /** The address it advertises, and the service account issuer's host (default 127.0.0.1). */
+  readonly advertiseAddress: string;
+  /** More IP addresses in its serving certificate. */
+  readonly extraSans: readonly string[];
+}
+
+export const LOOPBACK: ApiserverNetwork = {
+  bindAddress: '127.0.0.1',
+  advertiseAddress: '127.0.0.1',
+  extraSans: [],
+};
+
+export interface PkiFiles {
+  readonly ca: string;
+  readonly servingCert: string;
+  readonly servingKey: string;
+  readonly saPublic: string;
+  readonly saPrivate: string;
+}
+
+export interface ApiserverFlags {
+  readonly dir: string;
+  readonly port: number;
+  readonly etcdUrl: string;
+  readonly files: PkiFiles;
+  readonly mode: ApiserverMode;
+  readonly network: ApiserverNetwork;
+}
+
+function modeFlags(mode: ApiserverMode): string[] {
+  if (mode === 'cluster')
+    return ['--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction'];
+  // No controller-manager creates default ServiceAccounts here.
+  return ['--authorization-mode=RBAC', '--disable-admission-plugins=ServiceAccount'];
+}
+
+export function apiserverArgs(f: ApiserverFlags): string[] {
+  const { files, network } = f;
+  return [
+    `--advertise-address=${network.advertiseAddress}`,
+    `--bind-address=${network.bindAddress}`,
+    `--secure-port=${f.port}`,
+    `--cert-dir=${join(f.dir, 'certs')}`,
+    `--tls-cert-file=${files.servingCert}`,
+    `--tls-private-key-file=${files.servingKey}`,
+    `--client-ca-file=${files.ca}`,
+    `--etcd-servers=${f.etcdUrl}`,
+    `--service-account-issuer=https://${network.advertiseAddress}:${f.port}`,
+    `--service-account-key-file=${files.saPublic}`,
+    `--service-account-signing-key-file=${files.saPrivate}`,
+    '--service-cluster-ip-range=10.0.0.0/24',
+    '--allow-privileged=true',
+    // The endpoint reconciler refuses loopback addresses; nothing here needs the kubernetes Service's endpoints.
+    '--endpoint-reconciler-type=none',
+    ...modeFlags(f.mode),
+  ];
+}
+
+export function kubeconfigYaml(server: string, ca: string, user: string, client: Pem): string {
+  const b64 = (s: string): string => Buffer.from(s).toString('base64');
+  return `apiVersion: v1
+kind: Config
+clusters:
+- name: livepatch-local
+  cluster:
+    server: ${server}
+    certificate-authority-data: ${b64(ca)}
+users:
+- name: ${user}
+  user:
+    client-certificate-data: ${b64(client.cert)}
+    client-key-data: ${b64(client.key)}
+contexts:
+- name: livepatch-local
+  context: {cluster: livepatch-local, user: ${user}}
+current-context: livepatch-local
+`;
+}
+
+export function adminKubeconfig(server: string, pki: ControlPlanePki): string {
+  return kubeconfigYaml(server, pki.ca.cert, 'livepatch-admin', pki.admin);
+}
