@@ -2,9 +2,12 @@
 // spec.patches through the pure node state machine, and reports what the
 // kernel has in status. It reads the kernel once a second only while a
 // transition runs, writes status only when it changed (plus a heartbeat), and
-// reverses a stalled transition on its own, with or without a controller.
+// reverses a stalled transition on its own, with or without a controller, and
+// with or without the API server: the kernel loop never waits on the API (the
+// status is written in the background), and it remembers on the node what it
+// was asked for, so that an agent restarted during an outage still guards.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { API_VERSION, FIELD_MANAGER, LIVEPATCH } from '../src/api/constants.js';
+import { API_VERSION, LIVEPATCH } from '../src/api/constants.js';
 import type {
   Condition,
   DesiredPatch,
@@ -16,14 +19,16 @@ import type { NodeName } from '../src/api/names.js';
 import type { Clock } from '../src/clock.js';
 import type { EventRecorder } from '../src/kube/events.js';
 import { Reflector } from '../src/kube/reflector.js';
-import { patchStatus, PATHS } from '../src/kube/resources.js';
+import { PATHS } from '../src/kube/resources.js';
 import type { Logger } from '../src/log.js';
 import { runAction, type ActionFailure } from './actions.js';
 import { readKernel } from './kernel-view.js';
 import { kernelProfile, unsupportedReason, type KernelProfile } from './kernel/profile.js';
-import { ensureLivePatchNode, livePatchNodePath } from './livepatchnode.js';
 import type { KernelBackend } from './kernel/types.js';
+import { ensureLivePatchNode } from './livepatchnode.js';
 import type { ModuleFetcher } from './module-source.js';
+import type { NodeState, NodeStateFile } from './node-state.js';
+import { StatusReporter } from './status-reporter.js';
 import { decideNode, type KernelView, type NodeAction, type NodeDecision } from './node-machine.js';
 
 export interface AgentOptions {
@@ -39,8 +44,12 @@ export interface AgentOptions {
   readonly pollMs?: number;
   readonly unloadTimeoutMs?: number;
   readonly retryMs?: number;
-  /** Called after each reconcile, for metrics and health. */
+  /** Called after each pass of the kernel loop, for metrics and liveness. */
   readonly onReconciled?: (status: LivePatchNodeStatus) => void;
+  /** The node-local memory; without it an agent started during an outage guards nothing. */
+  readonly state?: NodeStateFile;
+  /** How long a start without node-local state waits for the API server before guarding nothing. */
+  readonly startSyncWaitMs?: number;
 }
 
 const MAX_ACTIONS_PER_PASS = 6;
@@ -55,12 +64,14 @@ interface Cooldown {
 
 export class Agent {
   private readonly reflector: Reflector<LivePatchNode>;
-  private readonly path: string;
+  private readonly reporter: StatusReporter;
+  /** The desired patches remembered on the node, used until the API server answers. */
+  private remembered: readonly DesiredPatch[] = [];
+  private readonly pendingEvents = new Set<Promise<void>>();
   private previous: ObservedPatch[] = [];
   private readonly cooldowns = new Map<string, Cooldown>();
   /** The last refusal announced per LivePatch, so a retried refusal is not announced again. */
   private readonly announced = new Map<string, string>();
-  private written: { json: string; at: number } | undefined;
   private readyCondition: Condition | undefined;
   /** Read once at start: the release does not change without a reboot, which restarts the agent. */
   private kernel:
@@ -72,7 +83,14 @@ export class Agent {
   lastReconcile = 0;
 
   constructor(private readonly o: AgentOptions) {
-    this.path = livePatchNodePath(o.nodeName);
+    this.reporter = new StatusReporter({
+      kubeConfig: o.kubeConfig,
+      nodeName: o.nodeName,
+      clock: o.clock,
+      log: o.log,
+      heartbeatMs: o.heartbeatMs ?? 30_000,
+      retryMs: o.retryMs ?? 5000,
+    });
     this.reflector = new Reflector<LivePatchNode>(o.kubeConfig, {
       path: PATHS.livePatchNodes,
       fieldSelector: `metadata.name=${o.nodeName}`,
@@ -87,14 +105,10 @@ export class Agent {
     this.kernel = await this.inspectKernel();
     if (this.kernel.refusal)
       this.o.log.error(this.kernel.refusal.message, { node: this.o.nodeName });
-    await this.ensureLivePatchNode();
     this.reflector.start();
-    await this.reflector.waitForSync();
-    // Adopt what this node reported before a restart, so transitions keep their start time.
-    // Failed entries are retried once per agent start.
-    this.previous = (this.reflector.get(this.o.nodeName)?.status?.patches ?? []).filter(
-      (p) => p.phase !== 'Failed',
-    );
+    const saved = await this.o.state?.load();
+    if (saved) this.resume(saved);
+    else await this.adoptReported();
     this.kick();
   }
 
@@ -103,6 +117,67 @@ export class Agent {
     this.reflector.stop();
     if (this.timer) clearTimeout(this.timer);
     await this.running;
+    await this.reporter.stop();
+    await Promise.all(this.pendingEvents);
+  }
+
+  /** Why the node's status is not reaching the API server (readiness), or undefined. */
+  reportProblem(): string | undefined {
+    return this.reporter.problem();
+  }
+
+  /**
+   * Takes up where the agent before this one stopped, from the node's own
+   * memory: newer than (or as new as) its last status in the API. Failed
+   * entries are retried once per agent start.
+   */
+  private resume(saved: NodeState): void {
+    this.remembered = saved.desired;
+    this.previous = saved.patches.filter((p) => p.phase !== 'Failed');
+    this.o.log.info('resuming from the node-local state', {
+      node: this.o.nodeName,
+      patches: saved.desired.map((d) => d.livePatch),
+    });
+  }
+
+  /** Without node-local state: adopt what this node last reported, so transitions keep their start time. */
+  private async adoptReported(): Promise<void> {
+    const adopt = (): void => {
+      if (this.previous.length > 0) return;
+      this.previous = (this.reflector.get(this.o.nodeName)?.status?.patches ?? []).filter(
+        (p) => p.phase !== 'Failed',
+      );
+    };
+    const waitMs = this.o.startSyncWaitMs ?? 10_000;
+    // A real timer, not the clock: this waits for the network.
+    let timer: NodeJS.Timeout | undefined;
+    const synced = await Promise.race([
+      this.reflector.waitForSync().then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(resolve, waitMs, false))),
+    ]);
+    clearTimeout(timer);
+    if (synced) {
+      adopt();
+      // Created now rather than by the first status write, so that it exists once the agent has started.
+      if (!this.reflector.get(this.o.nodeName))
+        await ensureLivePatchNode(this.o.kubeConfig, this.o.nodeName, this.o.log).catch(
+          (err: unknown) => {
+            this.o.log.warn('cannot create the LivePatchNode yet; the status write will', {
+              node: this.o.nodeName,
+              error: (err as Error).message,
+            });
+          },
+        );
+      return;
+    }
+    this.o.log.warn(
+      'the API server does not answer and this node has no saved state: nothing to guard until it does',
+      { node: this.o.nodeName, waitedMs: waitMs },
+    );
+    void this.reflector.waitForSync().then(() => {
+      adopt();
+      this.kick();
+    });
   }
 
   /** Whether this node can take livepatches at all; if not, the agent reports why and loads nothing. */
@@ -118,10 +193,6 @@ export class Agent {
       return { profile, refusal: { reason: 'NoLivepatchSupport', message } };
     }
     return { profile };
-  }
-
-  private ensureLivePatchNode(): Promise<void> {
-    return ensureLivePatchNode(this.o.kubeConfig, this.o.nodeName, this.o.log);
   }
 
   /** Level-triggered: any wake-up runs one full reconcile; wake-ups during one coalesce into one more. */
@@ -157,16 +228,13 @@ export class Agent {
     }, ms);
   }
 
+  /** From the API once it answered (its cache outlives an outage), else from the node's memory. */
   private desired(): DesiredPatch[] {
+    if (!this.reflector.hasSynced) return [...this.remembered];
     return [...(this.reflector.get(this.o.nodeName)?.spec.patches ?? [])];
   }
 
   private async reconcile(): Promise<void> {
-    const lpn = this.reflector.get(this.o.nodeName);
-    if (!lpn) {
-      await this.ensureLivePatchNode();
-      return;
-    }
     const desired = this.desired();
     this.expireCooldowns();
     const kernel = this.kernel ?? (this.kernel = await this.inspectKernel());
@@ -187,7 +255,7 @@ export class Agent {
       this.previous = failure
         ? this.withFailure(decision.patches, action, failure)
         : decision.patches;
-      await this.announce(decision.patches, action, failure);
+      this.announce(decision.patches, action, failure);
       if (failure) break;
       view = await read();
       decision = this.decide(desired, view);
@@ -195,9 +263,10 @@ export class Agent {
     if (!decision.action) this.previous = decision.patches;
     const transitioning = view.patches.find((p) => p.transition)?.name;
     const status = await this.buildStatus(decision.unmanaged, transitioning);
-    await this.writeStatus(status);
     this.lastReconcile = this.o.clock.now();
     this.o.onReconciled?.(status);
+    await this.o.state?.save(desired, this.previous);
+    this.reporter.submit(status);
     const inTransition = view.patches.some((p) => p.transition) || decision.action !== undefined;
     this.schedule(inTransition ? (this.o.pollMs ?? 1000) : this.nextQuietWake());
   }
@@ -251,29 +320,39 @@ export class Agent {
     return patches.map((p) => (p.livePatch === action.livePatch ? entry : p));
   }
 
+  /** An Event written in the background: an API server that does not answer must not hold the guard. */
+  private track(write: Promise<void>): void {
+    this.pendingEvents.add(write);
+    void write.finally(() => this.pendingEvents.delete(write));
+  }
+
   /** Events for what only a node can find: a refused module, a stall reversed by the node guard. */
-  private async announce(
+  private announce(
     patches: ObservedPatch[],
     action: NodeAction,
     failure: ActionFailure | undefined,
-  ): Promise<void> {
+  ): void {
     const target = { apiVersion: API_VERSION, kind: LIVEPATCH.kind, name: action.livePatch };
     // One Event per distinct refusal, not one per retry.
     if (failure && !failure.retryable && this.announced.get(action.livePatch) !== failure.message) {
       this.announced.set(action.livePatch, failure.message);
-      await this.o.events.record(target, {
-        type: 'Warning',
-        reason: failure.reason,
-        message: `node ${this.o.nodeName}: ${failure.message}`,
-      });
+      this.track(
+        this.o.events.record(target, {
+          type: 'Warning',
+          reason: failure.reason,
+          message: `node ${this.o.nodeName}: ${failure.message}`,
+        }),
+      );
     }
     const entry = patches.find((p) => p.livePatch === action.livePatch);
     if (!failure && action.kind === 'setEnabled' && action.why === 'stalled' && entry) {
-      await this.o.events.record(target, {
-        type: 'Warning',
-        reason: 'NodeStalled',
-        message: `node ${this.o.nodeName}: ${entry.message ?? 'transition stalled; reversing'}`,
-      });
+      this.track(
+        this.o.events.record(target, {
+          type: 'Warning',
+          reason: 'NodeStalled',
+          message: `node ${this.o.nodeName}: ${entry.message ?? 'transition stalled; reversing'}`,
+        }),
+      );
     }
   }
 
@@ -303,16 +382,5 @@ export class Agent {
       unmanaged: unmanaged ?? [],
       conditions: [this.readyCondition],
     };
-  }
-
-  private async writeStatus(status: LivePatchNodeStatus): Promise<void> {
-    const json = JSON.stringify(status);
-    const now = this.o.clock.now();
-    const heartbeatDue = !this.written || now - this.written.at >= (this.o.heartbeatMs ?? 30_000);
-    if (this.written?.json === json && !heartbeatDue) return;
-    // Merge patch: absent keys must be sent as null to be removed.
-    const body = { transitioning: null, ...status, heartbeatTime: new Date(now).toISOString() };
-    await patchStatus(this.o.kubeConfig, this.path, body, FIELD_MANAGER.agent);
-    this.written = { json, at: now };
   }
 }

@@ -33,6 +33,8 @@ export interface Fleet {
   /** Stops one node's agent, as if its pod died; `restart` brings a fresh one up. */
   stopAgent(node: NodeName): Promise<void>;
   restartAgent(node: NodeName): Promise<void>;
+  /** The node's simulated kernel, which outlives its agents as a real one does. */
+  kernel(node: NodeName): KernelBackend | undefined;
   /** Stops every agent; removes the Nodes and LivePatchNodes it created unless `keep`. */
   stop(options?: { keep?: boolean }): Promise<void>;
 }
@@ -64,6 +66,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         clock: o.clock,
         log: o.log,
         moduleDir: join(workDir, name),
+        stateDir: join(workDir, name),
         hostRoot: '/',
         ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
       },
@@ -94,6 +97,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     nodes: names,
     stopAgent,
     restartAgent: startAgent,
+    kernel: (name) => kernels.get(name),
     stop: async (options) => {
       await Promise.all(names.map(stopAgent));
       if (!options?.keep) {

@@ -29,6 +29,8 @@ export interface ModuleSourceOptions {
   readonly moduleDir: string;
   /** Prefix for hostPath sources: the host's root as mounted in the agent's container ('/' on the host). */
   readonly hostRoot: string;
+  /** The only namespace ConfigMap sources may be in; undefined: any. */
+  readonly configMapNamespace?: string;
 }
 
 export type ModuleFetcher = (name: PatchName, source: ModuleSource) => Promise<string>;
@@ -59,11 +61,20 @@ async function fromUrl(url: string): Promise<Uint8Array> {
 }
 
 async function fromConfigMap(
-  kc: KubeConfig | undefined,
+  options: ModuleSourceOptions,
   ref: NonNullable<ModuleSource['configMap']>,
 ): Promise<Uint8Array> {
+  const kc = options.kubeConfig;
   const where = `ConfigMap ${ref.namespace}/${ref.name}`;
   if (!kc) throw new ModuleSourceError(`cannot read ${where}: no API access`, false);
+  const allowed = options.configMapNamespace;
+  if (allowed !== undefined && ref.namespace !== allowed) {
+    throw new ModuleSourceError(
+      `${where} is outside ${allowed}, the only namespace the agents read module ConfigMaps from ` +
+        "(the chart's modules.configMapNamespace); nothing was loaded. Create the ConfigMap there and point the LivePatch at it",
+      false,
+    );
+  }
   let cm;
   try {
     cm = await kc
@@ -110,8 +121,7 @@ export function createModuleFetcher(options: ModuleSourceOptions): ModuleFetcher
   return async (name, source) => {
     let bytes: Uint8Array;
     if (source.url !== undefined) bytes = await fromUrl(source.url);
-    else if (source.configMap !== undefined)
-      bytes = await fromConfigMap(options.kubeConfig, source.configMap);
+    else if (source.configMap !== undefined) bytes = await fromConfigMap(options, source.configMap);
     else if (source.hostPath !== undefined)
       bytes = await fromHostPath(options.hostRoot, source.hostPath);
     else throw new ModuleSourceError('the module has no source', false);

@@ -1,5 +1,8 @@
-// /healthz and /metrics for one agent: Prometheus gauges of what the node's
-// kernel has, and a health check that fails when the loop stops turning.
+// /healthz, /readyz and /metrics for one agent: Prometheus gauges of what the
+// node's kernel has. Liveness follows the kernel loop (the stall guard
+// ticking), never the API server: an outage of the control plane must not
+// restart every agent exactly when they guard alone. Readiness follows the
+// status reaching the API server.
 import type { Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { NODE_PATCH_PHASES } from '../src/api/schema/livepatchnode.js';
@@ -36,12 +39,23 @@ export class AgentMetrics {
   }
 }
 
-/** Serves until closed; healthy while the loop reconciled within `staleMs`. */
-export function serveAgentEndpoints(metrics: AgentMetrics, port: number, staleMs: number): Server {
+/**
+ * Serves until closed. /healthz: the kernel loop ran within `staleMs`.
+ * /readyz: `reportProblem` (the status not reaching the API server) says nothing.
+ */
+export function serveAgentEndpoints(
+  metrics: AgentMetrics,
+  port: number,
+  staleMs: number,
+  reportProblem: () => string | undefined,
+): Server {
   return serveEndpoints(port, metrics.registry, {
     '/healthz': () =>
       Date.now() - metrics.lastReconcileMs < staleMs
         ? undefined
-        : `no reconcile for ${Math.round(staleMs / 1000)}s`,
+        : metrics.lastReconcileMs === 0
+          ? 'the kernel loop has not run yet'
+          : `the kernel loop has not run for ${Math.round(staleMs / 1000)}s`,
+    '/readyz': reportProblem,
   });
 }

@@ -1,5 +1,7 @@
 // Wires one agent for one node: the backend (sysfs or simulator), the module
-// fetcher, events. The `agent` command and the fleet simulator both use it.
+// fetcher, events, the node-local state. The `agent` command and the fleet
+// simulator both use it.
+import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { kernelRelease, type NodeName } from '../src/api/names.js';
 import type { Clock } from '../src/clock.js';
@@ -14,6 +16,7 @@ import { SimulatedKernel } from './kernel/simulator.js';
 import { DEFAULT_SYSFS_OPTIONS, SysfsKernel, type SysfsOptions } from './kernel/sysfs.js';
 import type { KernelBackend } from './kernel/types.js';
 import { createModuleFetcher } from './module-source.js';
+import { NodeStateFile, type NodeFacts } from './node-state.js';
 import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
 
 export type BackendChoice =
@@ -32,6 +35,10 @@ export interface AgentSetup {
   readonly log: Logger;
   readonly moduleDir: string;
   readonly hostRoot: string;
+  /** The only namespace module ConfigMaps are read from (the agent's RBAC allows no other); none: any. */
+  readonly moduleNamespace?: string;
+  /** Where the node-local state is kept; none: an agent restarted during an outage guards nothing. */
+  readonly stateDir?: string;
   readonly heartbeatMs?: number;
   readonly onReconciled?: (status: LivePatchNodeStatus) => void;
 }
@@ -46,13 +53,13 @@ export function readNode(kc: KubeConfig, name: NodeName): Promise<NodeObject> {
 
 function simulatorFor(
   setup: AgentSetup,
-  node: NodeObject,
+  node: NodeFacts,
   release: string | undefined,
 ): SimulatedKernel {
-  const uname = release ?? node.status?.nodeInfo?.kernelVersion;
+  const uname = release ?? node.kernelVersion;
   if (!uname)
     throw new RefusedBackendError(
-      `node ${node.metadata.name} reports no kernelVersion; pass --kernel-release`,
+      `node ${setup.nodeName} reports no kernelVersion; pass --kernel-release`,
     );
   const log = setup.log.child({ node: setup.nodeName });
   return new SimulatedKernel({
@@ -68,13 +75,13 @@ function simulatorFor(
   });
 }
 
-export async function createBackend(setup: AgentSetup, node: NodeObject): Promise<KernelBackend> {
+export async function createBackend(setup: AgentSetup, node: NodeFacts): Promise<KernelBackend> {
   const choice = setup.backend;
   if (choice.kind === 'simulator') return simulatorFor(setup, node, choice.release);
   // kind nodes are containers sharing the host's kernel: patching "the node" would patch the laptop.
-  if (node.spec?.providerID?.startsWith('kind://') && !choice.allowOnKind) {
+  if (node.providerID?.startsWith('kind://') && !choice.allowOnKind) {
     throw new RefusedBackendError(
-      `node ${node.metadata.name} is a kind node (providerID ${node.spec.providerID}) and shares the host's kernel; ` +
+      `node ${setup.nodeName} is a kind node (providerID ${node.providerID}) and shares the host's kernel; ` +
         'the sysfs backend refuses to touch it. Use --backend=simulator (the chart does on kind), or ' +
         '--allow-sysfs-on-kind if you really mean to patch the host.',
     );
@@ -82,13 +89,56 @@ export async function createBackend(setup: AgentSetup, node: NodeObject): Promis
   return Promise.resolve(new SysfsKernel({ ...DEFAULT_SYSFS_OPTIONS, ...choice.options }));
 }
 
+const MAX_WAIT_MS = 30_000;
+
+/**
+ * What the backend needs from the Node (its kernel, whether it is a kind
+ * node): from the API server, else from what this agent saved the last time it
+ * could read it, else it waits for the API server (with nothing saved there is
+ * nothing to guard yet).
+ */
+async function nodeFacts(setup: AgentSetup, state: NodeStateFile | undefined): Promise<NodeFacts> {
+  const saved = await state?.load();
+  for (let waitMs = 1000; ; waitMs = Math.min(MAX_WAIT_MS, waitMs * 2)) {
+    try {
+      const node = await readNode(setup.kubeConfig, setup.nodeName);
+      const facts: NodeFacts = {
+        ...(node.status?.nodeInfo?.kernelVersion
+          ? { kernelVersion: node.status.nodeInfo.kernelVersion }
+          : {}),
+        ...(node.spec?.providerID ? { providerID: node.spec.providerID } : {}),
+      };
+      if (state) state.facts = facts;
+      return facts;
+    } catch (err) {
+      const error = (err as Error).message;
+      if (saved && state) {
+        state.facts = saved.facts;
+        setup.log.warn('cannot read the Node; starting from the node-local state', {
+          node: setup.nodeName,
+          error,
+        });
+        return saved.facts;
+      }
+      setup.log.warn('waiting for the API server to read the Node (no node-local state)', {
+        node: setup.nodeName,
+        error,
+        retryInMs: waitMs,
+      });
+      await setup.clock.sleep(waitMs);
+    }
+  }
+}
+
 /** `backend`: an existing kernel to drive (a simulated node's kernel outlives its agent, as a real one does). */
 export async function createAgent(
   setup: AgentSetup,
   existing?: KernelBackend,
 ): Promise<{ agent: Agent; backend: KernelBackend }> {
-  const node = await readNode(setup.kubeConfig, setup.nodeName);
-  const backend = existing ?? (await createBackend(setup, node));
+  const state = setup.stateDir
+    ? new NodeStateFile(join(setup.stateDir, 'agent-state.json'), setup.nodeName, setup.log)
+    : undefined;
+  const backend = existing ?? (await createBackend(setup, await nodeFacts(setup, state)));
   const agent = new Agent({
     nodeName: setup.nodeName,
     kubeConfig: setup.kubeConfig,
@@ -97,6 +147,7 @@ export async function createAgent(
       kubeConfig: setup.kubeConfig,
       moduleDir: setup.moduleDir,
       hostRoot: setup.hostRoot,
+      ...(setup.moduleNamespace ? { configMapNamespace: setup.moduleNamespace } : {}),
     }),
     clock: setup.clock,
     log: setup.log.child({ node: setup.nodeName }),
@@ -104,6 +155,7 @@ export async function createAgent(
     version: operatorVersion(),
     ...(setup.heartbeatMs ? { heartbeatMs: setup.heartbeatMs } : {}),
     ...(setup.onReconciled ? { onReconciled: setup.onReconciled } : {}),
+    ...(state ? { state } : {}),
   });
   return { agent, backend };
 }

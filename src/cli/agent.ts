@@ -1,7 +1,13 @@
 // `livepatch-operator agent`: the DaemonSet's process, one per node.
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { createAgent, RefusedBackendError, type BackendChoice } from '../../agent/setup.js';
+import type { Agent } from '../../agent/agent.js';
+import {
+  createAgent,
+  RefusedBackendError,
+  type AgentSetup,
+  type BackendChoice,
+} from '../../agent/setup.js';
 import { reportAgentRefusal } from '../../agent/livepatchnode.js';
 import { AgentMetrics, serveAgentEndpoints } from '../../agent/server.js';
 import { nodeName } from '../api/names.js';
@@ -14,18 +20,23 @@ const HELP = `Usage: livepatch-operator agent [flags]
 
 Runs the node agent for NODE_NAME (or --node): watches the node's
 LivePatchNode, loads, enables, reverses and unloads livepatches as its spec
-asks, and reports the kernel's state in its status.
+asks, and reports the kernel's state in its status. It remembers what it was
+asked for in --state-dir, so that, restarted while the API server is
+unreachable, it still reverses a stalled transition and reports once the
+server answers.
 
-  --node NAME            node to manage (default: $NODE_NAME)
-  --kubeconfig FILE      kubeconfig (default: in-cluster, else $KUBECONFIG)
-  --backend KIND         sysfs (default) or simulator
-  --kernel-release REL   simulator only: the simulated \`uname -r\` (default: the Node's kernelVersion)
-  --sysfs-root DIR       where sysfs is mounted (default /sys)
-  --proc-root DIR        where procfs is mounted (default /proc)
-  --host-root DIR        the host's / for hostPath modules (default /)
-  --module-dir DIR       where verified modules are kept (default /var/lib/livepatch-operator/modules)
-  --metrics-port PORT    /healthz and /metrics (default 8081; 0 disables)
-  --allow-sysfs-on-kind  drive the real sysfs even on a kind node (it shares the host kernel)
+  --node NAME              node to manage (default: $NODE_NAME)
+  --kubeconfig FILE        kubeconfig (default: in-cluster, else $KUBECONFIG)
+  --backend KIND           sysfs (default) or simulator
+  --kernel-release REL     simulator only: the simulated \`uname -r\` (default: the Node's kernelVersion)
+  --sysfs-root DIR         where sysfs is mounted (default /sys)
+  --proc-root DIR          where procfs is mounted (default /proc)
+  --host-root DIR          the host's / for hostPath modules (default /)
+  --module-dir DIR         where verified modules are kept (default /var/lib/livepatch-operator/modules)
+  --module-namespace NS    the only namespace module ConfigMaps are read from (default: any)
+  --state-dir DIR          where the node-local state is kept (default /var/lib/livepatch-operator)
+  --metrics-port PORT      /healthz, /readyz and /metrics (default 8081; 0 disables)
+  --allow-sysfs-on-kind    drive the real sysfs even on a kind node (it shares the host kernel)
 `;
 
 const OPTIONS = {
@@ -37,14 +48,19 @@ const OPTIONS = {
   'proc-root': { type: 'string', default: '/proc' },
   'host-root': { type: 'string', default: '/' },
   'module-dir': { type: 'string', default: '/var/lib/livepatch-operator/modules' },
+  'module-namespace': { type: 'string' },
+  'state-dir': { type: 'string', default: '/var/lib/livepatch-operator' },
   'metrics-port': { type: 'string', default: '8081' },
   'allow-sysfs-on-kind': { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function backendChoice(
-  values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS }>>['values'],
-): BackendChoice {
+type Values = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS }>>['values'];
+
+/** Liveness: the kernel loop ran within this long (it runs at least every 30 s). */
+const KERNEL_LOOP_STALE_MS = 120_000;
+
+function backendChoice(values: Values): BackendChoice {
   if (values.backend === 'simulator') {
     return {
       kind: 'simulator',
@@ -60,6 +76,44 @@ function backendChoice(
   };
 }
 
+function setupFrom(values: Values, name: string, metrics: AgentMetrics): AgentSetup {
+  const log = createLogger({ component: 'agent' });
+  return {
+    kubeConfig: loadKubeConfig(values.kubeconfig),
+    nodeName: nodeName(name),
+    backend: backendChoice(values),
+    clock: systemClock,
+    log,
+    moduleDir: resolve(values['module-dir']),
+    hostRoot: values['host-root'],
+    stateDir: resolve(values['state-dir']),
+    ...(values['module-namespace'] ? { moduleNamespace: values['module-namespace'] } : {}),
+    onReconciled: (status) => {
+      metrics.observe(status, Date.now());
+    },
+  };
+}
+
+/** The agent, or undefined when the node's backend refuses to run (reported on its LivePatchNode). */
+async function create(setup: AgentSetup): Promise<Agent | undefined> {
+  const { log, nodeName: name } = setup;
+  try {
+    return (await createAgent(setup)).agent;
+  } catch (err) {
+    if (!(err instanceof RefusedBackendError)) throw err;
+    log.error(err.message, { node: name });
+    await reportAgentRefusal(setup.kubeConfig, name, 'BackendRefused', err.message, log).catch(
+      (e: unknown) => {
+        log.warn('cannot report the refusal on the LivePatchNode', {
+          node: name,
+          error: (e as Error).message,
+        });
+      },
+    );
+    return undefined;
+  }
+}
+
 export async function runAgent(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: OPTIONS });
   if (values.help) {
@@ -71,48 +125,27 @@ export async function runAgent(args: string[]): Promise<number> {
     throw new Error(
       'no node: set NODE_NAME (the DaemonSet does, from spec.nodeName) or pass --node',
     );
-  const log = createLogger({ component: 'agent' });
-  const kubeConfig = loadKubeConfig(values.kubeconfig);
   const metrics = new AgentMetrics();
-  let agent;
-  try {
-    ({ agent } = await createAgent({
-      kubeConfig,
-      nodeName: nodeName(name),
-      backend: backendChoice(values),
-      clock: systemClock,
-      log,
-      moduleDir: resolve(values['module-dir']),
-      hostRoot: values['host-root'],
-      onReconciled: (status) => {
-        metrics.observe(status, Date.now());
-      },
-    }));
-  } catch (err) {
-    if (err instanceof RefusedBackendError) {
-      log.error(err.message, { node: name });
-      await reportAgentRefusal(
-        kubeConfig,
-        nodeName(name),
-        'BackendRefused',
-        err.message,
-        log,
-      ).catch((e: unknown) => {
-        log.warn('cannot report the refusal on the LivePatchNode', {
-          node: name,
-          error: (e as Error).message,
-        });
-      });
-      return 3;
-    }
-    throw err;
-  }
-  await agent.start();
+  const setup = setupFrom(values, name, metrics);
+  const started: { agent?: Agent } = {};
   const port = Number(values['metrics-port']);
-  const server = port > 0 ? serveAgentEndpoints(metrics, port, 120_000) : undefined;
-  log.info('agent running', { node: name, backend: values.backend });
+  // Served from the start: the probes get an answer while the agent waits for its Node.
+  const server =
+    port > 0
+      ? serveAgentEndpoints(metrics, port, KERNEL_LOOP_STALE_MS, () =>
+          started.agent ? started.agent.reportProblem() : 'starting',
+        )
+      : undefined;
+  const agent = await create(setup);
+  if (!agent) {
+    server?.close();
+    return 3;
+  }
+  started.agent = agent;
+  await agent.start();
+  setup.log.info('agent running', { node: name, backend: values.backend });
   const signal = await untilSignal();
-  log.info('stopping', { node: name, signal });
+  setup.log.info('stopping', { node: name, signal });
   await agent.stop();
   server?.close();
   return 0;

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import { createModuleFetcher, ModuleSourceError, sha256 } from '../../../agent/module-source.js';
 import type { PatchName } from '../../../src/api/names.js';
 
@@ -74,5 +75,23 @@ describe('module sources', () => {
       sha256: sha256(BYTES),
     }).catch((e: unknown) => e);
     expect((err as Error).message).toContain('not a normalized absolute path');
+  });
+
+  test('a ConfigMap outside the module namespace is refused before any API call, saying where to put it', async () => {
+    const confined = createModuleFetcher({
+      kubeConfig: new KubeConfig(),
+      moduleDir: join(dir, 'modules'),
+      hostRoot: '/',
+      configMapNamespace: 'livepatch-system',
+    });
+    const err = await confined(NAME, {
+      configMap: { namespace: 'kube-system', name: 'm', key: 'module.ko' },
+      sha256: sha256(BYTES),
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModuleSourceError);
+    expect((err as ModuleSourceError).retryable).toBe(false);
+    expect((err as Error).message).toContain(
+      'ConfigMap kube-system/m is outside livepatch-system, the only namespace',
+    );
   });
 });

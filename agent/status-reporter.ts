@@ -1,0 +1,109 @@
+// Writes the agent's status to its node's LivePatchNode in the background, so
+// that the kernel loop, and the stall guard in it, never waits on the API
+// server: the latest status wins, a failed write is retried until the server
+// answers again, and a missing LivePatchNode is created first.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { FIELD_MANAGER } from '../src/api/constants.js';
+import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
+import type { NodeName } from '../src/api/names.js';
+import type { Clock } from '../src/clock.js';
+import { isNotFound, patchStatus } from '../src/kube/resources.js';
+import type { Logger } from '../src/log.js';
+import { ensureLivePatchNode, livePatchNodePath } from './livepatchnode.js';
+
+export interface ReporterOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly nodeName: NodeName;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** A status is written again after this long even when nothing changed. */
+  readonly heartbeatMs: number;
+  /** Wait before trying a failed write again. */
+  readonly retryMs: number;
+}
+
+export class StatusReporter {
+  private latest: LivePatchNodeStatus | undefined;
+  private written: { json: string; at: number } | undefined;
+  private inFlight: Promise<void> | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private failing: { since: number; error: string } | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: ReporterOptions) {}
+
+  /** Hands over the status of the latest kernel pass; written when it changed or a heartbeat is due. */
+  submit(status: LivePatchNodeStatus): void {
+    this.latest = status;
+    this.flush();
+  }
+
+  /** Why the node's status is not reaching the API server, or undefined when it is. */
+  problem(): string | undefined {
+    if (this.failing) {
+      const seconds = Math.round((this.o.clock.now() - this.failing.since) / 1000);
+      return `cannot report to the API server for ${seconds}s: ${this.failing.error}`;
+    }
+    return this.written ? undefined : 'no status reported yet';
+  }
+
+  /** Waits for the write in flight, then writes nothing more. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    await this.inFlight;
+  }
+
+  private flush(): void {
+    const status = this.latest;
+    if (this.inFlight || this.stopped || !status) return;
+    const json = JSON.stringify(status);
+    const now = this.o.clock.now();
+    const due = !this.written || now - this.written.at >= this.o.heartbeatMs;
+    if (this.written?.json === json && !due) return;
+    this.inFlight = this.write(status, json).finally(() => {
+      this.inFlight = undefined;
+      if (this.latest !== status) this.flush();
+    });
+  }
+
+  private async write(status: LivePatchNodeStatus, json: string): Promise<void> {
+    const now = this.o.clock.now();
+    // Merge patch: absent keys must be sent as null to be removed.
+    const body = { transitioning: null, ...status, heartbeatTime: new Date(now).toISOString() };
+    const path = livePatchNodePath(this.o.nodeName);
+    try {
+      try {
+        await patchStatus(this.o.kubeConfig, path, body, FIELD_MANAGER.agent);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        await ensureLivePatchNode(this.o.kubeConfig, this.o.nodeName, this.o.log);
+        await patchStatus(this.o.kubeConfig, path, body, FIELD_MANAGER.agent);
+      }
+      this.written = { json, at: now };
+      if (this.failing) {
+        const seconds = Math.round((now - this.failing.since) / 1000);
+        this.o.log.info('reporting to the API server again', { node: this.o.nodeName, seconds });
+      }
+      this.failing = undefined;
+    } catch (err) {
+      this.failed((err as Error).message);
+    }
+  }
+
+  private failed(error: string): void {
+    if (!this.failing) {
+      this.o.log.warn('cannot report to the API server; the node keeps guarding and retries', {
+        node: this.o.nodeName,
+        error,
+      });
+      this.failing = { since: this.o.clock.now(), error };
+    } else this.failing = { ...this.failing, error };
+    if (this.stopped) return;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.flush();
+    }, this.o.retryMs);
+  }
+}
