@@ -271,6 +271,8 @@ const TEMPLATE_FILES = [
   'controller-deployment.yaml',
   'agent-daemonset.yaml',
   'rbac.yaml',
+  'agent-policy.yaml',
+  'pod-security-check.yaml',
   'service.yaml',
   'servicemonitor.yaml',
   'NOTES.txt',
@@ -415,13 +417,26 @@ describe('chart templates', () => {
     expect(text).not.toMatch(/privileged|hostPath|hostPID|hostNetwork/);
   });
 
-  test('the agent: NODE_NAME, the backend from values, /healthz probes', () => {
+  test('the agent: NODE_NAME, the backend from values; alive by its kernel loop, ready by the API', () => {
     const text = template('agent-daemonset.yaml');
     expect(text).toMatch(/name: NODE_NAME\s+valueFrom:\s+fieldRef:\s+fieldPath: spec\.nodeName/);
     expect(text).toContain('- --backend={{ .Values.agent.backend }}');
     expect(text).toContain('{{- $sysfs := eq .Values.agent.backend "sysfs" }}');
-    for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe'])
+    for (const probe of ['startupProbe', 'livenessProbe'])
       expect(text).toMatch(new RegExp(`${probe}:\\s+httpGet:\\s+path: /healthz\\s+port: metrics`));
+    expect(text).toMatch(/readinessProbe:\s+httpGet:\s+path: \/readyz\s+port: metrics/);
+    expect(text).toContain('- --state-dir=/var/lib/livepatch-operator');
+  });
+
+  test('the agent: Linux nodes only, not virtual ones, node-critical, never two on a node', () => {
+    const text = template('agent-daemonset.yaml');
+    expect(text).toContain('(dict "kubernetes.io/os" "linux")');
+    expect(text).toMatch(/key: type\s+operator: NotIn\s+values: \[virtual-kubelet\]/);
+    expect(at(values, ['agent', 'priorityClassName'])).toBe('system-node-critical');
+    expect(text).toMatch(/rollingUpdate:\s+maxUnavailable: .*\n(\s+#.*\n)?\s+maxSurge: 0\n/);
+    expect(
+      validate(rootSchema, withValue(['agent', 'updateStrategy', 'rollingUpdate', 'maxSurge'], 1)),
+    ).not.toEqual([]);
   });
 
   test('the sysfs agent is privileged, in the host PID namespace, with the host paths it needs', () => {
@@ -468,6 +483,8 @@ function rbacObjects(): RbacObject[] {
   const text = template('rbac.yaml')
     .replaceAll('{{ $controller }}', 'controller')
     .replaceAll('{{ $agent }}', 'agent')
+    .replaceAll('{{ include "livepatch-operator.fullname" . }}', 'release')
+    .replaceAll('{{ include "livepatch-operator.moduleNamespace" . }}', 'MODULES')
     .split('\n')
     .filter((line) => !/^\s*\{\{[^}]*\}\}\s*$/.test(line))
     .join('\n')
@@ -498,7 +515,7 @@ describe('RBAC', () => {
     return [...verbs].sort();
   };
 
-  test('both ServiceAccounts, ClusterRoles, ClusterRoleBindings, and a Role for the Lease', () => {
+  test('both ServiceAccounts, ClusterRoles, ClusterRoleBindings, and Roles for the Lease, module ConfigMaps and Events', () => {
     const kinds = objects.map((o) => `${o.kind}/${o.metadata.name ?? ''}`);
     expect(kinds).toEqual(
       expect.arrayContaining([
@@ -508,6 +525,10 @@ describe('RBAC', () => {
         'ClusterRoleBinding/agent',
         'Role/controller-leader-election',
         'RoleBinding/controller-leader-election',
+        'Role/agent-modules',
+        'RoleBinding/agent-modules',
+        'Role/release-events',
+        'RoleBinding/release-events',
       ]),
     );
     expect(objects.filter((o) => o.kind === 'ServiceAccount')).toHaveLength(2);
@@ -519,8 +540,8 @@ describe('RBAC', () => {
     ['livepatch.io:livepatches/finalizers', ['update']],
     ['livepatch.io:livepatchnodes', ['get', 'list', 'patch', 'watch']],
     [':nodes', ['get', 'list', 'watch']],
-    [':events', ['create']],
-  ])('controller verbs on %s: %j', (resource, verbs) => {
+    [':events', []],
+  ])('controller cluster-wide verbs on %s: %j', (resource, verbs) => {
     expect(verbsOf(find('ClusterRole', 'controller'), resource)).toEqual(verbs);
   });
 
@@ -538,10 +559,28 @@ describe('RBAC', () => {
     ['livepatch.io:livepatchnodes', ['create', 'get', 'list', 'watch']],
     ['livepatch.io:livepatchnodes/status', ['patch']],
     [':nodes', ['get']],
-    [':configmaps', ['get']],
-    [':events', ['create']],
-  ])('agent verbs on %s: %j', (resource, verbs) => {
+    [':configmaps', []],
+    [':events', []],
+  ])('agent cluster-wide verbs on %s: %j', (resource, verbs) => {
     expect(verbsOf(find('ClusterRole', 'agent'), resource)).toEqual(verbs);
+  });
+
+  test('the agent reads ConfigMaps in the module namespace only', () => {
+    const role = objects.find((o) => o.kind === 'Role' && o.metadata.name === 'agent-modules');
+    expect(verbsOf(role, ':configmaps')).toEqual(['get']);
+    expect(template('rbac.yaml')).toMatch(
+      /name: \{\{ \$agent \}\}-modules\n\s+namespace: \{\{ include "livepatch-operator.moduleNamespace" \. \}\}/,
+    );
+  });
+
+  test('both write Events in "default" only, where the code writes them', () => {
+    const role = objects.find((o) => o.kind === 'Role' && o.metadata.name === 'release-events');
+    expect(role?.rules).toEqual([{ apiGroups: [''], resources: ['events'], verbs: ['create'] }]);
+    expect(template('rbac.yaml')).toMatch(/-events\n\s+namespace: default\n/);
+    const binding: (RbacObject & { subjects?: unknown[] }) | undefined = objects.find(
+      (o) => o.kind === 'RoleBinding' && o.metadata.name === 'release-events',
+    );
+    expect(binding?.subjects).toHaveLength(2);
   });
 
   test('no wildcard, no secrets, nothing the code does not call', () => {
@@ -675,5 +714,32 @@ describe('kind-config.yaml', () => {
     ).toBe(true);
     expect(header).toContain(`--set image.tag=${tag?.split(':')[1] ?? ''}`);
     expect(header).toMatch(/helm install [\s\S]*--set agent\.backend=simulator/);
+  });
+});
+
+describe('the release workflow', () => {
+  const text = read(root, '.github', 'workflows', 'release.yaml');
+  const workflow = asObject(parse(text), 'release.yaml');
+
+  test('runs on version tags and may write packages', () => {
+    expect(at(workflow, ['on', 'push', 'tags'])).toEqual(['v*']);
+    expect(at(workflow, ['permissions', 'packages'])).toBe('write');
+  });
+
+  test("builds the image with npm run image and pushes it under the chart's default repository", () => {
+    expect(text).toContain('npm run image');
+    expect(text).toContain('.image.repository');
+    expect(text).toMatch(
+      /skopeo copy "oci-archive:dist\/image\/livepatch-operator-\$\{tag\}\.oci\.tar" "docker:\/\/\$\{repository\}:\$\{tag\}"/,
+    );
+  });
+
+  test('packages the chart and pushes it as an OCI artifact, with helm built from test/helm', () => {
+    expect(text).toContain('working-directory: test/helm');
+    expect(text).toContain('helm package "$CHART_DIR"');
+    expect(text).toMatch(/helm push .* "\$CHART_REGISTRY"/);
+    expect(at(workflow, ['jobs', 'publish', 'env', 'CHART_REGISTRY'])).toBe(
+      'oci://ghcr.io/livepatch-operator/charts',
+    );
   });
 });

@@ -100,3 +100,8 @@ app.kubernetes.io/component: agent
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 {{- end }}
+
+{{/* The one namespace the agents read module ConfigMaps from. */}}
+{{- define "livepatch-operator.moduleNamespace" -}}
+{{- default .Release.Namespace .Values.modules.configMapNamespace }}
+{{- end }}

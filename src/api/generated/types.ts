@@ -82,7 +82,7 @@ export interface KernelTarget {
 export interface ModuleSource {
   /** An http:// or https:// URL the agent downloads the module from. */
   readonly url?: string;
-  /** A key of a ConfigMap holding the module, preferably in binaryData. */
+  /** A key of a ConfigMap holding the module, preferably in binaryData. A ConfigMap holds at most 1 MiB (the API server refuses larger objects): a bigger module needs url or hostPath. */
   readonly configMap?: ConfigMapModuleSource;
   /** Absolute, normalized path of the module file on the node (no "." or ".." segments, no "//", no trailing "/"). */
   readonly hostPath?: string;
@@ -90,9 +90,9 @@ export interface ModuleSource {
   readonly sha256: string;
 }
 
-/** A key of a ConfigMap holding the module, preferably in binaryData. */
+/** A key of a ConfigMap holding the module, preferably in binaryData. A ConfigMap holds at most 1 MiB (the API server refuses larger objects): a bigger module needs url or hostPath. */
 export interface ConfigMapModuleSource {
-  /** Namespace of the ConfigMap. */
+  /** Namespace of the ConfigMap: the namespace the agents read module ConfigMaps from (the chart's modules.configMapNamespace, by default its release namespace); the agent refuses any other. */
   readonly namespace: string;
   /** Name of the ConfigMap. */
   readonly name: string;

@@ -62,9 +62,15 @@ export const moduleSourceSchema = object(
       ],
     }),
     configMap: object(
-      'A key of a ConfigMap holding the module, preferably in binaryData.',
+      'A key of a ConfigMap holding the module, preferably in binaryData. A ConfigMap holds at most ' +
+        '1 MiB (the API server refuses larger objects): a bigger module needs url or hostPath.',
       {
-        namespace: string('Namespace of the ConfigMap.', { pattern: DNS_LABEL, maxLength: 63 }),
+        namespace: string(
+          'Namespace of the ConfigMap: the namespace the agents read module ConfigMaps from (the ' +
+            "chart's modules.configMapNamespace, by default its release namespace); the agent " +
+            'refuses any other.',
+          { pattern: DNS_LABEL, maxLength: 63 },
+        ),
         name: string('Name of the ConfigMap.', { pattern: DNS_SUBDOMAIN, maxLength: 253 }),
         key: string('Key in data or binaryData.', { pattern: '^[-._a-zA-Z0-9]+$', maxLength: 253 }),
       },
