@@ -1,0 +1,526 @@
+// The chart, run as a cluster runs it: `helm install` (CRDs from the chart)
+// into a cluster with a controller-manager, a scheduler and kubelets for
+// simulated nodes (test/support/minicluster); the Pods are the built image,
+// started exactly as their spec says, and the operator's processes hold
+// nothing but their Pods' service-account tokens. Then what an administrator
+// does and sees: a rollout, a rollback, each agent held to its own node,
+// Pod Security, `helm upgrade`, `helm uninstall`. Needs root.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { LivePatch, LivePatchNode } from '../../src/api/generated/types.js';
+import { repositoryRoot } from '../../src/paths.js';
+import { buildTestImage, TEST_IMAGE } from '../support/image.js';
+import { startMiniCluster, type MiniCluster } from '../support/minicluster/client.js';
+import type { Pod } from '../support/minicluster/pod-types.js';
+import { writeSimModule } from '../support/sim-modules.js';
+import { waitUntil } from '../support/wait.js';
+
+const KERNEL = '6.1.0-26-amd64';
+const NODES = ['node-a', 'node-b', 'node-c'];
+const NS = 'livepatch-system';
+const RELEASE = 'lp';
+const CHART = join(repositoryRoot(), 'charts', 'livepatch-operator');
+const AGENT_SA = `system:serviceaccount:${NS}:${RELEASE}-livepatch-operator-agent`;
+const [repository, tag] = TEST_IMAGE.split(/:(?=[^:]+$)/);
+const IMAGE_VALUES = [
+  '--set',
+  `image.repository=${repository ?? ''}`,
+  '--set',
+  `image.tag=${tag ?? ''}`,
+];
+const SIMULATOR = ['--set', 'agent.backend=simulator', ...IMAGE_VALUES];
+
+let cluster: MiniCluster;
+
+beforeAll(async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'chart-test-'));
+  const image = await buildTestImage(join(dir, 'image.oci.tar'));
+  cluster = await startMiniCluster({
+    nodes: NODES.map((name) => ({ name, kernelVersion: KERNEL })),
+    images: [{ archive: image.archive, reference: image.reference }],
+  });
+}, 1_800_000);
+
+afterAll(async () => {
+  await cluster.stop();
+});
+
+async function diagnosed<T>(what: Promise<T>): Promise<T> {
+  try {
+    return await what;
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n\n${await cluster.diagnostics()}`, { cause: err });
+  }
+}
+
+async function helmOk(args: readonly string[]): Promise<string> {
+  const r = await cluster.helm(args);
+  if (r.code !== 0) throw new Error(`helm ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function pods(component: 'agent' | 'controller'): Promise<Pod[]> {
+  const list = await cluster.kubectlJson<{ items: Pod[] }>([
+    'get',
+    'pods',
+    '-n',
+    NS,
+    '-l',
+    `app.kubernetes.io/component=${component}`,
+  ]);
+  return list.items.filter((p) => !p.metadata.deletionTimestamp);
+}
+
+async function agentOn(node: string): Promise<Pod> {
+  const pod = (await pods('agent')).find((p) => p.spec.nodeName === node);
+  if (!pod) throw new Error(`no agent pod on ${node}`);
+  return pod;
+}
+
+function livePatch(
+  name: string,
+  module: { configMap: object; sha256: string },
+  spec: object = {},
+): string {
+  return JSON.stringify({
+    apiVersion: 'livepatch.io/v1alpha1',
+    kind: 'LivePatch',
+    metadata: { name },
+    spec: {
+      patchName: `livepatch_${name.replaceAll('-', '_')}`,
+      kernels: [{ release: KERNEL, module }],
+      rollout: { maxUnavailable: 1 },
+      ...spec,
+    },
+  });
+}
+
+/** A simulated module in a ConfigMap of the module namespace, where the agents read them. */
+async function moduleConfigMap(name: string): Promise<{ configMap: object; sha256: string }> {
+  const file = await writeSimModule(`livepatch_${name.replaceAll('-', '_')}`, KERNEL);
+  await cluster.kubectlOk([
+    'create',
+    'configmap',
+    `module-${name}`,
+    '-n',
+    NS,
+    `--from-file=module.ko=${file.hostPath}`,
+  ]);
+  return {
+    configMap: { namespace: NS, name: `module-${name}`, key: 'module.ko' },
+    sha256: file.sha256,
+  };
+}
+
+const getLp = (name: string): Promise<LivePatch> =>
+  cluster.kubectlJson<LivePatch>(['get', 'lp', name]);
+
+/** A PATCH to the API server with a token, from inside the cluster, never applied (dryRun). */
+async function patchAs(
+  token: string,
+  path: string,
+  body: object,
+): Promise<{ status: number; message: string }> {
+  const ca = join(cluster.workDir, 'ca.crt');
+  const kubeconfig = await readFile(cluster.kubeconfig, 'utf8');
+  const caData = /certificate-authority-data: (\S+)/.exec(kubeconfig)?.[1] ?? '';
+  await writeFile(ca, Buffer.from(caData, 'base64'));
+  const r = await cluster.exec('curl', [
+    '-sS',
+    '-o',
+    '-',
+    '-w',
+    '\n%{http_code}',
+    '--cacert',
+    ca,
+    '-X',
+    'PATCH',
+    '-H',
+    `Authorization: Bearer ${token}`,
+    '-H',
+    'Content-Type: application/merge-patch+json',
+    '--data-binary',
+    JSON.stringify(body),
+    `https://10.0.0.1${path}?dryRun=All`,
+  ]);
+  const lines = r.stdout.trimEnd().split('\n');
+  const status = Number(lines.pop());
+  const message = (JSON.parse(lines.join('\n')) as { message?: string }).message ?? '';
+  return { status, message };
+}
+
+async function tokenFor(serviceAccount: string, pod?: string): Promise<string> {
+  const bound = pod ? ['--bound-object-kind', 'Pod', '--bound-object-name', pod] : [];
+  return (await cluster.kubectlOk(['create', 'token', serviceAccount, '-n', NS, ...bound])).trim();
+}
+
+describe('the chart, installed with helm into a cluster', () => {
+  test('helm install brings up the CRDs, the controller and one agent per node, under restricted Pod Security', async () => {
+    await cluster.kubectlOk(['create', 'namespace', NS]);
+    await cluster.kubectlOk([
+      'label',
+      'namespace',
+      NS,
+      'pod-security.kubernetes.io/enforce=restricted',
+    ]);
+    await diagnosed(
+      helmOk(['install', RELEASE, CHART, '-n', NS, ...SIMULATOR, '--wait', '--timeout', '5m']),
+    );
+    expect(
+      await cluster.kubectlOk([
+        'get',
+        'crd',
+        'livepatches.livepatch.io',
+        'livepatchnodes.livepatch.io',
+        '-o',
+        'name',
+      ]),
+    ).toContain('livepatches');
+    const agents = await pods('agent');
+    expect(agents.map((p) => p.spec.nodeName).sort()).toEqual(NODES);
+    expect(await pods('controller')).toHaveLength(2);
+    const lpns = await waitUntil(
+      'every agent to report its node',
+      () => cluster.kubectlJson<{ items: LivePatchNode[] }>(['get', 'lpn']),
+      (l) =>
+        l.items.length === NODES.length && l.items.every((n) => n.status?.backend === 'simulator'),
+    );
+    expect(lpns.items.map((n) => n.status?.kernelRelease)).toEqual(NODES.map(() => KERNEL));
+    // The processes hold their Pods' tokens, nothing else: no kubeconfig in any container's environment.
+    for (const pod of [...agents, ...(await pods('controller'))])
+      expect(pod.spec.containers[0]?.env?.map((e) => e.name)).not.toContain('KUBECONFIG');
+    const lease = await cluster.kubectlJson<{ spec: { holderIdentity: string } }>([
+      'get',
+      'lease',
+      '-n',
+      NS,
+      'livepatch-controller',
+    ]);
+    expect((await pods('controller')).map((p) => p.metadata.name)).toContain(
+      lease.spec.holderIdentity.replace(/-\d+$/, ''),
+    );
+  });
+
+  test('a LivePatch from a ConfigMap in the module namespace rolls out to Complete', async () => {
+    const module = await moduleConfigMap('lp-one');
+    await cluster.kubectlOk(['apply', '-f', '-'], livePatch('lp-one', module));
+    await diagnosed(
+      cluster.kubectlOk(['wait', '--for=condition=Complete', 'lp/lp-one', '--timeout=120s']),
+    );
+    expect((await getLp('lp-one')).status?.summary).toBe(`${NODES.length}/${NODES.length}`);
+  });
+
+  test('a stall rolls the patch back on every node, under the chart identities', async () => {
+    await cluster.kubectlOk([
+      'annotate',
+      'node',
+      'node-b',
+      'sim.livepatch.io/stuck-tasks=1',
+      'sim.livepatch.io/transition-seconds=1',
+    ]);
+    const module = await moduleConfigMap('lp-stall');
+    await cluster.kubectlOk(
+      ['apply', '-f', '-'],
+      livePatch('lp-stall', module, { stall: { timeout: '5s', action: 'Rollback' } }),
+    );
+    const rolledBack = await diagnosed(
+      waitUntil(
+        'RolledBack',
+        () => getLp('lp-stall'),
+        (lp) => lp.status?.phase === 'RolledBack',
+        120_000,
+      ),
+    );
+    expect(rolledBack.status?.stalledNodes?.map((s) => s.node)).toContain('node-b');
+    const events = await cluster.kubectlJson<{
+      items: { reason: string; involvedObject: { name: string } }[];
+    }>(['get', 'events', '-n', 'default']);
+    expect(
+      events.items.filter((e) => e.involvedObject.name === 'lp-stall').map((e) => e.reason),
+    ).toContain('NodeStalled');
+    await cluster.kubectlOk(['annotate', 'node', 'node-b', 'sim.livepatch.io/stuck-tasks-']);
+  });
+});
+
+describe('least privilege', () => {
+  test("node-a's agent token is refused on node-b's LivePatchNode, status included, and allowed on its own", async () => {
+    const token = await tokenFor(
+      `${RELEASE}-livepatch-operator-agent`,
+      (await agentOn('node-a')).metadata.name,
+    );
+    const status = { status: { patchedCount: 3 } };
+    const other = await patchAs(
+      token,
+      '/apis/livepatch.io/v1alpha1/livepatchnodes/node-b/status',
+      status,
+    );
+    expect(other.status).toBe(403);
+    expect(other.message).toContain(
+      'the livepatch agent of node node-a may write only its own LivePatchNode, not node-b',
+    );
+    expect(
+      (await patchAs(token, '/apis/livepatch.io/v1alpha1/livepatchnodes/node-a/status', status))
+        .status,
+    ).toBe(200);
+    const unbound = await patchAs(
+      await tokenFor(`${RELEASE}-livepatch-operator-agent`),
+      '/apis/livepatch.io/v1alpha1/livepatchnodes/node-a/status',
+      status,
+    );
+    expect(unbound.status).toBe(403);
+    expect(unbound.message).toContain('names no node');
+  });
+
+  test("the controller's token is not confined to a node", async () => {
+    const controller = (await pods('controller'))[0]?.metadata.name ?? '';
+    const token = await tokenFor(`${RELEASE}-livepatch-operator-controller`, controller);
+    const r = await patchAs(token, '/apis/livepatch.io/v1alpha1/livepatchnodes/node-b', {
+      metadata: { annotations: { checked: 'yes' } },
+    });
+    expect(r).toEqual({ status: 200, message: '' });
+  });
+
+  test.each([
+    ['get', 'configmaps', NS, 'yes'],
+    ['get', 'configmaps', 'kube-system', 'no'],
+    ['list', 'configmaps', NS, 'no'],
+    ['create', 'events', 'default', 'yes'],
+    ['create', 'events', NS, 'no'],
+    ['get', 'secrets', NS, 'no'],
+  ])('the agent may %s %s in %s: %s', async (verb, resource, namespace, answer) => {
+    const r = await cluster.kubectl([
+      'auth',
+      'can-i',
+      verb,
+      resource,
+      '-n',
+      namespace,
+      `--as=${AGENT_SA}`,
+    ]);
+    expect(r.stdout.trim()).toBe(answer);
+  });
+});
+
+describe('Pod Security, by the API server itself', () => {
+  /** The chart's Pod template of `kind`, as the API server would get it from its controller. */
+  async function podFrom(
+    kind: 'DaemonSet' | 'Deployment',
+    values: readonly string[],
+    namespace: string,
+  ): Promise<string> {
+    const rendered = await helmOk([
+      'template',
+      RELEASE,
+      CHART,
+      '-n',
+      namespace,
+      ...IMAGE_VALUES,
+      ...values,
+    ]);
+    const workload = parseAllDocuments(rendered)
+      .map(
+        (d) =>
+          d.toJS() as { kind?: string; spec?: { template: { metadata: object; spec: object } } },
+      )
+      .find((o) => o.kind === kind);
+    if (!workload?.spec) throw new Error(`no ${kind} rendered`);
+    return JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        ...workload.spec.template.metadata,
+        name: `psa-${kind.toLowerCase()}`,
+        namespace,
+      },
+      spec: workload.spec.template.spec,
+    });
+  }
+
+  async function namespace(name: string, level: string): Promise<void> {
+    await cluster.kubectlOk(['create', 'namespace', name]);
+    await cluster.kubectlOk([
+      'label',
+      'namespace',
+      name,
+      `pod-security.kubernetes.io/enforce=${level}`,
+    ]);
+    await cluster.kubectlOk([
+      'create',
+      'serviceaccount',
+      '-n',
+      name,
+      `${RELEASE}-livepatch-operator-agent`,
+    ]);
+    await cluster.kubectlOk([
+      'create',
+      'serviceaccount',
+      '-n',
+      name,
+      `${RELEASE}-livepatch-operator-controller`,
+    ]);
+  }
+
+  test('a baseline namespace refuses the sysfs agent; restricted admits the controller and the simulator agent', async () => {
+    await namespace('psa-baseline', 'baseline');
+    await namespace('psa-restricted', 'restricted');
+    const sysfs = await cluster.kubectl(
+      ['create', '--dry-run=server', '-f', '-'],
+      await podFrom('DaemonSet', [], 'psa-baseline'),
+    );
+    expect(sysfs.code).not.toBe(0);
+    expect(sysfs.stderr).toContain('violates PodSecurity "baseline:latest"');
+    expect(sysfs.stderr).toMatch(/host namespaces \(hostPID=true\)/);
+    expect(sysfs.stderr).toMatch(/privileged/);
+    for (const [kind, values] of [
+      ['Deployment', []],
+      ['DaemonSet', ['--set', 'agent.backend=simulator']],
+    ] as const) {
+      const r = await cluster.kubectl(
+        ['create', '--dry-run=server', '-f', '-'],
+        await podFrom(kind, values, 'psa-restricted'),
+      );
+      expect({ kind, code: r.code, stderr: r.stderr }).toEqual({ kind, code: 0, stderr: '' });
+    }
+  });
+
+  test('helm install into a namespace enforcing baseline fails with the fix, before anything is created', async () => {
+    const r = await cluster.helm([
+      'install',
+      'lp-baseline',
+      CHART,
+      '-n',
+      'psa-baseline',
+      ...IMAGE_VALUES,
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      'namespace psa-baseline enforces Pod Security "baseline", which refuses the sysfs agent',
+    );
+    expect(r.stderr).toContain(
+      'kubectl label namespace psa-baseline pod-security.kubernetes.io/enforce=privileged',
+    );
+    expect((await cluster.helm(['list', '-n', 'psa-baseline', '-q'])).stdout.trim()).toBe('');
+  });
+
+  test('in a namespace without a Pod Security label, NOTES say how to check and allow the agent', async () => {
+    await cluster.kubectlOk(['create', 'namespace', 'psa-unlabelled']);
+    const notes = await helmOk([
+      'install',
+      'lp-notes',
+      CHART,
+      '-n',
+      'psa-unlabelled',
+      ...IMAGE_VALUES,
+      '--dry-run=server',
+    ]);
+    expect(notes).toContain('no pod-security.kubernetes.io/enforce');
+    expect(notes).toContain(
+      'kubectl label namespace psa-unlabelled pod-security.kubernetes.io/enforce=privileged',
+    );
+  });
+});
+
+describe('helm upgrade and uninstall, as the README says', () => {
+  test('CRDs are applied first; an upgrade with new values replaces each agent without a second one on its node', async () => {
+    await cluster.kubectlOk([
+      'apply',
+      '--server-side',
+      '--force-conflicts',
+      '-f',
+      join(CHART, 'crds'),
+    ]);
+    const before = new Set((await pods('agent')).map((p) => p.metadata.name));
+    // Every agent Pod on a node, terminating or not, sampled through the upgrade.
+    const most = new Map<string, number>();
+    const upgrade = { running: true };
+    const sampling = (async () => {
+      while (upgrade.running) {
+        const all = await cluster.kubectlJson<{ items: Pod[] }>([
+          'get',
+          'pods',
+          '-n',
+          NS,
+          '-l',
+          'app.kubernetes.io/component=agent',
+        ]);
+        for (const node of NODES) {
+          const count = all.items.filter((p) => p.spec.nodeName === node).length;
+          most.set(node, Math.max(most.get(node) ?? 0, count));
+        }
+      }
+    })();
+    await diagnosed(
+      helmOk([
+        'upgrade',
+        RELEASE,
+        CHART,
+        '-n',
+        NS,
+        ...SIMULATOR,
+        '--set',
+        'agent.logLevel=debug',
+        '--set',
+        'controller.replicas=1',
+        '--wait',
+        '--timeout',
+        '5m',
+      ]),
+    );
+    upgrade.running = false;
+    await sampling;
+    expect(Object.fromEntries(most)).toEqual(Object.fromEntries(NODES.map((n) => [n, 1])));
+    const after = await pods('agent');
+    expect(after.map((p) => p.spec.nodeName).sort()).toEqual(NODES);
+    expect(after.some((p) => before.has(p.metadata.name))).toBe(false);
+    for (const p of after)
+      expect(p.spec.containers[0]?.env?.find((e) => e.name === 'LOG_LEVEL')?.value).toBe('debug');
+    expect(await pods('controller')).toHaveLength(1);
+    // A simulated kernel lives in its agent: each new agent loads the patch again.
+    await diagnosed(
+      cluster.kubectlOk(['wait', '--for=condition=Complete', 'lp/lp-one', '--timeout=180s']),
+    );
+  }, 600_000);
+
+  test('uninstall removes the operator and keeps the CRDs and LivePatches; a LivePatch deleted afterwards waits on its finalizer', async () => {
+    await diagnosed(cluster.kubectlOk(['delete', 'lp', 'lp-one', '--timeout=120s']));
+    const lpns = await cluster.kubectlJson<{ items: LivePatchNode[] }>(['get', 'lpn']);
+    expect(lpns.items.flatMap((n) => n.spec.patches ?? []).map((p) => p.livePatch)).not.toContain(
+      'lp-one',
+    );
+    await helmOk(['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '3m']);
+    await waitUntil(
+      'the operator pods to go',
+      async () => [...(await pods('agent')), ...(await pods('controller'))],
+      (p) => p.length === 0,
+    );
+    expect(
+      (
+        await cluster.kubectl([
+          'get',
+          'validatingadmissionpolicy',
+          `${RELEASE}-livepatch-operator-agent-own-node`,
+        ])
+      ).code,
+    ).not.toBe(0);
+    expect((await getLp('lp-stall')).metadata.finalizers).toEqual(['livepatch.io/unpatch-nodes']);
+    await cluster.kubectlOk(['delete', 'lp', 'lp-stall', '--wait=false']);
+    const held = await getLp('lp-stall');
+    expect(held.metadata.deletionTimestamp).toBeDefined();
+    await cluster.kubectlOk([
+      'patch',
+      'lp',
+      'lp-stall',
+      '--type=merge',
+      '-p',
+      '{"metadata":{"finalizers":null}}',
+    ]);
+    await waitUntil(
+      'the LivePatch to go',
+      () => cluster.kubectl(['get', 'lp', 'lp-stall']),
+      (r) => r.code !== 0,
+    );
+  });
+});
