@@ -44,7 +44,8 @@ function aptOptions(dir: string): string[] {
     ...o('APT::Architectures::', 'amd64'),
     ...o('APT::Install-Recommends', 'false'),
     ...o('Debug::NoLocking', '1'),
-    ...o('APT::Sandbox::User', 'root'),
+    // As root, apt downloads as _apt, which cannot write into this cache.
+    ...(process.getuid?.() === 0 ? o('APT::Sandbox::User', 'root') : []),
   ];
 }
 
