@@ -699,7 +699,7 @@ describe('kind-config.yaml', () => {
     expect(roles.filter((r) => r === 'worker')).toHaveLength(3);
   });
 
-  test('its header shows how to build, load and install with the simulator backend', () => {
+  test('its header shows how to build (without Docker), load and install with the simulator backend', () => {
     const header = text
       .split('\n')
       .filter((l) => l.startsWith('#'))
@@ -708,7 +708,11 @@ describe('kind-config.yaml', () => {
     expect(header).toContain('kind create cluster --config kind-config.yaml');
     const tag = /docker build -t (\S+) \./.exec(header)?.[1];
     expect(tag).toBeDefined();
-    expect(header).toContain(`kind load docker-image ${tag ?? ''} --name ${name}`);
+    const short = tag?.split(':')[1] ?? '';
+    expect(header).toContain(`npm run image -- --tag ${short}`);
+    expect(header).toContain(
+      `kind load image-archive dist/image/livepatch-operator-${short}.oci.tar --name ${name}`,
+    );
     expect(
       tag?.startsWith(`${asString(at(values, ['image', 'repository']), 'image.repository')}:`),
     ).toBe(true);
