@@ -316,6 +316,109 @@ suite('least privilege', () => {
   });
 });
 
+suite('helm upgrade and uninstall, as the README says', () => {
+  test('CRDs are applied first; an upgrade with new values replaces each agent without a second one on its node', async () => {
+    await cluster.kubectlOk([
+      'apply',
+      '--server-side',
+      '--force-conflicts',
+      '-f',
+      join(CHART, 'crds'),
+    ]);
+    const before = new Set((await pods('agent')).map((p) => p.metadata.name));
+    // Every agent Pod on a node, terminating or not, sampled through the upgrade.
+    const most = new Map<string, number>();
+    const upgrade = { running: true };
+    const sampling = (async () => {
+      while (upgrade.running) {
+        const all = await cluster.kubectlJson<{ items: Pod[] }>([
+          'get',
+          'pods',
+          '-n',
+          NS,
+          '-l',
+          'app.kubernetes.io/component=agent',
+        ]);
+        for (const node of NODES) {
+          const count = all.items.filter((p) => p.spec.nodeName === node).length;
+          most.set(node, Math.max(most.get(node) ?? 0, count));
+        }
+      }
+    })();
+    await diagnosed(
+      helmOk([
+        'upgrade',
+        RELEASE,
+        CHART,
+        '-n',
+        NS,
+        ...SIMULATOR,
+        '--set',
+        'agent.logLevel=debug',
+        '--set',
+        'controller.replicas=1',
+        '--wait',
+        '--timeout',
+        '5m',
+      ]),
+    );
+    upgrade.running = false;
+    await sampling;
+    expect(Object.fromEntries(most)).toEqual(Object.fromEntries(NODES.map((n) => [n, 1])));
+    const after = await pods('agent');
+    expect(after.map((p) => p.spec.nodeName).sort()).toEqual(NODES);
+    expect(after.some((p) => before.has(p.metadata.name))).toBe(false);
+    for (const p of after)
+      expect(p.spec.containers[0]?.env?.find((e) => e.name === 'LOG_LEVEL')?.value).toBe('debug');
+    expect(await pods('controller')).toHaveLength(1);
+    // A simulated kernel lives in its agent: each new agent loads the patch again.
+    await diagnosed(
+      cluster.kubectlOk(['wait', '--for=condition=Complete', 'lp/lp-one', '--timeout=180s']),
+    );
+  }, 600_000);
+
+  test('uninstall removes the operator and keeps the CRDs and LivePatches; a LivePatch deleted afterwards waits on its finalizer', async () => {
+    await diagnosed(cluster.kubectlOk(['delete', 'lp', 'lp-one', '--timeout=120s']));
+    const lpns = await cluster.kubectlJson<{ items: LivePatchNode[] }>(['get', 'lpn']);
+    expect(lpns.items.flatMap((n) => n.spec.patches ?? []).map((p) => p.livePatch)).not.toContain(
+      'lp-one',
+    );
+    await helmOk(['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '3m']);
+    await waitUntil(
+      'the operator pods to go',
+      async () => [...(await pods('agent')), ...(await pods('controller'))],
+      (p) => p.length === 0,
+    );
+    expect(
+      (
+        await cluster.kubectl([
+          'get',
+          'validatingadmissionpolicy',
+          `${RELEASE}-livepatch-operator-agent-own-node`,
+        ])
+      ).code,
+    ).not.toBe(0);
+    expect((await getLp('lp-stall')).metadata.finalizers).toEqual(['livepatch.io/unpatch-nodes']);
+    await cluster.kubectlOk(['delete', 'lp', 'lp-stall', '--wait=false']);
+    const held = await getLp('lp-stall');
+    expect(held.metadata.deletionTimestamp).toBeDefined();
+    await cluster.kubectlOk([
+      'patch',
+      'lp',
+      'lp-stall',
+      '--type=merge',
+      '-p',
+      '{"metadata":{"finalizers":null}}',
+    ]);
+    await waitUntil(
+      'the LivePatch to go',
+      () => cluster.kubectl(['get', 'lp', 'lp-stall']),
+      (r) => r.code !== 0,
+    );
+  });
+});
+
+// Last: a second release (even a dry run) would collide with the first one's cluster-wide objects.
 suite('Pod Security, by the API server itself', () => {
   /** The chart's Pod template of `kind`, as the API server would get it from its controller. */
   async function podFrom(
@@ -431,108 +534,6 @@ suite('Pod Security, by the API server itself', () => {
     expect(notes).toContain('no pod-security.kubernetes.io/enforce');
     expect(notes).toContain(
       'kubectl label namespace psa-unlabelled pod-security.kubernetes.io/enforce=privileged',
-    );
-  });
-});
-
-suite('helm upgrade and uninstall, as the README says', () => {
-  test('CRDs are applied first; an upgrade with new values replaces each agent without a second one on its node', async () => {
-    await cluster.kubectlOk([
-      'apply',
-      '--server-side',
-      '--force-conflicts',
-      '-f',
-      join(CHART, 'crds'),
-    ]);
-    const before = new Set((await pods('agent')).map((p) => p.metadata.name));
-    // Every agent Pod on a node, terminating or not, sampled through the upgrade.
-    const most = new Map<string, number>();
-    const upgrade = { running: true };
-    const sampling = (async () => {
-      while (upgrade.running) {
-        const all = await cluster.kubectlJson<{ items: Pod[] }>([
-          'get',
-          'pods',
-          '-n',
-          NS,
-          '-l',
-          'app.kubernetes.io/component=agent',
-        ]);
-        for (const node of NODES) {
-          const count = all.items.filter((p) => p.spec.nodeName === node).length;
-          most.set(node, Math.max(most.get(node) ?? 0, count));
-        }
-      }
-    })();
-    await diagnosed(
-      helmOk([
-        'upgrade',
-        RELEASE,
-        CHART,
-        '-n',
-        NS,
-        ...SIMULATOR,
-        '--set',
-        'agent.logLevel=debug',
-        '--set',
-        'controller.replicas=1',
-        '--wait',
-        '--timeout',
-        '5m',
-      ]),
-    );
-    upgrade.running = false;
-    await sampling;
-    expect(Object.fromEntries(most)).toEqual(Object.fromEntries(NODES.map((n) => [n, 1])));
-    const after = await pods('agent');
-    expect(after.map((p) => p.spec.nodeName).sort()).toEqual(NODES);
-    expect(after.some((p) => before.has(p.metadata.name))).toBe(false);
-    for (const p of after)
-      expect(p.spec.containers[0]?.env?.find((e) => e.name === 'LOG_LEVEL')?.value).toBe('debug');
-    expect(await pods('controller')).toHaveLength(1);
-    // A simulated kernel lives in its agent: each new agent loads the patch again.
-    await diagnosed(
-      cluster.kubectlOk(['wait', '--for=condition=Complete', 'lp/lp-one', '--timeout=180s']),
-    );
-  }, 600_000);
-
-  test('uninstall removes the operator and keeps the CRDs and LivePatches; a LivePatch deleted afterwards waits on its finalizer', async () => {
-    await diagnosed(cluster.kubectlOk(['delete', 'lp', 'lp-one', '--timeout=120s']));
-    const lpns = await cluster.kubectlJson<{ items: LivePatchNode[] }>(['get', 'lpn']);
-    expect(lpns.items.flatMap((n) => n.spec.patches ?? []).map((p) => p.livePatch)).not.toContain(
-      'lp-one',
-    );
-    await helmOk(['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '3m']);
-    await waitUntil(
-      'the operator pods to go',
-      async () => [...(await pods('agent')), ...(await pods('controller'))],
-      (p) => p.length === 0,
-    );
-    expect(
-      (
-        await cluster.kubectl([
-          'get',
-          'validatingadmissionpolicy',
-          `${RELEASE}-livepatch-operator-agent-own-node`,
-        ])
-      ).code,
-    ).not.toBe(0);
-    expect((await getLp('lp-stall')).metadata.finalizers).toEqual(['livepatch.io/unpatch-nodes']);
-    await cluster.kubectlOk(['delete', 'lp', 'lp-stall', '--wait=false']);
-    const held = await getLp('lp-stall');
-    expect(held.metadata.deletionTimestamp).toBeDefined();
-    await cluster.kubectlOk([
-      'patch',
-      'lp',
-      'lp-stall',
-      '--type=merge',
-      '-p',
-      '{"metadata":{"finalizers":null}}',
-    ]);
-    await waitUntil(
-      'the LivePatch to go',
-      () => cluster.kubectl(['get', 'lp', 'lp-stall']),
-      (r) => r.code !== 0,
     );
   });
 });
