@@ -160,7 +160,7 @@ export class SimulatedKernel implements KernelBackend {
     const patch: SimPatch = { module, enabled: true };
     this.modules.set(module.name, { refcnt: 1, forced: false });
     this.loaded.push(patch);
-    this.taint |= TAINT_LIVEPATCH;
+    this.taint |= TAINT_LIVEPATCH | (knobs.loadTaint ?? 0);
     this.transition = this.startTransition(patch, 1, knobs);
     this.advance();
   }
