@@ -21,6 +21,7 @@ import type { Logger } from '../src/log.js';
 import { runAction, type ActionFailure } from './actions.js';
 import { readKernel } from './kernel-view.js';
 import { ensureLivePatchNode, livePatchNodePath } from './livepatchnode.js';
+import { nextBakeEnd, nextPoll, statusKey, withBake } from './reporting.js';
 import type { KernelBackend } from './kernel/types.js';
 import type { ModuleFetcher } from './module-source.js';
 import { decideNode, type KernelView, type NodeAction, type NodeDecision } from './node-machine.js';
@@ -40,10 +41,14 @@ export interface AgentOptions {
   readonly retryMs?: number;
   /** Called after each reconcile, for metrics and health. */
   readonly onReconciled?: (status: LivePatchNodeStatus) => void;
+  /** Called after each status write: a change, or a heartbeat alone. */
+  readonly onStatusWritten?: (why: 'change' | 'heartbeat') => void;
 }
 
 const MAX_ACTIONS_PER_PASS = 6;
 const REFUSAL_COOLDOWN_MS = 60_000;
+/** Task counts and messages alone are written at most this often; phases at once. */
+const PROGRESS_WRITE_MS = 10_000;
 
 /** A patch whose last action failed: no new action before `until`; `entry` is what it reports meanwhile. */
 interface Cooldown {
@@ -59,7 +64,9 @@ export class Agent {
   private readonly cooldowns = new Map<string, Cooldown>();
   /** The last refusal announced per LivePatch, so a retried refusal is not announced again. */
   private readonly announced = new Map<string, string>();
-  private written: { json: string; at: number } | undefined;
+  private written: { json: string; key: string; at: number } | undefined;
+  /** The kernel's taint just before this agent loaded each LivePatch's module. */
+  private readonly taintAtLoad = new Map<string, number>();
   private readyCondition: Condition | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -146,11 +153,14 @@ export class Agent {
       return;
     }
     const desired = this.desired();
+    const before = this.previous;
     this.expireCooldowns();
     let view = await readKernel(this.o.backend, desired, this.o.log);
     let decision = this.decide(desired, view);
     for (let i = 0; decision.action && i < MAX_ACTIONS_PER_PASS; i++) {
       const action = decision.action;
+      if (action.kind === 'load')
+        this.taintAtLoad.set(action.livePatch, await this.o.backend.tainted());
       const failure = await runAction(action, {
         backend: this.o.backend,
         fetchModule: this.o.fetchModule,
@@ -166,13 +176,26 @@ export class Agent {
       decision = this.decide(desired, view);
     }
     if (!decision.action) this.previous = decision.patches;
+    const tainted = await this.o.backend.tainted();
+    const now = this.o.clock.now();
+    this.previous = withBake(this.previous, {
+      desired,
+      previous: before,
+      taintAtLoad: this.taintAtLoad,
+      tainted,
+      now,
+    });
     const transitioning = view.patches.find((p) => p.transition)?.name;
-    const status = await this.buildStatus(decision.unmanaged, transitioning);
+    const status = await this.buildStatus(decision.unmanaged, transitioning, tainted);
     await this.writeStatus(status);
     this.lastReconcile = this.o.clock.now();
     this.o.onReconciled?.(status);
     const inTransition = view.patches.some((p) => p.transition) || decision.action !== undefined;
-    this.schedule(inTransition ? (this.o.pollMs ?? 1000) : this.nextQuietWake());
+    this.schedule(
+      inTransition
+        ? nextPoll(this.previous, desired, this.o.pollMs ?? 1000, this.o.clock.now())
+        : this.nextQuietWake(desired),
+    );
   }
 
   /** The state machine's decision, with patches whose last action failed held back until their cooldown ends. */
@@ -183,10 +206,13 @@ export class Agent {
     return { ...decision, patches };
   }
 
-  private nextQuietWake(): number {
+  /** Idle: the heartbeat, a cooldown's end, or a bake's end (reported at once), whichever comes first. */
+  private nextQuietWake(desired: readonly DesiredPatch[]): number {
+    const now = this.o.clock.now();
     const heartbeat = this.o.heartbeatMs ?? 30_000;
-    const retries = [...this.cooldowns.values()].map((c) => c.until - this.o.clock.now());
-    return Math.max(100, Math.min(heartbeat, ...retries));
+    const retries = [...this.cooldowns.values()].map((c) => Math.max(100, c.until - now));
+    const bake = nextBakeEnd(this.previous, desired, now);
+    return Math.max(1, Math.min(heartbeat, ...retries, bake ?? Infinity));
   }
 
   private expireCooldowns(): void {
@@ -253,6 +279,7 @@ export class Agent {
   private async buildStatus(
     unmanaged: LivePatchNodeStatus['unmanaged'],
     transitioning: string | undefined,
+    tainted: number,
   ): Promise<LivePatchNodeStatus> {
     const patches = this.previous;
     this.readyCondition ??= {
@@ -266,7 +293,7 @@ export class Agent {
       kernelRelease: await this.o.backend.release(),
       backend: this.o.backend.kind,
       agentVersion: this.o.version,
-      kernelTainted: await this.o.backend.tainted(),
+      kernelTainted: tainted,
       patchedCount: patches.filter((p) => p.phase === 'Patched').length,
       ...(transitioning ? { transitioning } : {}),
       patches,
@@ -275,14 +302,26 @@ export class Agent {
     };
   }
 
+  /**
+   * Writes when a phase-level fact changed, when only progress changed and the
+   * last write is PROGRESS_WRITE_MS old, or when the heartbeat is due.
+   */
   private async writeStatus(status: LivePatchNodeStatus): Promise<void> {
     const json = JSON.stringify(status);
+    const key = statusKey(status);
     const now = this.o.clock.now();
-    const heartbeatDue = !this.written || now - this.written.at >= (this.o.heartbeatMs ?? 30_000);
-    if (this.written?.json === json && !heartbeatDue) return;
+    const age = this.written ? now - this.written.at : Infinity;
+    const heartbeatDue = age >= (this.o.heartbeatMs ?? 30_000);
+    const due =
+      heartbeatDue ||
+      this.written?.key !== key ||
+      (this.written.json !== json && age >= PROGRESS_WRITE_MS);
+    if (!due) return;
     // Merge patch: absent keys must be sent as null to be removed.
     const body = { transitioning: null, ...status, heartbeatTime: new Date(now).toISOString() };
     await patchStatus(this.o.kubeConfig, this.path, body, FIELD_MANAGER.agent);
-    this.written = { json, at: now };
+    const changed = this.written?.json !== json;
+    this.written = { json, key, at: now };
+    this.o.onStatusWritten?.(changed ? 'change' : 'heartbeat');
   }
 }
