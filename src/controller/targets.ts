@@ -9,8 +9,10 @@ import type {
   LivePatch,
   LivePatchNode,
   ObservedPatch,
+  UnhealthyNode,
 } from '../api/generated/types.js';
 import type { KernelRelease, NodeName } from '../api/names.js';
+import { judgeBake, type Bake } from './bake.js';
 
 /** What the controller needs to know of a Node. */
 export interface NodeFacts {
@@ -44,6 +46,8 @@ export type NodeSlot =
       readonly desired?: DesiredPatch;
       /** As last reported, when it has an entry. */
       readonly progress?: Progress;
+      /** It went away while baking: a failed node. */
+      readonly unhealthy?: UnhealthyNode;
     }
   | {
       readonly kind: 'target';
@@ -54,6 +58,8 @@ export type NodeSlot =
       readonly progress: Progress;
       /** Another patch is in flight on this node: never start a second transition there. */
       readonly busyElsewhere: boolean;
+      /** Patched nodes only: still baking, baked, or failed the health gate (then progress is `failed`). */
+      readonly bake?: Bake;
     };
 
 export type TargetSlot = Extract<NodeSlot, { kind: 'target' }>;
@@ -209,21 +215,55 @@ function classifyNode(
   const progress = progressOf(desired, observed, lp.metadata.generation ?? 1);
   const selected = matchesSelector(lp.spec.nodeSelector, node.labels);
   const kernel = selected ? kernelFor(lp.spec.kernels, node.kernel) : undefined;
-  if (!kernel) {
-    if (desired)
-      return { kind: 'leftover', node, desired, progress, ...(observed ? { observed } : {}) };
-    return selected ? { kind: 'notApplicable', node } : undefined;
-  }
-  const problem = node.ready ? agentProblem(lpn, now) : 'the node is not Ready';
+  if (!kernel) return untargeted(node, selected, desired, observed, progress);
+  const silence = agentProblem(lpn, now);
+  const bake =
+    progress === 'patched'
+      ? judgeBake({ lp, node, lpn, observed, agentProblem: silence, now })
+      : undefined;
+  const unhealthy = bake?.kind === 'unhealthy' ? bake.record : undefined;
+  const problem = node.ready ? silence : 'the node is not Ready';
   if (problem || !lpn)
-    return {
-      kind: 'unknown',
-      node,
-      why: problem ?? 'no agent',
-      ...(desired ? { desired, progress } : {}),
-    };
-  const busy = busyElsewhere(lpn, name);
-  return { kind: 'target', node, kernel, desired, observed, progress, busyElsewhere: busy };
+    return unknownSlot(node, problem ?? 'no agent', desired, progress, unhealthy);
+  return {
+    kind: 'target',
+    node,
+    kernel,
+    desired,
+    observed,
+    progress: unhealthy ? 'failed' : progress,
+    busyElsewhere: busyElsewhere(lpn, name),
+    ...(bake ? { bake } : {}),
+  };
+}
+
+/** A node without a build for its kernel: leftover if it still has an entry. */
+function untargeted(
+  node: NodeFacts,
+  selected: boolean,
+  desired: DesiredPatch | undefined,
+  observed: ObservedPatch | undefined,
+  progress: Progress,
+): NodeSlot | undefined {
+  if (desired)
+    return { kind: 'leftover', node, desired, progress, ...(observed ? { observed } : {}) };
+  return selected ? { kind: 'notApplicable', node } : undefined;
+}
+
+function unknownSlot(
+  node: NodeFacts,
+  why: string,
+  desired: DesiredPatch | undefined,
+  progress: Progress,
+  unhealthy: UnhealthyNode | undefined,
+): NodeSlot {
+  return {
+    kind: 'unknown',
+    node,
+    why,
+    ...(desired ? { desired, progress } : {}),
+    ...(unhealthy ? { unhealthy } : {}),
+  };
 }
 
 /**
