@@ -3,7 +3,7 @@
 // kernel has in status. It reads the kernel once a second only while a
 // transition runs, writes status only when it changed (plus a heartbeat), and
 // reverses a stalled transition on its own, with or without a controller.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../src/kube/config.js';
 import { API_VERSION, FIELD_MANAGER, LIVEPATCH } from '../src/api/constants.js';
 import type {
   Condition,

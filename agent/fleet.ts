@@ -4,7 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../src/kube/config.js';
 import { FIELD_MANAGER, LABELS } from '../src/api/constants.js';
 import { kernelRelease, nodeName, type NodeName } from '../src/api/names.js';
 import type { Clock } from '../src/clock.js';

@@ -6,7 +6,7 @@
 // changed (phase, step, conditions, failed nodes), and otherwise (counts,
 // messages) at most once a second: at 1,000 nodes the counts change on
 // nearly every pass.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/config.js';
 import { canonicalJson } from '../api/canonical.js';
 import { API_VERSION, FIELD_MANAGER, FINALIZER, LIVEPATCH } from '../api/constants.js';
 import type {

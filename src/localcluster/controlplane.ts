@@ -88,25 +88,37 @@ function apiserverReady(server: string, pki: ControlPlanePki): Promise<boolean> 
   });
 }
 
-function kubeconfigYaml(server: string, pki: ControlPlanePki): string {
+/**
+ * The admin kubeconfig, written as JSON (which kubectl, client-go and our own
+ * loader read like YAML): a process given it parses it without loading a YAML
+ * parser, as an agent in a pod does with its service account.
+ */
+function kubeconfigJson(server: string, pki: ControlPlanePki): string {
   const b64 = (s: string): string => Buffer.from(s).toString('base64');
-  return `apiVersion: v1
-kind: Config
-clusters:
-- name: livepatch-local
-  cluster:
-    server: ${server}
-    certificate-authority-data: ${b64(pki.ca.cert)}
-users:
-- name: livepatch-admin
-  user:
-    client-certificate-data: ${b64(pki.admin.cert)}
-    client-key-data: ${b64(pki.admin.key)}
-contexts:
-- name: livepatch-local
-  context: {cluster: livepatch-local, user: livepatch-admin}
-current-context: livepatch-local
-`;
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: 'livepatch-local',
+        cluster: { server, 'certificate-authority-data': b64(pki.ca.cert) },
+      },
+    ],
+    users: [
+      {
+        name: 'livepatch-admin',
+        user: {
+          'client-certificate-data': b64(pki.admin.cert),
+          'client-key-data': b64(pki.admin.key),
+        },
+      },
+    ],
+    contexts: [
+      { name: 'livepatch-local', context: { cluster: 'livepatch-local', user: 'livepatch-admin' } },
+    ],
+    'current-context': 'livepatch-local',
+  };
+  return `${JSON.stringify(config, null, 2)}\n`;
 }
 
 async function writePki(dir: string, pki: ControlPlanePki): Promise<Record<string, string>> {
@@ -214,7 +226,7 @@ export async function startControlPlane(options: StartOptions): Promise<LocalCon
     const server = `https://127.0.0.1:${securePort}`;
     await waitFor('ready', () => apiserverReady(server, pki), apiserver);
     const kubeconfig = join(dir, 'kubeconfig');
-    await writeFile(kubeconfig, kubeconfigYaml(server, pki), { mode: 0o600 });
+    await writeFile(kubeconfig, kubeconfigJson(server, pki), { mode: 0o600 });
     if (options.installCrds ?? true) await installCrds(kubeconfig);
     log.info('local control plane ready', {
       server,

@@ -1,6 +1,6 @@
 // Installs (or updates) the project's CRDs and waits until the API server
 // serves them, so the first `kubectl apply` after start never races discovery.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/config.js';
 import { allCrds } from '../api/crds.js';
 import { loadKubeConfig } from '../kube/config.js';
 import { RawApiError, rawJson, serverSideApply } from '../kube/raw.js';

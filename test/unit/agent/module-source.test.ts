@@ -19,6 +19,8 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     if (req.url === '/p.ko') res.end(BYTES);
     else if (req.url === '/broken') res.writeHead(503).end();
+    else if (req.url === '/moved') res.writeHead(302, { Location: '/p.ko' }).end();
+    else if (req.url === '/loop') res.writeHead(302, { Location: '/loop' }).end();
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -40,6 +42,15 @@ describe('module sources', () => {
       join(dir, 'modules', `livepatch_fetch-${sha256(BYTES).slice(0, 16)}.ko`),
     );
     expect(await readFile(path)).toEqual(BYTES);
+  });
+
+  test('a redirect is followed; a redirect loop is refused, not followed forever', async () => {
+    const path = await fetcher()(NAME, { url: `${base}/moved`, sha256: sha256(BYTES) });
+    expect(await readFile(path)).toEqual(BYTES);
+    const loop = await fetcher()(NAME, { url: `${base}/loop`, sha256: sha256(BYTES) }).catch(
+      (e: unknown) => e,
+    );
+    expect((loop as Error).message).toContain('more than 5 redirects');
   });
 
   test('a hostPath is read from the node', async () => {
