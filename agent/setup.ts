@@ -1,6 +1,6 @@
 // Wires one agent for one node: the backend (sysfs or simulator), the module
 // fetcher, events. The `agent` command and the fleet simulator both use it.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../src/kube/config.js';
 import { kernelRelease, type NodeName } from '../src/api/names.js';
 import type { Clock } from '../src/clock.js';
 import { EventRecorder } from '../src/kube/events.js';
@@ -10,8 +10,8 @@ import type { Logger } from '../src/log.js';
 import { operatorVersion } from '../src/paths.js';
 import { Agent } from './agent.js';
 import { knobsFromAnnotations } from './kernel/sim-knobs.js';
-import { SimulatedKernel } from './kernel/simulator.js';
-import { DEFAULT_SYSFS_OPTIONS, SysfsKernel, type SysfsOptions } from './kernel/sysfs.js';
+import type { SimulatedKernel } from './kernel/simulator.js';
+import type { SysfsOptions } from './kernel/sysfs.js';
 import type { KernelBackend } from './kernel/types.js';
 import { createModuleFetcher } from './module-source.js';
 import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
@@ -34,6 +34,7 @@ export interface AgentSetup {
   readonly hostRoot: string;
   readonly heartbeatMs?: number;
   readonly onReconciled?: (status: LivePatchNodeStatus) => void;
+  readonly onStatusWritten?: (why: 'change' | 'heartbeat') => void;
 }
 
 export class RefusedBackendError extends Error {
@@ -44,11 +45,13 @@ export function readNode(kc: KubeConfig, name: NodeName): Promise<NodeObject> {
   return rawJson<NodeObject>(kc, 'GET', `${PATHS.nodes}/${name}`);
 }
 
-function simulatorFor(
+/** Each backend is imported when chosen: a node runs one, and need not load the other. */
+async function simulatorFor(
   setup: AgentSetup,
   node: NodeObject,
   release: string | undefined,
-): SimulatedKernel {
+): Promise<SimulatedKernel> {
+  const { SimulatedKernel } = await import('./kernel/simulator.js');
   const uname = release ?? node.status?.nodeInfo?.kernelVersion;
   if (!uname)
     throw new RefusedBackendError(
@@ -79,7 +82,8 @@ export async function createBackend(setup: AgentSetup, node: NodeObject): Promis
         '--allow-sysfs-on-kind if you really mean to patch the host.',
     );
   }
-  return Promise.resolve(new SysfsKernel({ ...DEFAULT_SYSFS_OPTIONS, ...choice.options }));
+  const { DEFAULT_SYSFS_OPTIONS, SysfsKernel } = await import('./kernel/sysfs.js');
+  return new SysfsKernel({ ...DEFAULT_SYSFS_OPTIONS, ...choice.options });
 }
 
 /** `backend`: an existing kernel to drive (a simulated node's kernel outlives its agent, as a real one does). */
@@ -104,6 +108,7 @@ export async function createAgent(
     version: operatorVersion(),
     ...(setup.heartbeatMs ? { heartbeatMs: setup.heartbeatMs } : {}),
     ...(setup.onReconciled ? { onReconciled: setup.onReconciled } : {}),
+    ...(setup.onStatusWritten ? { onStatusWritten: setup.onStatusWritten } : {}),
   });
   return { agent, backend };
 }

@@ -87,6 +87,9 @@ export async function runAgent(args: string[]): Promise<number> {
       onReconciled: (status) => {
         metrics.observe(status, Date.now());
       },
+      onStatusWritten: (why) => {
+        metrics.statusWritten(why);
+      },
     }));
   } catch (err) {
     if (err instanceof RefusedBackendError) {
