@@ -1,6 +1,6 @@
 // Prometheus metrics of the controller: nodes by state per LivePatch, nodes started,
 // stalls, rollbacks, reconcile latency, and whether this replica leads.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LivePatchStatus, NodeCounts } from '../api/generated/types.js';
 
 const STATES: (keyof NodeCounts)[] = [
@@ -72,6 +72,11 @@ export class ControllerMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+
+  constructor() {
+    // process_resident_memory_bytes, nodejs_heap_size_used_bytes, event loop lag: what sizing the pod needs.
+    collectDefaultMetrics({ register: this.registry });
+  }
 
   observe(livePatch: string, status: LivePatchStatus, seconds: number): void {
     for (const state of STATES)

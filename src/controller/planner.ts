@@ -34,7 +34,6 @@ import type {
   PauseStep,
   UnhealthyNode,
 } from '../api/generated/types.js';
-import { canonicalJson } from '../api/canonical.js';
 import type { NodeName } from '../api/names.js';
 import { durationMs, scaleIntOrPercent } from '../api/quantities.js';
 import { rolloutOrder, type NodeSlot, type Progress, type TargetSlot } from './targets.js';
@@ -95,13 +94,40 @@ export function desiredEntry(ctx: Ctx, slot: TargetSlot, state: PatchState): Des
 const count = (targets: readonly TargetSlot[], ...progress: Progress[]): number =>
   targets.filter((t) => progress.includes(t.progress)).length;
 
+/** Field by field: this runs for every started node on every pass, canonical JSON was most of a pass. */
+function sameEntry(a: DesiredPatch, b: DesiredPatch): boolean {
+  return (
+    a.livePatch === b.livePatch &&
+    a.patchName === b.patchName &&
+    a.state === b.state &&
+    a.generation === b.generation &&
+    a.stallTimeout === b.stallTimeout &&
+    a.allowForce === b.allowForce &&
+    a.bakeTime === b.bakeTime &&
+    sameModule(a.module, b.module)
+  );
+}
+
+function sameModule(a: DesiredPatch['module'], b: DesiredPatch['module']): boolean {
+  const c = a.configMap;
+  const d = b.configMap;
+  return (
+    a.sha256 === b.sha256 &&
+    a.url === b.url &&
+    a.hostPath === b.hostPath &&
+    c?.namespace === d?.namespace &&
+    c?.name === d?.name &&
+    c?.key === d?.key
+  );
+}
+
 /** Entries of nodes already on their way keep up with the spec: new generation, stall timeout, force policy. */
 function refreshes(ctx: Ctx, writes: Map<NodeName, DesiredPatch | null>): void {
   for (const slot of ctx.targets) {
     if (!slot.desired || slot.desired.state !== 'Enabled') continue;
     if (!['inFlight', 'patched', 'replaced'].includes(slot.progress)) continue;
     const fresh = { ...desiredEntry(ctx, slot, 'Enabled'), module: slot.desired.module };
-    if (canonicalJson(fresh) !== canonicalJson(slot.desired)) writes.set(slot.node.name, fresh);
+    if (!sameEntry(fresh, slot.desired)) writes.set(slot.node.name, fresh);
   }
 }
 

@@ -3,8 +3,8 @@
 // the finalizer. Every write reads its own result back into the cache, so the
 // next pass never plans from an older picture than the one just written.
 // Status is written at once when something the planner or a reader acts on
-// changed (phase, step, conditions, failed nodes), and otherwise (counts,
-// messages) at most once a second: at 1,000 nodes the counts change on
+// changed (phase, step, a condition's status, failed nodes), and otherwise
+// (counts, reasons, messages) at most once a second: at 1,000 nodes the counts change on
 // nearly every pass.
 import type { KubeConfig } from '../kube/config.js';
 import { canonicalJson } from '../api/canonical.js';
@@ -53,7 +53,8 @@ function significant(status: LivePatchStatus | undefined): string {
     phase: status?.phase,
     step: [status?.currentStep, status?.currentStepStartTime, status?.pausedAtStepStart],
     unhealthy: status?.unhealthyNodes?.map((u) => u.node),
-    conditions: status?.conditions?.map((c) => [c.type, c.status, c.reason]),
+    // Status, not reason: the Progressing reason alternates between starting nodes and waiting on them.
+    conditions: status?.conditions?.map((c) => [c.type, c.status]),
   });
 }
 

@@ -156,6 +156,11 @@ function answered(desired: DesiredPatch, observed: ObservedPatch, current: boole
       return desired.state === 'Disabled' ? 'unpatched' : 'inFlight';
     case 'Replaced':
       return 'replaced';
+    // The node guard reversing a stalled enable: stalled now, so the fleet policy acts at once
+    // rather than after the reversal. Under a Disabled entry it is still on its way to Unpatched.
+    case 'Reversing':
+      if (desired.state === 'Disabled') return 'inFlight';
+      return current ? 'stalled' : 'none';
     // An older generation's stall is `none` even under a rollback's Disabled entry: else no edit could retry it.
     case 'Stalled':
       return current ? 'stalled' : 'none';
@@ -267,16 +272,31 @@ function unknownSlot(
 }
 
 /**
+ * The hashes, remembered: the planner orders every waiting node on every pass,
+ * and at 10,000 nodes hashing them was most of a pass. A pure cache (the same
+ * input always gives the same key), bounded so a churning fleet cannot grow it.
+ */
+const orderKeys = new Map<string, string>();
+const ORDER_KEYS_MAX = 200_000;
+
+function orderKey(input: string): string {
+  let key = orderKeys.get(input);
+  if (key === undefined) {
+    if (orderKeys.size >= ORDER_KEYS_MAX) orderKeys.clear();
+    key = createHash('sha256').update(input).digest('hex');
+    orderKeys.set(input, key);
+  }
+  return key;
+}
+
+/**
  * Rollout order: a stable hash of LivePatch and node name. Stable, so a
  * restarted controller picks the same next nodes as the one it replaced;
  * salted with the LivePatch, so two patches do not both start on the same
  * first nodes and queue behind each other there.
  */
 export function rolloutOrder(livePatch: string, nodes: readonly NodeName[]): NodeName[] {
-  const keyed = nodes.map((n) => ({
-    n,
-    key: createHash('sha256').update(`${livePatch}/${n}`).digest('hex'),
-  }));
+  const keyed = nodes.map((n) => ({ n, key: orderKey(`${livePatch}/${n}`) }));
   return keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((k) => k.n);
 }
 

@@ -30,6 +30,7 @@ import {
   module,
   node,
   observed,
+  QEMU,
   reconcile,
   simulate,
   withMetadata,
@@ -688,6 +689,25 @@ describe('stall policy', () => {
     expect(holders.map((n) => fleet.desired(n)?.state)).toEqual(holders.map(() => 'Disabled'));
     expect(holders.filter((n) => fleet.observed(n)?.phase !== 'Unpatched')).toEqual(stalled);
     expect(sim.lp.status?.nodes).toMatchObject({ patched: 0, reverted: 5, stalled: 1 });
+  });
+
+  test('a node whose guard is reversing its stall counts as stalled at once: Rollback does not wait for the reversal', () => {
+    const fleet = Fleet.of(4, T0);
+    let pass = reconcile(livePatch({ spec: { rollout: { maxUnavailable: 2 } } }), fleet, at(0));
+    const stuck = nth(pass.plan.started, 0);
+    fleet.report(
+      stuck,
+      observed('Reversing', { transition: true, enabled: false, blockingTasks: [QEMU] }),
+      at(61),
+    );
+    pass = reconcile(pass.lp, fleet, at(61));
+    expect(pass.plan.phase).toBe('RollingBack');
+    expect(pass.status.stalledNodes?.map((s) => s.node)).toEqual([stuck]);
+    // Its Disabled entry keeps it in flight until it has unpatched: RolledBack waits for it.
+    expect(fleet.desired(stuck)?.state).toBe('Disabled');
+    fleet.settle(at(62), Infinity, LP, new Set([stuck]));
+    pass = reconcile(pass.lp, fleet, at(63));
+    expect(pass.plan.phase).toBe('RollingBack');
   });
 
   test('Rollback reverses the nodes still in transition first', () => {
