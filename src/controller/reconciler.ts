@@ -43,6 +43,7 @@ export interface ReconcilerDeps {
 /** Nothing waits forever on a watch: time-based rules (heartbeats, pauses) are looked at again. */
 const RESYNC_MS = 30_000;
 const WRITE_ATTEMPTS = 5;
+const WRITE_CONCURRENCY = 8;
 /** Counts and messages alone are written at most this often. */
 const STATUS_INTERVAL_MS = 1000;
 
@@ -76,6 +77,7 @@ export class Reconciler {
   private readonly heartbeats = new HeartbeatClock();
   /** When each LivePatch's status was last written by this replica. */
   private readonly statusWrittenAt = new Map<string, number>();
+  private readonly facts = new WeakMap<NodeObject, NodeFacts>();
 
   constructor(private readonly d: ReconcilerDeps) {}
 
@@ -92,10 +94,10 @@ export class Reconciler {
     const started = performance.now();
     const now = Date.now();
     const lpns = this.heartbeats.observe(this.d.livePatchNodes.list(), now);
-    const slots = classifyNodes(lp, this.d.nodes.list().map(nodeFacts), lpns, now);
+    const slots = classifyNodes(lp, this.nodeFacts(), lpns, now);
     const plan = planRollout(lp, slots, now, patchNameOwner(lp, this.d.livePatches.list()));
     const log = this.d.log.child({ livePatch: name });
-    for (const [node, entry] of plan.writes) await this.writeEntry(name, node, entry, log);
+    await this.writeEntries(name, plan.writes, log);
     const status = aggregateStatus(lp, slots, plan, now);
     const wait = this.statusWait(lp, status, now);
     if (wait === undefined) {
@@ -158,6 +160,32 @@ export class Reconciler {
         event,
       );
     }
+  }
+
+  /** NodeFacts per cached Node object, made once: a pass over 1,000 nodes allocates none. */
+  private nodeFacts(): NodeFacts[] {
+    return this.d.nodes.list().map((node) => {
+      let facts = this.facts.get(node);
+      if (!facts) {
+        facts = nodeFacts(node);
+        this.facts.set(node, facts);
+      }
+      return facts;
+    });
+  }
+
+  /** Several at a time: starting 100 nodes one request after another held the pass (and its garbage) for a second. */
+  private async writeEntries(
+    livePatch: string,
+    writes: ReadonlyMap<NodeName, DesiredPatch | null>,
+    log: Logger,
+  ): Promise<void> {
+    const queue = [...writes];
+    const lane = async (): Promise<void> => {
+      for (let next = queue.shift(); next; next = queue.shift())
+        await this.writeEntry(livePatch, next[0], next[1], log);
+    };
+    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, queue.length) }, lane));
   }
 
   /** Checked before every write: a replica that lost the lease mid-reconcile must not write beside the new leader. */

@@ -5,7 +5,7 @@ import { writeFile, mkdir } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { repositoryRoot } from '../../src/paths.js';
-import { liveRun, AGENT_NODE_OPTIONS, type RunResult } from './live.js';
+import { liveRun, AGENT_NODE_OPTIONS, CONTROLLER_NODE_OPTIONS, type RunResult } from './live.js';
 import { MIX } from './mix.js';
 
 function machine(): Record<string, string | number> {
@@ -56,7 +56,8 @@ const record = {
   setup:
     'real kube-apiserver + etcd; controller, fleet simulator and one agent as separate processes; ' +
     `maxUnavailable 10%, bakeTime 0s; transition mix ${MIX.map((k) => `${k.share * 100}% ${k.label}`).join(', ')} (seeded); ` +
-    `agent NODE_OPTIONS "${AGENT_NODE_OPTIONS}" as the chart sets; stall.timeout 20s, Rollback`,
+    `NODE_OPTIONS as the chart sets: agent "${AGENT_NODE_OPTIONS}", controller "${CONTROLLER_NODE_OPTIONS}"; ` +
+    'stall.timeout 20s, Rollback',
   runs,
 };
 const dir = join(repositoryRoot(), 'bench', 'results');

@@ -39,6 +39,9 @@ const POOL = 'livepatch.io/pool';
 export const AGENT_NODE_OPTIONS = '--jitless --max-semi-space-size=1';
 // Longer than the 16 s that the signal nodes need, both ways: a shorter timeout would stall their reversals too.
 const STALL_TIMEOUT_S = 20;
+/** What the chart gives the controller (charts/livepatch-operator/templates/controller-deployment.yaml). */
+export const CONTROLLER_NODE_OPTIONS =
+  process.env['BENCH_CONTROLLER_NODE_OPTIONS'] ?? '--max-semi-space-size=2';
 
 export interface RunResult {
   readonly nodes: number;
@@ -379,7 +382,7 @@ export async function liveRun(nodeCount: number): Promise<RunResult> {
         '--identity',
         'bench',
       ],
-      { LOG_LEVEL: 'info' },
+      { LOG_LEVEL: 'info', NODE_OPTIONS: CONTROLLER_NODE_OPTIONS },
     );
     procs.push(controller);
     await controller.waitFor(/became the leader/, 10 * 60_000);
