@@ -373,13 +373,25 @@ interface Holder {
   readonly reachable: boolean;
   /** Its disable stalled or failed and the kernel still has the patch enabled. */
   readonly stillEnabled?: string;
+  /**
+   * Its guard is reversing a stalled enable: it is unpatching by itself, and a
+   * Disabled entry now would cut short the Stalled report (and the tasks that
+   * blocked it), so it gets its entry once the reversal is done.
+   */
+  readonly guardReversing: boolean;
 }
 
 function holders(ctx: Ctx): Holder[] {
   const out: Holder[] = [];
   for (const s of ctx.slots) {
     if (s.kind === 'unknown' && s.desired) {
-      out.push({ name: s.node.name, desired: s.desired, progress: 'none', reachable: false });
+      out.push({
+        name: s.node.name,
+        desired: s.desired,
+        progress: 'none',
+        reachable: false,
+        guardReversing: false,
+      });
     }
     if ((s.kind !== 'target' && s.kind !== 'leftover') || !s.desired) continue;
     const observed = s.observed;
@@ -392,6 +404,7 @@ function holders(ctx: Ctx): Holder[] {
       desired: s.desired,
       progress: s.progress,
       reachable: true,
+      guardReversing: s.desired.state === 'Enabled' && observed?.phase === 'Reversing',
       ...(stuck ? { stillEnabled: observed.message ?? s.progress } : {}),
     });
   }
@@ -434,11 +447,11 @@ function unpatch(ctx: Ctx, mode: UnpatchMode): Plan {
   const all = holders(ctx);
   const reachable = all.filter((h) => h.reachable);
   const disabling = reachable.filter(
-    (h) => h.desired.state === 'Disabled' && h.progress === 'inFlight',
+    (h) => (h.desired.state === 'Disabled' && h.progress === 'inFlight') || h.guardReversing,
   ).length;
   // In-flight enables first: reversing them is what a rollback is for.
   const toDisable = reachable
-    .filter((h) => needsDisable(ctx, h))
+    .filter((h) => needsDisable(ctx, h) && !h.guardReversing)
     .sort((a, c) => Number(c.progress === 'inFlight') - Number(a.progress === 'inFlight'));
   const batch = toDisable.slice(0, Math.max(0, ctx.maxUnavailable - disabling));
   // Nodes whose agent is away get their Disabled entry now; they act on it when they return.

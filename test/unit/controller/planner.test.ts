@@ -703,11 +703,15 @@ describe('stall policy', () => {
     pass = reconcile(pass.lp, fleet, at(61));
     expect(pass.plan.phase).toBe('RollingBack');
     expect(pass.status.stalledNodes?.map((s) => s.node)).toEqual([stuck]);
-    // Its Disabled entry keeps it in flight until it has unpatched: RolledBack waits for it.
-    expect(fleet.desired(stuck)?.state).toBe('Disabled');
+    // It unpatches by itself; RolledBack waits for it, and its Stalled report (with the tasks) stays.
+    expect(fleet.desired(stuck)?.state).toBe('Enabled');
     fleet.settle(at(62), Infinity, LP, new Set([stuck]));
     pass = reconcile(pass.lp, fleet, at(63));
     expect(pass.plan.phase).toBe('RollingBack');
+    fleet.report(stuck, observed('Stalled', { blockingTasks: [QEMU] }), at(64));
+    const sim = simulate(pass.lp, fleet, { now: at(64) });
+    expect(sim.lp.status?.phase).toBe('RolledBack');
+    expect(sim.lp.status?.stalledNodes?.map((s) => s.node)).toEqual([stuck]);
   });
 
   test('Rollback reverses the nodes still in transition first', () => {
