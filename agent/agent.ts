@@ -6,7 +6,7 @@
 // with or without the API server: the kernel loop never waits on the API (the
 // status is written in the background), and it remembers on the node what it
 // was asked for, so that an agent restarted during an outage still guards.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../src/kube/config.js';
 import { API_VERSION, LIVEPATCH } from '../src/api/constants.js';
 import type {
   Condition,
@@ -24,6 +24,7 @@ import type { Logger } from '../src/log.js';
 import { runAction, type ActionFailure } from './actions.js';
 import { readKernel } from './kernel-view.js';
 import { kernelProfile, unsupportedReason, type KernelProfile } from './kernel/profile.js';
+import { nextBakeEnd, nextPoll, withBake } from './reporting.js';
 import type { KernelBackend } from './kernel/types.js';
 import { ensureLivePatchNode } from './livepatchnode.js';
 import type { ModuleFetcher } from './module-source.js';
@@ -50,6 +51,8 @@ export interface AgentOptions {
   readonly state?: NodeStateFile;
   /** How long a start without node-local state waits for the API server before guarding nothing. */
   readonly startSyncWaitMs?: number;
+  /** Called after each status write: a change, or a heartbeat alone. */
+  readonly onStatusWritten?: (why: 'change' | 'heartbeat') => void;
 }
 
 const MAX_ACTIONS_PER_PASS = 6;
@@ -72,6 +75,8 @@ export class Agent {
   private readonly cooldowns = new Map<string, Cooldown>();
   /** The last refusal announced per LivePatch, so a retried refusal is not announced again. */
   private readonly announced = new Map<string, string>();
+  /** The kernel's taint just before this agent loaded each LivePatch's module. */
+  private readonly taintAtLoad = new Map<string, number>();
   private readyCondition: Condition | undefined;
   /** Read once at start: the release does not change without a reboot, which restarts the agent. */
   private kernel:
@@ -90,6 +95,7 @@ export class Agent {
       log: o.log,
       heartbeatMs: o.heartbeatMs ?? 30_000,
       retryMs: o.retryMs ?? 5000,
+      ...(o.onStatusWritten ? { onWritten: o.onStatusWritten } : {}),
     });
     this.reflector = new Reflector<LivePatchNode>(o.kubeConfig, {
       path: PATHS.livePatchNodes,
@@ -236,14 +242,47 @@ export class Agent {
 
   private async reconcile(): Promise<void> {
     const desired = this.desired();
+    const before = this.previous;
     this.expireCooldowns();
     const kernel = this.kernel ?? (this.kernel = await this.inspectKernel());
+    const { view, decision } = await this.act(desired, kernel);
+    if (!decision.action) this.previous = decision.patches;
+    const tainted = await this.o.backend.tainted();
+    const now = this.o.clock.now();
+    this.previous = withBake(this.previous, {
+      desired,
+      previous: before,
+      taintAtLoad: this.taintAtLoad,
+      tainted,
+      now,
+    });
+    const transitioning = view.patches.find((p) => p.transition)?.name;
+    const status = await this.buildStatus(decision.unmanaged, transitioning, tainted);
+    this.lastReconcile = this.o.clock.now();
+    this.o.onReconciled?.(status);
+    await this.o.state?.save(desired, this.previous);
+    this.reporter.submit(status);
+    const inTransition = view.patches.some((p) => p.transition) || decision.action !== undefined;
+    this.schedule(
+      inTransition
+        ? nextPoll(this.previous, desired, this.o.pollMs ?? 1000, this.o.clock.now())
+        : this.nextQuietWake(desired),
+    );
+  }
+
+  /** Reads the kernel and carries out the state machine's actions, one at a time, until none is left or one fails. */
+  private async act(
+    desired: readonly DesiredPatch[],
+    kernel: NonNullable<Agent['kernel']>,
+  ): Promise<{ view: KernelView; decision: NodeDecision }> {
     const read = (): ReturnType<typeof readKernel> =>
       readKernel(this.o.backend, kernel.profile, desired, this.o.log);
     let view = await read();
     let decision = this.decide(desired, view);
     for (let i = 0; decision.action && i < MAX_ACTIONS_PER_PASS; i++) {
       const action = decision.action;
+      if (action.kind === 'load')
+        this.taintAtLoad.set(action.livePatch, await this.o.backend.tainted());
       const failure = await runAction(action, {
         backend: this.o.backend,
         release: kernel.profile.release,
@@ -260,15 +299,7 @@ export class Agent {
       view = await read();
       decision = this.decide(desired, view);
     }
-    if (!decision.action) this.previous = decision.patches;
-    const transitioning = view.patches.find((p) => p.transition)?.name;
-    const status = await this.buildStatus(decision.unmanaged, transitioning);
-    this.lastReconcile = this.o.clock.now();
-    this.o.onReconciled?.(status);
-    await this.o.state?.save(desired, this.previous);
-    this.reporter.submit(status);
-    const inTransition = view.patches.some((p) => p.transition) || decision.action !== undefined;
-    this.schedule(inTransition ? (this.o.pollMs ?? 1000) : this.nextQuietWake());
+    return { view, decision };
   }
 
   /** The state machine's decision, with patches whose last action failed held back until their cooldown ends. */
@@ -279,10 +310,13 @@ export class Agent {
     return { ...decision, patches };
   }
 
-  private nextQuietWake(): number {
+  /** Idle: the heartbeat, a cooldown's end, or a bake's end (reported at once), whichever comes first. */
+  private nextQuietWake(desired: readonly DesiredPatch[]): number {
+    const now = this.o.clock.now();
     const heartbeat = this.o.heartbeatMs ?? 30_000;
-    const retries = [...this.cooldowns.values()].map((c) => c.until - this.o.clock.now());
-    return Math.max(100, Math.min(heartbeat, ...retries));
+    const retries = [...this.cooldowns.values()].map((c) => Math.max(100, c.until - now));
+    const bake = nextBakeEnd(this.previous, desired, now);
+    return Math.max(1, Math.min(heartbeat, ...retries, bake ?? Infinity));
   }
 
   private expireCooldowns(): void {
@@ -359,6 +393,7 @@ export class Agent {
   private async buildStatus(
     unmanaged: LivePatchNodeStatus['unmanaged'],
     transitioning: string | undefined,
+    tainted: number,
   ): Promise<LivePatchNodeStatus> {
     const patches = this.previous;
     const refusal = this.kernel?.refusal;
@@ -375,7 +410,7 @@ export class Agent {
       kernelRelease: await this.o.backend.release(),
       backend: this.o.backend.kind,
       agentVersion: this.o.version,
-      kernelTainted: await this.o.backend.tainted(),
+      kernelTainted: tainted,
       patchedCount: patches.filter((p) => p.phase === 'Patched').length,
       ...(transitioning ? { transitioning } : {}),
       patches,

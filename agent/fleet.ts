@@ -4,7 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../src/kube/config.js';
 import { LABELS } from '../src/api/constants.js';
 import { kernelRelease, nodeName, type NodeName } from '../src/api/names.js';
 import type { Clock } from '../src/clock.js';
@@ -26,6 +26,27 @@ export interface FleetOptions {
   readonly clock: Clock;
   readonly log: Logger;
   readonly heartbeatMs?: number;
+  /** Called after any agent's status write: a change, or a heartbeat alone. */
+  readonly onStatusWritten?: (why: 'change' | 'heartbeat') => void;
+}
+
+/** Requests in flight while the fleet starts: thousands at once would only queue in the API server. */
+const START_CONCURRENCY = 32;
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function eachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
 export interface Fleet {
@@ -69,6 +90,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         stateDir: join(workDir, name),
         hostRoot: '/',
         ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
+        ...(o.onStatusWritten ? { onStatusWritten: o.onStatusWritten } : {}),
       },
       kernels.get(name),
     );
@@ -77,16 +99,16 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     agents.set(name, agent);
   };
 
-  for (const [i, name] of names.entries()) {
-    await registerNode(o.kubeConfig, {
+  await eachLimited([...names.entries()], START_CONCURRENCY, ([i, name]) =>
+    registerNode(o.kubeConfig, {
       name,
       release: releases[i % releases.length] ?? '',
       labels: { [LABELS.simulatedNode]: 'true', ...o.labels },
       providerID: `livepatch-sim://${name}`,
       osImage: 'Simulated Linux',
-    });
-  }
-  await Promise.all(names.map(startAgent));
+    }),
+  );
+  await eachLimited(names, START_CONCURRENCY, startAgent);
   o.log.info('simulated fleet running', { nodes: names.length, kernels: releases });
 
   const stopAgent = async (name: NodeName): Promise<void> => {
@@ -102,10 +124,10 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       await Promise.all(names.map(stopAgent));
       if (!options?.keep) {
         // No garbage collector runs on a bare control plane, so the ownerReference alone would not do it.
-        for (const name of names) {
+        await eachLimited(names, START_CONCURRENCY, async (name) => {
           await deleteIgnoringMissing(o.kubeConfig, `${PATHS.livePatchNodes}/${name}`);
           await deleteIgnoringMissing(o.kubeConfig, `${PATHS.nodes}/${name}`);
-        }
+        });
       }
       await rm(workDir, { recursive: true, force: true });
     },

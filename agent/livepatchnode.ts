@@ -1,6 +1,6 @@
 // The node's own LivePatchNode: created by its agent (owned by the Node, so
 // it goes with the Node), and the agent's condition on it.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../src/kube/config.js';
 import { API_VERSION, FIELD_MANAGER, LIVEPATCH_NODE } from '../src/api/constants.js';
 import type { Condition, LivePatchNode } from '../src/api/generated/types.js';
 import type { NodeName } from '../src/api/names.js';

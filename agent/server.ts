@@ -4,38 +4,56 @@
 // restart every agent exactly when they guard alone. Readiness follows the
 // status reaching the API server.
 import type { Server } from 'node:http';
-import { Counter, Gauge, Registry } from 'prom-client';
-import { NODE_PATCH_PHASES } from '../src/api/schema/livepatchnode.js';
-import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
+import type { LivePatchNodeStatus, NodePatchPhase } from '../src/api/generated/types.js';
 import { serveEndpoints } from '../src/observability/endpoints.js';
+import { TextMetrics } from '../src/observability/text-metrics.js';
+
+/** The phases, listed here rather than imported from the schema: the agent loads no schema code. */
+const PHASES: Record<NodePatchPhase, true> = {
+  Pending: true,
+  Loading: true,
+  Transitioning: true,
+  Patched: true,
+  Reversing: true,
+  Unpatching: true,
+  Unpatched: true,
+  Stalled: true,
+  Failed: true,
+  Replaced: true,
+};
 
 export class AgentMetrics {
-  readonly registry = new Registry();
-  private readonly phases = new Gauge({
-    name: 'livepatch_agent_patches',
-    help: 'Managed patches on this node by phase',
-    labelNames: ['phase'],
-    registers: [this.registry],
-  });
-  private readonly transitioning = new Gauge({
-    name: 'livepatch_agent_transition_in_progress',
-    help: '1 while a livepatch transition runs on this node',
-    registers: [this.registry],
-  });
-  private readonly reconciles = new Counter({
-    name: 'livepatch_agent_reconciles_total',
-    help: 'Reconcile passes of the node agent',
-    registers: [this.registry],
-  });
+  readonly registry = new TextMetrics();
   lastReconcileMs = 0;
 
+  constructor() {
+    const r = this.registry;
+    r.define('livepatch_agent_patches', 'gauge', 'Managed patches on this node by phase');
+    r.define(
+      'livepatch_agent_transition_in_progress',
+      'gauge',
+      '1 while a livepatch transition runs on this node',
+    );
+    r.define('livepatch_agent_reconciles_total', 'counter', 'Reconcile passes of the node agent');
+    r.define(
+      'livepatch_agent_status_writes_total',
+      'counter',
+      'Writes of LivePatchNode status, by why: a change, or a heartbeat alone',
+    );
+  }
+
   observe(status: LivePatchNodeStatus, now: number): void {
-    for (const phase of NODE_PATCH_PHASES) {
-      this.phases.set({ phase }, (status.patches ?? []).filter((p) => p.phase === phase).length);
+    for (const phase of Object.keys(PHASES) as NodePatchPhase[]) {
+      const count = (status.patches ?? []).filter((p) => p.phase === phase).length;
+      this.registry.set('livepatch_agent_patches', count, { phase });
     }
-    this.transitioning.set(status.transitioning ? 1 : 0);
-    this.reconciles.inc();
+    this.registry.set('livepatch_agent_transition_in_progress', status.transitioning ? 1 : 0);
+    this.registry.inc('livepatch_agent_reconciles_total');
     this.lastReconcileMs = now;
+  }
+
+  statusWritten(why: 'change' | 'heartbeat'): void {
+    this.registry.inc('livepatch_agent_status_writes_total', { why });
   }
 }
 

@@ -2,7 +2,7 @@
 // fetcher, events, the node-local state. The `agent` command and the fleet
 // simulator both use it.
 import { join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../src/kube/config.js';
 import { kernelRelease, type NodeName } from '../src/api/names.js';
 import type { Clock } from '../src/clock.js';
 import { EventRecorder } from '../src/kube/events.js';
@@ -12,8 +12,8 @@ import type { Logger } from '../src/log.js';
 import { operatorVersion } from '../src/paths.js';
 import { Agent } from './agent.js';
 import { knobsFromAnnotations } from './kernel/sim-knobs.js';
-import { SimulatedKernel } from './kernel/simulator.js';
-import { DEFAULT_SYSFS_OPTIONS, SysfsKernel, type SysfsOptions } from './kernel/sysfs.js';
+import type { SimulatedKernel } from './kernel/simulator.js';
+import type { SysfsOptions } from './kernel/sysfs.js';
 import type { KernelBackend } from './kernel/types.js';
 import { createModuleFetcher } from './module-source.js';
 import { NodeStateFile, type NodeFacts } from './node-state.js';
@@ -41,6 +41,7 @@ export interface AgentSetup {
   readonly stateDir?: string;
   readonly heartbeatMs?: number;
   readonly onReconciled?: (status: LivePatchNodeStatus) => void;
+  readonly onStatusWritten?: (why: 'change' | 'heartbeat') => void;
 }
 
 export class RefusedBackendError extends Error {
@@ -51,11 +52,13 @@ export function readNode(kc: KubeConfig, name: NodeName): Promise<NodeObject> {
   return rawJson<NodeObject>(kc, 'GET', `${PATHS.nodes}/${name}`);
 }
 
-function simulatorFor(
+/** Each backend is imported when chosen: a node runs one, and need not load the other. */
+async function simulatorFor(
   setup: AgentSetup,
   node: NodeFacts,
   release: string | undefined,
-): SimulatedKernel {
+): Promise<SimulatedKernel> {
+  const { SimulatedKernel } = await import('./kernel/simulator.js');
   const uname = release ?? node.kernelVersion;
   if (!uname)
     throw new RefusedBackendError(
@@ -86,7 +89,8 @@ export async function createBackend(setup: AgentSetup, node: NodeFacts): Promise
         '--allow-sysfs-on-kind if you really mean to patch the host.',
     );
   }
-  return Promise.resolve(new SysfsKernel({ ...DEFAULT_SYSFS_OPTIONS, ...choice.options }));
+  const { DEFAULT_SYSFS_OPTIONS, SysfsKernel } = await import('./kernel/sysfs.js');
+  return new SysfsKernel({ ...DEFAULT_SYSFS_OPTIONS, ...choice.options });
 }
 
 const MAX_WAIT_MS = 30_000;
@@ -156,6 +160,7 @@ export async function createAgent(
     ...(setup.heartbeatMs ? { heartbeatMs: setup.heartbeatMs } : {}),
     ...(setup.onReconciled ? { onReconciled: setup.onReconciled } : {}),
     ...(state ? { state } : {}),
+    ...(setup.onStatusWritten ? { onStatusWritten: setup.onStatusWritten } : {}),
   });
   return { agent, backend };
 }

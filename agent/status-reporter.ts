@@ -1,8 +1,10 @@
 // Writes the agent's status to its node's LivePatchNode in the background, so
 // that the kernel loop, and the stall guard in it, never waits on the API
 // server: the latest status wins, a failed write is retried until the server
-// answers again, and a missing LivePatchNode is created first.
-import type { KubeConfig } from '@kubernetes/client-node';
+// answers again, and a missing LivePatchNode is created first. A phase-level
+// change is written at once; progress alone (task counts, messages) at most
+// every 10 s; nothing new, a heartbeat.
+import type { KubeConfig } from '../src/kube/config.js';
 import { FIELD_MANAGER } from '../src/api/constants.js';
 import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
 import type { NodeName } from '../src/api/names.js';
@@ -10,6 +12,10 @@ import type { Clock } from '../src/clock.js';
 import { isNotFound, patchStatus } from '../src/kube/resources.js';
 import type { Logger } from '../src/log.js';
 import { ensureLivePatchNode, livePatchNodePath } from './livepatchnode.js';
+import { statusKey } from './reporting.js';
+
+/** Progress alone (task counts, messages) is written at most this often. */
+const PROGRESS_WRITE_MS = 10_000;
 
 export interface ReporterOptions {
   readonly kubeConfig: KubeConfig;
@@ -20,11 +26,13 @@ export interface ReporterOptions {
   readonly heartbeatMs: number;
   /** Wait before trying a failed write again. */
   readonly retryMs: number;
+  /** Called after each write: a change, or a heartbeat alone. */
+  readonly onWritten?: (why: 'change' | 'heartbeat') => void;
 }
 
 export class StatusReporter {
   private latest: LivePatchNodeStatus | undefined;
-  private written: { json: string; at: number } | undefined;
+  private written: { json: string; key: string; at: number } | undefined;
   private inFlight: Promise<void> | undefined;
   private retry: NodeJS.Timeout | undefined;
   private failing: { since: number; error: string } | undefined;
@@ -58,16 +66,20 @@ export class StatusReporter {
     const status = this.latest;
     if (this.inFlight || this.stopped || !status) return;
     const json = JSON.stringify(status);
-    const now = this.o.clock.now();
-    const due = !this.written || now - this.written.at >= this.o.heartbeatMs;
-    if (this.written?.json === json && !due) return;
-    this.inFlight = this.write(status, json).finally(() => {
+    const key = statusKey(status);
+    const age = this.written ? this.o.clock.now() - this.written.at : Infinity;
+    const due =
+      age >= this.o.heartbeatMs ||
+      this.written?.key !== key ||
+      (this.written.json !== json && age >= PROGRESS_WRITE_MS);
+    if (!due) return;
+    this.inFlight = this.write(status, json, key).finally(() => {
       this.inFlight = undefined;
       if (this.latest !== status) this.flush();
     });
   }
 
-  private async write(status: LivePatchNodeStatus, json: string): Promise<void> {
+  private async write(status: LivePatchNodeStatus, json: string, key: string): Promise<void> {
     const now = this.o.clock.now();
     // Merge patch: absent keys must be sent as null to be removed.
     const body = { transitioning: null, ...status, heartbeatTime: new Date(now).toISOString() };
@@ -80,7 +92,9 @@ export class StatusReporter {
         await ensureLivePatchNode(this.o.kubeConfig, this.o.nodeName, this.o.log);
         await patchStatus(this.o.kubeConfig, path, body, FIELD_MANAGER.agent);
       }
-      this.written = { json, at: now };
+      const changed = this.written?.json !== json;
+      this.written = { json, key, at: now };
+      this.o.onWritten?.(changed ? 'change' : 'heartbeat');
       if (this.failing) {
         const seconds = Math.round((now - this.failing.since) / 1000);
         this.o.log.info('reporting to the API server again', { node: this.o.nodeName, seconds });

@@ -1,6 +1,7 @@
 // How a simulated node's kernel behaves, read from the Node's sim.livepatch.io
 // annotations when a transition starts, so a test or a demo can aim one node.
 import { SIM_ANNOTATIONS } from '../../src/api/constants.js';
+import { parseTaint } from '../../src/api/taint.js';
 import type { Errno } from './types.js';
 
 export interface SimKnobs {
@@ -14,6 +15,8 @@ export interface SimKnobs {
   readonly transitionSeconds: number;
   /** Refuse every module load with this errno. */
   readonly loadError?: Errno;
+  /** Taint flags (bits of /proc/sys/kernel/tainted) a module load adds: a module that taints the node. */
+  readonly loadTaint?: number;
 }
 
 export const DEFAULT_SIM_KNOBS: SimKnobs = {
@@ -48,13 +51,25 @@ function count(
   return n;
 }
 
+function taintKnob(value: string | undefined, problems: string[]): number | undefined {
+  if (value === undefined) return undefined;
+  const bits = parseTaint(value);
+  if (bits === undefined)
+    problems.push(
+      `${SIM_ANNOTATIONS.loadTaint}=${JSON.stringify(value)} is not taint letters like "W" or "D,W"`,
+    );
+  return bits;
+}
+
 export function knobsFromAnnotations(
   annotations: Readonly<Record<string, string>> | undefined,
 ): ParsedKnobs {
   const a = annotations ?? {};
   const problems: string[] = [];
   const d = DEFAULT_SIM_KNOBS;
+  const loadTaint = taintKnob(a[SIM_ANNOTATIONS.loadTaint], problems);
   const knobs = {
+    ...(loadTaint ? { loadTaint } : {}),
     tasks: Math.round(count(a[SIM_ANNOTATIONS.tasks], SIM_ANNOTATIONS.tasks, d.tasks, problems)),
     signalTasks: Math.round(
       count(a[SIM_ANNOTATIONS.signalTasks], SIM_ANNOTATIONS.signalTasks, d.signalTasks, problems),

@@ -310,6 +310,8 @@ export class SimulatedKernel implements KernelBackend {
       // Module init calls klp_enable_patch: the patch is enabled and its transition starts at once.
       const patch: SimPatch = { module, enabled: true };
       this.loaded.push(patch);
+      // sim.livepatch.io/load-taint: the patch damages the node as it loads.
+      this.taint |= knobs.loadTaint ?? 0;
       this.transition = this.startTransition(patch, 1, knobs);
       this.advance();
     }

@@ -41,6 +41,7 @@ export const SIM_ANNOTATIONS = {
   stuckTasks: 'sim.livepatch.io/stuck-tasks',
   transitionSeconds: 'sim.livepatch.io/transition-seconds',
   loadError: 'sim.livepatch.io/load-error',
+  loadTaint: 'sim.livepatch.io/load-taint',
 } as const;
 
 export const LABELS = {

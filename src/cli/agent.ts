@@ -91,6 +91,9 @@ function setupFrom(values: Values, name: string, metrics: AgentMetrics): AgentSe
     onReconciled: (status) => {
       metrics.observe(status, Date.now());
     },
+    onStatusWritten: (why) => {
+      metrics.statusWritten(why);
+    },
   };
 }
 

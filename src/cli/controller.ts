@@ -8,7 +8,7 @@ import { untilSignal } from './signals.js';
 
 const HELP = `Usage: livepatch-operator controller [flags]
 
-Plans LivePatch rollouts in waves, writes each node's LivePatchNode entries,
+Paces LivePatch rollouts (rolling, maxUnavailable nodes in flight), writes each node's LivePatchNode entries,
 aggregates the nodes into LivePatch.status, applies the stall policy, and
 records Events. Several replicas may run: one holds the leader Lease and acts;
 a standby takes over within 17 s of the leader dying (at once after a clean stop).

@@ -1,7 +1,7 @@
 // `livepatch-operator demo` (`npm run demo`): the whole operator on a laptop.
 // A real kube-apiserver and etcd, the controller, a simulated fleet of nodes
 // on two kernels (and one the patch has no build for), a LivePatch rolled out
-// live in waves, then a second one whose node stalls and is rolled back.
+// live, 25% of the nodes at a time, then a second one whose node stalls and is rolled back.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,7 +26,7 @@ import { untilSignal } from './signals.js';
 const HELP = `Usage: livepatch-operator demo [--nodes N] [--vm-nodes N] [--exit]
 
 Starts a local control plane, the controller and a simulated fleet, then
-rolls a livepatch out live (waves of 25%), and rolls a second one back after
+rolls a livepatch out live (25% of the nodes at a time), and rolls a second one back after
 one of its nodes stalls. Prints the fleet's progress as it happens, then stays
 up (KUBECONFIG printed) until Ctrl-C so you can look around with kubectl.
 

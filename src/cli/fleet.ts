@@ -1,6 +1,8 @@
 // `livepatch-operator fleet`: a simulated fleet of nodes, each with its agent.
 import { parseArgs } from 'node:util';
 import { startFleet } from '../../agent/fleet.js';
+import { AgentMetrics } from '../../agent/server.js';
+import { serveEndpoints } from '../observability/endpoints.js';
 import { LABELS } from '../api/constants.js';
 import { systemClock } from '../clock.js';
 import { loadKubeConfig } from '../kube/config.js';
@@ -20,6 +22,8 @@ labelled ${LABELS.simulatedNode}=true).
   --prefix NAME        node name prefix (default sim-node)
   --label KEY=VALUE    extra node label (repeatable), e.g. livepatch.io/pool=web
   --kubeconfig FILE    kubeconfig (default $KUBECONFIG)
+  --metrics-port PORT  /metrics of all the agents together, e.g. status writes
+                       by why (change or heartbeat) (default 0: none)
   --keep               leave the Nodes and LivePatchNodes when stopping
 `;
 
@@ -43,6 +47,7 @@ export async function runFleet(args: string[]): Promise<number> {
       prefix: { type: 'string', default: 'sim-node' },
       label: { type: 'string', multiple: true },
       kubeconfig: { type: 'string' },
+      'metrics-port': { type: 'string', default: '0' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
@@ -59,6 +64,9 @@ export async function runFleet(args: string[]): Promise<number> {
   if (!Number.isInteger(count) || count < 1)
     throw new Error(`--nodes must be a positive integer, not ${values.nodes}`);
   const log = createLogger({ component: 'fleet' });
+  const metrics = new AgentMetrics();
+  const port = Number(values['metrics-port']);
+  const server = port > 0 ? serveEndpoints(port, metrics.registry, {}) : undefined;
   const fleet = await startFleet({
     kubeConfig: loadKubeConfig(values.kubeconfig),
     nodes: count,
@@ -67,10 +75,14 @@ export async function runFleet(args: string[]): Promise<number> {
     labels: parseLabels(values.label),
     clock: systemClock,
     log,
+    onStatusWritten: (why) => {
+      metrics.statusWritten(why);
+    },
   });
   process.stdout.write(`fleet ready: ${fleet.nodes.length} nodes\n`);
   const signal = await untilSignal();
   log.info('stopping the fleet', { signal, keep: values.keep });
   await fleet.stop({ keep: values.keep });
+  server?.close();
   return 0;
 }

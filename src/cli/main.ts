@@ -19,7 +19,8 @@ const COMMANDS: Record<string, Command> = {
     run: async (args) => (await import('./demo.js')).runDemo(args),
   },
   controller: {
-    summary: 'the controller (Deployment): plans rollouts in waves, aggregates status, rolls back',
+    summary:
+      'the controller (Deployment): paces rollouts node by node, aggregates status, rolls back',
     run: async (args) => (await import('./controller.js')).runController(args),
   },
   agent: {

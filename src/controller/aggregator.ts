@@ -37,17 +37,19 @@ export const CONDITION = {
 export function countNodes(slots: readonly NodeSlot[]): NodeCounts {
   const targets = slots.filter((s): s is TargetSlot => s.kind === 'target');
   const by = (p: TargetSlot['progress']): number => targets.filter((t) => t.progress === p).length;
+  // A node that went away while baking failed the health gate: failed, not unknown.
+  const awayUnhealthy = slots.filter((s) => s.kind === 'unknown' && s.unhealthy).length;
   return {
     targeted: targets.length + slots.filter((s) => s.kind === 'unknown').length,
     patched: by('patched'),
     transitioning: by('inFlight'),
     pending: by('none'),
     stalled: by('stalled'),
-    failed: by('failed'),
+    failed: by('failed') + awayUnhealthy,
     reverted: by('unpatched'),
     replaced: by('replaced'),
     notApplicable: slots.filter((s) => s.kind === 'notApplicable').length,
-    unknown: slots.filter((s) => s.kind === 'unknown').length,
+    unknown: slots.filter((s) => s.kind === 'unknown').length - awayUnhealthy,
   };
 }
 
@@ -82,12 +84,15 @@ function advice(stalled: boolean, failed: boolean): string {
   return failed ? 'Fix the failed nodes' : 'Find what blocks the stalled tasks';
 }
 
+const unhealthyMessage = (s: TargetSlot): string | undefined =>
+  s.bake?.kind === 'unhealthy' ? s.bake.record.message : undefined;
+
 /** "node-3: checksum mismatch: …" for the first few failed nodes. */
 function failedSummary(slots: readonly NodeSlot[]): string {
   return slots
     .filter((s): s is TargetSlot => s.kind === 'target' && s.progress === 'failed')
     .slice(0, 3)
-    .map((s) => `${s.node.name}: ${s.observed?.message ?? 'failed'}`)
+    .map((s) => `${s.node.name}: ${unhealthyMessage(s) ?? s.observed?.message ?? 'failed'}`)
     .join('; ');
 }
 
@@ -224,7 +229,7 @@ export function aggregateStatus(
     currentStep: plan.step.index,
     currentStepStartTime: iso(plan.step.startTime),
     pausedAtStepStart: plan.step.pausedAtStart,
-    ...(plan.waveSettledTime !== undefined ? { waveSettledTime: iso(plan.waveSettledTime) } : {}),
+    ...(plan.unhealthy.length ? { unhealthyNodes: [...plan.unhealthy] } : {}),
     kernels: kernels(slots),
     stalledNodes: stalled,
     conditions: conditions(

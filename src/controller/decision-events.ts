@@ -29,6 +29,21 @@ const ON_PHASE: Partial<
   Disabled: () => ({ type: 'Normal', reason: 'Disabled', message: 'every node is unpatched' }),
 };
 
+/** One NodeUnhealthy per node that failed its bake and was not listed before. */
+function newlyUnhealthy(
+  previous: LivePatchStatus | undefined,
+  next: LivePatchStatus,
+): EventRecord[] {
+  const known = new Set((previous?.unhealthyNodes ?? []).map((u) => `${u.node}/${u.generation}`));
+  return (next.unhealthyNodes ?? [])
+    .filter((u) => !known.has(`${u.node}/${u.generation}`))
+    .map((u) => ({
+      type: 'Warning',
+      reason: 'NodeUnhealthy',
+      message: `${u.reason}: ${u.message}`,
+    }));
+}
+
 /** One NodeStalled per node that was not listed as stalled before. */
 function newlyStalled(previous: LivePatchStatus | undefined, next: LivePatchStatus): EventRecord[] {
   const known = new Set((previous?.stalledNodes ?? []).map((s) => s.node));
@@ -52,14 +67,19 @@ export function decisionEvents(
   plan: Plan,
 ): EventRecord[] {
   const events: EventRecord[] = [];
-  if (plan.started.length && next.phase === 'Progressing') {
+  // One Event per step, not per node: nodes start one by one as slots free.
+  const stepBegins =
+    previous?.phase !== 'Progressing' ||
+    previous.currentStep !== next.currentStep ||
+    previous.observedGeneration !== next.observedGeneration;
+  if (plan.started.length && next.phase === 'Progressing' && stepBegins) {
     events.push({
       type: 'Normal',
-      reason: 'WaveStarted',
-      message: `step ${(next.currentStep ?? 0) + 1}: patching ${plan.started.length} node(s): ${plan.started.join(', ')}`,
+      reason: 'StepStarted',
+      message: `step ${(next.currentStep ?? 0) + 1}: patching nodes, at most ${plan.maxUnavailable} at a time; first: ${plan.started.join(', ')}`,
     });
   }
-  events.push(...newlyStalled(previous, next));
+  events.push(...newlyStalled(previous, next), ...newlyUnhealthy(previous, next));
   if (previous?.phase !== next.phase && next.phase) {
     const event = ON_PHASE[next.phase]?.(next, plan);
     if (event) events.push(event);

@@ -7,6 +7,8 @@ import type { LivePatchNode } from '../api/generated/types.js';
 
 export class HeartbeatClock {
   private readonly seen = new Map<string, { value: string; at: number }>();
+  /** The copy made for a cached object, reused while neither it nor its seen time changes: no garbage per pass. */
+  private readonly copies = new WeakMap<LivePatchNode, { at: number; copy: LivePatchNode }>();
 
   /** The LivePatchNodes by name, each heartbeatTime replaced by when this controller saw it change. */
   observe(lpns: readonly LivePatchNode[], now: number): Map<string, LivePatchNode> {
@@ -21,11 +23,15 @@ export class HeartbeatClock {
       }
       const known = this.seen.get(name);
       const at = known?.value === value ? known.at : now;
-      this.seen.set(name, { value, at });
-      out.set(name, {
-        ...lpn,
-        status: { ...status, heartbeatTime: new Date(at).toISOString() },
-      });
+      if (known?.value !== value) this.seen.set(name, { value, at });
+      const cached = this.copies.get(lpn);
+      if (cached?.at === at) {
+        out.set(name, cached.copy);
+        continue;
+      }
+      const copy = { ...lpn, status: { ...status, heartbeatTime: new Date(at).toISOString() } };
+      this.copies.set(lpn, { at, copy });
+      out.set(name, copy);
     }
     return out;
   }

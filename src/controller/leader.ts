@@ -6,7 +6,7 @@
 // observed it on its own clock: clocks of different machines never compare.
 // Takeover after a holder dies: at most leaseDuration + retryPeriod (17 s by
 // default); after a clean shutdown, which releases the Lease, one retry period.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/config.js';
 import type { Logger } from '../log.js';
 import { rawJson } from '../kube/raw.js';
 import { isConflict, isNotFound } from '../kube/resources.js';

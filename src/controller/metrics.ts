@@ -1,6 +1,6 @@
-// Prometheus metrics of the controller: nodes by state per LivePatch, waves,
+// Prometheus metrics of the controller: nodes by state per LivePatch, nodes started,
 // stalls, rollbacks, reconcile latency, and whether this replica leads.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LivePatchStatus, NodeCounts } from '../api/generated/types.js';
 
 const STATES: (keyof NodeCounts)[] = [
@@ -15,9 +15,9 @@ const STATES: (keyof NodeCounts)[] = [
   'notApplicable',
   'unknown',
 ];
-const COUNTED_EVENTS: Record<string, 'waves' | 'stalls' | 'rollbacks'> = {
-  WaveStarted: 'waves',
+const COUNTED_EVENTS: Record<string, 'stalls' | 'unhealthy' | 'rollbacks'> = {
   NodeStalled: 'stalls',
+  NodeUnhealthy: 'unhealthy',
   RollbackStarted: 'rollbacks',
 };
 
@@ -35,9 +35,21 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
   private readonly counters = {
-    waves: new Counter({
-      name: 'livepatch_waves_total',
-      help: 'Waves started',
+    started: new Counter({
+      name: 'livepatch_nodes_started_total',
+      help: 'Nodes the controller started patching or unpatching',
+      labelNames: ['livepatch'],
+      registers: [this.registry],
+    }),
+    statusWrites: new Counter({
+      name: 'livepatch_status_writes_total',
+      help: 'Writes of LivePatch status',
+      labelNames: ['livepatch'],
+      registers: [this.registry],
+    }),
+    unhealthy: new Counter({
+      name: 'livepatch_unhealthy_nodes_total',
+      help: 'Nodes that failed the health gate while baking',
       labelNames: ['livepatch'],
       registers: [this.registry],
     }),
@@ -61,10 +73,23 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
+  constructor() {
+    // process_resident_memory_bytes, nodejs_heap_size_used_bytes, event loop lag: what sizing the pod needs.
+    collectDefaultMetrics({ register: this.registry });
+  }
+
   observe(livePatch: string, status: LivePatchStatus, seconds: number): void {
     for (const state of STATES)
       this.nodes.set({ livepatch: livePatch, state }, status.nodes?.[state] ?? 0);
     this.latency.observe(seconds);
+  }
+
+  nodesStarted(livePatch: string, count: number): void {
+    if (count) this.counters.started.inc({ livepatch: livePatch }, count);
+  }
+
+  statusWritten(livePatch: string): void {
+    this.counters.statusWrites.inc({ livepatch: livePatch });
   }
 
   event(livePatch: string, reason: string): void {

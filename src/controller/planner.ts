@@ -4,10 +4,15 @@
 // restarted controller continues exactly where the last one stopped.
 //
 // Rules (README "How a rollout proceeds" says the same for users):
-// - Waves: a wave of at most maxUnavailable nodes starts only when the last
-//   one has settled (every node Patched, Stalled or Failed) and bakeTime has
-//   passed since. Nodes are taken in rolloutOrder (stable hash). A node that
-//   went silent (NotReady, agent gone) mid-transition has not settled.
+// - Rolling, like the DaemonSet controller: maxUnavailable is the number of
+//   nodes in flight at any moment (loading, in transition, or baking). A node
+//   frees its slot when it has settled and then stayed Patched and healthy
+//   for bakeTime (bake.ts); the next node in rolloutOrder (stable hash)
+//   starts at once. A node that went silent (NotReady, agent gone)
+//   mid-transition keeps its slot: the patch may be what took it down.
+// - The health gate: a baking node whose Node turns NotReady, whose agent
+//   stops reporting, or whose kernel gains a damage taint fails; it counts
+//   against failureBudget like a stalled one.
 // - Steps grow the patched set to a count or percentage; a pause step holds
 //   for its duration, or until spec.rollout.paused changes. After the last step
 //   the rollout continues to every targeted node.
@@ -27,8 +32,8 @@ import type {
   LivePatchPhase,
   PatchState,
   PauseStep,
+  UnhealthyNode,
 } from '../api/generated/types.js';
-import { canonicalJson } from '../api/canonical.js';
 import type { NodeName } from '../api/names.js';
 import { durationMs, scaleIntOrPercent } from '../api/quantities.js';
 import { rolloutOrder, type NodeSlot, type Progress, type TargetSlot } from './targets.js';
@@ -46,10 +51,13 @@ export interface Plan {
   readonly message: string;
   /** New desired entries for this LivePatch, per node; null removes the entry. */
   readonly writes: ReadonlyMap<NodeName, DesiredPatch | null>;
-  /** Nodes this pass starts (a wave, or a batch of unpatching). */
+  /** Nodes this pass starts (into free slots, or a batch of unpatching). */
   readonly started: readonly NodeName[];
   readonly step: StepState;
-  readonly waveSettledTime?: number;
+  /** Every node that failed the health gate this generation, kept in status. */
+  readonly unhealthy: readonly UnhealthyNode[];
+  /** spec.rollout.maxUnavailable resolved against the targeted nodes. */
+  readonly maxUnavailable: number;
   readonly requeueAfterMs?: number;
   /** Deletion may proceed: every node has unpatched or its agent is gone. */
   readonly releaseFinalizer: boolean;
@@ -63,6 +71,7 @@ interface Ctx {
   readonly generation: number;
   readonly sameGeneration: boolean;
   readonly maxUnavailable: number;
+  readonly unhealthy: readonly UnhealthyNode[];
 }
 
 const SETTLED: ReadonlySet<Progress> = new Set(['patched', 'stalled', 'failed', 'replaced']);
@@ -78,11 +87,39 @@ export function desiredEntry(ctx: Ctx, slot: TargetSlot, state: PatchState): Des
     generation: ctx.generation,
     stallTimeout: lp.spec.stall.timeout,
     allowForce: lp.spec.stall.allowForce,
+    bakeTime: lp.spec.rollout.bakeTime,
   };
 }
 
 const count = (targets: readonly TargetSlot[], ...progress: Progress[]): number =>
   targets.filter((t) => progress.includes(t.progress)).length;
+
+/** Field by field: this runs for every started node on every pass, canonical JSON was most of a pass. */
+function sameEntry(a: DesiredPatch, b: DesiredPatch): boolean {
+  return (
+    a.livePatch === b.livePatch &&
+    a.patchName === b.patchName &&
+    a.state === b.state &&
+    a.generation === b.generation &&
+    a.stallTimeout === b.stallTimeout &&
+    a.allowForce === b.allowForce &&
+    a.bakeTime === b.bakeTime &&
+    sameModule(a.module, b.module)
+  );
+}
+
+function sameModule(a: DesiredPatch['module'], b: DesiredPatch['module']): boolean {
+  const c = a.configMap;
+  const d = b.configMap;
+  return (
+    a.sha256 === b.sha256 &&
+    a.url === b.url &&
+    a.hostPath === b.hostPath &&
+    c?.namespace === d?.namespace &&
+    c?.name === d?.name &&
+    c?.key === d?.key
+  );
+}
 
 /** Entries of nodes already on their way keep up with the spec: new generation, stall timeout, force policy. */
 function refreshes(ctx: Ctx, writes: Map<NodeName, DesiredPatch | null>): void {
@@ -90,17 +127,29 @@ function refreshes(ctx: Ctx, writes: Map<NodeName, DesiredPatch | null>): void {
     if (!slot.desired || slot.desired.state !== 'Enabled') continue;
     if (!['inFlight', 'patched', 'replaced'].includes(slot.progress)) continue;
     const fresh = { ...desiredEntry(ctx, slot, 'Enabled'), module: slot.desired.module };
-    if (canonicalJson(fresh) !== canonicalJson(slot.desired)) writes.set(slot.node.name, fresh);
+    if (!sameEntry(fresh, slot.desired)) writes.set(slot.node.name, fresh);
   }
 }
 
-function base(step: StepState): {
+function base(
+  ctx: Ctx,
+  step: StepState,
+): {
   writes: Map<NodeName, DesiredPatch | null>;
   started: NodeName[];
   step: StepState;
+  unhealthy: readonly UnhealthyNode[];
+  maxUnavailable: number;
   releaseFinalizer: boolean;
 } {
-  return { writes: new Map(), started: [], step, releaseFinalizer: false };
+  return {
+    writes: new Map(),
+    started: [],
+    step,
+    unhealthy: ctx.unhealthy,
+    maxUnavailable: ctx.maxUnavailable,
+    releaseFinalizer: false,
+  };
 }
 
 const ROLLING_FORWARD = new Set<LivePatchPhase | undefined>([
@@ -198,16 +247,21 @@ export function resolveStep(
   return { kind: 'grow', goal: total, step };
 }
 
+/** Stalled and failed targets, and nodes that went away while baking. */
+const failures = (ctx: Ctx): number =>
+  count(ctx.targets, 'stalled', 'failed') +
+  ctx.slots.filter((s) => s.kind === 'unknown' && s.unhealthy).length;
+
 function stallPolicy(ctx: Ctx, step: StepState): Plan | undefined {
-  const failures = count(ctx.targets, 'stalled', 'failed');
+  const failed = failures(ctx);
   const budget = ctx.lp.spec.failureBudget;
-  if (failures <= budget) return undefined;
-  const what = `${failures} node(s) stalled or failed, over the failure budget of ${budget}`;
+  if (failed <= budget) return undefined;
+  const what = `${failed} node(s) stalled or failed, over the failure budget of ${budget}`;
   switch (ctx.lp.spec.stall.action) {
     case 'Rollback':
       return unpatch(ctx, 'rollback');
     case 'Halt': {
-      const b = base(step);
+      const b = base(ctx, step);
       refreshes(ctx, b.writes);
       return {
         ...b,
@@ -221,63 +275,39 @@ function stallPolicy(ctx: Ctx, step: StepState): Plan | undefined {
   }
 }
 
-function startWave(ctx: Ctx, step: StepState, goal: number, settled: number): Plan {
-  const b = base(step);
-  const writes = b.writes;
-  refreshes(ctx, writes);
-  const everStarted = ctx.targets.some((t) => t.progress !== 'none' && t.progress !== 'unpatched');
-  const settledAt = everStarted
-    ? ctx.sameGeneration && ctx.lp.status?.waveSettledTime
-      ? Date.parse(ctx.lp.status.waveSettledTime)
-      : ctx.now
-    : undefined;
-  const bake = durationMs(ctx.lp.spec.rollout.bakeTime);
-  if (settledAt !== undefined && ctx.now - settledAt < bake) {
-    const remaining = settledAt + bake - ctx.now;
-    return {
-      ...b,
-      waveSettledTime: settledAt,
-      phase: 'Progressing',
-      reason: 'Baking',
-      message: `baking for ${ctx.lp.spec.rollout.bakeTime} before the next wave`,
-      requeueAfterMs: remaining,
-    };
-  }
+/** Starts the next nodes in rollout order into the free slots, up to the step's goal. */
+function startNodes(ctx: Ctx, step: StepState, room: number, occupied: string): Plan {
+  const b = base(ctx, step);
+  refreshes(ctx, b.writes);
   const candidates = ctx.targets.filter(
     (t) => (t.progress === 'none' || t.progress === 'unpatched') && !t.busyElsewhere,
   );
   const byName = new Map(candidates.map((c) => [c.node.name, c]));
-  const size = Math.min(ctx.maxUnavailable, goal - settled);
-  const wave = rolloutOrder(ctx.lp.metadata.name ?? '', [...byName.keys()]).slice(
-    0,
-    Math.max(0, size),
-  );
-  for (const name of wave) {
+  const next = rolloutOrder(ctx.lp.metadata.name ?? '', [...byName.keys()]).slice(0, room);
+  for (const name of next) {
     const slot = byName.get(name);
-    if (slot) writes.set(name, desiredEntry(ctx, slot, 'Enabled'));
+    if (slot) b.writes.set(name, desiredEntry(ctx, slot, 'Enabled'));
   }
-  if (wave.length === 0) {
+  if (next.length > 0)
     return {
       ...b,
-      ...(settledAt ? { waveSettledTime: settledAt } : {}),
+      started: next,
       phase: 'Progressing',
-      reason: 'WaitingForNodes',
-      message: 'the next nodes are busy with another patch',
-      requeueAfterMs: BUSY_RETRY_MS,
+      reason: 'NodesStarted',
+      message: `started ${next.length} node(s); ${occupied}`,
     };
-  }
   return {
     ...b,
-    started: wave,
     phase: 'Progressing',
-    reason: 'WaveStarted',
-    message: `wave of ${wave.length} node(s) started`,
+    reason: 'WaitingForNodes',
+    message: `the next nodes are busy with another patch; ${occupied}`,
+    requeueAfterMs: BUSY_RETRY_MS,
   };
 }
 
 /**
  * Nodes that went silent (NotReady, agent gone) mid-transition. They have not
- * settled, so the wave waits: the patch may be what took them down.
+ * settled and keep their slot: the patch may be what took them down.
  */
 function silentInFlight(ctx: Ctx): NodeName[] {
   return ctx.slots
@@ -285,19 +315,22 @@ function silentInFlight(ctx: Ctx): NodeName[] {
     .map((s) => s.node.name);
 }
 
-function inFlightMessage(inFlight: number, silent: readonly NodeName[]): string {
-  if (!silent.length) return `${inFlight} node(s) in transition`;
-  return `${inFlight} node(s) in transition; ${silent.join(', ')} went silent mid-transition and holds the next wave: if the patch took it down, disable the LivePatch`;
+function inFlightMessage(inFlight: number, baking: number, silent: readonly NodeName[]): string {
+  const text = `${inFlight} node(s) in transition, ${baking} baking`;
+  if (!silent.length) return text;
+  return `${text}; ${silent.join(', ')} went silent mid-transition and keeps its slot: if the patch took it down, disable the LivePatch`;
 }
 
 function enable(ctx: Ctx): Plan {
   const settled = ctx.targets.filter((t) => SETTLED.has(t.progress)).length;
   const silent = silentInFlight(ctx);
   const inFlight = count(ctx.targets, 'inFlight') + silent.length;
-  const outcome = resolveStep(ctx, initialStep(ctx), settled, inFlight);
+  const baking = ctx.targets.filter((t) => t.bake?.kind === 'baking').length;
+  const occupied = inFlight + baking;
+  const outcome = resolveStep(ctx, initialStep(ctx), settled, occupied);
   const policy = stallPolicy(ctx, outcome.step);
   if (policy) return policy;
-  const b = base(outcome.step);
+  const b = base(ctx, outcome.step);
   refreshes(ctx, b.writes);
   if (ctx.lp.spec.rollout.paused) {
     return {
@@ -316,26 +349,19 @@ function enable(ctx: Ctx): Plan {
       ...(outcome.requeueAfterMs ? { requeueAfterMs: outcome.requeueAfterMs } : {}),
     };
   }
-  if (inFlight > 0)
+  if (settled >= ctx.targets.length && occupied === 0) {
     return {
       ...b,
-      phase: 'Progressing',
-      reason: 'WaveInProgress',
-      message: inFlightMessage(inFlight, silent),
-    };
-  if (settled >= ctx.targets.length) {
-    const waveSettledTime = ctx.lp.status?.waveSettledTime
-      ? Date.parse(ctx.lp.status.waveSettledTime)
-      : ctx.now;
-    return {
-      ...b,
-      waveSettledTime,
       phase: 'Complete',
       reason: 'Complete',
-      message: `every targeted node has settled`,
+      message: 'every targeted node has settled',
     };
   }
-  return startWave(ctx, outcome.step, outcome.goal, settled);
+  const message = inFlightMessage(inFlight, baking, silent);
+  // Settled counts baking nodes too: they are started, and the step's goal counts them.
+  const room = Math.min(ctx.maxUnavailable - occupied, outcome.goal - settled - inFlight);
+  if (room > 0) return startNodes(ctx, outcome.step, room, message);
+  return { ...b, phase: 'Progressing', reason: 'NodesInFlight', message };
 }
 
 type UnpatchMode = 'rollback' | 'disable' | 'delete';
@@ -347,13 +373,25 @@ interface Holder {
   readonly reachable: boolean;
   /** Its disable stalled or failed and the kernel still has the patch enabled. */
   readonly stillEnabled?: string;
+  /**
+   * Its guard is reversing a stalled enable: it is unpatching by itself, and a
+   * Disabled entry now would cut short the Stalled report (and the tasks that
+   * blocked it), so it gets its entry once the reversal is done.
+   */
+  readonly guardReversing: boolean;
 }
 
 function holders(ctx: Ctx): Holder[] {
   const out: Holder[] = [];
   for (const s of ctx.slots) {
     if (s.kind === 'unknown' && s.desired) {
-      out.push({ name: s.node.name, desired: s.desired, progress: 'none', reachable: false });
+      out.push({
+        name: s.node.name,
+        desired: s.desired,
+        progress: 'none',
+        reachable: false,
+        guardReversing: false,
+      });
     }
     if ((s.kind !== 'target' && s.kind !== 'leftover') || !s.desired) continue;
     const observed = s.observed;
@@ -366,6 +404,7 @@ function holders(ctx: Ctx): Holder[] {
       desired: s.desired,
       progress: s.progress,
       reachable: true,
+      guardReversing: s.desired.state === 'Enabled' && observed?.phase === 'Reversing',
       ...(stuck ? { stillEnabled: observed.message ?? s.progress } : {}),
     });
   }
@@ -404,15 +443,15 @@ function unpatchFailed(
 
 /** Rollback, Disabled and deletion: every node holding the patch unpatches, maxUnavailable at a time. */
 function unpatch(ctx: Ctx, mode: UnpatchMode): Plan {
-  const b = base(initialStep(ctx));
+  const b = base(ctx, initialStep(ctx));
   const all = holders(ctx);
   const reachable = all.filter((h) => h.reachable);
   const disabling = reachable.filter(
-    (h) => h.desired.state === 'Disabled' && h.progress === 'inFlight',
+    (h) => (h.desired.state === 'Disabled' && h.progress === 'inFlight') || h.guardReversing,
   ).length;
   // In-flight enables first: reversing them is what a rollback is for.
   const toDisable = reachable
-    .filter((h) => needsDisable(ctx, h))
+    .filter((h) => needsDisable(ctx, h) && !h.guardReversing)
     .sort((a, c) => Number(c.progress === 'inFlight') - Number(a.progress === 'inFlight'));
   const batch = toDisable.slice(0, Math.max(0, ctx.maxUnavailable - disabling));
   // Nodes whose agent is away get their Disabled entry now; they act on it when they return.
@@ -444,6 +483,25 @@ function unpatch(ctx: Ctx, mode: UnpatchMode): Plan {
   return { ...b, phase: phases.done, reason: phases.done, message: 'every node has unpatched' };
 }
 
+const MAX_UNHEALTHY_LISTED = 256;
+
+/** The health-gate failures of this generation: those already in status, then the ones found now. */
+function unhealthyNodes(lp: LivePatch, slots: readonly NodeSlot[]): UnhealthyNode[] {
+  const generation = lp.metadata.generation ?? 1;
+  const kept = (lp.status?.unhealthyNodes ?? []).filter((u) => u.generation === generation);
+  const known = new Set(kept.map((u) => u.node));
+  const found = slots.flatMap((s) => {
+    const record =
+      s.kind === 'unknown'
+        ? s.unhealthy
+        : s.kind === 'target' && s.bake?.kind === 'unhealthy'
+          ? s.bake.record
+          : undefined;
+    return record && !known.has(record.node) ? [record] : [];
+  });
+  return [...kept, ...found].slice(0, MAX_UNHEALTHY_LISTED);
+}
+
 /**
  * `patchNameOwner`: an older LivePatch with the same patchName. Nodes know a
  * patch by that name only, so this one must not touch them: it waits, Failed,
@@ -465,11 +523,12 @@ export function planRollout(
     generation,
     sameGeneration: lp.status?.observedGeneration === generation,
     maxUnavailable: scaleIntOrPercent(lp.spec.rollout.maxUnavailable, targets.length),
+    unhealthy: unhealthyNodes(lp, slots),
   };
   if (lp.metadata.deletionTimestamp) return unpatch(ctx, 'delete');
   if (patchNameOwner) {
     return {
-      ...base(initialStep(ctx)),
+      ...base(ctx, initialStep(ctx)),
       phase: 'Failed',
       reason: 'PatchNameInUse',
       message: `LivePatch ${patchNameOwner} already rolls out patchName ${lp.spec.patchName}; nodes know a patch by this name only, so this one does nothing. Give it another patchName (a new LivePatch) or delete ${patchNameOwner}`,

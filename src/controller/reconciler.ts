@@ -2,10 +2,19 @@
 // LivePatchNode entries, the status (only when it changed), the Events, and
 // the finalizer. Every write reads its own result back into the cache, so the
 // next pass never plans from an older picture than the one just written.
-import type { KubeConfig } from '@kubernetes/client-node';
+// Status is written at once when something the planner or a reader acts on
+// changed (phase, step, a condition's status, failed nodes), and otherwise
+// (counts, reasons, messages) at most once a second: at 1,000 nodes the counts change on
+// nearly every pass.
+import type { KubeConfig } from '../kube/config.js';
 import { canonicalJson } from '../api/canonical.js';
 import { API_VERSION, FIELD_MANAGER, FINALIZER, LIVEPATCH } from '../api/constants.js';
-import type { DesiredPatch, LivePatch, LivePatchNode } from '../api/generated/types.js';
+import type {
+  DesiredPatch,
+  LivePatch,
+  LivePatchNode,
+  LivePatchStatus,
+} from '../api/generated/types.js';
 import type { KernelRelease, NodeName } from '../api/names.js';
 import type { EventRecorder } from '../kube/events.js';
 import { rawJson } from '../kube/raw.js';
@@ -16,7 +25,7 @@ import { aggregateStatus } from './aggregator.js';
 import { decisionEvents } from './decision-events.js';
 import { HeartbeatClock } from './heartbeats.js';
 import type { ControllerMetrics } from './metrics.js';
-import { planRollout } from './planner.js';
+import { planRollout, type Plan } from './planner.js';
 import { classifyNodes, patchNameOwner, type NodeFacts } from './targets.js';
 import type { WorkResult } from './queue.js';
 
@@ -34,6 +43,21 @@ export interface ReconcilerDeps {
 /** Nothing waits forever on a watch: time-based rules (heartbeats, pauses) are looked at again. */
 const RESYNC_MS = 30_000;
 const WRITE_ATTEMPTS = 5;
+const WRITE_CONCURRENCY = 8;
+/** Counts and messages alone are written at most this often. */
+const STATUS_INTERVAL_MS = 1000;
+
+/** What makes a status worth writing at once: what the planner reads back and what users wait for. */
+function significant(status: LivePatchStatus | undefined): string {
+  return canonicalJson({
+    generation: status?.observedGeneration,
+    phase: status?.phase,
+    step: [status?.currentStep, status?.currentStepStartTime, status?.pausedAtStepStart],
+    unhealthy: status?.unhealthyNodes?.map((u) => u.node),
+    // Status, not reason: the Progressing reason alternates between starting nodes and waiting on them.
+    conditions: status?.conditions?.map((c) => [c.type, c.status]),
+  });
+}
 
 export function nodeFacts(node: NodeObject): NodeFacts {
   const kernel = node.status?.nodeInfo?.kernelVersion;
@@ -51,6 +75,9 @@ export class NotLeaderError extends Error {
 
 export class Reconciler {
   private readonly heartbeats = new HeartbeatClock();
+  /** When each LivePatch's status was last written by this replica. */
+  private readonly statusWrittenAt = new Map<string, number>();
+  private readonly facts = new WeakMap<NodeObject, NodeFacts>();
 
   constructor(private readonly d: ReconcilerDeps) {}
 
@@ -67,23 +94,63 @@ export class Reconciler {
     const started = performance.now();
     const now = Date.now();
     const lpns = this.heartbeats.observe(this.d.livePatchNodes.list(), now);
-    const slots = classifyNodes(lp, this.d.nodes.list().map(nodeFacts), lpns, now);
+    const slots = classifyNodes(lp, this.nodeFacts(), lpns, now);
     const plan = planRollout(lp, slots, now, patchNameOwner(lp, this.d.livePatches.list()));
     const log = this.d.log.child({ livePatch: name });
-    for (const [node, entry] of plan.writes) await this.writeEntry(name, node, entry, log);
+    await this.writeEntries(name, plan.writes, log);
     const status = aggregateStatus(lp, slots, plan, now);
-    if (canonicalJson(status) !== canonicalJson(lp.status)) {
-      // Merge patch: keys the new status lacks must be sent as null to go away.
-      const body = { waveSettledTime: null, ...status };
-      this.ensureLeader();
-      const written = await mergePatch<LivePatch>(
-        this.d.kc,
-        `${PATHS.livePatches}/${name}/status`,
-        { status: body },
-        FIELD_MANAGER.controller,
-      );
-      this.d.livePatches.observe(written);
+    const wait = this.statusWait(lp, status, now);
+    if (wait === undefined) {
+      await this.writeStatus(lp, status, now);
+      await this.recordEvents(lp, status, plan, log);
     }
+    this.d.metrics.nodesStarted(name, plan.started.length);
+    if (plan.started.length) log.info('started nodes', { nodes: plan.started, phase: plan.phase });
+    if (plan.releaseFinalizer)
+      await this.setFinalizers(
+        lp,
+        finalizers.filter((f) => f !== FINALIZER),
+      );
+    this.d.metrics.observe(name, status, (performance.now() - started) / 1000);
+    return {
+      requeueAfterMs: Math.min(plan.requeueAfterMs ?? RESYNC_MS, RESYNC_MS, wait ?? Infinity),
+    };
+  }
+
+  /** undefined: write now (or nothing changed); else how long until a write of counts alone is due. */
+  private statusWait(lp: LivePatch, status: LivePatchStatus, now: number): number | undefined {
+    if (canonicalJson(status) === canonicalJson(lp.status)) return undefined;
+    if (significant(status) !== significant(lp.status)) return undefined;
+    const last = this.statusWrittenAt.get(lp.metadata.name ?? '') ?? 0;
+    const wait = last + STATUS_INTERVAL_MS - now;
+    return wait > 0 ? wait : undefined;
+  }
+
+  private async writeStatus(lp: LivePatch, status: LivePatchStatus, now: number): Promise<void> {
+    if (canonicalJson(status) === canonicalJson(lp.status)) return;
+    const name = lp.metadata.name ?? '';
+    // Merge patch: keys the new status lacks must be sent as null to go away.
+    const body = { unhealthyNodes: null, ...status };
+    this.ensureLeader();
+    const written = await mergePatch<LivePatch>(
+      this.d.kc,
+      `${PATHS.livePatches}/${name}/status`,
+      { status: body },
+      FIELD_MANAGER.controller,
+    );
+    this.d.livePatches.observe(written);
+    this.statusWrittenAt.set(name, now);
+    this.d.metrics.statusWritten(name);
+  }
+
+  /** Events come from the change between the status written last and this one, so only with a write. */
+  private async recordEvents(
+    lp: LivePatch,
+    status: LivePatchStatus,
+    plan: Plan,
+    log: Logger,
+  ): Promise<void> {
+    const name = lp.metadata.name ?? '';
     for (const event of decisionEvents(lp.status, status, plan)) {
       this.ensureLeader();
       log.info(event.message, { reason: event.reason });
@@ -93,14 +160,32 @@ export class Reconciler {
         event,
       );
     }
-    if (plan.started.length) log.info('started nodes', { nodes: plan.started, phase: plan.phase });
-    if (plan.releaseFinalizer)
-      await this.setFinalizers(
-        lp,
-        finalizers.filter((f) => f !== FINALIZER),
-      );
-    this.d.metrics.observe(name, status, (performance.now() - started) / 1000);
-    return { requeueAfterMs: Math.min(plan.requeueAfterMs ?? RESYNC_MS, RESYNC_MS) };
+  }
+
+  /** NodeFacts per cached Node object, made once: a pass over 1,000 nodes allocates none. */
+  private nodeFacts(): NodeFacts[] {
+    return this.d.nodes.list().map((node) => {
+      let facts = this.facts.get(node);
+      if (!facts) {
+        facts = nodeFacts(node);
+        this.facts.set(node, facts);
+      }
+      return facts;
+    });
+  }
+
+  /** Several at a time: starting 100 nodes one request after another held the pass (and its garbage) for a second. */
+  private async writeEntries(
+    livePatch: string,
+    writes: ReadonlyMap<NodeName, DesiredPatch | null>,
+    log: Logger,
+  ): Promise<void> {
+    const queue = [...writes];
+    const lane = async (): Promise<void> => {
+      for (let next = queue.shift(); next; next = queue.shift())
+        await this.writeEntry(livePatch, next[0], next[1], log);
+    };
+    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, queue.length) }, lane));
   }
 
   /** Checked before every write: a replica that lost the lease mid-reconcile must not write beside the new leader. */

@@ -9,8 +9,10 @@ import type {
   LivePatch,
   LivePatchNode,
   ObservedPatch,
+  UnhealthyNode,
 } from '../api/generated/types.js';
 import type { KernelRelease, NodeName } from '../api/names.js';
+import { judgeBake, type Bake } from './bake.js';
 
 /** What the controller needs to know of a Node. */
 export interface NodeFacts {
@@ -44,6 +46,8 @@ export type NodeSlot =
       readonly desired?: DesiredPatch;
       /** As last reported, when it has an entry. */
       readonly progress?: Progress;
+      /** It went away while baking: a failed node. */
+      readonly unhealthy?: UnhealthyNode;
     }
   | {
       readonly kind: 'target';
@@ -54,6 +58,8 @@ export type NodeSlot =
       readonly progress: Progress;
       /** Another patch is in flight on this node: never start a second transition there. */
       readonly busyElsewhere: boolean;
+      /** Patched nodes only: still baking, baked, or failed the health gate (then progress is `failed`). */
+      readonly bake?: Bake;
     };
 
 export type TargetSlot = Extract<NodeSlot, { kind: 'target' }>;
@@ -150,6 +156,11 @@ function answered(desired: DesiredPatch, observed: ObservedPatch, current: boole
       return desired.state === 'Disabled' ? 'unpatched' : 'inFlight';
     case 'Replaced':
       return 'replaced';
+    // The node guard reversing a stalled enable: stalled now, so the fleet policy acts at once
+    // rather than after the reversal. Under a Disabled entry it is still on its way to Unpatched.
+    case 'Reversing':
+      if (desired.state === 'Disabled') return 'inFlight';
+      return current ? 'stalled' : 'none';
     // An older generation's stall is `none` even under a rollback's Disabled entry: else no edit could retry it.
     case 'Stalled':
       return current ? 'stalled' : 'none';
@@ -209,21 +220,73 @@ function classifyNode(
   const progress = progressOf(desired, observed, lp.metadata.generation ?? 1);
   const selected = matchesSelector(lp.spec.nodeSelector, node.labels);
   const kernel = selected ? kernelFor(lp.spec.kernels, node.kernel) : undefined;
-  if (!kernel) {
-    if (desired)
-      return { kind: 'leftover', node, desired, progress, ...(observed ? { observed } : {}) };
-    return selected ? { kind: 'notApplicable', node } : undefined;
-  }
-  const problem = node.ready ? agentProblem(lpn, now) : 'the node is not Ready';
+  if (!kernel) return untargeted(node, selected, desired, observed, progress);
+  const silence = agentProblem(lpn, now);
+  const bake =
+    progress === 'patched'
+      ? judgeBake({ lp, node, lpn, observed, agentProblem: silence, now })
+      : undefined;
+  const unhealthy = bake?.kind === 'unhealthy' ? bake.record : undefined;
+  const problem = node.ready ? silence : 'the node is not Ready';
   if (problem || !lpn)
-    return {
-      kind: 'unknown',
-      node,
-      why: problem ?? 'no agent',
-      ...(desired ? { desired, progress } : {}),
-    };
-  const busy = busyElsewhere(lpn, name);
-  return { kind: 'target', node, kernel, desired, observed, progress, busyElsewhere: busy };
+    return unknownSlot(node, problem ?? 'no agent', desired, progress, unhealthy);
+  return {
+    kind: 'target',
+    node,
+    kernel,
+    desired,
+    observed,
+    progress: unhealthy ? 'failed' : progress,
+    busyElsewhere: busyElsewhere(lpn, name),
+    ...(bake ? { bake } : {}),
+  };
+}
+
+/** A node without a build for its kernel: leftover if it still has an entry. */
+function untargeted(
+  node: NodeFacts,
+  selected: boolean,
+  desired: DesiredPatch | undefined,
+  observed: ObservedPatch | undefined,
+  progress: Progress,
+): NodeSlot | undefined {
+  if (desired)
+    return { kind: 'leftover', node, desired, progress, ...(observed ? { observed } : {}) };
+  return selected ? { kind: 'notApplicable', node } : undefined;
+}
+
+function unknownSlot(
+  node: NodeFacts,
+  why: string,
+  desired: DesiredPatch | undefined,
+  progress: Progress,
+  unhealthy: UnhealthyNode | undefined,
+): NodeSlot {
+  return {
+    kind: 'unknown',
+    node,
+    why,
+    ...(desired ? { desired, progress } : {}),
+    ...(unhealthy ? { unhealthy } : {}),
+  };
+}
+
+/**
+ * The hashes, remembered: the planner orders every waiting node on every pass,
+ * and at 10,000 nodes hashing them was most of a pass. A pure cache (the same
+ * input always gives the same key), bounded so a churning fleet cannot grow it.
+ */
+const orderKeys = new Map<string, string>();
+const ORDER_KEYS_MAX = 200_000;
+
+function orderKey(input: string): string {
+  let key = orderKeys.get(input);
+  if (key === undefined) {
+    if (orderKeys.size >= ORDER_KEYS_MAX) orderKeys.clear();
+    key = createHash('sha256').update(input).digest('hex');
+    orderKeys.set(input, key);
+  }
+  return key;
 }
 
 /**
@@ -233,10 +296,7 @@ function classifyNode(
  * first nodes and queue behind each other there.
  */
 export function rolloutOrder(livePatch: string, nodes: readonly NodeName[]): NodeName[] {
-  const keyed = nodes.map((n) => ({
-    n,
-    key: createHash('sha256').update(`${livePatch}/${n}`).digest('hex'),
-  }));
+  const keyed = nodes.map((n) => ({ n, key: orderKey(`${livePatch}/${n}`) }));
   return keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((k) => k.n);
 }
 

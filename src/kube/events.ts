@@ -1,6 +1,6 @@
 // Events on our cluster-scoped objects, for `kubectl describe` and `kubectl
 // get events`. Cluster-scoped objects' events live in the default namespace.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './config.js';
 import type { Logger } from '../log.js';
 import { rawJson } from './raw.js';
 import { PATHS } from './resources.js';

@@ -1,6 +1,6 @@
 // Watches one LivePatch until its status satisfies a predicate: the demo and
 // the benchmark follow a rollout as it happens, without polling the API.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './config.js';
 import type { LivePatch } from '../api/generated/types.js';
 import type { Logger } from '../log.js';
 import { Reflector } from './reflector.js';

@@ -1,9 +1,10 @@
-// Plain JSON requests for the few calls where client-node's typed serializer
-// gets in the way: it drops keys its models do not know (every `x-kubernetes-*`
-// extension of a CRD schema) and has no server-side apply for arbitrary kinds.
-import { request } from 'node:https';
-import { request as httpRequest, type RequestOptions } from 'node:http';
-import type { KubeConfig } from '@kubernetes/client-node';
+// Plain JSON requests to the API server: every call the operator makes. No
+// typed client in between: client-node's serializer drops keys its models do
+// not know (every `x-kubernetes-*` extension of a CRD schema), and its import
+// alone costs each process about 85 MiB.
+import type { RequestOptions } from 'node:http';
+import type { KubeConfig } from './config.js';
+import { send } from './transport.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -33,16 +34,13 @@ export async function rawJson<T>(
   body?: unknown,
   contentType = 'application/json',
 ): Promise<T> {
-  const server = kc.getCurrentCluster()?.server;
-  if (!server) throw new Error('the kubeconfig has no current cluster');
-  const url = new URL(path, server);
+  const url = new URL(path, kc.server);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (payload !== undefined) headers['Content-Type'] = contentType;
   // A request that never answers must not hang the agent's stall guard or the controller's worker.
   const opts: RequestOptions = { method, headers, timeout: REQUEST_TIMEOUT_MS };
-  await kc.applyToHTTPSOptions(opts);
-  const send = url.protocol === 'https:' ? request : httpRequest;
+  await kc.authorize(opts);
   return new Promise<T>((resolve, reject) => {
     const req = send(url, opts, (res) => {
       const chunks: Buffer[] = [];

@@ -1,17 +1,18 @@
-// A list-then-watch cache that never stays stopped. client-node's informer
-// gives up on errors other than 410, and its Watch ends every connection that
-// is idle for 30 s; this reflector re-watches from the last resourceVersion
-// after any end, relists on 410 Gone, and backs off while the server is away.
-// Consumers are level-triggered: `onChange` only says which key to look at.
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+// A list-then-watch cache that never stays stopped: it re-watches from the
+// last resourceVersion after any end, relists on 410 Gone, and backs off while
+// the server is away. Consumers are level-triggered: `onChange` only says
+// which key to look at. `transform` keeps only what its consumer reads
+// (managedFields alone can be half of an object), for every copy it stores.
+import type { KubeConfig } from './config.js';
 import type { Logger } from '../log.js';
 import { rawJson } from './raw.js';
+import { watch, WatchIdleError } from './watch.js';
 
 export interface KubeObject {
   metadata?: { name?: string; resourceVersion?: string };
 }
 
-export interface ReflectorOptions {
+export interface ReflectorOptions<T = unknown> {
   /** Collection path, e.g. /apis/livepatch.io/v1alpha1/livepatches. */
   readonly path: string;
   readonly fieldSelector?: string;
@@ -19,6 +20,8 @@ export interface ReflectorOptions {
   readonly log: Logger;
   /** Called with the name of every object that was added, changed or deleted. */
   readonly onChange: (name: string) => void;
+  /** What is kept of each object (default: all of it). */
+  readonly transform?: (object: T) => T;
 }
 
 interface ListResponse<T> {
@@ -39,7 +42,7 @@ export class Reflector<T extends KubeObject> {
 
   constructor(
     private readonly kc: KubeConfig,
-    private readonly options: ReflectorOptions,
+    private readonly options: ReflectorOptions<T>,
   ) {}
 
   get(name: string): T | undefined {
@@ -54,7 +57,12 @@ export class Reflector<T extends KubeObject> {
   observe(object: T): void {
     const name = object.metadata?.name ?? '';
     const known = Number(this.objects.get(name)?.metadata?.resourceVersion ?? 0);
-    if (Number(object.metadata?.resourceVersion ?? 0) >= known) this.objects.set(name, object);
+    if (Number(object.metadata?.resourceVersion ?? 0) >= known)
+      this.objects.set(name, this.keep(object));
+  }
+
+  private keep(object: T): T {
+    return this.options.transform ? this.options.transform(object) : object;
   }
 
   list(): T[] {
@@ -103,7 +111,7 @@ export class Reflector<T extends KubeObject> {
       const name = item.metadata?.name ?? '';
       seen.add(name);
       const before = this.objects.get(name);
-      this.objects.set(name, item);
+      this.objects.set(name, this.keep(item));
       if (before?.metadata?.resourceVersion !== item.metadata?.resourceVersion)
         this.options.onChange(name);
     }
@@ -177,11 +185,11 @@ export class Reflector<T extends KubeObject> {
       };
       const query = {
         resourceVersion: this.resourceVersion,
-        allowWatchBookmarks: true,
+        allowWatchBookmarks: 'true',
         ...(this.options.fieldSelector ? { fieldSelector: this.options.fieldSelector } : {}),
         ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
       };
-      new Watch(this.kc).watch(this.options.path, query, onEvent, onDone).then(
+      watch(this.kc, this.options.path, query, onEvent, onDone).then(
         (controller) => {
           this.abort = controller;
           if (this.stopped) controller.abort();
@@ -194,8 +202,7 @@ export class Reflector<T extends KubeObject> {
   }
 }
 
-/** client-node ends idle watches itself (and aborting ends them too); neither is a failure. */
+/** A silent connection we closed, or our own abort: neither is a failure. */
 function isIdleEnd(err: unknown): boolean {
-  const name = (err as { name?: string }).name;
-  return name === 'TimeoutError' || name === 'AbortError';
+  return err instanceof WatchIdleError || (err as { name?: string }).name === 'AbortError';
 }

@@ -73,27 +73,34 @@ export function apiserverArgs(f: ApiserverFlags): string[] {
   ];
 }
 
-export function kubeconfigYaml(server: string, ca: string, user: string, client: Pem): string {
+/**
+ * A kubeconfig with a client certificate, written as JSON (which kubectl,
+ * client-go and our own loader read like YAML): a process given it parses it
+ * without loading a YAML parser, as an agent in a pod does with its service account.
+ */
+export function kubeconfigFile(server: string, ca: string, user: string, client: Pem): string {
   const b64 = (s: string): string => Buffer.from(s).toString('base64');
-  return `apiVersion: v1
-kind: Config
-clusters:
-- name: livepatch-local
-  cluster:
-    server: ${server}
-    certificate-authority-data: ${b64(ca)}
-users:
-- name: ${user}
-  user:
-    client-certificate-data: ${b64(client.cert)}
-    client-key-data: ${b64(client.key)}
-contexts:
-- name: livepatch-local
-  context: {cluster: livepatch-local, user: ${user}}
-current-context: livepatch-local
-`;
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      { name: 'livepatch-local', cluster: { server, 'certificate-authority-data': b64(ca) } },
+    ],
+    users: [
+      {
+        name: user,
+        user: {
+          'client-certificate-data': b64(client.cert),
+          'client-key-data': b64(client.key),
+        },
+      },
+    ],
+    contexts: [{ name: 'livepatch-local', context: { cluster: 'livepatch-local', user } }],
+    'current-context': 'livepatch-local',
+  };
+  return `${JSON.stringify(config, null, 2)}\n`;
 }
 
 export function adminKubeconfig(server: string, pki: ControlPlanePki): string {
-  return kubeconfigYaml(server, pki.ca.cert, 'livepatch-admin', pki.admin);
+  return kubeconfigFile(server, pki.ca.cert, 'livepatch-admin', pki.admin);
 }

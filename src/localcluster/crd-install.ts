@@ -1,7 +1,7 @@
 // Installs (or updates) the project's CRDs and the admission policies that go
 // with them, and waits until the API server serves the CRDs, so the first
 // `kubectl apply` after start never races discovery.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/config.js';
 import { allCrds } from '../api/crds.js';
 import { admissionPolicies } from '../api/policies.js';
 import { loadKubeConfig } from '../kube/config.js';

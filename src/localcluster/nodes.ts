@@ -1,7 +1,7 @@
 // Node objects for a local control plane, which has no kubelet to register
 // them: Ready, with the kernel release a kubelet would report. The fleet
 // simulator and the real-kernel VMs register their nodes through this.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/config.js';
 import { FIELD_MANAGER } from '../api/constants.js';
 import type { NodeName } from '../api/names.js';
 import { rawJson } from '../kube/raw.js';

@@ -1,17 +1,18 @@
 // The HTTP endpoints every long-running component serves: health checks that
 // answer 200 or 503 with the reason, and Prometheus /metrics.
-import { createServer, type Server } from 'node:http';
-import type { Registry } from 'prom-client';
+import type { Server } from 'node:http';
+import type { MetricsSource } from './text-metrics.js';
 
 /** A check returns undefined when healthy, or what is wrong. */
 export type HealthCheck = () => string | undefined;
 
 export function serveEndpoints(
   port: number,
-  registry: Registry,
+  registry: MetricsSource,
   checks: Readonly<Record<string, HealthCheck>>,
 ): Server {
-  const server = createServer((req, res) => {
+  // getBuiltinModule, not an import: see kube/transport.ts.
+  const server = process.getBuiltinModule('node:http').createServer((req, res) => {
     const check = checks[req.url ?? ''];
     if (check) {
       const problem = check();

@@ -13,7 +13,7 @@
 import { describe, expect, test } from '@jest/globals';
 import type { LivePatchNode } from '../../src/api/generated/types.js';
 import { kubectl, kubectlJson, kubectlOk } from '../support/kubectl.js';
-import { applyLivePatch, eventsFor, getLivePatch, nodeReports } from '../support/livepatches.js';
+import { applyLivePatch, getLivePatch, nodeReports } from '../support/livepatches.js';
 import { useOwnCluster } from '../support/own-cluster.js';
 import type { Running } from '../support/processes.js';
 import { waitUntil } from '../support/wait.js';
@@ -56,26 +56,25 @@ function firstLogged(c: Running, message: string): number {
   return Date.parse(line.timestamp);
 }
 
-/** Nodes named by the WaveStarted Events, e.g. "step 1: patching 3 node(s): ha-000, ha-004, ha-009". */
-async function nodesInWaveEvents(livePatch: string): Promise<string[]> {
-  const waves = (await eventsFor(livePatch)).filter((e) => e.reason === 'WaveStarted');
-  return waves.flatMap((e) => {
-    const list = /node\(s\): (.+)$/.exec(e.message)?.[1];
-    if (!list) throw new Error(`unexpected WaveStarted message: ${e.message}`);
-    return list.split(',').map((n) => n.trim());
-  });
+/** Nodes every controller of this file logged as started for this LivePatch ("started nodes" lines). */
+function nodesStartedInLogs(livePatch: string): string[] {
+  return cluster().controllers.flatMap((c) =>
+    logged(c, 'started nodes')
+      .filter((l) => l.livePatch === livePatch)
+      .flatMap((l) => l.nodes ?? []),
+  );
 }
 
 /**
  * Where a rollout stands by the nodes' own objects: which nodes the controller
  * has started (their LivePatchNode spec has an entry), which report Patched,
- * and which the WaveStarted Events name (read first: the controller records
- * the Event after writing the entries).
+ * and which the controllers logged as started (read first: a controller logs
+ * after writing the entries).
  */
 async function rolloutState(
   livePatch: string,
 ): Promise<{ started: string[]; patched: string[]; named: string[] }> {
-  const named = await nodesInWaveEvents(livePatch);
+  const named = nodesStartedInLogs(livePatch);
   const lpns = await kubectlJson<{ items: LivePatchNode[] }>(['get', 'lpn']);
   const started = lpns.items.filter((n) =>
     n.spec.patches?.some((p) => p.livePatch === livePatch && p.state === 'Enabled'),
@@ -125,9 +124,9 @@ async function expectFullyPatched(livePatch: string): Promise<void> {
   expect([...reports.values()].map((r) => r?.phase)).toEqual(Array(NODES).fill('Patched'));
 }
 
-/** Every node named once across all waves: nobody started twice, nobody left out. */
+/** Every node started once across all controllers: nobody started twice, nobody left out. */
 async function expectEveryNodeStartedOnce(livePatch: string): Promise<void> {
-  const started = await nodesInWaveEvents(livePatch);
+  const started = nodesStartedInLogs(livePatch);
   const everyNode = [...(await nodeReports(livePatch)).keys()].sort();
   expect([...started].sort()).toEqual(everyNode);
 }
@@ -148,15 +147,14 @@ describe('controller replicas sharing the leader Lease', () => {
       spec: { rollout: { maxUnavailable: 3 } },
     });
 
-    // Kill at a point where the fleet and the Events agree: every node the
+    // Kill at a point where the fleet and the log agree: every node the
     // controller has started (an entry in its LivePatchNode spec) is named in
-    // a WaveStarted Event, some nodes are Patched, and a whole wave of 3 has
-    // just started (none of it settled), so the next wave is ~2 s away and no
-    // write is half done. (A kill between writing a wave's node entries and
-    // recording its Event would lose that Event: the next leader sees those
-    // nodes in flight and rightly does not start them again.)
+    // its log, some nodes are Patched, and all 3 slots are in flight, so no
+    // write is half done. (A kill between writing node entries and logging
+    // them would lose those names: the next leader sees those nodes in flight
+    // and rightly does not start them again.)
     const atKill = await waitUntil(
-      'a fresh wave in flight after some nodes patched',
+      '3 nodes in flight after some nodes patched',
       () => rolloutState('killed-mid-rollout'),
       ({ started, patched, named }) =>
         patched.length > 0 &&

@@ -87,11 +87,11 @@ describe('a LivePatch rolled out by the controller', () => {
     expect(metrics).toContain('livepatch_controller_leader 1');
     expect(metrics).toContain('livepatch_nodes{livepatch="fleet-wide",state="patched"} 20');
     expect(metrics).toContain('livepatch_nodes{livepatch="fleet-wide",state="notApplicable"} 1');
-    expect(metrics).toContain('livepatch_waves_total{livepatch="fleet-wide"} 4');
+    expect(metrics).toContain('livepatch_nodes_started_total{livepatch="fleet-wide"} 20');
     expect(metrics).toMatch(/livepatch_reconcile_duration_seconds_count \d+/);
-    const waves = (await eventsFor('fleet-wide')).filter((e) => e.reason === 'WaveStarted');
-    expect(waves).toHaveLength(4);
-    expect(waves.every((w) => w.message.includes('patching 5 node(s)'))).toBe(true);
+    const steps = (await eventsFor('fleet-wide')).filter((e) => e.reason === 'StepStarted');
+    expect(steps).toHaveLength(1);
+    expect(steps[0]?.message).toContain('at most 5 at a time');
   });
 
   test('steps: a timed pause holds for its duration, an empty pause until spec.rollout.paused changes', async () => {
@@ -148,7 +148,7 @@ describe('a LivePatch rolled out by the controller', () => {
     ]);
     expect(waited.stdout).toContain('condition met');
     expect((await eventsFor('stepped')).map((e) => e.reason)).toEqual(
-      expect.arrayContaining(['Paused', 'WaveStarted', 'Completed']),
+      expect.arrayContaining(['Paused', 'StepStarted', 'Completed']),
     );
   });
 

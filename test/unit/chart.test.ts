@@ -417,9 +417,10 @@ describe('chart templates', () => {
     expect(text).not.toMatch(/privileged|hostPath|hostPID|hostNetwork/);
   });
 
-  test('the agent: NODE_NAME, the backend from values; alive by its kernel loop, ready by the API', () => {
+  test('the agent: NODE_NAME, the backend from values, lean Node flags; alive by its kernel loop, ready by the API', () => {
     const text = template('agent-daemonset.yaml');
     expect(text).toMatch(/name: NODE_NAME\s+valueFrom:\s+fieldRef:\s+fieldPath: spec\.nodeName/);
+    expect(text).toMatch(/name: NODE_OPTIONS\s+value: "--jitless --max-semi-space-size=1"/);
     expect(text).toContain('- --backend={{ .Values.agent.backend }}');
     expect(text).toContain('{{- $sysfs := eq .Values.agent.backend "sysfs" }}');
     for (const probe of ['startupProbe', 'livenessProbe'])

@@ -102,11 +102,11 @@ export interface ConfigMapModuleSource {
 
 /** How fast the patch reaches the fleet. */
 export interface RolloutSpec {
-  /** How many nodes may be in transition at once: an integer of at least 1, or a percentage of the targeted nodes from "1%" to "100%", rounded up and at least 1. Defaults to 1. */
+  /** How many nodes may be in flight at any moment (loading, in transition, or baking): an integer of at least 1, or a percentage of the targeted nodes from "1%" to "100%", rounded up and at least 1. A node that frees its slot starts the next one at once (rolling, like a DaemonSet). Defaults to 1. */
   readonly maxUnavailable: IntOrPercent;
   /** Progressive steps. Absent: one step of 100%. After the last step the rollout continues to every targeted node. */
   readonly steps?: ReadonlyArray<RolloutStep>;
-  /** How long to wait after each wave settles before the next one starts. A duration such as "90s", "5m" or "1h30m" (units h, m, s, ms). */
+  /** Per node: after Patched, the node stays in flight this long and must stay healthy (Node Ready, agent reporting, no new kernel taint M, B, D, W or L) before its slot frees. Unhealthy = failed (counted against failureBudget). A duration such as "90s", "5m" or "1h30m" (units h, m, s, ms). */
   readonly bakeTime: Duration;
   /** Freeze the rollout where it is. Nothing is reversed; no new node starts. */
   readonly paused: boolean;
@@ -157,8 +157,8 @@ export interface LivePatchStatus {
   readonly currentStepStartTime?: string;
   /** spec.rollout.paused when the current pause step began; changing it resumes. */
   readonly pausedAtStepStart?: boolean;
-  /** When the last wave settled; the next starts after bakeTime. */
-  readonly waveSettledTime?: string;
+  /** Nodes that failed the health gate while baking, this generation (at most 256 listed). They count as failed; an edit of the LivePatch clears them. */
+  readonly unhealthyNodes?: ReadonlyArray<UnhealthyNode>;
   /** Progress per kernel release. */
   readonly kernels?: ReadonlyArray<KernelProgress>;
   /** Nodes whose transition stalled, with the tasks that blocked it (at most 20 listed). */
@@ -182,7 +182,7 @@ export interface NodeCounts {
   readonly pending?: number;
   /** Nodes whose transition passed the stall timeout. */
   readonly stalled?: number;
-  /** Nodes that could not load the patch (checksum, vermagic, missing file...). */
+  /** Nodes that could not load the patch (checksum, vermagic, missing file...) or failed the health gate while baking. */
   readonly failed?: number;
   /** Nodes where the patch was reversed or unpatched by a rollback. */
   readonly reverted?: number;
@@ -193,6 +193,27 @@ export interface NodeCounts {
   /** Targeted nodes whose agent is absent or stopped reporting. */
   readonly unknown?: number;
 }
+
+/** One node that failed its bake. */
+export interface UnhealthyNode {
+  /** Node name. */
+  readonly node: NodeName;
+  /** What went wrong. */
+  readonly reason: UnhealthyReason;
+  /** What happened and what to do. */
+  readonly message: string;
+  /** When the controller saw it. */
+  readonly since?: string;
+  /** The LivePatch generation the node was baking for. */
+  readonly generation: number;
+  /** Kernel taint flags before the load, as letters (e.g. "OE"). */
+  readonly taintBefore?: string;
+  /** Kernel taint flags as last reported, as letters (e.g. "OEKW"). */
+  readonly taintAfter?: string;
+}
+
+/** What went wrong. */
+export type UnhealthyReason = 'NodeNotReady' | 'AgentSilent' | 'KernelTainted';
 
 /** One kernel release. */
 export interface KernelProgress {
@@ -263,6 +284,8 @@ export interface DesiredPatch {
   readonly stallTimeout: Duration;
   /** Allow writing the patch's "force" file to finish a stalled transition. Force is irreversible: the module can never be unloaded afterwards. Never used unless true. */
   readonly allowForce: boolean;
+  /** How long the node must stay Patched and healthy before its slot frees; the agent reports once more when it is over, so the controller sees the node alive after the bake. A duration such as "90s", "5m" or "1h30m" (units h, m, s, ms). */
+  readonly bakeTime?: Duration;
 }
 
 /** What the node's kernel has, written by the node's agent. */
@@ -316,6 +339,12 @@ export interface ObservedPatch {
   readonly forced?: boolean;
   /** The kernel holds this module forever because a transition was forced (on 5.18+ kernels: a forced disable, or a forced replace of it; before 5.18: any force while it was loaded). It can never be unloaded or loaded again until the node reboots. */
   readonly pinned?: boolean;
+  /** When this patch last became Patched on this node; its bake counts from here. */
+  readonly patchedTime?: string;
+  /** Value of /proc/sys/kernel/tainted just before the module was loaded; the health gate compares kernelTainted with it. */
+  readonly taintBeforeLoad?: number;
+  /** Value of /proc/sys/kernel/tainted once the patch had stayed Patched for the entry's bakeTime; set once per Patched stint. Its presence tells the controller the bake is over. */
+  readonly taintAfterBake?: number;
   /** What is happening or went wrong, and what to do about it. */
   readonly message?: string;
 }

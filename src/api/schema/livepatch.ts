@@ -145,8 +145,9 @@ const rollout = object(
   'How fast the patch reaches the fleet.',
   {
     maxUnavailable: intOrString(
-      'How many nodes may be in transition at once: an integer of at least 1, or a percentage of the ' +
-        'targeted nodes from "1%" to "100%", rounded up and at least 1. Defaults to 1.',
+      'How many nodes may be in flight at any moment (loading, in transition, or baking): an integer of at ' +
+        'least 1, or a percentage of the targeted nodes from "1%" to "100%", rounded up and at least 1. ' +
+        'A node that frees its slot starts the next one at once (rolling, like a DaemonSet). Defaults to 1.',
       {
         default: 1,
         tsType: 'IntOrPercent',
@@ -164,10 +165,12 @@ const rollout = object(
       step,
       { maxItems: 32, 'x-kubernetes-list-type': 'atomic' },
     ),
-    bakeTime: duration('How long to wait after each wave settles before the next one starts.', {
-      max: '24h',
-      default: '0s',
-    }),
+    bakeTime: duration(
+      'Per node: after Patched, the node stays in flight this long and must stay healthy (Node Ready, agent ' +
+        'reporting, no new kernel taint M, B, D, W or L) before its slot frees. Unhealthy = failed ' +
+        '(counted against failureBudget).',
+      { max: '24h', default: '0s' },
+    ),
     paused: boolean('Freeze the rollout where it is. Nothing is reversed; no new node starts.', {
       default: false,
     }),
@@ -212,9 +215,11 @@ const nodeCounts = object(
     }),
     pending: integer('Targeted nodes not started yet.', { minimum: 0 }),
     stalled: integer('Nodes whose transition passed the stall timeout.', { minimum: 0 }),
-    failed: integer('Nodes that could not load the patch (checksum, vermagic, missing file...).', {
-      minimum: 0,
-    }),
+    failed: integer(
+      'Nodes that could not load the patch (checksum, vermagic, missing file...) or failed the health ' +
+        'gate while baking.',
+      { minimum: 0 },
+    ),
     reverted: integer('Nodes where the patch was reversed or unpatched by a rollback.', {
       minimum: 0,
     }),
@@ -257,9 +262,34 @@ const status = object(
     pausedAtStepStart: boolean(
       'spec.rollout.paused when the current pause step began; changing it resumes.',
     ),
-    waveSettledTime: string('When the last wave settled; the next starts after bakeTime.', {
-      format: 'date-time',
-    }),
+    unhealthyNodes: array(
+      'Nodes that failed the health gate while baking, this generation (at most 256 listed). They count ' +
+        'as failed; an edit of the LivePatch clears them.',
+      object(
+        'One node that failed its bake.',
+        {
+          node: string('Node name.', { tsType: 'NodeName' }),
+          reason: enumeration(
+            'What went wrong.',
+            ['NodeNotReady', 'AgentSilent', 'KernelTainted'],
+            {
+              name: 'UnhealthyReason',
+            },
+          ),
+          message: string('What happened and what to do.', { maxLength: 1024 }),
+          since: string('When the controller saw it.', { format: 'date-time' }),
+          generation: integer('The LivePatch generation the node was baking for.', { minimum: 1 }),
+          taintBefore: string('Kernel taint flags before the load, as letters (e.g. "OE").', {
+            maxLength: 19,
+          }),
+          taintAfter: string('Kernel taint flags as last reported, as letters (e.g. "OEKW").', {
+            maxLength: 19,
+          }),
+        },
+        { required: ['node', 'reason', 'message', 'generation'], name: 'UnhealthyNode' },
+      ),
+      { maxItems: 256, 'x-kubernetes-list-type': 'atomic' },
+    ),
     kernels: array(
       'Progress per kernel release.',
       object(

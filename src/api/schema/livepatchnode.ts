@@ -42,6 +42,11 @@ const desiredPatch = object(
       max: '24h',
     }),
     allowForce: allowForceSchema,
+    bakeTime: duration(
+      'How long the node must stay Patched and healthy before its slot frees; the agent reports once ' +
+        'more when it is over, so the controller sees the node alive after the bake.',
+      { max: '24h' },
+    ),
   },
   {
     required: ['livePatch', 'patchName', 'state', 'module', 'generation', 'stallTimeout'],
@@ -73,6 +78,22 @@ const observedPatch = object(
       'The kernel holds this module forever because a transition was forced (on 5.18+ kernels: a forced ' +
         'disable, or a forced replace of it; before 5.18: any force while it was loaded). It can never be ' +
         'unloaded or loaded again until the node reboots.',
+    ),
+    patchedTime: string(
+      'When this patch last became Patched on this node; its bake counts from here.',
+      {
+        format: 'date-time',
+      },
+    ),
+    taintBeforeLoad: integer(
+      'Value of /proc/sys/kernel/tainted just before the module was loaded; the health gate compares ' +
+        'kernelTainted with it.',
+      { minimum: 0 },
+    ),
+    taintAfterBake: integer(
+      "Value of /proc/sys/kernel/tainted once the patch had stayed Patched for the entry's bakeTime; set " +
+        'once per Patched stint. Its presence tells the controller the bake is over.',
+      { minimum: 0 },
     ),
     message: string('What is happening or went wrong, and what to do about it.', {
       maxLength: 1024,

@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClusterComponents } from '../../../src/localcluster/assets.js';
-import { kubeconfigYaml } from '../../../src/localcluster/apiserver.js';
+import { kubeconfigFile } from '../../../src/localcluster/apiserver.js';
 import type { LocalControlPlane } from '../../../src/localcluster/controlplane.js';
 import { issueClientCertificate } from '../../../src/localcluster/pki.js';
 import {
@@ -40,7 +40,7 @@ export async function identityKubeconfig(
 ): Promise<string> {
   const cert = await issueClientCertificate(plane.pki, user, groups);
   const path = join(plane.dir, file);
-  await writeFile(path, kubeconfigYaml(plane.server, plane.pki.ca.cert, user, cert), {
+  await writeFile(path, kubeconfigFile(plane.server, plane.pki.ca.cert, user, cert), {
     mode: 0o600,
   });
   return path;

@@ -3,7 +3,7 @@
 // the Pods bound to it, and runs each with a PodRunner. It talks to the API
 // server as system:node:NAME, so the Node authorizer and NodeRestriction
 // hold it to its own Node and Pods, as they hold a real kubelet.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/config.js';
 import { rawJson } from '../../../src/kube/raw.js';
 import { Reflector } from '../../../src/kube/reflector.js';
 import { isNotFound, patchStatus } from '../../../src/kube/resources.js';

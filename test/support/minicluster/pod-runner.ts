@@ -6,7 +6,7 @@
 // Pod is deleted.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/config.js';
 import { rawJson } from '../../../src/kube/raw.js';
 import type { Logger } from '../../../src/log.js';
 import type { UnpackedImage } from '../image.js';

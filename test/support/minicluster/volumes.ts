@@ -5,7 +5,7 @@
 // node's own identity, which the Node authorizer limits to this node's Pods.
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/config.js';
 import { rawJson } from '../../../src/kube/raw.js';
 import type { FieldRef, Pod, ProjectedSource, Volume } from './pod-types.js';
 

@@ -4,7 +4,6 @@ import { createServer, type Server } from 'node:http';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { createModuleFetcher, ModuleSourceError, sha256 } from '../../../agent/module-source.js';
 import type { PatchName } from '../../../src/api/names.js';
 
@@ -20,6 +19,8 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     if (req.url === '/p.ko') res.end(BYTES);
     else if (req.url === '/broken') res.writeHead(503).end();
+    else if (req.url === '/moved') res.writeHead(302, { Location: '/p.ko' }).end();
+    else if (req.url === '/loop') res.writeHead(302, { Location: '/loop' }).end();
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -41,6 +42,15 @@ describe('module sources', () => {
       join(dir, 'modules', `livepatch_fetch-${sha256(BYTES).slice(0, 16)}.ko`),
     );
     expect(await readFile(path)).toEqual(BYTES);
+  });
+
+  test('a redirect is followed; a redirect loop is refused, not followed forever', async () => {
+    const path = await fetcher()(NAME, { url: `${base}/moved`, sha256: sha256(BYTES) });
+    expect(await readFile(path)).toEqual(BYTES);
+    const loop = await fetcher()(NAME, { url: `${base}/loop`, sha256: sha256(BYTES) }).catch(
+      (e: unknown) => e,
+    );
+    expect((loop as Error).message).toContain('more than 5 redirects');
   });
 
   test('a hostPath is read from the node', async () => {
@@ -79,7 +89,8 @@ describe('module sources', () => {
 
   test('a ConfigMap outside the module namespace is refused before any API call, saying where to put it', async () => {
     const confined = createModuleFetcher({
-      kubeConfig: new KubeConfig(),
+      // Never used: the namespace check comes before any request.
+      kubeConfig: { server: 'https://127.0.0.1:1', authorize: () => Promise.resolve() },
       moduleDir: join(dir, 'modules'),
       hostRoot: '/',
       configMapNamespace: 'livepatch-system',

@@ -6,6 +6,7 @@ import type {
   LivePatch,
   LivePatchNode,
   LivePatchPhase,
+  UnhealthyNode,
 } from '../../../src/api/generated/types.js';
 import type { NodeName } from '../../../src/api/names.js';
 import {
@@ -52,6 +53,8 @@ function plan(phase: LivePatchPhase, o: Partial<Plan> = {}): Plan {
     writes: new Map(),
     started: [],
     step: { index: 0, startTime: T0, pausedAtStart: false },
+    unhealthy: [],
+    maxUnavailable: 1,
     releaseFinalizer: false,
     ...o,
   };
@@ -134,14 +137,22 @@ describe('counts and summary', () => {
     ]);
   });
 
-  test('status carries the generation it describes, the step and when the last wave settled', () => {
+  test('status carries the generation it describes, the step and the nodes that failed their bake', () => {
     const lp = livePatch({ generation: 7 });
+    const unhealthy: UnhealthyNode = {
+      node: nodeName(1),
+      reason: 'KernelTainted',
+      message: 'the kernel gained taint W',
+      generation: 7,
+      taintBefore: '',
+      taintAfter: 'WK',
+    };
     const status = aggregateStatus(
       lp,
       slotsOf(MIXED),
       plan('Progressing', {
         step: { index: 2, startTime: at(5), pausedAtStart: true },
-        waveSettledTime: at(9),
+        unhealthy: [unhealthy],
       }),
       T0,
     );
@@ -151,7 +162,7 @@ describe('counts and summary', () => {
       currentStep: 2,
       currentStepStartTime: iso(at(5)),
       pausedAtStepStart: true,
-      waveSettledTime: iso(at(9)),
+      unhealthyNodes: [unhealthy],
     });
     expect(status.conditions?.map((c) => c.observedGeneration)).toEqual([7, 7, 7, 7]);
   });
@@ -329,7 +340,7 @@ describe('a rollout stopped by failed nodes', () => {
 });
 
 describe('events', () => {
-  test('a rollout tells its story: waves with their nodes, then Completed', () => {
+  test('a rollout tells its story: one StepStarted with the first nodes, then Completed', () => {
     const fleet = Fleet.of(4, T0);
     const sim = simulate(livePatch({ spec: { rollout: { maxUnavailable: 2 } } }), fleet);
     const events = sim.passes.flatMap((p) => p.events);
@@ -340,13 +351,8 @@ describe('events', () => {
     expect(events).toEqual([
       {
         type: 'Normal',
-        reason: 'WaveStarted',
-        message: `step 1: patching 2 node(s): ${order.slice(0, 2).join(', ')}`,
-      },
-      {
-        type: 'Normal',
-        reason: 'WaveStarted',
-        message: `step 1: patching 2 node(s): ${order.slice(2).join(', ')}`,
+        reason: 'StepStarted',
+        message: `step 1: patching nodes, at most 2 at a time; first: ${order.slice(0, 2).join(', ')}`,
       },
       { type: 'Normal', reason: 'Completed', message: 'rollout complete: 4/4 nodes patched' },
     ]);
@@ -354,7 +360,7 @@ describe('events', () => {
 
   test('a stall tells which node and which tasks, once, then that the rollback started and finished', () => {
     const { passes, stuck } = stallingRollout('Rollback');
-    const events = passes.flatMap((p) => p.events).filter((e) => e.reason !== 'WaveStarted');
+    const events = passes.flatMap((p) => p.events).filter((e) => e.reason !== 'StepStarted');
     expect(events.map((e) => e.reason)).toEqual([
       'NodeStalled',
       'RollbackStarted',
@@ -379,7 +385,7 @@ describe('events', () => {
     expect(again.events).toEqual([]);
   });
 
-  test('an unpatching batch is not announced as a wave', () => {
+  test('an unpatching batch is not announced as a step', () => {
     const status = aggregateStatus(
       livePatch(),
       [],

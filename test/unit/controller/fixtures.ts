@@ -17,6 +17,7 @@ import type {
   StallPolicy,
 } from '../../../src/api/generated/types.js';
 import type { KernelRelease, NodeName, PatchName } from '../../../src/api/names.js';
+import { durationMs } from '../../../src/api/quantities.js';
 import { aggregateStatus } from '../../../src/controller/aggregator.js';
 import { decisionEvents } from '../../../src/controller/decision-events.js';
 import { planRollout, type Plan } from '../../../src/controller/planner.js';
@@ -180,6 +181,8 @@ export class Fleet {
   readonly gone = new Set<string>();
   /** Nodes whose next enable stalls. */
   readonly stallOn = new Set<string>();
+  /** Taint flags each node's next load adds (a module that taints on load). */
+  readonly loadTaint = new Map<string, number>();
 
   constructor(
     public nodes: NodeFacts[],
@@ -239,12 +242,29 @@ export class Fleet {
     });
   }
 
-  /** Every live agent heart-beats. */
+  /** The kernel's taint flags on a node, as its agent reports them. */
+  taint(name: string, bits: number): void {
+    const current = this.get(name);
+    this.lpns.set(name, { ...current, status: { ...current.status, kernelTainted: bits } });
+  }
+
+  /** Every live agent heart-beats, and reports the end of every bake that is over, as the real one does. */
   beat(now: number): void {
     for (const [name, current] of this.lpns) {
       if (this.gone.has(name)) continue;
-      this.lpns.set(name, { ...current, status: { ...current.status, heartbeatTime: iso(now) } });
+      const patches = (current.status?.patches ?? []).map((p) => this.baked(name, p, now));
+      this.lpns.set(name, {
+        ...current,
+        status: { ...current.status, patches, heartbeatTime: iso(now) },
+      });
     }
+  }
+
+  private baked(name: string, p: ObservedPatch, now: number): ObservedPatch {
+    if (p.phase !== 'Patched' || p.taintAfterBake !== undefined || !p.patchedTime) return p;
+    const bake = durationMs(this.desired(name, p.livePatch)?.bakeTime ?? '0s');
+    if (now < Date.parse(p.patchedTime) + bake) return p;
+    return { ...p, taintAfterBake: this.get(name).status?.kernelTainted ?? 0 };
   }
 
   /** Entries the agent has not answered yet, for its current generation and state. */
@@ -259,9 +279,17 @@ export class Fleet {
     });
   }
 
-  /** Up to `limit` agents (in name order) finish what their entry asks. */
-  settle(now: number, limit = Infinity, livePatch = LP): string[] {
-    const done = this.pending(livePatch).sort().slice(0, limit);
+  /** Up to `limit` agents (in name order) finish what their entry asks; `holdBack` ones do not. */
+  settle(
+    now: number,
+    limit = Infinity,
+    livePatch = LP,
+    holdBack: ReadonlySet<string> = new Set(),
+  ): string[] {
+    const done = this.pending(livePatch)
+      .filter((n) => !holdBack.has(n))
+      .sort()
+      .slice(0, limit);
     for (const name of done) this.report(name, this.answer(name, now, livePatch), now);
     return done;
   }
@@ -288,7 +316,15 @@ export class Fleet {
         message: 'transition did not finish within 60s (blocked by qemu-kvm[812])',
       };
     }
-    return { ...base, phase: d.state === 'Enabled' ? 'Patched' : 'Unpatched' };
+    if (d.state === 'Disabled') return { ...base, phase: 'Unpatched' };
+    if (prev?.phase === 'Patched') return { ...prev, ...base };
+    const before = this.get(name).status?.kernelTainted ?? 0;
+    this.taint(name, before | (this.loadTaint.get(name) ?? 0));
+    return this.baked(
+      name,
+      { ...base, phase: 'Patched', patchedTime: iso(now), taintBeforeLoad: before },
+      now,
+    );
   }
 }
 

@@ -4,7 +4,7 @@
 import { describe, expect, test } from '@jest/globals';
 import type { LabelSelector, LivePatch } from '../../../src/api/generated/types.js';
 import type { KernelRelease, LivePatchName, NodeName, PatchName } from '../../../src/api/names.js';
-import { planRollout } from '../../../src/controller/planner.js';
+import { planRollout, type Plan } from '../../../src/controller/planner.js';
 import {
   AGENT_STALE_MS,
   classifyNodes,
@@ -30,6 +30,7 @@ import {
   module,
   node,
   observed,
+  QEMU,
   reconcile,
   simulate,
   withMetadata,
@@ -225,62 +226,64 @@ describe('which nodes a LivePatch is for', () => {
   });
 });
 
-describe('waves', () => {
-  test('20 nodes at maxUnavailable 25% go in 4 waves of 5, never more than 5 in flight, and end Complete', () => {
+describe('rolling pacing', () => {
+  test('20 nodes at maxUnavailable 25%: never more than 5 in flight, each started once in rollout order, Complete', () => {
     const fleet = Fleet.of(20, T0);
     const sim = simulate(livePatch({ spec: { rollout: { maxUnavailable: '25%' } } }), fleet, {
       perTick: 2,
     });
-    const waves = sim.passes.filter((p) => p.plan.started.length > 0).map((p) => p.plan.started);
-    expect(waves.map((w) => w.length)).toEqual([5, 5, 5, 5]);
-    expect(new Set(waves.flat()).size).toBe(20);
-    expect(waves.flat()).toEqual(order(fleet));
+    const started = sim.passes.flatMap((p) => p.plan.started);
+    expect(started).toEqual(order(fleet));
     expect(sim.maxInFlight).toBe(5);
     expect(sim.lp.status).toMatchObject({ phase: 'Complete', summary: '20/20' });
   });
 
-  test('the next wave starts only once every node of the last one has settled', () => {
+  test('a node that settles frees its slot: the next node starts at once, the others go on', () => {
     const fleet = Fleet.of(6, T0);
-    let lp = livePatch({ spec: { rollout: { maxUnavailable: 3 } } });
-    let pass = reconcile(lp, fleet, at(0));
-    const first = pass.plan.started;
-    expect(first).toHaveLength(3);
-    fleet.settle(at(1), 2);
-    pass = reconcile(pass.lp, fleet, at(2));
-    expect(pass.plan).toMatchObject({
-      phase: 'Progressing',
-      reason: 'WaveInProgress',
-      started: [],
-    });
-    expect(pass.plan.writes.size).toBe(0);
-    fleet.settle(at(3));
-    lp = pass.lp;
-    pass = reconcile(lp, fleet, at(4));
-    expect(pass.plan.started).toHaveLength(3);
-    expect(pass.plan.started.filter((n) => first.includes(n))).toEqual([]);
+    let pass = reconcile(livePatch({ spec: { rollout: { maxUnavailable: 3 } } }), fleet, at(0));
+    expect(pass.plan.started).toEqual(order(fleet).slice(0, 3));
+    const [done] = fleet.settle(at(1), 1);
+    pass = reconcile(pass.lp, fleet, at(1));
+    expect(pass.plan).toMatchObject({ phase: 'Progressing', reason: 'NodesStarted' });
+    expect(pass.plan.started).toEqual([nth(order(fleet), 3)]);
+    expect(inFlight(pass.lp, fleet, at(1))).toHaveLength(3);
+    expect(inFlight(pass.lp, fleet, at(1))).not.toContain(done);
   });
 
-  test('a node that goes silent mid-transition holds the next wave: the patch may have taken it down', () => {
+  test('a slow node holds one slot only: the fast ones stream past it through the other', () => {
+    const fleet = Fleet.of(6, T0);
+    let pass = reconcile(livePatch({ spec: { rollout: { maxUnavailable: 2 } } }), fleet, at(0));
+    const slow = new Set([nth(order(fleet), 0)]);
+    for (let t = 1; t <= 6; t++) {
+      fleet.settle(at(t), Infinity, LP, slow);
+      pass = reconcile(pass.lp, fleet, at(t));
+    }
+    expect(pass.status.nodes).toMatchObject({ patched: 5, transitioning: 1, pending: 0 });
+    fleet.settle(at(7));
+    pass = reconcile(pass.lp, fleet, at(7));
+    expect(pass.status).toMatchObject({ phase: 'Complete', summary: '6/6' });
+  });
+
+  test('a node that goes silent mid-transition keeps its slot: the patch may have taken it down', () => {
     const fleet = Fleet.of(6, T0);
     let pass = reconcile(livePatch({ spec: { rollout: { maxUnavailable: 2 } } }), fleet, at(0));
     const [crashed, fine] = [nth(pass.plan.started, 0), nth(pass.plan.started, 1)];
-    fleet.settle(at(1), Infinity);
+    fleet.settle(at(1), Infinity, LP, new Set([crashed]));
     fleet.report(crashed, observed('Transitioning'), at(1));
     fleet.gone.add(crashed);
     fleet.nodes = fleet.nodes.map((n) => (n.name === crashed ? { ...n, ready: false } : n));
     pass = reconcile(pass.lp, fleet, at(120));
     expect(fleet.observed(fine)?.phase).toBe('Patched');
-    expect(pass.plan).toMatchObject({ phase: 'Progressing', started: [] });
+    expect(pass.plan.started).toHaveLength(1);
     expect(pass.plan.message).toContain(crashed);
-    expect(pass.status.nodes).toMatchObject({ unknown: 1, patched: 1 });
-    fleet.gone.delete(crashed);
-    fleet.nodes = fleet.nodes.map((n) => ({ ...n, ready: true }));
-    fleet.report(crashed, observed('Patched'), at(130));
-    pass = reconcile(pass.lp, fleet, at(131));
-    expect(pass.plan.started).toHaveLength(2);
+    fleet.settle(at(121), Infinity, LP, new Set([crashed]));
+    pass = reconcile(pass.lp, fleet, at(122));
+    expect(pass.plan.started).toHaveLength(1);
+    expect(inFlight(pass.lp, fleet, at(122))).toHaveLength(1);
+    expect(pass.status.nodes).toMatchObject({ unknown: 1, patched: 2 });
   });
 
-  test('a stalled node settles its wave like a patched one when the failure budget allows it', () => {
+  test('a stalled node frees its slot like a patched one when the failure budget allows it', () => {
     const fleet = Fleet.of(4, T0);
     fleet.stallOn.add(nth(order(fleet), 0));
     const lp = livePatch({ spec: { failureBudget: 1, rollout: { maxUnavailable: 2 } } });
@@ -288,39 +291,37 @@ describe('waves', () => {
     expect(sim.lp.status).toMatchObject({ phase: 'Complete', summary: '3/4' });
   });
 
-  test('bakeTime holds the next wave, and the controller is told to look again when it is over', () => {
-    const fleet = Fleet.of(4, T0);
-    let pass = reconcile(
-      livePatch({ spec: { rollout: { maxUnavailable: 2, bakeTime: '30s' } } }),
-      fleet,
-      at(0),
-    );
-    expect(pass.plan.started).toHaveLength(2);
+  test('bakeTime: a patched node keeps its slot until its agent reports the bake over, then the next starts', () => {
+    const fleet = Fleet.of(3, T0);
+    const lp = livePatch({ spec: { rollout: { maxUnavailable: 1, bakeTime: '30s' } } });
+    let pass = reconcile(lp, fleet, at(0));
+    const first = nth(pass.plan.started, 0);
+    expect(fleet.desired(first)?.bakeTime).toBe('30s');
     fleet.settle(at(5));
     pass = reconcile(pass.lp, fleet, at(10));
-    expect(pass.plan).toMatchObject({ phase: 'Progressing', reason: 'Baking', started: [] });
-    expect(pass.plan.requeueAfterMs).toBe(30_000);
-    pass = reconcile(pass.lp, fleet, at(25));
-    expect(pass.plan).toMatchObject({ reason: 'Baking', started: [] });
-    expect(pass.plan.requeueAfterMs).toBe(15_000);
-    pass = reconcile(pass.lp, fleet, at(40));
-    expect(pass.plan.started).toHaveLength(2);
+    expect(pass.plan).toMatchObject({ phase: 'Progressing', reason: 'NodesInFlight', started: [] });
+    expect(pass.plan.message).toContain('1 baking');
+    expect(pass.status.nodes).toMatchObject({ patched: 1 });
+    pass = reconcile(pass.lp, fleet, at(34));
+    expect(pass.plan.started).toEqual([]);
+    pass = reconcile(pass.lp, fleet, at(35));
+    expect(fleet.observed(first)?.taintAfterBake).toBe(0);
+    expect(pass.plan.started).toEqual([nth(order(fleet), 1)]);
   });
 
-  test('bakeTime does not delay the first wave nor the end of the rollout', () => {
+  test('a rollout with a bake is Complete only once the last node has baked', () => {
     const fleet = Fleet.of(2, T0);
-    let pass = reconcile(
-      livePatch({ spec: { rollout: { maxUnavailable: 2, bakeTime: '1h' } } }),
-      fleet,
-      at(0),
-    );
+    const lp = livePatch({ spec: { rollout: { maxUnavailable: 2, bakeTime: '1h' } } });
+    let pass = reconcile(lp, fleet, at(0));
     expect(pass.plan.started).toHaveLength(2);
     fleet.settle(at(1));
     pass = reconcile(pass.lp, fleet, at(2));
+    expect(pass.plan.phase).toBe('Progressing');
+    pass = reconcile(pass.lp, fleet, at(3601));
     expect(pass.plan.phase).toBe('Complete');
   });
 
-  test('a node that joins mid-rollout is patched by a later wave; one that leaves is no longer counted', () => {
+  test('a node that joins mid-rollout is patched later; one that leaves is no longer counted', () => {
     const fleet = Fleet.of(4, T0);
     let pass = reconcile(livePatch({ spec: { rollout: { maxUnavailable: 2 } } }), fleet, at(0));
     expect(pass.plan.started).toHaveLength(2);
@@ -334,10 +335,9 @@ describe('waves', () => {
     fleet.settle(at(1));
     fleet.beat(at(1));
     pass = reconcile(pass.lp, fleet, at(2));
-    expect(pass.status.nodes).toMatchObject({ targeted: 4, patched: 2, pending: 2 });
+    expect(pass.status.nodes).toMatchObject({ targeted: 4, patched: 2 });
     for (let t = 3; pass.status.phase !== 'Complete' && t < 20; t++) {
       fleet.settle(at(t));
-      fleet.beat(at(t));
       pass = reconcile(pass.lp, fleet, at(t));
     }
     expect(pass.status).toMatchObject({ phase: 'Complete', summary: '4/4' });
@@ -361,19 +361,21 @@ describe('waves', () => {
     expect(order(fleet, 'cve-a').slice(0, 5)).not.toEqual(order(fleet, 'cve-b').slice(0, 5));
   });
 
-  test('a restarted controller picks up the same rollout from the status alone', () => {
+  test('a restarted controller picks up the same rollout from the status and the nodes alone', () => {
     const fleet = Fleet.of(6, T0);
     const lp = livePatch({ spec: { rollout: { maxUnavailable: 2, bakeTime: '30s' } } });
     let pass = reconcile(lp, fleet, at(0));
-    fleet.settle(at(1));
+    fleet.settle(at(1), 1);
     pass = reconcile(pass.lp, fleet, at(2));
-    expect(pass.plan.reason).toBe('Baking');
-    const restarted = planRollout(
-      JSON.parse(JSON.stringify(pass.lp)) as LivePatch,
-      classifyNodes(pass.lp, fleet.nodes, fleet.lpns, at(20)),
-      at(20),
-    );
-    expect(restarted).toMatchObject({ reason: 'Baking', requeueAfterMs: 12_000 });
+    const restart = (now: number): Plan =>
+      planRollout(
+        JSON.parse(JSON.stringify(pass.lp)) as LivePatch,
+        classifyNodes(pass.lp, fleet.nodes, fleet.lpns, now),
+        now,
+      );
+    expect(restart(at(20))).toMatchObject({ reason: 'NodesInFlight', started: [] });
+    fleet.beat(at(31));
+    expect(restart(at(31)).started).toEqual([nth(order(fleet), 2)]);
   });
 
   test('a pass with nothing to change writes nothing, however the API server orders the fields', () => {
@@ -385,6 +387,129 @@ describe('waves', () => {
     pass = reconcile(pass.lp, fleet, at(3));
     expect(pass.plan.started).toHaveLength(2);
     expect(pass.plan.writes.size).toBe(2);
+  });
+});
+
+describe('the health gate while a node bakes', () => {
+  const W = 1 << 9;
+  const baking = (o: { failureBudget?: number; action?: 'Rollback' | 'Halt' | 'Ignore' } = {}) =>
+    livePatch({
+      spec: {
+        failureBudget: o.failureBudget ?? 0,
+        stall: { action: o.action ?? 'Rollback' },
+        rollout: { maxUnavailable: 1, bakeTime: '5m' },
+      },
+    });
+
+  /** Starts the first node, patches it at 10 s, lets `harm` happen to it, and reconciles at `when`. */
+  function harmed(
+    harm: (fleet: Fleet, victim: NodeName) => void,
+    when: number,
+    lp = baking(),
+  ): { pass: Pass; victim: NodeName; fleet: Fleet } {
+    const fleet = Fleet.of(3, T0);
+    let pass = reconcile(lp, fleet, at(0));
+    const victim = nth(pass.plan.started, 0);
+    fleet.settle(at(10));
+    pass = reconcile(pass.lp, fleet, at(11));
+    harm(fleet, victim);
+    return { pass: reconcile(pass.lp, fleet, when), victim, fleet };
+  }
+
+  const notReady = (fleet: Fleet, victim: NodeName): void => {
+    fleet.nodes = fleet.nodes.map((n) => (n.name === victim ? { ...n, ready: false } : n));
+  };
+  const silent = (fleet: Fleet, victim: NodeName): void => {
+    fleet.gone.add(victim);
+  };
+  const warned = (fleet: Fleet, victim: NodeName): void => {
+    fleet.taint(victim, W);
+  };
+
+  test.each<[string, (fleet: Fleet, victim: NodeName) => void, number, string]>([
+    ['its Node turns NotReady', notReady, at(20), 'NodeNotReady'],
+    ['its agent stops reporting', silent, at(11 + AGENT_STALE_MS / 1000 + 1), 'AgentSilent'],
+    ['its kernel gains the W (warning) taint', warned, at(20), 'KernelTainted'],
+  ])(
+    'a baking node whose %s fails, with the reason in status and an Event',
+    (_w, harm, when, reason) => {
+      const { pass, victim } = harmed(harm, when, baking({ failureBudget: 1 }));
+      expect(pass.status.unhealthyNodes).toEqual([
+        expect.objectContaining({ node: victim, reason, generation: 1 }),
+      ]);
+      expect(pass.status.nodes).toMatchObject({ failed: 1, patched: 0 });
+      expect(pass.events).toContainEqual(
+        expect.objectContaining({ type: 'Warning', reason: 'NodeUnhealthy' }),
+      );
+      expect(pass.events.find((e) => e.reason === 'NodeUnhealthy')?.message).toContain(victim);
+      // Within the budget, its slot frees: the next node starts.
+      expect(pass.plan.started).toEqual([nth(order(Fleet.of(3, T0)), 1)]);
+    },
+  );
+
+  test('over the failure budget, the stall action fires: Rollback unpatches every node', () => {
+    const { pass, fleet } = harmed(warned, at(20));
+    expect(pass.plan.phase).toBe('RollingBack');
+    const sim = simulate(pass.lp, fleet, { now: at(21) });
+    expect(sim.lp.status?.phase).toBe('RolledBack');
+    expect(sim.lp.status?.unhealthyNodes).toHaveLength(1);
+  });
+
+  test('the taint before and after the load is recorded, as the kernel prints it', () => {
+    const { pass } = harmed((fleet, victim) => {
+      fleet.taint(victim, (1 << 12) | (1 << 13) | (1 << 15) | W);
+    }, at(20));
+    const [record] = pass.status.unhealthyNodes ?? [];
+    expect(record).toMatchObject({ reason: 'KernelTainted', taintBefore: '', taintAfter: 'WOEK' });
+    expect(record?.message).toContain('gained taint W');
+  });
+
+  test('a module that taints the kernel on load fails its node when it is Patched', () => {
+    const fleet = Fleet.of(2, T0);
+    let pass = reconcile(baking({ failureBudget: 1 }), fleet, at(0));
+    fleet.loadTaint.set(nth(pass.plan.started, 0), W);
+    fleet.settle(at(5));
+    pass = reconcile(pass.lp, fleet, at(6));
+    expect(pass.status.unhealthyNodes?.[0]).toMatchObject({
+      reason: 'KernelTainted',
+      taintAfter: 'W',
+    });
+  });
+
+  test.each([
+    [
+      'O (out-of-tree), E (unsigned) and K (livepatch) are not damage',
+      (1 << 12) | (1 << 13) | (1 << 15),
+    ],
+    ['a taint the node had before the load is not new', 0],
+  ])('%s: the node bakes and the rollout completes', (_what, loadTaint) => {
+    const fleet = Fleet.of(2, T0);
+    for (const n of fleet.nodes) fleet.taint(n.name, loadTaint === 0 ? W : 0);
+    for (const n of fleet.nodes) fleet.loadTaint.set(n.name, loadTaint);
+    const sim = simulate(baking(), fleet, { tickMs: 60_000 });
+    expect(sim.lp.status).toMatchObject({ phase: 'Complete', summary: '2/2' });
+    expect(sim.lp.status?.unhealthyNodes).toBeUndefined();
+  });
+
+  test('a node that failed its bake stays failed when it comes back; an edit clears it', () => {
+    const { pass, victim, fleet } = harmed(notReady, at(20), baking({ failureBudget: 1 }));
+    fleet.nodes = fleet.nodes.map((n) => ({ ...n, ready: true }));
+    const back = reconcile(pass.lp, fleet, at(30));
+    expect(back.status.unhealthyNodes?.map((u) => u.node)).toEqual([victim]);
+    expect(back.status.nodes).toMatchObject({ failed: 1 });
+    const edited = reconcile(edit(back.lp, { failureBudget: 2 }), fleet, at(31));
+    expect(edited.status.unhealthyNodes).toBeUndefined();
+    expect(edited.status.nodes).toMatchObject({ failed: 0 });
+  });
+
+  test('a node that turns NotReady after its bake is not held against the patch', () => {
+    const fleet = Fleet.of(1, T0);
+    const sim = simulate(baking(), fleet, { tickMs: 60_000 });
+    expect(sim.lp.status?.phase).toBe('Complete');
+    fleet.nodes = fleet.nodes.map((n) => ({ ...n, ready: false }));
+    const later = reconcile(sim.lp, fleet, sim.now + 1000);
+    expect(later.status.unhealthyNodes).toBeUndefined();
+    expect(later.status.phase).toBe('Complete');
   });
 });
 
@@ -508,7 +633,7 @@ describe('steps', () => {
     const sim = simulate(lp, fleet);
     expect(sim.lp.status).toMatchObject({ phase: 'Failed', currentStep: 2 });
     const retry = reconcile(edit(sim.lp, { stall: { timeout: '5m' } }), fleet, sim.now);
-    expect(retry.plan).toMatchObject({ phase: 'Progressing', reason: 'WaveStarted' });
+    expect(retry.plan).toMatchObject({ phase: 'Progressing', reason: 'NodesStarted' });
   });
 
   test('after a rollback, the retried rollout holds at its pause step again', () => {
@@ -564,6 +689,29 @@ describe('stall policy', () => {
     expect(holders.map((n) => fleet.desired(n)?.state)).toEqual(holders.map(() => 'Disabled'));
     expect(holders.filter((n) => fleet.observed(n)?.phase !== 'Unpatched')).toEqual(stalled);
     expect(sim.lp.status?.nodes).toMatchObject({ patched: 0, reverted: 5, stalled: 1 });
+  });
+
+  test('a node whose guard is reversing its stall counts as stalled at once: Rollback does not wait for the reversal', () => {
+    const fleet = Fleet.of(4, T0);
+    let pass = reconcile(livePatch({ spec: { rollout: { maxUnavailable: 2 } } }), fleet, at(0));
+    const stuck = nth(pass.plan.started, 0);
+    fleet.report(
+      stuck,
+      observed('Reversing', { transition: true, enabled: false, blockingTasks: [QEMU] }),
+      at(61),
+    );
+    pass = reconcile(pass.lp, fleet, at(61));
+    expect(pass.plan.phase).toBe('RollingBack');
+    expect(pass.status.stalledNodes?.map((s) => s.node)).toEqual([stuck]);
+    // It unpatches by itself; RolledBack waits for it, and its Stalled report (with the tasks) stays.
+    expect(fleet.desired(stuck)?.state).toBe('Enabled');
+    fleet.settle(at(62), Infinity, LP, new Set([stuck]));
+    pass = reconcile(pass.lp, fleet, at(63));
+    expect(pass.plan.phase).toBe('RollingBack');
+    fleet.report(stuck, observed('Stalled', { blockingTasks: [QEMU] }), at(64));
+    const sim = simulate(pass.lp, fleet, { now: at(64) });
+    expect(sim.lp.status?.phase).toBe('RolledBack');
+    expect(sim.lp.status?.stalledNodes?.map((s) => s.node)).toEqual([stuck]);
   });
 
   test('Rollback reverses the nodes still in transition first', () => {
@@ -800,7 +948,7 @@ describe('a new generation', () => {
     expect(retry.lp.status).toMatchObject({ phase: 'Complete', summary: '4/4' });
   });
 
-  test('re-enabling a disabled patch rolls it out again from the first wave, without a bake', () => {
+  test('re-enabling a disabled patch rolls it out again from the first nodes', () => {
     const fleet = Fleet.of(2, T0);
     const lp = livePatch({ spec: { state: 'Disabled', rollout: { bakeTime: '1h' } } });
     fleet.lpns.set(
@@ -816,7 +964,7 @@ describe('a new generation', () => {
       classifyNodes(lp, fleet.nodes, fleet.lpns, T0),
       T0,
     );
-    expect(plan).toMatchObject({ phase: 'Progressing', reason: 'WaveStarted' });
+    expect(plan).toMatchObject({ phase: 'Progressing', reason: 'NodesStarted' });
     expect(plan.started).toHaveLength(1);
   });
 });

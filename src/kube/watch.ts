@@ -1,0 +1,90 @@
+// One watch connection: GET ?watch=true, one JSON event per line, until the
+// server ends it (timeoutSeconds), the caller aborts it, or it stays silent
+// past IDLE_MS (a dead peer). The reflector opens the next one.
+import type { RequestOptions } from 'node:http';
+import type { KubeConfig } from './config.js';
+import { send } from './transport.js';
+
+/** The server ends each watch after a random 5 to 10 minutes, as client-go asks, so watchers spread out. */
+const MIN_TIMEOUT_S = 300;
+/** With bookmarks asked for, the server sends one about every minute: this much silence means a dead connection. */
+const IDLE_MS = 150_000;
+
+export type WatchEvent = (type: string, object: unknown) => void;
+/** `err` undefined: the server ended the watch; 'idle': no byte for IDLE_MS; else what broke. */
+export type WatchDone = (err?: Error) => void;
+
+export class WatchIdleError extends Error {
+  override readonly name = 'WatchIdleError';
+}
+
+export async function watch(
+  kc: KubeConfig,
+  path: string,
+  query: Readonly<Record<string, string>>,
+  onEvent: WatchEvent,
+  onDone: WatchDone,
+): Promise<AbortController> {
+  const params = new URLSearchParams({
+    ...query,
+    watch: 'true',
+    timeoutSeconds: String(MIN_TIMEOUT_S + Math.floor(Math.random() * MIN_TIMEOUT_S)),
+  });
+  const url = new URL(`${path}?${params.toString()}`, kc.server);
+  const abort = new AbortController();
+  const opts: RequestOptions = {
+    method: 'GET',
+    headers: { Accept: 'application/json' },
+    signal: abort.signal,
+  };
+  await kc.authorize(opts);
+  let finished = false;
+  const finish = (err?: Error): void => {
+    if (finished) return;
+    finished = true;
+    onDone(err);
+  };
+  const req = send(url, opts, (res) => {
+    if (res.statusCode !== 200) {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        finish(
+          new Error(
+            `watch ${path}: HTTP ${res.statusCode ?? 0}: ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`,
+          ),
+        );
+      });
+      return;
+    }
+    let pending = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      pending += chunk;
+      let newline = pending.indexOf('\n');
+      while (newline >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        if (line.trim()) {
+          const event = JSON.parse(line) as { type: string; object: unknown };
+          onEvent(event.type, event.object);
+        }
+        newline = pending.indexOf('\n');
+      }
+    });
+    res.on('end', () => {
+      finish();
+    });
+    res.on('error', (err) => {
+      finish(err);
+    });
+  });
+  req.setTimeout(IDLE_MS, () => {
+    req.destroy(new WatchIdleError(`watch ${path}: nothing for ${IDLE_MS / 1000}s`));
+  });
+  req.on('error', (err) => {
+    finish(err);
+  });
+  req.end();
+  return abort;
+}
