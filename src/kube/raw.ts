@@ -37,7 +37,11 @@ export async function rawJson<T>(
   const url = new URL(path, kc.server);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const headers: Record<string, string> = { Accept: 'application/json' };
-  if (payload !== undefined) headers['Content-Type'] = contentType;
+  if (payload !== undefined) {
+    headers['Content-Type'] = contentType;
+    // Node frames a DELETE's body only when told its length; unframed, the API server reads it as the next request.
+    headers['Content-Length'] = String(Buffer.byteLength(payload));
+  }
   // A request that never answers must not hang the agent's stall guard or the controller's worker.
   const opts: RequestOptions = { method, headers, timeout: REQUEST_TIMEOUT_MS };
   await kc.authorize(opts);

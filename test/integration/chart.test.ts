@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import type { LivePatch, LivePatchNode } from '../../src/api/generated/types.js';
 import { repositoryRoot } from '../../src/paths.js';
 import { clusterHostProblem, clusterTestsRequired } from '../support/cluster-host.js';
@@ -150,8 +150,12 @@ async function patchAs(
   path: string,
   body: object,
 ): Promise<{ status: number; message: string }> {
-  const kubeconfig = await readFile(cluster.kubeconfig, 'utf8');
-  const ca = Buffer.from(/certificate-authority-data: (\S+)/.exec(kubeconfig)?.[1] ?? '', 'base64');
+  // The admin kubeconfig is JSON (which is YAML too).
+  const kubeconfig = parse(await readFile(cluster.kubeconfig, 'utf8')) as {
+    clusters: { cluster: Record<string, string> }[];
+  };
+  const caData = kubeconfig.clusters[0]?.cluster['certificate-authority-data'] ?? '';
+  const ca = Buffer.from(caData, 'base64');
   const r = await cluster.exec(process.execPath, [
     '-e',
     PATCH_SCRIPT,
