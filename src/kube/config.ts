@@ -141,7 +141,10 @@ function tlsOf(
   const ca = material(cluster, 'certificate-authority', path);
   const cert = material(user, 'client-certificate', path);
   const key = material(user, 'client-key', path);
+  // The name the server's certificate is checked against when the address is not in it (a forwarded port, a VIP).
+  const servername = str(cluster['tls-server-name']);
   return {
+    ...(servername ? { servername } : {}),
     ...(ca ? { ca } : {}),
     ...(cert ? { cert } : {}),
     ...(key ? { key } : {}),

@@ -80,13 +80,13 @@ describe('the health gate while a node bakes', () => {
       spec: { rollout: { maxUnavailable: 1, bakeTime: '2s' }, stall: { action: 'Halt' } },
     });
     const lp = await waitForPhase('tainting', 'Failed');
-    // K: the earlier rollout loaded a livepatch on this node already; W is what this module added.
+    // OEK: the earlier rollout loaded an out-of-tree (O), unsigned (E) livepatch (K) here already; W is this module's.
     expect(lp.status?.unhealthyNodes).toEqual([
       expect.objectContaining({
         node,
         reason: 'KernelTainted',
-        taintBefore: 'K',
-        taintAfter: 'WK',
+        taintBefore: 'OEK',
+        taintAfter: 'WOEK',
       }),
     ]);
     expect(lp.status?.nodes).toMatchObject({ failed: 1, patched: 0 });
