@@ -37,13 +37,13 @@ function abortRefusal(lp: LivePatch, rollbackComplete: boolean): string | undefi
     return `${name} is being deleted: the controller is already unpatching every node`;
   if (lp.spec.state === 'Disabled')
     return `${name} has spec.state Disabled: the controller is already unpatching every node, nothing to abort`;
-  if (abortAnnotation(lp).kind === 'current')
-    return `generation ${generation} of ${name} is already aborted (phase ${lp.status?.phase ?? 'Pending'}). ${watchHint(name)}`;
   const phase = currentPhase(lp);
-  if (phase === 'RollingBack')
-    return `${name} is already rolling back (stall.action Rollback). ${watchHint(name)}`;
   if (phase === 'RolledBack' || phase === 'Disabled')
     return `${name} is already ${phase}: no node has the patch. To roll out again: kubectl livepatch retry ${name}`;
+  if (abortAnnotation(lp).kind === 'current')
+    return `generation ${generation} of ${name} is already aborted (phase ${lp.status?.phase ?? 'Pending'}). ${watchHint(name)}`;
+  if (phase === 'RollingBack')
+    return `${name} is already rolling back (stall.action Rollback). ${watchHint(name)}`;
   if (phase === 'Failed' && progressingReason(lp) === 'PatchNameInUse')
     return `${name} rolls out nothing: another LivePatch owns its patchName (see kubectl livepatch status ${name})`;
   if (phase === 'Complete' && !rollbackComplete)
