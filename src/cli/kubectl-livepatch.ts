@@ -40,6 +40,10 @@ const HELP = `Usage: kubectl livepatch <command> [NAME] [--kubeconfig FILE]
   retry NAME       after RolledBack or Failed, a fresh attempt: increments
                    spec.rollout.attempt (a new generation); the steps start over and nodes that
                    stalled or failed are tried again. Refused in any other phase
+
+abort and retry write the LivePatch (never its status) with the resourceVersion they read,
+name you in livepatch.io/requested-by, and print what to watch next. A refusal changes
+nothing, says why on stderr and exits 3.
 `;
 
 type Kc = ReturnType<typeof loadKubeConfig>;
