@@ -34,6 +34,18 @@ export const FIELD_MANAGER = {
   plugin: 'kubectl-livepatch',
 } as const;
 
+/**
+ * Annotations a user (or `kubectl livepatch`) puts on a LivePatch to steer it.
+ * Annotations, not spec: an abort must not bump metadata.generation, since the
+ * generation is what it names.
+ */
+export const STEERING_ANNOTATIONS = {
+  /** The metadata.generation to roll back now; honoured only while it is the current generation. */
+  abort: `${GROUP}/abort`,
+  /** Who asked for the last abort or retry, as the API server knows them; quoted in conditions and Events. */
+  requestedBy: `${GROUP}/requested-by`,
+} as const;
+
 /** Annotations a test or demo puts on a Node to aim the kernel simulator. */
 export const SIM_ANNOTATIONS = {
   tasks: 'sim.livepatch.io/tasks',

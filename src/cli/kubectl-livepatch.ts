@@ -3,16 +3,21 @@
 // status: one LivePatch, node by node, from the nodes' own reports (-w: live).
 // nodes: every node and every patch it has, one line each.
 // pause / resume: flip spec.rollout.paused, which also releases an empty pause step.
+// abort / retry: ask the controller, through the LivePatch itself (steer.ts), to
+// roll back now or to roll out afresh; never the controller's status.
 import { parseArgs } from 'node:util';
 import type { LivePatch, LivePatchNode, ObservedPatch } from '../api/generated/types.js';
 import { describeTasks } from '../api/tasks.js';
 import { loadKubeConfig } from '../kube/config.js';
 import { rawJson } from '../kube/raw.js';
 import { Reflector } from '../kube/reflector.js';
-import { mergePatch, PATHS } from '../kube/resources.js';
-import { FIELD_MANAGER } from '../api/constants.js';
+import { isConflict, mergePatch, PATHS } from '../kube/resources.js';
+import { whoAmI } from '../kube/whoami.js';
+import { FIELD_MANAGER, STEERING_ANNOTATIONS } from '../api/constants.js';
+import { abortAnnotation } from '../api/steering.js';
 import { createLogger } from '../log.js';
 import { progressBar, progressLine } from './progress.js';
+import { planAbort, planRetry, type Steer } from './steer.js';
 import { untilSignal } from './signals.js';
 
 const HELP = `Usage: kubectl livepatch <command> [NAME] [--kubeconfig FILE]
@@ -24,6 +29,21 @@ const HELP = `Usage: kubectl livepatch <command> [NAME] [--kubeconfig FILE]
   nodes            every node and every livepatch on it, managed or not, one line each
   pause NAME       set spec.rollout.paused=true: no new node starts, nothing is reversed
   resume NAME      set spec.rollout.paused=false (this also releases an empty pause step)
+  abort NAME       roll back now, as stall.action Rollback would: annotates the LivePatch with
+                   livepatch.io/abort=<its generation>; the controller unpatches every node,
+                   in-flight ones first, and ends RolledBack with reason Aborted. Refused when
+                   it is already RollingBack, RolledBack, Disabled or being deleted, and when it
+                   is Complete unless --rollback-complete is given
+    --rollback-complete
+                   also abort a Complete rollout: every node unpatches, then retry can roll it
+                   out again (spec.state: Disabled is the way to take a patch off for good)
+  retry NAME       after RolledBack or Failed, a fresh attempt: increments
+                   spec.rollout.attempt (a new generation); the steps start over and nodes that
+                   stalled or failed are tried again. Refused in any other phase
+
+abort and retry write the LivePatch (never its status) with the resourceVersion they read,
+name you in livepatch.io/requested-by, and print what to watch next. A refusal changes
+nothing, says why on stderr and exits 3.
 `;
 
 type Kc = ReturnType<typeof loadKubeConfig>;
@@ -56,6 +76,22 @@ function nodeRow(node: LivePatchNode, name: string): string[] | undefined {
   ];
 }
 
+/** An abort annotation that does nothing, said where the user looks. */
+function abortNote(lp: LivePatch): string[] {
+  const abort = abortAnnotation(lp);
+  const key = STEERING_ANNOTATIONS.abort;
+  const generation = lp.metadata.generation ?? 1;
+  if (abort.kind === 'stale')
+    return [
+      `  note: ${key} names generation ${abort.generation}, not the current ${generation}: it does nothing`,
+    ];
+  if (abort.kind === 'invalid')
+    return [
+      `  note: ${key} is ${JSON.stringify(abort.value)}, not a generation: it does nothing. Use kubectl livepatch abort ${lp.metadata.name ?? ''}`,
+    ];
+  return [];
+}
+
 /** The status page of one LivePatch, from the LivePatch and the nodes' own reports. */
 function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): string {
   const name = lp.metadata.name ?? '';
@@ -65,6 +101,7 @@ function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): string {
     ...(s?.conditions ?? [])
       .filter((c) => c.status === 'True')
       .map((c) => `  ${c.type}: ${c.reason}: ${c.message}`),
+    ...abortNote(lp),
   ];
   const rows = nodes.map((n) => nodeRow(n, name)).filter((r): r is string[] => r !== undefined);
   const body = rows.length
@@ -92,7 +129,7 @@ async function watchStatus(kc: Kc, name: string, terminal: boolean): Promise<str
     timer = undefined;
     const lp = livePatches.get(name);
     if (!lp) return;
-    if (terminal) {
+    if (nodes) {
       process.stdout.write(`\x1b[H\x1b[2J${progressBar(lp)}\n\n${renderStatus(lp, nodes.list())}`);
       return;
     }
@@ -111,24 +148,23 @@ async function watchStatus(kc: Kc, name: string, terminal: boolean): Promise<str
     log,
     onChange: schedule,
   });
-  const nodes = new Reflector<LivePatchNode>(kc, {
-    path: PATHS.livePatchNodes,
-    log,
-    onChange: () => {
-      if (terminal) schedule();
-    },
-  });
+  // Plain lines need the LivePatch alone: no watch of every node off a terminal.
+  const nodes = terminal
+    ? new Reflector<LivePatchNode>(kc, { path: PATHS.livePatchNodes, log, onChange: schedule })
+    : undefined;
+  const stop = (): void => {
+    livePatches.stop();
+    nodes?.stop();
+  };
   livePatches.start();
-  nodes.start();
+  nodes?.start();
   await livePatches.waitForSync();
   if (!livePatches.get(name)) {
-    livePatches.stop();
-    nodes.stop();
+    stop();
     throw new Error(`livepatch ${name} not found`);
   }
   await untilSignal();
-  livePatches.stop();
-  nodes.stop();
+  stop();
   if (timer) clearTimeout(timer);
   return '';
 }
@@ -173,6 +209,41 @@ async function setPaused(kc: Kc, name: string, paused: boolean): Promise<string>
   return `livepatch.livepatch.io/${name} ${paused ? 'paused' : 'resumed'}\n`;
 }
 
+class Refused extends Error {
+  override readonly name = 'Refused';
+}
+
+const STEER_ATTEMPTS = 3;
+
+/**
+ * Reads, decides, writes with the resourceVersion read; a conflict means the
+ * LivePatch changed in between (the controller wrote its status), so it is
+ * read and decided again.
+ */
+async function steer(kc: Kc, name: string, decide: (lp: LivePatch) => Steer): Promise<string> {
+  const path = `${PATHS.livePatches}/${name}`;
+  for (let attempt = 1; ; attempt++) {
+    const decision = decide(await rawJson<LivePatch>(kc, 'GET', path));
+    if (decision.kind === 'refuse') throw new Refused(`refused: ${decision.message}`);
+    try {
+      const written = await mergePatch<LivePatch>(kc, path, decision.patch, FIELD_MANAGER.plugin);
+      return decision.done(written);
+    } catch (err) {
+      if (!isConflict(err) || attempt >= STEER_ATTEMPTS) throw err;
+    }
+  }
+}
+
+/** Who is asking, for livepatch.io/requested-by; a note on stderr when the API server cannot say. */
+async function requester(kc: Kc): Promise<{ by?: string }> {
+  const me = await whoAmI(kc);
+  if (me.kind === 'known') return { by: me.username };
+  process.stderr.write(
+    `note: the API server did not say who you are (${me.why}); ${STEERING_ANNOTATIONS.requestedBy} stays unset\n`,
+  );
+  return {};
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -180,6 +251,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       kubeconfig: { type: 'string' },
       watch: { type: 'boolean', short: 'w' },
+      'rollback-complete': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -201,6 +273,17 @@ async function main(argv: string[]): Promise<number> {
     status: () => (values.watch ? watchStatus(kc, name, process.stdout.isTTY) : status(kc, name)),
     pause: () => setPaused(kc, name, true),
     resume: () => setPaused(kc, name, false),
+    abort: async () => {
+      const o = {
+        rollbackComplete: values['rollback-complete'] ?? false,
+        ...(await requester(kc)),
+      };
+      return steer(kc, name, (lp) => planAbort(lp, o));
+    },
+    retry: async () => {
+      const o = await requester(kc);
+      return steer(kc, name, (lp) => planRetry(lp, o));
+    },
   };
   const action = run[command];
   if (!action) {
@@ -216,6 +299,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    if (err instanceof Refused) {
+      process.stderr.write(`kubectl livepatch: ${err.message}\n`);
+      process.exitCode = 3;
+      return;
+    }
     process.stderr.write(
       `kubectl livepatch: ${err instanceof Error ? err.message : String(err)}\n`,
     );

@@ -9,7 +9,9 @@ import type {
   NodeCounts,
   StalledNode,
 } from '../api/generated/types.js';
+import { STEERING_ANNOTATIONS } from '../api/constants.js';
 import type { KernelRelease } from '../api/names.js';
+import { byWhom, requestedBy } from '../api/steering.js';
 import { describeTasks } from '../api/tasks.js';
 import type { Plan } from './planner.js';
 import type { NodeSlot, TargetSlot } from './targets.js';
@@ -77,6 +79,15 @@ export function stalledNodes(slots: readonly NodeSlot[]): StalledNode[] {
       ...(s.observed?.transitionStartTime ? { since: s.observed.transitionStartTime } : {}),
       blockingTasks: [...(s.observed?.blockingTasks ?? [])],
     }));
+}
+
+/** "generation 3 aborted by alice (livepatch.io/abort): every node of the patch was reversed" */
+function abortedMessage(lp: LivePatch, plan: Plan): string {
+  const what =
+    plan.phase === 'RolledBack'
+      ? 'every node of the patch was reversed'
+      : 'reversing every node of the patch';
+  return `generation ${lp.metadata.generation ?? 1} aborted${byWhom(requestedBy(lp))} (${STEERING_ANNOTATIONS.abort}): ${what}`;
 }
 
 function advice(stalled: boolean, failed: boolean): string {
@@ -150,13 +161,18 @@ function drafts(
     RollingBack: 'RollingBack',
     Failed: 'Halted',
   };
-  const why = plan.phase === 'Failed' ? plan.reason : degradedReason[plan.phase];
+  const why =
+    plan.phase === 'Failed' || plan.reason === 'Aborted' ? plan.reason : degradedReason[plan.phase];
+  const retry = `kubectl livepatch retry ${lp.metadata.name ?? ''}`;
   const degraded: ConditionDraft = why
     ? {
         type: CONDITION.degraded,
         status: 'True',
         reason: why,
-        message: `${DEGRADED_LEAD[why] ?? plan.message}${stalledText}. ${advice(stalled.length > 0, failed !== '')}, then edit the LivePatch to retry`,
+        message:
+          why === 'Aborted'
+            ? `${abortedMessage(lp, plan)}. To roll out again: ${retry}`
+            : `${DEGRADED_LEAD[why] ?? plan.message}${stalledText}. ${advice(stalled.length > 0, failed !== '')}, then ${retry} (or edit the LivePatch)`,
       }
     : counts.failed
       ? {

@@ -3,16 +3,23 @@
 import type { LivePatchStatus } from '../api/generated/types.js';
 import { describeTasks } from '../api/tasks.js';
 import type { EventRecord } from '../kube/events.js';
-import type { Plan } from './planner.js';
+import type { Plan, Retry } from './planner.js';
 
 const ON_PHASE: Partial<
-  Record<LivePatchStatus['phase'] & string, (s: LivePatchStatus, plan: Plan) => EventRecord>
+  Record<
+    LivePatchStatus['phase'] & string,
+    (s: LivePatchStatus, plan: Plan) => EventRecord | undefined
+  >
 > = {
-  RollingBack: (_s, plan) => ({
-    type: 'Warning',
-    reason: 'RollbackStarted',
-    message: `stall.action Rollback: reversing every node (${plan.message})`,
-  }),
+  // An abort announces itself (abortEvent): this one names the stall policy.
+  RollingBack: (_s, plan) =>
+    plan.reason === 'Aborted'
+      ? undefined
+      : {
+          type: 'Warning',
+          reason: 'RollbackStarted',
+          message: `stall.action Rollback: reversing every node (${plan.message})`,
+        },
   RolledBack: (s) => ({
     type: 'Normal',
     reason: 'RollbackFinished',
@@ -61,12 +68,47 @@ function newlyStalled(previous: LivePatchStatus | undefined, next: LivePatchStat
     });
 }
 
+/**
+ * One Aborted Event per aborted generation: the first status that records the
+ * abort (the Degraded condition, reason Aborted) is the one written with it,
+ * so a controller that takes over mid-abort does not announce it again.
+ */
+function abortEvent(
+  previous: LivePatchStatus | undefined,
+  next: LivePatchStatus,
+  plan: Plan,
+): EventRecord[] {
+  if (plan.reason !== 'Aborted') return [];
+  const recorded = previous?.conditions?.some(
+    (c) =>
+      c.type === 'Degraded' &&
+      c.reason === 'Aborted' &&
+      c.observedGeneration === next.observedGeneration,
+  );
+  if (recorded) return [];
+  const message = `generation ${next.observedGeneration ?? ''} ${plan.message}`;
+  return [{ type: 'Warning', reason: 'Aborted', message }];
+}
+
+/** "generation 4 is a fresh rollout after RolledBack (attempt 2, requested by alice)" */
+function retryEvent(next: LivePatchStatus, retry: Retry): EventRecord {
+  const details = [
+    ...(retry.attempt !== undefined ? [`attempt ${retry.attempt}`] : []),
+    ...(retry.by ? [`requested by ${retry.by}`] : []),
+  ];
+  return {
+    type: 'Normal',
+    reason: 'RetryStarted',
+    message: `generation ${next.observedGeneration ?? ''} is a fresh rollout after ${retry.after}${details.length ? ` (${details.join(', ')})` : ''}`,
+  };
+}
+
 export function decisionEvents(
   previous: LivePatchStatus | undefined,
   next: LivePatchStatus,
   plan: Plan,
 ): EventRecord[] {
-  const events: EventRecord[] = [];
+  const events: EventRecord[] = plan.retry ? [retryEvent(next, plan.retry)] : [];
   // One Event per step, not per node: nodes start one by one as slots free.
   const stepBegins =
     previous?.phase !== 'Progressing' ||
@@ -79,7 +121,11 @@ export function decisionEvents(
       message: `step ${(next.currentStep ?? 0) + 1}: patching nodes, at most ${plan.maxUnavailable} at a time; first: ${plan.started.join(', ')}`,
     });
   }
-  events.push(...newlyStalled(previous, next), ...newlyUnhealthy(previous, next));
+  events.push(
+    ...abortEvent(previous, next, plan),
+    ...newlyStalled(previous, next),
+    ...newlyUnhealthy(previous, next),
+  );
   if (previous?.phase !== next.phase && next.phase) {
     const event = ON_PHASE[next.phase]?.(next, plan);
     if (event) events.push(event);

@@ -21,6 +21,10 @@
 //   (Failed), Ignore goes on.
 // - Disabled and deletion unpatch every node that has the patch, at most
 //   maxUnavailable at a time; deletion then removes the entries.
+// - An abort (annotation livepatch.io/abort naming the current generation)
+//   rolls back like stall.action Rollback, with reason Aborted. It is read from
+//   the object on every pass, so a controller that takes over mid-abort goes on
+//   with it; a new generation (a retry, any edit) leaves it behind.
 // - A new generation: nodes already patched stay patched (their entry takes
 //   the new generation, no kernel work); Stalled and Failed nodes of the old
 //   generation are tried again; the steps start over, counting patched nodes.
@@ -36,6 +40,7 @@ import type {
 } from '../api/generated/types.js';
 import type { NodeName } from '../api/names.js';
 import { durationMs, scaleIntOrPercent } from '../api/quantities.js';
+import { abortAnnotation, byWhom, requestedBy } from '../api/steering.js';
 import { rolloutOrder, type NodeSlot, type Progress, type TargetSlot } from './targets.js';
 
 export interface StepState {
@@ -61,6 +66,14 @@ export interface Plan {
   readonly requeueAfterMs?: number;
   /** Deletion may proceed: every node has unpatched or its agent is gone. */
   readonly releaseFinalizer: boolean;
+  /** This pass starts a new generation after RolledBack or Failed: a fresh attempt, announced by an Event. */
+  readonly retry?: Retry;
+}
+
+export interface Retry {
+  readonly after: 'RolledBack' | 'Failed';
+  readonly attempt?: number;
+  readonly by?: string;
 }
 
 interface Ctx {
@@ -259,7 +272,7 @@ function stallPolicy(ctx: Ctx, step: StepState): Plan | undefined {
   const what = `${failed} node(s) stalled or failed, over the failure budget of ${budget}`;
   switch (ctx.lp.spec.stall.action) {
     case 'Rollback':
-      return unpatch(ctx, 'rollback');
+      return unpatch(ctx, { kind: 'rollback' });
     case 'Halt': {
       const b = base(ctx, step);
       refreshes(ctx, b.writes);
@@ -267,7 +280,7 @@ function stallPolicy(ctx: Ctx, step: StepState): Plan | undefined {
         ...b,
         phase: 'Failed',
         reason: 'Halted',
-        message: `${what}; stall.action Halt: no new node starts. Find what blocks the stalled nodes, then edit the LivePatch to retry`,
+        message: `${what}; stall.action Halt: no new node starts. Find what blocks the stalled nodes, then kubectl livepatch retry ${ctx.lp.metadata.name ?? ''} (or edit the LivePatch)`,
       };
     }
     case 'Ignore':
@@ -364,7 +377,9 @@ function enable(ctx: Ctx): Plan {
   return { ...b, phase: 'Progressing', reason: 'NodesInFlight', message };
 }
 
-type UnpatchMode = 'rollback' | 'disable' | 'delete';
+type UnpatchMode =
+  | { readonly kind: 'rollback' | 'disable' | 'delete' }
+  | { readonly kind: 'abort'; readonly by?: string };
 
 interface Holder {
   readonly name: NodeName;
@@ -411,11 +426,18 @@ function holders(ctx: Ctx): Holder[] {
   return out;
 }
 
-const PHASES: Record<UnpatchMode, { busy: LivePatchPhase; done: LivePatchPhase }> = {
+const PHASES: Record<UnpatchMode['kind'], { busy: LivePatchPhase; done: LivePatchPhase }> = {
   rollback: { busy: 'RollingBack', done: 'RolledBack' },
+  abort: { busy: 'RollingBack', done: 'RolledBack' },
   disable: { busy: 'Disabling', done: 'Disabled' },
   delete: { busy: 'Disabling', done: 'Disabled' },
 };
+
+/** The reason and the opening of the message: an abort says so, and who asked. */
+function unpatchWords(mode: UnpatchMode, phase: LivePatchPhase): [string, string] {
+  if (mode.kind === 'abort') return ['Aborted', `aborted${byWhom(mode.by)}: `];
+  return [phase, ''];
+}
 
 /** Entries to switch to Disabled: enabled ones, and disables that failed under an older generation (an edit retries them). */
 const needsDisable = (ctx: Ctx, h: Holder): boolean =>
@@ -430,14 +452,14 @@ function unpatchFailed(
 ): Plan {
   const nodes = stuck.map((h) => `${h.name} (${h.stillEnabled ?? ''})`).join('; ');
   const escape =
-    mode === 'delete'
+    mode.kind === 'delete'
       ? ` Deletion waits for them; to leave the patch on those nodes, remove the finalizer: kubectl patch lp ${ctx.lp.metadata.name ?? ''} --type=json -p '[{"op":"remove","path":"/metadata/finalizers"}]'`
       : '';
   return {
     ...b,
     phase: 'Failed',
     reason: 'UnpatchFailed',
-    message: `could not unpatch ${stuck.length} node(s), the patch is still enabled there: ${nodes}. Fix the node, then edit the LivePatch to retry.${escape}`,
+    message: `could not unpatch ${stuck.length} node(s), the patch is still enabled there: ${nodes}. Fix the node, then kubectl livepatch retry ${ctx.lp.metadata.name ?? ''} (or edit the LivePatch).${escape}`,
   };
 }
 
@@ -458,19 +480,20 @@ function unpatch(ctx: Ctx, mode: UnpatchMode): Plan {
   const away = all.filter((h) => !h.reachable && h.desired.state === 'Enabled');
   for (const h of [...batch, ...away])
     b.writes.set(h.name, { ...h.desired, state: 'Disabled', generation: ctx.generation });
-  const phases = PHASES[mode];
+  const phases = PHASES[mode.kind];
   if (toDisable.length > 0 || disabling > 0) {
+    const [reason, lead] = unpatchWords(mode, phases.busy);
     return {
       ...b,
       started: batch.map((h) => h.name),
       phase: phases.busy,
-      reason: phases.busy,
-      message: `unpatching: ${toDisable.length + disabling} node(s) to go`,
+      reason,
+      message: `${lead}unpatching: ${toDisable.length + disabling} node(s) to go`,
     };
   }
   const stuck = reachable.filter((h) => h.stillEnabled !== undefined);
   if (stuck.length) return unpatchFailed(ctx, b, mode, stuck);
-  if (mode === 'delete') {
+  if (mode.kind === 'delete') {
     for (const h of all) b.writes.set(h.name, null);
     return {
       ...b,
@@ -480,7 +503,8 @@ function unpatch(ctx: Ctx, mode: UnpatchMode): Plan {
       releaseFinalizer: true,
     };
   }
-  return { ...b, phase: phases.done, reason: phases.done, message: 'every node has unpatched' };
+  const [reason, lead] = unpatchWords(mode, phases.done);
+  return { ...b, phase: phases.done, reason, message: `${lead}every node has unpatched` };
 }
 
 const MAX_UNHEALTHY_LISTED = 256;
@@ -525,7 +549,7 @@ export function planRollout(
     maxUnavailable: scaleIntOrPercent(lp.spec.rollout.maxUnavailable, targets.length),
     unhealthy: unhealthyNodes(lp, slots),
   };
-  if (lp.metadata.deletionTimestamp) return unpatch(ctx, 'delete');
+  if (lp.metadata.deletionTimestamp) return unpatch(ctx, { kind: 'delete' });
   if (patchNameOwner) {
     return {
       ...base(ctx, initialStep(ctx)),
@@ -534,9 +558,23 @@ export function planRollout(
       message: `LivePatch ${patchNameOwner} already rolls out patchName ${lp.spec.patchName}; nodes know a patch by this name only, so this one does nothing. Give it another patchName (a new LivePatch) or delete ${patchNameOwner}`,
     };
   }
-  if (lp.spec.state === 'Disabled') return unpatch(ctx, 'disable');
+  if (lp.spec.state === 'Disabled') return unpatch(ctx, { kind: 'disable' });
+  const abort = abortAnnotation(lp);
+  if (abort.kind === 'current')
+    return unpatch(ctx, { kind: 'abort', ...(abort.by ? { by: abort.by } : {}) });
   const phase = lp.status?.phase;
   if (ctx.sameGeneration && (phase === 'RollingBack' || phase === 'RolledBack'))
-    return unpatch(ctx, 'rollback');
-  return enable(ctx);
+    return unpatch(ctx, { kind: 'rollback' });
+  const plan = enable(ctx);
+  const retry = freshAttempt(ctx);
+  return retry ? { ...plan, retry } : plan;
+}
+
+/** A new generation after RolledBack or Failed is a fresh attempt, whether `kubectl livepatch retry` or an edit made it. */
+function freshAttempt(ctx: Ctx): Retry | undefined {
+  const after = ctx.lp.status?.phase;
+  if (ctx.sameGeneration || (after !== 'RolledBack' && after !== 'Failed')) return undefined;
+  const attempt = ctx.lp.spec.rollout.attempt;
+  const by = requestedBy(ctx.lp);
+  return { after, ...(attempt !== undefined ? { attempt } : {}), ...(by ? { by } : {}) };
 }

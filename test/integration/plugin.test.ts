@@ -68,4 +68,29 @@ describe('kubectl livepatch', () => {
     for (const r of rows.filter((x) => x.includes('5.15.0-1-generic')))
       expect(r).toMatch(/\s+-\s+-\s+-\s+no livepatch$/);
   });
+
+  test('status -w on a terminal redraws a progress bar over the node table, and prints no plain lines', async () => {
+    await applyLivePatch('on-terminal', {
+      kernel: KERNEL,
+      spec: { rollout: { maxUnavailable: 1 } },
+    });
+    const watch = kubectlWatch(['livepatch', 'status', 'on-terminal', '-w'], { terminal: true });
+    const full = `[${'#'.repeat(30)}] 2/2 patched, 0 in flight, 0 stalled, 0 failed`;
+    try {
+      await waitUntil(
+        'the bar to fill',
+        () => Promise.resolve(watch.output()),
+        (o) => o.includes(full),
+      );
+    } finally {
+      await watch.stop();
+    }
+    const screens = watch.output().split('\x1b[H\x1b[2J').slice(1);
+    expect(screens.length).toBeGreaterThanOrEqual(2);
+    expect(screens[0]).toMatch(/^\[[#-]{30}\] \d\/2 patched/);
+    const last = screens.find((s) => s.includes(full)) ?? '';
+    expect(last).toContain('LivePatch on-terminal: Enabled, Complete, 2/2 patched');
+    expect(last.match(/\s+Patched\s+/g)).toHaveLength(2);
+    expect(watch.output()).not.toMatch(/\d\d:\d\d:\d\d\s+on-terminal\s+/);
+  });
 });

@@ -51,8 +51,16 @@ export interface KubectlWatch {
   stop(): Promise<void>;
 }
 
-export function kubectlWatch(args: readonly string[]): KubectlWatch {
-  const child = spawn(KUBECTL, [...args], { env: kubectlEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+/** `terminal`: run it on a pseudo-terminal (util-linux script), as in a person's shell. */
+export function kubectlWatch(
+  args: readonly string[],
+  o: { readonly terminal?: boolean } = {},
+): KubectlWatch {
+  const quoted = [KUBECTL, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+  const [command, argv] = o.terminal
+    ? ['script', ['--quiet', '--flush', '--return', '--command', quoted, '/dev/null']]
+    : [KUBECTL, [...args]];
+  const child = spawn(command, argv, { env: kubectlEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   child.stdout.on('data', (d: Buffer) => (text += d.toString()));
   child.stderr.on('data', (d: Buffer) => (text += d.toString()));

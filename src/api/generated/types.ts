@@ -110,6 +110,8 @@ export interface RolloutSpec {
   readonly bakeTime: Duration;
   /** Freeze the rollout where it is. Nothing is reversed; no new node starts. */
   readonly paused: boolean;
+  /** Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec change it is a new generation, which the controller rolls out afresh. */
+  readonly attempt?: number;
 }
 
 /** One rollout step: grow the set of patched nodes to a count or a percentage of the targeted nodes, or pause. Exactly one of nodes, percent or pause. */

@@ -174,6 +174,11 @@ const rollout = object(
     paused: boolean('Freeze the rollout where it is. Nothing is reversed; no new node starts.', {
       default: false,
     }),
+    attempt: integer(
+      'Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec ' +
+        'change it is a new generation, which the controller rolls out afresh.',
+      { minimum: 0 },
+    ),
   },
   { name: 'RolloutSpec', default: {} },
 );

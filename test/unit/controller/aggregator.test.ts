@@ -334,7 +334,9 @@ describe('a rollout stopped by failed nodes', () => {
     expect(degraded.message).toContain(
       'failed: broken: checksum mismatch: the module file has sha256 abc',
     );
-    expect(degraded.message).toContain('Fix the failed nodes, then edit the LivePatch to retry');
+    expect(degraded.message).toContain(
+      `Fix the failed nodes, then kubectl livepatch retry ${LP} (or edit the LivePatch)`,
+    );
     expect(degraded.message).not.toContain('stalled tasks');
   });
 });

@@ -1,0 +1,136 @@
+// What `kubectl livepatch abort` and `retry` would write, or why they refuse,
+// from the LivePatch as read. Pure: the plugin reads, decides here, and writes
+// with the resourceVersion it read, so a LivePatch that changed in between is
+// read and decided again rather than steered on a stale picture.
+import { STEERING_ANNOTATIONS } from '../api/constants.js';
+import type { LivePatch } from '../api/generated/types.js';
+import { abortAnnotation } from '../api/steering.js';
+
+export type Steer =
+  | { readonly kind: 'refuse'; readonly message: string }
+  | {
+      readonly kind: 'patch';
+      /** A JSON merge patch, guarded by the resourceVersion read. */
+      readonly patch: object;
+      /** What was done and what to watch, from the LivePatch as written. */
+      readonly done: (written: LivePatch) => string;
+    };
+
+const watchHint = (name: string): string => `Watch it: kubectl livepatch status ${name} -w`;
+
+/** The phase the status gives for the current generation; undefined while the controller has not caught up. */
+function currentPhase(lp: LivePatch): string | undefined {
+  const s = lp.status;
+  if (!s) return 'Pending';
+  return s.observedGeneration === (lp.metadata.generation ?? 1)
+    ? (s.phase ?? 'Pending')
+    : undefined;
+}
+
+const progressingReason = (lp: LivePatch): string | undefined =>
+  lp.status?.conditions?.find((c) => c.type === 'Progressing')?.reason;
+
+function abortRefusal(lp: LivePatch, rollbackComplete: boolean): string | undefined {
+  const name = lp.metadata.name ?? '';
+  const generation = lp.metadata.generation ?? 1;
+  if (lp.metadata.deletionTimestamp)
+    return `${name} is being deleted: the controller is already unpatching every node`;
+  if (lp.spec.state === 'Disabled')
+    return `${name} has spec.state Disabled: the controller is already unpatching every node, nothing to abort`;
+  const phase = currentPhase(lp);
+  if (phase === 'RolledBack' || phase === 'Disabled')
+    return `${name} is already ${phase}: no node has the patch. To roll out again: kubectl livepatch retry ${name}`;
+  if (abortAnnotation(lp).kind === 'current')
+    return `generation ${generation} of ${name} is already aborted (phase ${lp.status?.phase ?? 'Pending'}). ${watchHint(name)}`;
+  if (phase === 'RollingBack')
+    return `${name} is already rolling back (stall.action Rollback). ${watchHint(name)}`;
+  if (phase === 'Failed' && progressingReason(lp) === 'PatchNameInUse')
+    return `${name} rolls out nothing: another LivePatch owns its patchName (see kubectl livepatch status ${name})`;
+  if (phase === 'Complete' && !rollbackComplete)
+    return (
+      `${name} is Complete: every targeted node has the patch. Aborting it now unpatches every node and ends ` +
+      `RolledBack (reason Aborted), from where kubectl livepatch retry rolls it out again. If that is what you ` +
+      `want: kubectl livepatch abort ${name} --rollback-complete. To take the patch off for good instead, set ` +
+      `spec.state: Disabled`
+    );
+  return undefined;
+}
+
+/** Roll the current generation back now, as stall.action Rollback would. */
+export function planAbort(
+  lp: LivePatch,
+  o: { readonly rollbackComplete: boolean; readonly by?: string },
+): Steer {
+  const refusal = abortRefusal(lp, o.rollbackComplete);
+  if (refusal) return { kind: 'refuse', message: refusal };
+  const name = lp.metadata.name ?? '';
+  const generation = String(lp.metadata.generation ?? 1);
+  return {
+    kind: 'patch',
+    patch: {
+      metadata: {
+        resourceVersion: lp.metadata.resourceVersion,
+        annotations: {
+          [STEERING_ANNOTATIONS.abort]: generation,
+          [STEERING_ANNOTATIONS.requestedBy]: o.by ?? null,
+        },
+      },
+    },
+    done: () =>
+      `livepatch.livepatch.io/${name} aborted: ${STEERING_ANNOTATIONS.abort}=${generation}. The controller ` +
+      `unpatches every node that has the patch, in-flight ones first, maxUnavailable at a time, and ends ` +
+      `RolledBack with reason Aborted.\n${watchHint(name)}\nThen, to roll out again: kubectl livepatch retry ${name}\n`,
+  };
+}
+
+const RETRY_HINT: Record<string, (name: string) => string> = {
+  Complete: () => 'every targeted node has the patch, nothing to retry',
+  Progressing: (name) => `it is still rolling out; to stop it: kubectl livepatch abort ${name}`,
+  Paused: (name) =>
+    `it is paused, not over: kubectl livepatch resume ${name}, or stop it: kubectl livepatch abort ${name}`,
+  Pending: (name) => `it has not started; to stop it: kubectl livepatch abort ${name}`,
+  RollingBack: (name) => `wait until it is RolledBack: kubectl livepatch status ${name} -w`,
+  Disabling: () => 'spec.state is Disabled; set it to Enabled to roll the patch out again',
+  Disabled: () => 'spec.state is Disabled; set it to Enabled to roll the patch out again',
+};
+
+function retryRefusal(lp: LivePatch): string | undefined {
+  const name = lp.metadata.name ?? '';
+  if (lp.metadata.deletionTimestamp) return `${name} is being deleted: nothing to retry`;
+  const phase = currentPhase(lp);
+  if (phase === undefined)
+    return (
+      `the controller has not yet acted on generation ${lp.metadata.generation ?? 1} of ${name} (its status ` +
+      `describes generation ${lp.status?.observedGeneration ?? 0}): that change is already a fresh attempt. ${watchHint(name)}`
+    );
+  if (phase === 'RolledBack' || phase === 'Failed') return undefined;
+  const hint = RETRY_HINT[phase]?.(name) ?? `see kubectl livepatch status ${name}`;
+  return `${name} is ${phase}: retry is for a rollout that RolledBack or Failed; ${hint}`;
+}
+
+/** A fresh attempt: bump spec.rollout.attempt, a new generation the controller rolls out afresh. */
+export function planRetry(lp: LivePatch, o: { readonly by?: string } = {}): Steer {
+  const refusal = retryRefusal(lp);
+  if (refusal) return { kind: 'refuse', message: refusal };
+  const name = lp.metadata.name ?? '';
+  const attempt = (lp.spec.rollout.attempt ?? 0) + 1;
+  const after = lp.status?.phase ?? 'Failed';
+  return {
+    kind: 'patch',
+    patch: {
+      metadata: {
+        resourceVersion: lp.metadata.resourceVersion,
+        // The abort named the generation this retry leaves behind: it would do nothing, so it goes.
+        annotations: {
+          [STEERING_ANNOTATIONS.abort]: null,
+          [STEERING_ANNOTATIONS.requestedBy]: o.by ?? null,
+        },
+      },
+      spec: { rollout: { attempt } },
+    },
+    done: (written) =>
+      `livepatch.livepatch.io/${name} retried: spec.rollout.attempt ${attempt}, generation ` +
+      `${written.metadata.generation ?? ''}. A fresh rollout after ${after}: the steps start over, nodes that ` +
+      `stalled or failed are tried again, patched nodes stay patched.\n${watchHint(name)}\n`,
+  };
+}
