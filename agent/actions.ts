@@ -3,7 +3,7 @@
 import type { KernelRelease } from '../src/api/names.js';
 import type { Logger } from '../src/log.js';
 import type { ModuleFetcher } from './module-source.js';
-import { ModuleSourceError } from './module-source.js';
+import { ModuleSourceError } from './module-errors.js';
 import type { NodeAction } from './node-machine.js';
 import { KernelError, type KernelBackend, type ModuleInfo } from './kernel/types.js';
 
@@ -92,7 +92,7 @@ function explainKernelError(action: NodeAction, err: KernelError, ctx: LoadConte
 
 export function explainFailure(action: NodeAction, err: unknown, ctx: LoadContext): ActionFailure {
   if (err instanceof ModuleSourceError) {
-    return { reason: 'ModuleUnavailable', retryable: err.retryable, message: err.message };
+    return { reason: err.reason, retryable: err.retryable, message: err.message };
   }
   if (err instanceof KernelError) return explainKernelError(action, err, ctx);
   return {
@@ -119,7 +119,7 @@ export async function runAction(
           return { reason: 'NodeUnsupported', retryable: false, message: deps.refuseLoads };
         const path = await deps.fetchModule(action.patchName, action.entry.module);
         ctx.info = await readModuleInfo(deps.backend, path);
-        checkModule(ctx.info, action);
+        checkModule(ctx.info, action, deps.release);
         log.info('loading module', { path, vermagic: ctx.info.vermagic });
         await deps.backend.load(path);
         break;
@@ -154,18 +154,20 @@ async function readModuleInfo(backend: KernelBackend, path: string): Promise<Mod
       `the module file is not a kernel module (${(err as Error).message}); nothing was loaded. ` +
         'Point the LivePatch at a .ko built for this kernel',
       false,
+      'ModuleRejected',
     );
   }
 }
 
 /** Gates before insmod: the file must be the livepatch the LivePatch names, nothing else. */
-function checkModule(info: ModuleInfo, action: NodeAction): void {
+function checkModule(info: ModuleInfo, action: NodeAction, release: KernelRelease): void {
   // insmod loads a module under its own name: a mismatch would load a patch nobody manages.
   if (info.name !== action.patchName) {
     throw new ModuleSourceError(
       `the module file is named ${info.name} but spec.patchName is ${action.patchName}; nothing was loaded. ` +
         'Point the LivePatch at the right build, or create a LivePatch with that patchName',
       false,
+      'ModuleRejected',
     );
   }
   // An ordinary module would run its init with no patch to reverse or unload: never load one.
@@ -174,6 +176,18 @@ function checkModule(info: ModuleInfo, action: NodeAction): void {
       `the module file ${info.name} is not a livepatch (modinfo shows no livepatch=Y); nothing was loaded. ` +
         'Point the LivePatch at a livepatch module (kpatch-build or MODULE_INFO(livepatch, "Y"))',
       false,
+      'ModuleRejected',
+    );
+  }
+  // With CONFIG_MODVERSIONS the kernel skips the release in vermagic and loads a build for a
+  // sibling release whose symbol CRCs match: a livepatch of code this kernel does not have.
+  const built = info.vermagic.split(' ')[0];
+  if (built !== release) {
+    throw new ModuleSourceError(
+      `the module file was built for kernel ${built ?? '(none)'} (vermagic "${info.vermagic}"), this node runs ${release}; ` +
+        'nothing was loaded. A livepatch replaces functions of one exact build: list a build for this release under spec.kernels',
+      false,
+      'ModuleRejected',
     );
   }
 }

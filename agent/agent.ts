@@ -24,7 +24,7 @@ import type { Logger } from '../src/log.js';
 import { runAction, type ActionFailure } from './actions.js';
 import { readKernel } from './kernel-view.js';
 import { kernelProfile, unsupportedReason, type KernelProfile } from './kernel/profile.js';
-import { nextBakeEnd, nextPoll, withBake } from './reporting.js';
+import { fitMessages, nextBakeEnd, nextPoll, withBake } from './reporting.js';
 import type { KernelBackend } from './kernel/types.js';
 import { ensureLivePatchNode } from './livepatchnode.js';
 import type { ModuleFetcher } from './module-source.js';
@@ -395,7 +395,7 @@ export class Agent {
     transitioning: string | undefined,
     tainted: number,
   ): Promise<LivePatchNodeStatus> {
-    const patches = this.previous;
+    const patches = fitMessages(this.previous);
     const refusal = this.kernel?.refusal;
     this.readyCondition ??= {
       type: 'Ready',

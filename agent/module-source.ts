@@ -1,29 +1,20 @@
 // Gets a module file from where the LivePatch says (ConfigMap, http(s) URL,
-// host path) and proves its sha256 before anything reaches the kernel. The
-// verified file is written under the agent's module folder, named by its
-// checksum, and only that path is handed to insmod.
+// host path) and proves its size and sha256 before anything reaches the
+// kernel. Every source is copied into the agent's module folder while it is
+// hashed (never whole in memory); only a verified file, named by its
+// checksum, is handed to insmod.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModuleSource } from '../src/api/generated/types.js';
 import type { KubeConfig } from '../src/kube/config.js';
 import { rawJson, RawApiError } from '../src/kube/raw.js';
-import { send } from '../src/kube/transport.js';
 import type { PatchName } from '../src/api/names.js';
-
-const MAX_BYTES = 64 * 1024 * 1024;
-const FETCH_TIMEOUT_MS = 60_000;
-
-/** Why a module could not be used; `retryable` when a later attempt may succeed. */
-export class ModuleSourceError extends Error {
-  override readonly name = 'ModuleSourceError';
-  constructor(
-    message: string,
-    readonly retryable: boolean,
-  ) {
-    super(message);
-  }
-}
+import { download, type DownloadOptions } from './module-download.js';
+import { ModuleSourceError } from './module-errors.js';
+import { DEFAULT_URL_POLICY, shownUrl } from './module-policy.js';
+import { spool, tooLarge, type Spooled } from './module-spool.js';
 
 export interface ModuleSourceOptions {
   readonly kubeConfig?: KubeConfig;
@@ -33,81 +24,25 @@ export interface ModuleSourceOptions {
   readonly hostRoot: string;
   /** The only namespace ConfigMap sources may be in; undefined: any. */
   readonly configMapNamespace?: string;
+  /** Size limit, timeouts, redirects, extra CA; DEFAULT_URL_POLICY where absent. */
+  readonly download?: Partial<DownloadOptions>;
 }
 
 export type ModuleFetcher = (name: PatchName, source: ModuleSource) => Promise<string>;
 
-const MAX_REDIRECTS = 5;
-
-/** One GET: the body, or where it redirects. Plain node:http(s), not fetch: see download(). */
-function get(url: URL): Promise<{ bytes: Uint8Array } | { location: string }> {
-  return new Promise((resolve, reject) => {
-    const req = send(url, { method: 'GET', timeout: FETCH_TIMEOUT_MS }, (res) => {
-      const code = res.statusCode ?? 0;
-      const location = res.headers.location;
-      if (code >= 300 && code < 400 && location) {
-        res.resume();
-        resolve({ location: new URL(location, url).toString() });
-        return;
-      }
-      if (code < 200 || code >= 300) {
-        res.resume();
-        reject(
-          new ModuleSourceError(`cannot download ${url.toString()}: HTTP ${code}`, code >= 500),
-        );
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_BYTES)
-          req.destroy(
-            new ModuleSourceError(`${url.toString()} is over the ${MAX_BYTES}-byte limit`, false),
-          );
-        else chunks.push(c);
-      });
-      res.on('end', () => {
-        resolve({ bytes: new Uint8Array(Buffer.concat(chunks)) });
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => {
-      req.destroy(new Error(`no answer within ${FETCH_TIMEOUT_MS / 1000}s`));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/**
- * Downloads over node:http(s) rather than fetch: fetch loads undici (about
- * 8 MiB more RSS on every node), and undici's parser is WebAssembly, which an
- * agent run with --jitless (the chart's choice, for memory) does not have.
- */
-async function fromUrl(url: string): Promise<Uint8Array> {
-  let next = url;
-  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    let answer;
-    try {
-      answer = await get(new URL(next));
-    } catch (err) {
-      if (err instanceof ModuleSourceError) throw err;
-      throw new ModuleSourceError(`cannot download ${url}: ${(err as Error).message}`, true);
-    }
-    if ('bytes' in answer) return answer.bytes;
-    next = answer.location;
-  }
-  throw new ModuleSourceError(
-    `cannot download ${url}: more than ${MAX_REDIRECTS} redirects`,
-    false,
-  );
+/** A spooled file and where it came from, for messages. */
+interface Fetched extends Spooled {
+  readonly where: string;
+  /** A hint for a checksum mismatch particular to the source. */
+  readonly hint?: string;
 }
 
 async function fromConfigMap(
   options: ModuleSourceOptions,
   ref: NonNullable<ModuleSource['configMap']>,
-): Promise<Uint8Array> {
+  path: string,
+  maxBytes: number,
+): Promise<Fetched> {
   const kc = options.kubeConfig;
   const where = `ConfigMap ${ref.namespace}/${ref.name}`;
   if (!kc) throw new ModuleSourceError(`cannot read ${where}: no API access`, false);
@@ -123,62 +58,115 @@ async function fromConfigMap(
   try {
     cm = await rawJson(kc, 'GET', `/api/v1/namespaces/${ref.namespace}/configmaps/${ref.name}`);
   } catch (err) {
-    const missing = err instanceof RawApiError && err.code === 404;
-    throw new ModuleSourceError(
-      missing ? `${where} does not exist` : `cannot read ${where}: ${(err as Error).message}`,
-      !missing,
-    );
+    if (err instanceof RawApiError && err.code === 404)
+      throw new ModuleSourceError(
+        `${where} does not exist (deleted mid-rollout?); nothing was loaded. Create it again with the ` +
+          `module under key ${ref.key}, then edit the LivePatch to retry the failed nodes`,
+        false,
+      );
+    throw new ModuleSourceError(`cannot read ${where}: ${(err as Error).message}; retrying`, true);
   }
   const binary = cm.binaryData?.[ref.key];
-  if (binary !== undefined) return Buffer.from(binary, 'base64');
   const text = cm.data?.[ref.key];
-  if (text !== undefined) return Buffer.from(text, 'utf8');
-  throw new ModuleSourceError(
-    `${where} has no key ${JSON.stringify(ref.key)} in binaryData or data`,
-    false,
-  );
+  const bytes =
+    binary !== undefined
+      ? Buffer.from(binary, 'base64')
+      : text !== undefined
+        ? Buffer.from(text, 'utf8')
+        : undefined;
+  if (bytes === undefined)
+    throw new ModuleSourceError(
+      `${where} has no key ${JSON.stringify(ref.key)} in binaryData or data`,
+      false,
+    );
+  const hint =
+    binary === undefined
+      ? `the module is under data, which holds text: a binary module belongs under binaryData (kubectl create configmap --from-file puts it there)`
+      : undefined;
+  return { ...(await spool([bytes], path, maxBytes, where)), where, ...(hint ? { hint } : {}) };
 }
 
-async function fromHostPath(hostRoot: string, path: string): Promise<Uint8Array> {
+async function fromHostPath(
+  hostRoot: string,
+  path: string,
+  to: string,
+  maxBytes: number,
+): Promise<Fetched> {
+  const where = `hostPath ${path}`;
   // The CRD already refuses relative and '..' paths; check again, this is the node's filesystem.
   if (!path.startsWith('/') || path.split('/').some((seg) => seg === '..' || seg === '.')) {
-    throw new ModuleSourceError(`hostPath ${path} is not a normalized absolute path`, false);
+    throw new ModuleSourceError(`${where} is not a normalized absolute path`, false);
   }
+  const full = join(hostRoot, path);
+  let info;
   try {
-    return await readFile(join(hostRoot, path));
+    info = await stat(full);
   } catch (err) {
     throw new ModuleSourceError(
-      `cannot read hostPath ${path} on the node: ${(err as Error).message}`,
+      `cannot read ${where} on the node: ${(err as Error).message}`,
       false,
     );
   }
+  // A device or a FIFO would never end (or never start): the kernel loop must not hang on it.
+  if (!info.isFile())
+    throw new ModuleSourceError(
+      `${where} is not a regular file on the node (a directory, device or pipe); nothing was loaded`,
+      false,
+    );
+  if (info.size > maxBytes) throw tooLarge(where, maxBytes, `${info.size} bytes`);
+  return { ...(await spool(createReadStream(full), to, maxBytes, where)), where };
 }
 
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+function fetch(
+  options: ModuleSourceOptions,
+  dl: DownloadOptions,
+  source: ModuleSource,
+  tmp: string,
+): Promise<Fetched> {
+  if (source.url !== undefined) {
+    const url = source.url;
+    return download(url, dl, tmp).then((s) => ({ ...s, where: shownUrl(url) }));
+  }
+  if (source.configMap !== undefined)
+    return fromConfigMap(options, source.configMap, tmp, dl.maxBytes);
+  if (source.hostPath !== undefined)
+    return fromHostPath(options.hostRoot, source.hostPath, tmp, dl.maxBytes);
+  return Promise.reject(new ModuleSourceError('the module has no source', false));
+}
+
+/** Size and checksum, in that order: an empty file is named as such, not as a checksum to fix. */
+function verify(file: Fetched, expected: string): void {
+  if (file.bytes === 0)
+    throw new ModuleSourceError(
+      `the module file from ${file.where} is empty (0 bytes); nothing was loaded. Publish the .ko there again`,
+      false,
+    );
+  if (file.sha256 !== expected)
+    throw new ModuleSourceError(
+      `checksum mismatch: the module file from ${file.where} (${file.bytes} bytes) has sha256 ${file.sha256}, ` +
+        `the LivePatch says ${expected}; nothing was loaded. The file is truncated or another build, ` +
+        `or the checksum is stale: fix spec.kernels[].module.sha256 or the file${file.hint ? ` (${file.hint})` : ''}`,
+      false,
+    );
+}
+
 export function createModuleFetcher(options: ModuleSourceOptions): ModuleFetcher {
+  const dl: DownloadOptions = { ...DEFAULT_URL_POLICY, ...options.download };
   return async (name, source) => {
-    let bytes: Uint8Array;
-    if (source.url !== undefined) bytes = await fromUrl(source.url);
-    else if (source.configMap !== undefined) bytes = await fromConfigMap(options, source.configMap);
-    else if (source.hostPath !== undefined)
-      bytes = await fromHostPath(options.hostRoot, source.hostPath);
-    else throw new ModuleSourceError('the module has no source', false);
-    const actual = sha256(bytes);
-    if (actual !== source.sha256) {
-      throw new ModuleSourceError(
-        `checksum mismatch: the module file has sha256 ${actual}, the LivePatch says ${source.sha256}; ` +
-          'nothing was loaded. Fix spec.kernels[].module.sha256 or the file.',
-        false,
-      );
-    }
     await mkdir(options.moduleDir, { recursive: true });
-    const path = join(options.moduleDir, `${name}-${actual.slice(0, 16)}.ko`);
-    const tmp = `${path}.tmp-${process.pid}`;
-    await writeFile(tmp, bytes, { mode: 0o600 });
-    await rename(tmp, path);
-    return path;
+    const tmp = join(options.moduleDir, `${name}.download-${process.pid}`);
+    try {
+      const file = await fetch(options, dl, source, tmp);
+      verify(file, source.sha256);
+      const path = join(options.moduleDir, `${name}-${file.sha256.slice(0, 16)}.ko`);
+      await rename(tmp, path);
+      return path;
+    } finally {
+      await rm(tmp, { force: true });
+    }
   };
 }

@@ -9,7 +9,7 @@ import type {
   ObservedPatch,
   UnmanagedPatch,
 } from '../src/api/generated/types.js';
-import type { LivePatchName, PatchName } from '../src/api/names.js';
+import { PATCH_NAME_PATTERN, type LivePatchName, type PatchName } from '../src/api/names.js';
 import { durationMs } from '../src/api/quantities.js';
 import { describeTasks } from '../src/api/tasks.js';
 import { forceMarks, type KernelProfile } from './kernel/profile.js';
@@ -315,7 +315,22 @@ function absent(c: Context): EntryResult {
   };
 }
 
+/**
+ * The CRD's pattern, checked again: the name becomes a sysfs directory and a
+ * file name on the node, so an entry that got past a missing or older schema
+ * must not reach either (a "../" in it would be a path).
+ */
+function invalidName(c: Context): EntryResult | undefined {
+  if (PATCH_NAME_PATTERN.test(c.entry.patchName)) return undefined;
+  const message =
+    `spec.patches[].patchName ${JSON.stringify(c.entry.patchName.slice(0, 80))} is not a module name ` +
+    `(${PATCH_NAME_PATTERN.source}); the agent will not act on it. Install the operator's CRDs, which refuse it`;
+  return { status: { ...base(c, undefined), phase: 'Failed', message } };
+}
+
 function decideEntry(c: Context): EntryResult {
+  const refused = invalidName(c);
+  if (refused) return refused;
   const k = c.kernel.patches.find((p) => p.name === c.entry.patchName);
   if (!k) return absent(c);
   return k.transition ? inTransition(c, k) : settled(c, k);

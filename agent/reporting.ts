@@ -102,3 +102,15 @@ export function statusKey(status: LivePatchNodeStatus): string {
   }));
   return JSON.stringify({ ...status, patches });
 }
+
+/** ObservedPatch.message's maxLength in the CRD: a longer one would make the API server refuse the whole status. */
+export const MESSAGE_MAX = 1024;
+
+/** Each entry's message cut to what the CRD takes, so one long kernel or server text cannot block the node's report. */
+export function fitMessages(patches: readonly ObservedPatch[]): ObservedPatch[] {
+  return patches.map((p) =>
+    p.message !== undefined && p.message.length > MESSAGE_MAX
+      ? { ...p, message: `${p.message.slice(0, MESSAGE_MAX - 1)}…` }
+      : p,
+  );
+}

@@ -15,6 +15,7 @@ import { knobsFromAnnotations } from './kernel/sim-knobs.js';
 import type { SimulatedKernel } from './kernel/simulator.js';
 import type { SysfsOptions } from './kernel/sysfs.js';
 import type { KernelBackend } from './kernel/types.js';
+import type { DownloadOptions } from './module-download.js';
 import { createModuleFetcher } from './module-source.js';
 import { NodeStateFile, type NodeFacts } from './node-state.js';
 import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
@@ -37,6 +38,8 @@ export interface AgentSetup {
   readonly hostRoot: string;
   /** The only namespace module ConfigMaps are read from (the agent's RBAC allows no other); none: any. */
   readonly moduleNamespace?: string;
+  /** The URL policy's redirect hosts and extra CA (module-policy.ts has the rest). */
+  readonly moduleDownload?: Partial<DownloadOptions>;
   /** Where the node-local state is kept; none: an agent restarted during an outage guards nothing. */
   readonly stateDir?: string;
   readonly heartbeatMs?: number;
@@ -152,6 +155,7 @@ export async function createAgent(
       moduleDir: setup.moduleDir,
       hostRoot: setup.hostRoot,
       ...(setup.moduleNamespace ? { configMapNamespace: setup.moduleNamespace } : {}),
+      ...(setup.moduleDownload ? { download: setup.moduleDownload } : {}),
     }),
     clock: setup.clock,
     log: setup.log.child({ node: setup.nodeName }),

@@ -4,7 +4,7 @@
 // design/KERNEL.md). Roots and commands are options so tests can point it at
 // a fake tree and fake binaries.
 import { execFile } from 'node:child_process';
-import { readdir, readFile, stat, writeFile, constants } from 'node:fs/promises';
+import { open, readdir, readFile, stat, writeFile, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -15,6 +15,7 @@ import {
   type KernelRelease,
   type PatchName,
 } from '../../src/api/names.js';
+import { ELF_HEADER_BYTES, elfModuleProblem } from './elf.js';
 import { moduleLoadLog, uptimeSeconds } from './kmsg.js';
 import {
   BUSY_ATTEMPTS,
@@ -201,6 +202,8 @@ export class SysfsKernel implements KernelBackend {
   }
 
   async moduleInfo(modulePath: string): Promise<ModuleInfo> {
+    const problem = await elfProblem(modulePath);
+    if (problem) throw new KernelError('ENOEXEC', `read ${modulePath}`, problem);
     let stdout: string;
     try {
       ({ stdout } = await execFileAsync(this.opts.modinfo ?? 'modinfo', [modulePath], {
@@ -425,6 +428,19 @@ function toolMessage(err: KernelError): string {
 }
 
 /** modinfo's "field:   value" lines; a file without name or vermagic is not a kernel module. */
+/** The ELF header check of elf.ts on the file itself: its first bytes and its size. */
+async function elfProblem(path: string): Promise<string | undefined> {
+  const file = await open(path, 'r');
+  try {
+    const head = new Uint8Array(ELF_HEADER_BYTES);
+    const { bytesRead } = await file.read(head, 0, ELF_HEADER_BYTES, 0);
+    const { size } = await file.stat();
+    return elfModuleProblem(head.subarray(0, bytesRead), size, process.arch);
+  } finally {
+    await file.close();
+  }
+}
+
 export function parseModinfo(stdout: string, modulePath: string): ModuleInfo {
   const fields = new Map<string, string>();
   for (const line of stdout.split('\n')) {

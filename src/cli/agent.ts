@@ -1,4 +1,5 @@
 // `livepatch-operator agent`: the DaemonSet's process, one per node.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import type { Agent } from '../../agent/agent.js';
@@ -34,6 +35,9 @@ server answers.
   --host-root DIR          the host's / for hostPath modules (default /)
   --module-dir DIR         where verified modules are kept (default /var/lib/livepatch-operator/modules)
   --module-namespace NS    the only namespace module ConfigMaps are read from (default: any)
+  --module-redirect-hosts H1,H2
+                           hosts a module URL may redirect to besides its own (default: none)
+  --module-ca-file FILE    CA certificates (PEM) trusted for module URLs beside the system's
   --state-dir DIR          where the node-local state is kept (default /var/lib/livepatch-operator)
   --metrics-port PORT      /healthz, /readyz and /metrics (default 8081; 0 disables)
   --allow-sysfs-on-kind    drive the real sysfs even on a kind node (it shares the host kernel)
@@ -49,6 +53,8 @@ const OPTIONS = {
   'host-root': { type: 'string', default: '/' },
   'module-dir': { type: 'string', default: '/var/lib/livepatch-operator/modules' },
   'module-namespace': { type: 'string' },
+  'module-redirect-hosts': { type: 'string', default: '' },
+  'module-ca-file': { type: 'string' },
   'state-dir': { type: 'string', default: '/var/lib/livepatch-operator' },
   'metrics-port': { type: 'string', default: '8081' },
   'allow-sysfs-on-kind': { type: 'boolean', default: false },
@@ -88,6 +94,15 @@ function setupFrom(values: Values, name: string, metrics: AgentMetrics): AgentSe
     hostRoot: values['host-root'],
     stateDir: resolve(values['state-dir']),
     ...(values['module-namespace'] ? { moduleNamespace: values['module-namespace'] } : {}),
+    moduleDownload: {
+      redirectHosts: values['module-redirect-hosts']
+        .split(',')
+        .map((h) => h.trim())
+        .filter((h) => h !== ''),
+      ...(values['module-ca-file']
+        ? { extraCa: readFileSync(values['module-ca-file'], 'utf8') }
+        : {}),
+    },
     onReconciled: (status) => {
       metrics.observe(status, Date.now());
     },

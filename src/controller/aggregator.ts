@@ -11,12 +11,17 @@ import type {
 } from '../api/generated/types.js';
 import { STEERING_ANNOTATIONS } from '../api/constants.js';
 import type { KernelRelease } from '../api/names.js';
+import { clip } from '../api/listing.js';
 import { byWhom, requestedBy } from '../api/steering.js';
 import { describeTasks } from '../api/tasks.js';
 import type { Plan } from './planner.js';
 import type { NodeSlot, TargetSlot } from './targets.js';
 
 const MAX_STALLED_LISTED = 20;
+/** status.kernels' maxItems: the releases with the most targeted nodes are listed. */
+const MAX_KERNELS_LISTED = 256;
+/** metav1.Condition's message limit. */
+const CONDITION_MESSAGE_MAX = 32768;
 
 /** How a Degraded condition opens, by reason; Halted uses the planner's own words. */
 const DEGRADED_LEAD: Record<string, string> = {
@@ -64,9 +69,10 @@ function kernels(slots: readonly NodeSlot[]): KernelProgress[] {
     if (s.kind === 'target' && s.progress === 'patched') entry.patched++;
     byRelease.set(s.node.kernel, entry);
   }
-  return [...byRelease]
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([release, c]) => ({ release, ...c }));
+  const listed = [...byRelease]
+    .sort(([a, x], [b, y]) => y.targeted - x.targeted || a.localeCompare(b))
+    .slice(0, MAX_KERNELS_LISTED);
+  return listed.sort(([a], [b]) => a.localeCompare(b)).map(([release, c]) => ({ release, ...c }));
 }
 
 export function stalledNodes(slots: readonly NodeSlot[]): StalledNode[] {
@@ -223,7 +229,8 @@ function conditions(
     const prev = lp.status?.conditions?.find((p) => p.type === c.type);
     const lastTransitionTime =
       prev && prev.status === c.status ? prev.lastTransitionTime : new Date(now).toISOString();
-    return { ...c, lastTransitionTime, observedGeneration: generation };
+    const message = clip(c.message, CONDITION_MESSAGE_MAX);
+    return { ...c, message, lastTransitionTime, observedGeneration: generation };
   });
 }
 

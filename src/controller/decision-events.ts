@@ -1,6 +1,7 @@
 // The Events a user wants in `kubectl describe livepatch`, derived from what
 // changed between the last status and the new one. Pure.
 import type { LivePatchStatus } from '../api/generated/types.js';
+import { listSome } from '../api/listing.js';
 import { describeTasks } from '../api/tasks.js';
 import type { EventRecord } from '../kube/events.js';
 import type { Plan, Retry } from './planner.js';
@@ -118,7 +119,7 @@ export function decisionEvents(
     events.push({
       type: 'Normal',
       reason: 'StepStarted',
-      message: `step ${(next.currentStep ?? 0) + 1}: patching nodes, at most ${plan.maxUnavailable} at a time; first: ${plan.started.join(', ')}`,
+      message: `step ${(next.currentStep ?? 0) + 1}: patching nodes, at most ${plan.maxUnavailable} at a time; first: ${listSome(plan.started, 10)}`,
     });
   }
   events.push(

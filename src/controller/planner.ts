@@ -39,6 +39,7 @@ import type {
   UnhealthyNode,
 } from '../api/generated/types.js';
 import type { NodeName } from '../api/names.js';
+import { clip, listSome } from '../api/listing.js';
 import { durationMs, scaleIntOrPercent } from '../api/quantities.js';
 import { abortAnnotation, byWhom, requestedBy } from '../api/steering.js';
 import { rolloutOrder, type NodeSlot, type Progress, type TargetSlot } from './targets.js';
@@ -88,15 +89,22 @@ interface Ctx {
 }
 
 const SETTLED: ReadonlySet<Progress> = new Set(['patched', 'stalled', 'failed', 'replaced']);
+/** Nodes named in one message; the rest are counted (a message must stay short at any fleet size). */
+const LISTED_NODES = 5;
 const BUSY_RETRY_MS = 5000;
 
 export function desiredEntry(ctx: Ctx, slot: TargetSlot, state: PatchState): DesiredPatch {
+  return specEntry(ctx, slot.kernel.module, state);
+}
+
+/** An entry as this generation of the spec has it; a Disabled one keeps the module it had (it never loads). */
+function specEntry(ctx: Ctx, module: DesiredPatch['module'], state: PatchState): DesiredPatch {
   const lp = ctx.lp;
   return {
     livePatch: lp.metadata.name as DesiredPatch['livePatch'],
     patchName: lp.spec.patchName,
     state,
-    module: slot.kernel.module,
+    module,
     generation: ctx.generation,
     stallTimeout: lp.spec.stall.timeout,
     allowForce: lp.spec.stall.allowForce,
@@ -134,15 +142,24 @@ function sameModule(a: DesiredPatch['module'], b: DesiredPatch['module']): boole
   );
 }
 
-/** Entries of nodes already on their way keep up with the spec: new generation, stall timeout, force policy. */
+/**
+ * Entries of nodes already on their way keep up with the spec (new
+ * generation, stall timeout, force policy, module build), and an entry edited
+ * by hand is written back: the controller owns spec. A stalled or failed
+ * node's entry is restored within its generation only: a new generation
+ * retries it when a slot frees, not here.
+ */
 function refreshes(ctx: Ctx, writes: Map<NodeName, DesiredPatch | null>): void {
   for (const slot of ctx.targets) {
     if (!slot.desired || slot.desired.state !== 'Enabled') continue;
-    if (!['inFlight', 'patched', 'replaced'].includes(slot.progress)) continue;
-    const fresh = { ...desiredEntry(ctx, slot, 'Enabled'), module: slot.desired.module };
+    const current = slot.desired.generation === ctx.generation;
+    if (!REFRESHED.has(slot.progress) && !(current && SETTLED.has(slot.progress))) continue;
+    const fresh = desiredEntry(ctx, slot, 'Enabled');
     if (!sameEntry(fresh, slot.desired)) writes.set(slot.node.name, fresh);
   }
 }
+
+const REFRESHED: ReadonlySet<Progress> = new Set(['inFlight', 'patched', 'replaced']);
 
 function base(
   ctx: Ctx,
@@ -331,7 +348,8 @@ function silentInFlight(ctx: Ctx): NodeName[] {
 function inFlightMessage(inFlight: number, baking: number, silent: readonly NodeName[]): string {
   const text = `${inFlight} node(s) in transition, ${baking} baking`;
   if (!silent.length) return text;
-  return `${text}; ${silent.join(', ')} went silent mid-transition and keeps its slot: if the patch took it down, disable the LivePatch`;
+  const who = listSome(silent, LISTED_NODES);
+  return `${text}; ${who} went silent mid-transition and ${silent.length > 1 ? 'keep their slots' : 'keeps its slot'}: if the patch took ${silent.length > 1 ? 'them' : 'it'} down, disable the LivePatch`;
 }
 
 function enable(ctx: Ctx): Plan {
@@ -450,7 +468,11 @@ function unpatchFailed(
   mode: UnpatchMode,
   stuck: readonly Holder[],
 ): Plan {
-  const nodes = stuck.map((h) => `${h.name} (${h.stillEnabled ?? ''})`).join('; ');
+  const nodes = listSome(
+    stuck.map((h) => `${h.name} (${clip(h.stillEnabled ?? '', 200)})`),
+    LISTED_NODES,
+    '; ',
+  );
   const escape =
     mode.kind === 'delete'
       ? ` Deletion waits for them; to leave the patch on those nodes, remove the finalizer: kubectl patch lp ${ctx.lp.metadata.name ?? ''} --type=json -p '[{"op":"remove","path":"/metadata/finalizers"}]'`
@@ -461,6 +483,19 @@ function unpatchFailed(
     reason: 'UnpatchFailed',
     message: `could not unpatch ${stuck.length} node(s), the patch is still enabled there: ${nodes}. Fix the node, then kubectl livepatch retry ${ctx.lp.metadata.name ?? ''} (or edit the LivePatch).${escape}`,
   };
+}
+
+/** A Disabled entry of this generation edited by hand is written back (allowForce, above all). */
+function restoreDisabled(
+  ctx: Ctx,
+  holders: readonly Holder[],
+  writes: Map<NodeName, DesiredPatch | null>,
+): void {
+  for (const h of holders) {
+    if (h.desired.state !== 'Disabled' || h.desired.generation !== ctx.generation) continue;
+    const fresh = specEntry(ctx, h.desired.module, 'Disabled');
+    if (!writes.has(h.name) && !sameEntry(fresh, h.desired)) writes.set(h.name, fresh);
+  }
 }
 
 /** Rollback, Disabled and deletion: every node holding the patch unpatches, maxUnavailable at a time. */
@@ -479,7 +514,8 @@ function unpatch(ctx: Ctx, mode: UnpatchMode): Plan {
   // Nodes whose agent is away get their Disabled entry now; they act on it when they return.
   const away = all.filter((h) => !h.reachable && h.desired.state === 'Enabled');
   for (const h of [...batch, ...away])
-    b.writes.set(h.name, { ...h.desired, state: 'Disabled', generation: ctx.generation });
+    b.writes.set(h.name, specEntry(ctx, h.desired.module, 'Disabled'));
+  restoreDisabled(ctx, reachable, b.writes);
   const phases = PHASES[mode.kind];
   if (toDisable.length > 0 || disabling > 0) {
     const [reason, lead] = unpatchWords(mode, phases.busy);

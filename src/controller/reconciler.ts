@@ -8,7 +8,14 @@
 // nearly every pass.
 import type { KubeConfig } from '../kube/config.js';
 import { canonicalJson } from '../api/canonical.js';
-import { API_VERSION, FIELD_MANAGER, FINALIZER, LIVEPATCH } from '../api/constants.js';
+import {
+  API_VERSION,
+  FIELD_MANAGER,
+  FINALIZER,
+  LIVEPATCH,
+  LIVEPATCH_NODE,
+} from '../api/constants.js';
+import { clip } from '../api/listing.js';
 import type {
   DesiredPatch,
   LivePatch,
@@ -44,6 +51,9 @@ export interface ReconcilerDeps {
 const RESYNC_MS = 30_000;
 const WRITE_ATTEMPTS = 5;
 const WRITE_CONCURRENCY = 8;
+/** A node whose entry could not be written is tried again this soon. */
+const UNWRITTEN_RETRY_MS = 5000;
+const UNWRITTEN_REMEMBERED = 10_000;
 /** Counts and messages alone are written at most this often. */
 const STATUS_INTERVAL_MS = 1000;
 
@@ -78,12 +88,15 @@ export class Reconciler {
   /** When each LivePatch's status was last written by this replica. */
   private readonly statusWrittenAt = new Map<string, number>();
   private readonly facts = new WeakMap<NodeObject, NodeFacts>();
+  /** The last write error announced per LivePatch/node, so a retry is not announced again. */
+  private readonly unwritten = new Map<string, string>();
 
   constructor(private readonly d: ReconcilerDeps) {}
 
   async reconcile(name: string): Promise<WorkResult> {
     const lp = this.d.livePatches.get(name);
-    if (!lp || !this.d.isLeader()) return {};
+    if (!this.d.isLeader()) return {};
+    if (!lp) return this.removeOrphans(name);
     const finalizers = lp.metadata.finalizers ?? [];
     const deleting = lp.metadata.deletionTimestamp !== undefined;
     if (deleting && !finalizers.includes(FINALIZER)) return {};
@@ -97,7 +110,7 @@ export class Reconciler {
     const slots = classifyNodes(lp, this.nodeFacts(), lpns, now);
     const plan = planRollout(lp, slots, now, patchNameOwner(lp, this.d.livePatches.list()));
     const log = this.d.log.child({ livePatch: name });
-    await this.writeEntries(name, plan.writes, log);
+    const unwritten = await this.writeEntries(lp, plan.writes, log);
     const status = aggregateStatus(lp, slots, plan, now);
     const wait = this.statusWait(lp, status, now);
     if (wait === undefined) {
@@ -112,9 +125,58 @@ export class Reconciler {
         finalizers.filter((f) => f !== FINALIZER),
       );
     this.d.metrics.observe(name, status, (performance.now() - started) / 1000);
+    const retry = unwritten ? UNWRITTEN_RETRY_MS : Infinity;
     return {
-      requeueAfterMs: Math.min(plan.requeueAfterMs ?? RESYNC_MS, RESYNC_MS, wait ?? Infinity),
+      requeueAfterMs: Math.min(
+        plan.requeueAfterMs ?? RESYNC_MS,
+        RESYNC_MS,
+        wait ?? Infinity,
+        retry,
+      ),
     };
+  }
+
+  /**
+   * A LivePatch that does not exist has no entry on any node: one there was
+   * added or renamed by hand (or outlived its LivePatch, whose finalizer was
+   * removed by hand). The controller owns spec, so it goes; a patch it had
+   * loaded stays in the kernel, listed by the agent as unmanaged.
+   */
+  private async removeOrphans(name: string): Promise<WorkResult> {
+    const log = this.d.log.child({ livePatch: name });
+    for (const lpn of this.d.livePatchNodes.list()) {
+      if (lpn.spec.patches?.some((p) => p.livePatch === name))
+        await this.writeEntry(name, (lpn.metadata.name ?? '') as NodeName, null, log);
+    }
+    return {};
+  }
+
+  /** Said where the user looks: on the LivePatchNode, and in the log. */
+  private async announceRemoved(
+    lpn: LivePatchNode,
+    removed: readonly string[],
+    log: Logger,
+  ): Promise<void> {
+    const node = lpn.metadata.name ?? '';
+    for (const livePatch of removed) {
+      log.warn('removed an entry for a LivePatch that does not exist', { node, entry: livePatch });
+      await this.d.events.record(
+        {
+          apiVersion: API_VERSION,
+          kind: LIVEPATCH_NODE.kind,
+          name: node,
+          uid: lpn.metadata.uid ?? '',
+        },
+        {
+          type: 'Warning',
+          reason: 'EntryRemoved',
+          message:
+            `spec.patches had an entry for LivePatch ${livePatch}, which does not exist; the controller removed it ` +
+            '(it owns spec: edit the LivePatch, never its nodes). A patch it had loaded stays in the kernel, ' +
+            'listed under status.unmanaged',
+        },
+      );
+    }
   }
 
   /** undefined: write now (or nothing changed); else how long until a write of counts alone is due. */
@@ -174,18 +236,58 @@ export class Reconciler {
     });
   }
 
-  /** Several at a time: starting 100 nodes one request after another held the pass (and its garbage) for a second. */
+  /**
+   * Several at a time: starting 100 nodes one request after another held the
+   * pass (and its garbage) for a second. A node whose write fails is skipped,
+   * said once in an Event and retried soon; the rest of the fleet goes on.
+   * Returns how many were not written.
+   */
   private async writeEntries(
-    livePatch: string,
+    lp: LivePatch,
     writes: ReadonlyMap<NodeName, DesiredPatch | null>,
     log: Logger,
-  ): Promise<void> {
+  ): Promise<number> {
+    const livePatch = lp.metadata.name ?? '';
     const queue = [...writes];
+    const failed: [NodeName, string][] = [];
     const lane = async (): Promise<void> => {
-      for (let next = queue.shift(); next; next = queue.shift())
-        await this.writeEntry(livePatch, next[0], next[1], log);
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        const [node, entry] = next;
+        try {
+          await this.writeEntry(livePatch, node, entry, log);
+          this.unwritten.delete(`${livePatch}/${node}`);
+        } catch (err) {
+          if (err instanceof NotLeaderError) throw err;
+          failed.push([node, (err as Error).message]);
+        }
+      }
     };
     await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, queue.length) }, lane));
+    for (const [node, error] of failed) await this.reportUnwritten(lp, node, error, log);
+    return failed.length;
+  }
+
+  /** An Event per node and distinct error, not per retry. */
+  private async reportUnwritten(
+    lp: LivePatch,
+    node: NodeName,
+    error: string,
+    log: Logger,
+  ): Promise<void> {
+    const name = lp.metadata.name ?? '';
+    log.warn('cannot write the node entry; the other nodes go on', { node, error });
+    const key = `${name}/${node}`;
+    if (this.unwritten.get(key) === error) return;
+    if (this.unwritten.size >= UNWRITTEN_REMEMBERED) this.unwritten.clear();
+    this.unwritten.set(key, error);
+    await this.d.events.record(
+      { apiVersion: API_VERSION, kind: LIVEPATCH.kind, name, uid: lp.metadata.uid ?? '' },
+      {
+        type: 'Warning',
+        reason: 'NodeEntryNotWritten',
+        message: `cannot write the entry of node ${node} (retrying; the other nodes go on): ${clip(error, 600)}`,
+      },
+    );
   }
 
   /** Checked before every write: a replica that lost the lease mid-reconcile must not write beside the new leader. */
@@ -216,7 +318,10 @@ export class Reconciler {
     const path = `${PATHS.livePatchNodes}/${node}`;
     let current = this.d.livePatchNodes.get(node);
     for (let attempt = 1; current; attempt++) {
-      const others = (current.spec.patches ?? []).filter((p) => p.livePatch !== livePatch);
+      const all = current.spec.patches ?? [];
+      // Entries of LivePatches that do not exist go too: one renamed by hand would otherwise hold this patchName.
+      const orphans = all.filter((p) => this.d.livePatches.get(p.livePatch) === undefined);
+      const others = all.filter((p) => p.livePatch !== livePatch && !orphans.includes(p));
       const patches = entry ? [...others, entry] : others;
       const patch = {
         metadata: { resourceVersion: current.metadata.resourceVersion },
@@ -231,6 +336,11 @@ export class Reconciler {
           state: entry?.state ?? 'removed',
           generation: entry?.generation,
         });
+        await this.announceRemoved(
+          current,
+          orphans.map((p) => p.livePatch),
+          log,
+        );
         return;
       } catch (err) {
         if (!isConflict(err) || attempt >= WRITE_ATTEMPTS) throw err;

@@ -50,7 +50,12 @@ export class Controller {
       path: PATHS.livePatchNodes,
       log: o.log,
       transform: withoutManagedFields,
-      onChange: enqueueAll,
+      onChange: (name) => {
+        enqueueAll();
+        // An entry for a LivePatch that does not exist: its reconcile removes it.
+        for (const p of this.livePatchNodes.get(name)?.spec.patches ?? [])
+          if (!this.livePatches.get(p.livePatch)) this.queue.add(p.livePatch);
+      },
     });
     // The cache holds what decisions read: at 1,000 nodes a whole Node is most of the controller's heap.
     this.nodes = new Reflector(o.kc, {

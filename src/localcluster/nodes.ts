@@ -16,6 +16,15 @@ export interface NodeRegistration {
   readonly osImage: string;
 }
 
+/**
+ * The kubelet's hostname label: a label value holds at most 63 characters, and
+ * a node name up to 253, so a long name gives its first DNS label, cut to fit.
+ */
+export function hostnameLabel(name: string): string {
+  if (name.length <= 63) return name;
+  return (name.split('.')[0] ?? '').slice(0, 63).replace(/[-.]+$/, '');
+}
+
 function nodeBody(n: NodeRegistration): object {
   return {
     apiVersion: 'v1',
@@ -23,7 +32,7 @@ function nodeBody(n: NodeRegistration): object {
     metadata: {
       name: n.name,
       labels: {
-        'kubernetes.io/hostname': n.name,
+        'kubernetes.io/hostname': hostnameLabel(n.name),
         'kubernetes.io/os': 'linux',
         'kubernetes.io/arch': 'amd64',
         ...n.labels,

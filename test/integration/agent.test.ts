@@ -2,6 +2,10 @@
 // this test) writes a LivePatchNode spec by hand with kubectl, and the node's
 // status says what the simulated kernel did.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createServer, type Server } from 'node:http';
+import { mkdtemp, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startFleet, type Fleet } from '../../agent/fleet.js';
 import type { Agent } from '../../agent/agent.js';
 import { SimulatedKernel } from '../../agent/kernel/simulator.js';
@@ -41,7 +45,7 @@ afterAll(async () => {
 
 interface EntryOptions {
   state?: 'Enabled' | 'Disabled';
-  module: ModuleOnDisk;
+  module: ModuleOnDisk | { url: string; sha256: string };
   stallTimeout?: string;
   generation?: number;
   sha256?: string;
@@ -56,7 +60,10 @@ async function setSpec(nodeName: string, patchName: string, o: EntryOptions): Pr
     livePatch: `lp-${patchName}`,
     patchName,
     state: o.state ?? 'Enabled',
-    module: { hostPath: o.module.hostPath, sha256: o.sha256 ?? o.module.sha256 },
+    module:
+      'url' in o.module
+        ? { url: o.module.url, sha256: o.sha256 ?? o.module.sha256 }
+        : { hostPath: o.module.hostPath, sha256: o.sha256 ?? o.module.sha256 },
     generation: o.generation ?? 1,
     stallTimeout: o.stallTimeout ?? '60s',
   };
@@ -208,14 +215,16 @@ describe('the agent on a simulated node', () => {
     expect(failed.message).toContain('is not a livepatch (modinfo shows no livepatch=Y)');
   });
 
-  test('a module built for another kernel is refused, as the kernel refuses it', async () => {
+  test('a module built for another release is refused before insmod, naming both releases', async () => {
     const module = await writeSimModule('livepatch_otherkernel', '6.1.0-27-amd64');
     await setSpec(node(2), 'livepatch_otherkernel', { module });
     const failed = await waitForPhase(node(2), 'Failed');
-    expect(failed.message).toContain('ENOEXEC');
     expect(failed.message).toContain(
-      'it was built for 6.1.0-27-amd64, this node runs 6.1.0-26-amd64',
+      'the module file was built for kernel 6.1.0-27-amd64 (vermagic "6.1.0-27-amd64 SMP preempt mod_unload modversions"), this node runs 6.1.0-26-amd64',
     );
+    expect(
+      await fleet.kernel(node(2) as NodeName)?.isLoaded('livepatch_otherkernel' as never),
+    ).toBe(false);
   });
 
   test('stuck tasks: Stalled, then reversed by the node guard, with the blocking tasks', async () => {
@@ -262,6 +271,78 @@ describe('the agent on a simulated node', () => {
     expect(history).not.toContain('Loading');
     expect(history).not.toContain('Failed');
     expect(patched?.transitionStartTime).toBe(before.transitionStartTime);
+  });
+});
+
+describe('bad module input: the node says what is wrong and loads nothing', () => {
+  let server: Server;
+  let base = '';
+  let dir = '';
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'agent-bad-input-'));
+    server = createServer((req, res) => {
+      if (req.url === '/elsewhere')
+        res.writeHead(302, { Location: 'http://localhost:1/x.ko' }).end();
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  });
+
+  afterAll(() => {
+    server.close();
+  });
+
+  const SUM = 'a'.repeat(64);
+
+  test('a URL that answers 404: Failed with the words and an Event, and the URL without its token', async () => {
+    const url = `${base}/${'deep/'.repeat(300)}missing.ko?token=s3cr3t`;
+    await setSpec(node(1), 'livepatch_url_missing', { module: { url, sha256: SUM } });
+    const failed = await waitForPhase(node(1), 'Failed');
+    expect(failed.message).toContain('the server answers HTTP 404 Not Found: no file there');
+    expect(failed.message).not.toContain('s3cr3t');
+    expect((await eventsFor('lp-livepatch_url_missing')).map((e) => e.reason)).toContain(
+      'ModuleUnavailable',
+    );
+  });
+
+  test('a URL that redirects to another host: refused, nothing fetched from there', async () => {
+    await setSpec(node(5), 'livepatch_url_redirect', {
+      module: { url: `${base}/elsewhere`, sha256: SUM },
+    });
+    const failed = await waitForPhase(node(5), 'Failed');
+    expect(failed.message).toContain('it redirects to another host (http://localhost:1/x.ko)');
+  });
+
+  test.each([
+    ['empty', 0, 'is empty (0 bytes)'],
+    ['over the 16 MiB limit', 16 * 1024 * 1024 + 1, "over the agent's module size limit of 16 MiB"],
+  ])('a module file %s: Failed, saying so', async (what, size, words) => {
+    const path = join(dir, `${what.replaceAll(' ', '-')}.ko`);
+    await writeFile(path, '');
+    await truncate(path, size);
+    const patchName = `livepatch_${size ? 'huge' : 'empty'}`;
+    await setSpec(node(6), patchName, { module: { hostPath: path, sha256: SUM } });
+    const failed = await waitUntil(
+      `${patchName} to fail`,
+      () => lpn(node(6)),
+      (o) =>
+        o.status?.patches?.[0]?.patchName === patchName && o.status.patches[0].phase === 'Failed',
+    );
+    expect(failed.status?.patches?.[0]?.message).toContain(words);
+  });
+
+  test('a truncated module file: Failed on its checksum, nothing loaded', async () => {
+    const module = await writeSimModule('livepatch_truncated', KERNEL);
+    await truncate(module.hostPath, 40);
+    await setSpec(node(1), 'livepatch_truncated', { module });
+    const failed = await waitForPhase(node(1), 'Failed');
+    expect(failed.message).toContain('(40 bytes) has sha256');
+    expect(await fleet.kernel(node(1) as NodeName)?.isLoaded('livepatch_truncated' as never)).toBe(
+      false,
+    );
   });
 });
 

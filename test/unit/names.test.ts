@@ -1,3 +1,4 @@
+import { hostnameLabel } from '../../src/localcluster/nodes.js';
 import { describe, expect, test } from '@jest/globals';
 import { InvalidNameError, kernelRelease, nodeName, patchName } from '../../src/api/names.js';
 
@@ -21,5 +22,14 @@ describe('names are checked before they reach a path or the API', () => {
   test('kernel releases are trimmed, like `uname -r` output read from a file', () => {
     expect(kernelRelease('6.1.0-26-amd64\n')).toBe('6.1.0-26-amd64');
     expect(() => kernelRelease('6.1 26')).toThrow(InvalidNameError);
+  });
+});
+
+describe('the hostname label of a registered node', () => {
+  test('is the node name when it fits a label value, else its first DNS label cut to 63 characters', () => {
+    expect(hostnameLabel('sim-node-001')).toBe('sim-node-001');
+    const long = ['a'.repeat(40), 'b'.repeat(63), 'c'.repeat(63), 'd'.repeat(83)].join('.');
+    expect(hostnameLabel(long)).toBe('a'.repeat(40));
+    expect(hostnameLabel(`${'e'.repeat(62)}-${'f'.repeat(190)}`)).toBe('e'.repeat(62));
   });
 });

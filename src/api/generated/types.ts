@@ -21,7 +21,7 @@ export interface LivePatchNode {
   readonly apiVersion: typeof API_VERSION;
   readonly kind: 'LivePatchNode';
   readonly metadata: V1ObjectMeta;
-  /** What this node should have, written by the controller. */
+  /** What this node should have, written by the controller, which owns it: an entry edited by hand is written back on its next pass, and an entry for a LivePatch that does not exist is removed (an EntryRemoved Event; a patch it had loaded stays in the kernel, listed under status.unmanaged). The agent refuses a patchName that is not a module name, whatever the schema let through. */
   readonly spec: LivePatchNodeSpec;
   /** What the node's kernel has, written by the node's agent. */
   readonly status?: LivePatchNodeStatus;
@@ -74,23 +74,23 @@ export interface KernelTarget {
   readonly release?: KernelRelease;
   /** A regular expression (RE2 syntax) matched against the whole of `uname -r`; must start with "^". An exact release takes precedence over a pattern. */
   readonly releasePattern?: string;
-  /** Where the agent gets the module file, and the checksum it must have. Exactly one of url, configMap or hostPath. The agent verifies sha256 before anything reaches the kernel. */
+  /** Where the agent gets the module file, and the checksum it must have. Exactly one of url, configMap or hostPath. The agent takes files of at most 16 MiB (cut off while reading, never read whole), verifies sha256, then checks that the file is an ELF kernel module whose own name is patchName, flagged livepatch=Y and built for the node's exact kernel release, before anything reaches the kernel. */
   readonly module: ModuleSource;
 }
 
-/** Where the agent gets the module file, and the checksum it must have. Exactly one of url, configMap or hostPath. The agent verifies sha256 before anything reaches the kernel. */
+/** Where the agent gets the module file, and the checksum it must have. Exactly one of url, configMap or hostPath. The agent takes files of at most 16 MiB (cut off while reading, never read whole), verifies sha256, then checks that the file is an ELF kernel module whose own name is patchName, flagged livepatch=Y and built for the node's exact kernel release, before anything reaches the kernel. */
 export interface ModuleSource {
-  /** An http:// or https:// URL the agent downloads the module from. */
+  /** An http:// or https:// URL the agent downloads the module from: an answer (connect, TLS, headers) within 15s, the whole file within 120s (both retried), at most 16 MiB. Redirects are followed only on the same host (and from http to https there), never from https down to http, at most 5; another host only if listed in the agent's --module-redirect-hosts (the chart's modules.redirectHosts). HTTP 404, 410, 401 and 403 fail the node; 5xx, 408 and 429 are retried. Messages show the URL without its query. */
   readonly url?: string;
-  /** A key of a ConfigMap holding the module, preferably in binaryData. A ConfigMap holds at most 1 MiB (the API server refuses larger objects): a bigger module needs url or hostPath. */
+  /** A key of a ConfigMap holding the module, preferably in binaryData. A ConfigMap holds at most 1 MiB (the API server refuses larger objects): a bigger module needs url or hostPath. Each node reads it when it loads the patch: deleted mid-rollout, the nodes that start after fail (and count against failureBudget); changed, they fail the checksum, so content other than sha256 names never loads. */
   readonly configMap?: ConfigMapModuleSource;
-  /** Absolute, normalized path of the module file on the node (no "." or ".." segments, no "//", no trailing "/"). */
+  /** Absolute, normalized path of the module file on the node (no "." or ".." segments, no "//", no trailing "/"): a regular file, never a device or pipe. */
   readonly hostPath?: string;
   /** SHA-256 of the module file: 64 lowercase hexadecimal characters. */
   readonly sha256: string;
 }
 
-/** A key of a ConfigMap holding the module, preferably in binaryData. A ConfigMap holds at most 1 MiB (the API server refuses larger objects): a bigger module needs url or hostPath. */
+/** A key of a ConfigMap holding the module, preferably in binaryData. A ConfigMap holds at most 1 MiB (the API server refuses larger objects): a bigger module needs url or hostPath. Each node reads it when it loads the patch: deleted mid-rollout, the nodes that start after fail (and count against failureBudget); changed, they fail the checksum, so content other than sha256 names never loads. */
 export interface ConfigMapModuleSource {
   /** Namespace of the ConfigMap: the namespace the agents read module ConfigMaps from (the chart's modules.configMapNamespace, by default its release namespace); the agent refuses any other. */
   readonly namespace: string;
@@ -161,7 +161,7 @@ export interface LivePatchStatus {
   readonly pausedAtStepStart?: boolean;
   /** Nodes that failed the health gate while baking, this generation (at most 256 listed). They count as failed; an edit of the LivePatch clears them. */
   readonly unhealthyNodes?: ReadonlyArray<UnhealthyNode>;
-  /** Progress per kernel release. */
+  /** Progress per kernel release (at most 256 listed: the releases with the most targeted nodes). */
   readonly kernels?: ReadonlyArray<KernelProgress>;
   /** Nodes whose transition stalled, with the tasks that blocked it (at most 20 listed). */
   readonly stalledNodes?: ReadonlyArray<StalledNode>;
@@ -264,7 +264,7 @@ export interface Condition {
 /** True, False or Unknown. */
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
 
-/** What this node should have, written by the controller. */
+/** What this node should have, written by the controller, which owns it: an entry edited by hand is written back on its next pass, and an entry for a LivePatch that does not exist is removed (an EntryRemoved Event; a patch it had loaded stays in the kernel, listed under status.unmanaged). The agent refuses a patchName that is not a module name, whatever the schema let through. */
 export interface LivePatchNodeSpec {
   /** Patches for this node, at most one in transition at a time. */
   readonly patches?: ReadonlyArray<DesiredPatch>;
@@ -278,7 +278,7 @@ export interface DesiredPatch {
   readonly patchName: PatchName;
   /** Enabled: load and enable. Disabled: disable, wait, unload. */
   readonly state: PatchState;
-  /** Where the agent gets the module file, and the checksum it must have. Exactly one of url, configMap or hostPath. The agent verifies sha256 before anything reaches the kernel. */
+  /** Where the agent gets the module file, and the checksum it must have. Exactly one of url, configMap or hostPath. The agent takes files of at most 16 MiB (cut off while reading, never read whole), verifies sha256, then checks that the file is an ELF kernel module whose own name is patchName, flagged livepatch=Y and built for the node's exact kernel release, before anything reaches the kernel. */
   readonly module: ModuleSource;
   /** The LivePatch .metadata.generation this entry was written from. */
   readonly generation: number;

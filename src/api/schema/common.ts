@@ -49,21 +49,33 @@ const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z
 
 export const moduleSourceSchema = object(
   'Where the agent gets the module file, and the checksum it must have. Exactly one of url, configMap ' +
-    'or hostPath. The agent verifies sha256 before anything reaches the kernel.',
+    'or hostPath. The agent takes files of at most 16 MiB (cut off while reading, never read whole), ' +
+    'verifies sha256, then checks that the file is an ELF kernel module whose own name is patchName, ' +
+    "flagged livepatch=Y and built for the node's exact kernel release, before anything reaches the kernel.",
   {
-    url: string('An http:// or https:// URL the agent downloads the module from.', {
-      maxLength: 2048,
-      pattern: '^https?://',
-      'x-kubernetes-validations': [
-        cel(
-          "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",
-          'must be an absolute http:// or https:// URL with a host',
-        ),
-      ],
-    }),
+    url: string(
+      'An http:// or https:// URL the agent downloads the module from: an answer (connect, TLS, headers) ' +
+        'within 15s, the whole file within 120s (both retried), at most 16 MiB. Redirects are followed ' +
+        'only on the same host (and from http to https there), never from https down to http, at most 5; ' +
+        "another host only if listed in the agent's --module-redirect-hosts (the chart's " +
+        'modules.redirectHosts). HTTP 404, 410, 401 and 403 fail the node; 5xx, 408 and 429 are retried. ' +
+        'Messages show the URL without its query.',
+      {
+        maxLength: 2048,
+        pattern: '^https?://',
+        'x-kubernetes-validations': [
+          cel(
+            "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",
+            'must be an absolute http:// or https:// URL with a host',
+          ),
+        ],
+      },
+    ),
     configMap: object(
       'A key of a ConfigMap holding the module, preferably in binaryData. A ConfigMap holds at most ' +
-        '1 MiB (the API server refuses larger objects): a bigger module needs url or hostPath.',
+        '1 MiB (the API server refuses larger objects): a bigger module needs url or hostPath. Each node ' +
+        'reads it when it loads the patch: deleted mid-rollout, the nodes that start after fail (and count ' +
+        'against failureBudget); changed, they fail the checksum, so content other than sha256 names never loads.',
       {
         namespace: string(
           'Namespace of the ConfigMap: the namespace the agents read module ConfigMaps from (the ' +
@@ -78,7 +90,7 @@ export const moduleSourceSchema = object(
     ),
     hostPath: string(
       'Absolute, normalized path of the module file on the node (no "." or ".." segments, no "//", ' +
-        'no trailing "/").',
+        'no trailing "/"): a regular file, never a device or pipe.',
       {
         pattern: '^(/[^/]+)+$',
         maxLength: 4096,

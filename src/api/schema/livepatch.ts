@@ -296,7 +296,7 @@ const status = object(
       { maxItems: 256, 'x-kubernetes-list-type': 'atomic' },
     ),
     kernels: array(
-      'Progress per kernel release.',
+      'Progress per kernel release (at most 256 listed: the releases with the most targeted nodes).',
       object(
         'One kernel release.',
         {

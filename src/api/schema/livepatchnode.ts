@@ -150,7 +150,10 @@ export const livePatchNodeSchema = object(
     kind: string('Kind of this object.'),
     metadata: { type: 'object' },
     spec: object(
-      'What this node should have, written by the controller.',
+      'What this node should have, written by the controller, which owns it: an entry edited by hand is ' +
+        'written back on its next pass, and an entry for a LivePatch that does not exist is removed (an ' +
+        'EntryRemoved Event; a patch it had loaded stays in the kernel, listed under status.unmanaged). The ' +
+        'agent refuses a patchName that is not a module name, whatever the schema let through.',
       {
         patches: array(
           'Patches for this node, at most one in transition at a time.',

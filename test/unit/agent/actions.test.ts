@@ -53,16 +53,32 @@ const kernel = (o: { livepatch?: boolean } = {}): SimulatedKernel =>
   new SimulatedKernel({ release: RELEASE, clock: new ManualClock(), ...o });
 
 describe('a refused load says what the kernel refused and what to do', () => {
-  test('a build for another kernel names both releases', async () => {
-    const failure = await runAction(
-      load,
-      deps(kernel(), await moduleFile({ kernel: '6.12.95+deb12-amd64' })),
-    );
-    expect(failure).toMatchObject({ reason: 'ModuleRefused', retryable: false });
+  test('a build for another release is refused before insmod, naming both releases', async () => {
+    const k = kernel();
+    const failure = await runAction(load, deps(k, await moduleFile({ kernel: '6.1.0-51-amd64' })));
+    expect(failure).toMatchObject({ reason: 'ModuleRejected', retryable: false });
     expect(failure?.message).toContain(
-      'it was built for 6.12.95+deb12-amd64, this node runs 6.1.0-50-amd64',
+      'the module file was built for kernel 6.1.0-51-amd64 (vermagic "6.1.0-51-amd64 SMP preempt mod_unload modversions"), this node runs 6.1.0-50-amd64; nothing was loaded',
     );
-    expect(failure?.message).toContain('disagrees about version of symbol module_layout');
+    expect(await k.isLoaded(P)).toBe(false);
+  });
+
+  test('a build the kernel refuses anyway (ENOEXEC) says what the kernel said', async () => {
+    const k = new SimulatedKernel({
+      release: RELEASE,
+      clock: new ManualClock(),
+      knobs: () => ({
+        tasks: 1,
+        signalTasks: 0,
+        stuckTasks: 0,
+        transitionSeconds: 1,
+        loadError: 'ENOEXEC',
+      }),
+    });
+    const failure = await runAction(load, deps(k, await moduleFile()));
+    expect(failure).toMatchObject({ reason: 'ModuleRefused', retryable: false });
+    expect(failure?.message).toContain('the kernel refused the module (');
+    expect(failure?.message).toContain('this node runs 6.1.0-50-amd64');
   });
 
   test('a kernel without livepatch support says so, not "another kernel"', async () => {
@@ -100,7 +116,7 @@ describe('a refused load says what the kernel refused and what to do', () => {
     const path = join(dir, 'not-a-module.ko');
     await writeFile(path, 'just text');
     const failure = await runAction(load, deps(kernel(), path));
-    expect(failure).toMatchObject({ reason: 'ModuleUnavailable', retryable: false });
+    expect(failure).toMatchObject({ reason: 'ModuleRejected', retryable: false });
     expect(failure?.message).toMatch(/^the module file is not a kernel module \(modinfo /);
   });
 

@@ -47,6 +47,27 @@ function prev(o: Partial<ObservedPatch>): ObservedPatch[] {
   return [{ livePatch: LP, patchName: P, phase: 'Pending', observedGeneration: 1, ...o }];
 }
 
+describe('what the agent refuses on its own, whatever the schema let through', () => {
+  test.each(['../../etc/evil', 'lp/x', 'A_upper', 'x'.repeat(56)])(
+    'patchName %s: Failed, no kernel action, and the other entries still served',
+    (bad) => {
+      const other = entry({
+        livePatch: 'cve-b' as LivePatchName,
+        patchName: 'livepatch_b' as PatchName,
+      });
+      const d = decideNode(
+        [entry({ patchName: bad as PatchName }), other],
+        kernel([], { loaded: [] }),
+        [],
+        at(0),
+      );
+      expect(d.patches[0]).toMatchObject({ phase: 'Failed' });
+      expect(d.patches[0]?.message).toContain('is not a module name');
+      expect(d.action).toMatchObject({ kind: 'load', patchName: 'livepatch_b' });
+    },
+  );
+});
+
 describe('enabling a patch on a node', () => {
   test('an idle kernel without the patch: load it', () => {
     const d = decideNode([entry()], kernel([], { loaded: [] }), [], at(0));

@@ -1,7 +1,14 @@
 // What the agent adds to its report for the bake, when it reads the kernel
 // again, and which changes it writes at once: pure, injected time.
 import { describe, expect, test } from '@jest/globals';
-import { nextBakeEnd, nextPoll, statusKey, withBake } from '../../../agent/reporting.js';
+import {
+  fitMessages,
+  MESSAGE_MAX,
+  nextBakeEnd,
+  nextPoll,
+  statusKey,
+  withBake,
+} from '../../../agent/reporting.js';
 import type { DesiredPatch, ObservedPatch } from '../../../src/api/generated/types.js';
 import type { LivePatchName, PatchName } from '../../../src/api/names.js';
 
@@ -113,5 +120,15 @@ describe('which status changes are written at once', () => {
     expect(statusKey(progress)).toBe(statusKey(base));
     expect(statusKey(done)).not.toBe(statusKey(base));
     expect(statusKey({ ...base, kernelTainted: W })).not.toBe(statusKey(base));
+  });
+});
+
+describe('a status the API server takes', () => {
+  test('a message longer than the CRD allows is cut, so the node still reports', () => {
+    const long = report({ phase: 'Failed', message: `insmod: ${'kernel: x '.repeat(600)}` });
+    const [fitted] = fitMessages([long, report()]);
+    expect(fitted?.message?.length).toBe(MESSAGE_MAX);
+    expect(fitted?.message?.startsWith('insmod: kernel: x')).toBe(true);
+    expect(fitMessages([report({ message: 'short' })])[0]?.message).toBe('short');
   });
 });

@@ -2,7 +2,7 @@
 // functions, injected time, a fleet of plain objects whose agents answer like
 // the real one.
 import { describe, expect, test } from '@jest/globals';
-import type { LabelSelector, LivePatch } from '../../../src/api/generated/types.js';
+import type { DesiredPatch, LabelSelector, LivePatch } from '../../../src/api/generated/types.js';
 import type { KernelRelease, LivePatchName, NodeName, PatchName } from '../../../src/api/names.js';
 import { planRollout, type Plan } from '../../../src/controller/planner.js';
 import {
@@ -29,6 +29,7 @@ import {
   lpn,
   module,
   node,
+  nodeName,
   observed,
   QEMU,
   reconcile,
@@ -826,6 +827,64 @@ describe('disabling and deleting', () => {
   });
 });
 
+describe('a LivePatchNode entry edited by hand', () => {
+  /** Rewrites one node's entry as a person with kubectl edit would. */
+  function handEdit(fleet: Fleet, name: string, change: Partial<DesiredPatch>): void {
+    const current = fleet.desired(name);
+    if (!current) throw new Error(`no entry on ${name}`);
+    fleet.apply(LP, new Map([[name as NodeName, { ...current, ...change }]]));
+  }
+
+  test.each<[string, Partial<DesiredPatch>]>([
+    ['another module', { module: { url: 'https://evil.example/x.ko', sha256: 'e'.repeat(64) } }],
+    ['force allowed', { allowForce: true }],
+    ['another patchName', { patchName: 'livepatch_other' as PatchName }],
+    ['a longer stall timeout', { stallTimeout: '24h' }],
+    ['a made-up generation', { generation: 99 }],
+  ])('%s: the controller writes the entry back on its next pass', (_what, change) => {
+    const fleet = Fleet.of(3, T0);
+    const pass = reconcile(livePatch(), fleet, at(0));
+    const victim = nth(pass.plan.started, 0);
+    const written = fleet.desired(victim);
+    handEdit(fleet, victim, change);
+    const next = reconcile(pass.lp, fleet, at(1));
+    expect(next.plan.writes.get(victim)).toEqual(written);
+    expect(fleet.desired(victim)).toEqual(written);
+  });
+
+  test('on a patched node too, and on a stalled one within its generation', () => {
+    const fleet = Fleet.of(2, T0);
+    fleet.stallOn.add(nodeName(2));
+    const sim = simulate(
+      livePatch({
+        spec: { rollout: { maxUnavailable: 2 }, failureBudget: 1, stall: { action: 'Ignore' } },
+      }),
+      fleet,
+    );
+    for (const n of [nodeName(1), nodeName(2)]) {
+      const written = fleet.desired(n);
+      handEdit(fleet, n, { allowForce: true });
+      reconcile(sim.lp, fleet, sim.now + 1);
+      expect(fleet.desired(n)).toEqual(written);
+    }
+    expect(fleet.observed(nodeName(2))?.phase).toBe('Stalled');
+  });
+
+  test('a Disabled entry of a rollback is written back too', () => {
+    const { fleet } = stallingFleet(4, 1);
+    const sim = simulate(livePatch({ spec: { rollout: { maxUnavailable: 2 } } }), fleet);
+    expect(sim.lp.status?.phase).toBe('RolledBack');
+    const n = nth(
+      names(fleet).filter((x) => fleet.desired(x)?.state === 'Disabled'),
+      0,
+    );
+    const written = fleet.desired(n);
+    handEdit(fleet, n, { allowForce: true, stallTimeout: '24h' });
+    reconcile(sim.lp, fleet, sim.now + 1);
+    expect(fleet.desired(n)).toEqual(written);
+  });
+});
+
 describe('two LivePatches with one patchName', () => {
   test('the younger one does nothing and says which LivePatch owns the name', () => {
     const older = withMetadata(livePatch({ name: 'first' }), { creationTimestamp: new Date(T0) });
@@ -929,14 +988,18 @@ describe('a new generation', () => {
     expect(passes.flatMap((p) => p.events)).toEqual([]);
   });
 
-  test('a new module build reaches only nodes not patched yet: patched nodes do no kernel work', () => {
+  test('a new module build: the next nodes load it; patched nodes take it in their entry but do no kernel work', () => {
     const fleet = Fleet.of(4, T0);
     let pass = reconcile(livePatch({ spec: { rollout: { maxUnavailable: 2 } } }), fleet, at(0));
     const first = pass.plan.started;
     fleet.settle(at(1));
     const lp = edit(pass.lp, { kernels: [{ release: K26, module: module('k26v2') }] });
     pass = reconcile(lp, fleet, at(2));
-    for (const n of first) expect(fleet.desired(n)?.module).toEqual(module('k26'));
+    for (const n of first) {
+      expect(fleet.desired(n)?.module).toEqual(module('k26v2'));
+      expect(pass.plan.started).not.toContain(n);
+      expect(slotOf(pass.slots, n)).toMatchObject({ progress: 'patched' });
+    }
     for (const n of pass.plan.started) expect(fleet.desired(n)?.module).toEqual(module('k26v2'));
   });
 

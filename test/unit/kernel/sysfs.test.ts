@@ -9,6 +9,7 @@ import {
   errnoFromModuleToolStderr,
 } from '../../../agent/kernel/sysfs.js';
 import { KernelError } from '../../../agent/kernel/types.js';
+import { minimalModuleElf } from '../../support/elf.js';
 import { patchName, type PatchName } from '../../../src/api/names.js';
 
 let root: string;
@@ -198,6 +199,22 @@ describe('SysfsKernel writes enabled and force', () => {
 });
 
 describe('SysfsKernel reads what a module file says about itself with modinfo', () => {
+  /** A file that passes the ELF check, so modinfo (a script here) is what answers. */
+  async function elf(name: string): Promise<string> {
+    const path = join(root, name);
+    await writeFile(path, minimalModuleElf());
+    return path;
+  }
+
+  test('a file that is no ELF module is refused before modinfo, saying what it is', async () => {
+    const modinfo = await script('modinfo', 'exit 7');
+    const html = join(root, 'page.ko');
+    await writeFile(html, '<html>404</html>');
+    const err = await refusal(kernel({ modinfo }).moduleInfo(html));
+    expect(err.errno).toBe('ENOEXEC');
+    expect(err.message).toContain('it is not an ELF file (it starts with 3c 68 74 6d');
+  });
+
   test('name, vermagic and the livepatch flag, read in the C locale', async () => {
     const modinfo = await script(
       'modinfo',
@@ -211,7 +228,7 @@ name:           livepatch_from_file
 vermagic:       6.1.0-50-amd64 SMP preempt mod_unload modversions
 OUT`,
     );
-    expect(await kernel({ modinfo }).moduleInfo('/x/whatever.ko')).toEqual({
+    expect(await kernel({ modinfo }).moduleInfo(await elf('whatever.ko'))).toEqual({
       name: 'livepatch_from_file',
       vermagic: '6.1.0-50-amd64 SMP preempt mod_unload modversions',
       livepatch: true,
@@ -223,7 +240,7 @@ OUT`,
       'modinfo',
       `printf 'name:           e1000\nvermagic:       6.1.0-50-amd64 SMP\n'`,
     );
-    expect((await kernel({ modinfo }).moduleInfo('/x/e1000.ko')).livepatch).toBe(false);
+    expect((await kernel({ modinfo }).moduleInfo(await elf('e1000.ko'))).livepatch).toBe(false);
   });
 
   test('a file modinfo cannot read is ENOEXEC', async () => {
@@ -231,13 +248,13 @@ OUT`,
       'modinfo',
       `echo "modinfo: ERROR: could not get modinfo from 'x': Exec format error" >&2; exit 1`,
     );
-    const err = await refusal(kernel({ modinfo }).moduleInfo('/x/garbage.ko'));
+    const err = await refusal(kernel({ modinfo }).moduleInfo(await elf('garbage.ko')));
     expect(err.errno).toBe('ENOEXEC');
   });
 
   test('a file without name or vermagic is not a module: ENOEXEC', async () => {
     const modinfo = await script('modinfo', `echo "filename: $1"`);
-    const err = await refusal(kernel({ modinfo }).moduleInfo('/x/empty.ko'));
+    const err = await refusal(kernel({ modinfo }).moduleInfo(await elf('empty.ko')));
     expect(err.errno).toBe('ENOEXEC');
     expect(err.message).toContain('not a kernel module');
   });
