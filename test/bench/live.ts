@@ -5,9 +5,11 @@
 // the API server's apiserver_request_total, and the processes' /metrics.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { writeSimModuleFile } from '../../agent/kernel/sim-module.js';
 import type { LivePatch, LivePatchNode } from '../../src/api/generated/types.js';
 import { nodeName, type NodeName } from '../../src/api/names.js';
@@ -41,7 +43,15 @@ export const AGENT_NODE_OPTIONS = '--jitless --max-semi-space-size=1';
 const STALL_TIMEOUT_S = 20;
 /** What the chart gives the controller (charts/livepatch-operator/templates/controller-deployment.yaml). */
 export const CONTROLLER_NODE_OPTIONS =
-  process.env['BENCH_CONTROLLER_NODE_OPTIONS'] ?? '--max-semi-space-size=2';
+  process.env['BENCH_CONTROLLER_NODE_OPTIONS'] ??
+  `--max-semi-space-size=2 --max-old-space-size=${chartControllerHeapMiB()}`;
+
+function chartControllerHeapMiB(): number {
+  const values = parse(
+    readFileSync(join(repositoryRoot(), 'charts/livepatch-operator/values.yaml'), 'utf8'),
+  ) as { controller: { maxHeapMiB: number } };
+  return values.controller.maxHeapMiB;
+}
 
 export interface RunResult {
   readonly nodes: number;

@@ -401,8 +401,11 @@ describe('chart templates', () => {
     }
   });
 
-  test('the controller: leader election in the release namespace, probes, no root', () => {
+  test('the controller: leader election in the release namespace, a heap ceiling from values, probes, no root', () => {
     const text = template('controller-deployment.yaml');
+    expect(text).toMatch(
+      /name: NODE_OPTIONS\s+value: "--max-semi-space-size=2 --max-old-space-size=\{\{ \.Values\.controller\.maxHeapMiB \}\}"/,
+    );
     expect(text).toContain('replicas: {{ .Values.controller.replicas }}');
     expect(text).toMatch(
       /name: POD_NAMESPACE\s+valueFrom:\s+fieldRef:\s+fieldPath: metadata\.namespace/,
