@@ -2,7 +2,7 @@
 // a refusal into words a person can act on.
 import type { KernelRelease } from '../src/api/names.js';
 import type { Logger } from '../src/log.js';
-import type { ModuleFetcher } from './module-source.js';
+import type { DesiredPatch } from '../src/api/generated/types.js';
 import { ModuleSourceError } from './module-errors.js';
 import type { NodeAction } from './node-machine.js';
 import { KernelError, type KernelBackend, type ModuleInfo } from './kernel/types.js';
@@ -18,7 +18,8 @@ export interface ActionFailure {
 export interface ActionDeps {
   readonly backend: KernelBackend;
   readonly release: KernelRelease;
-  readonly fetchModule: ModuleFetcher;
+  /** Starts fetching an entry's module beside the kernel loop (module-fetches.ts). */
+  readonly startFetch: (entry: DesiredPatch) => void;
   readonly unloadTimeoutMs: number;
   readonly log: Logger;
   /** Set when this node can take no livepatch at all (kernel too old, no livepatch support): loads fail with it. */
@@ -114,14 +115,18 @@ export async function runAction(
   const ctx: { release: KernelRelease; info?: ModuleInfo } = { release: deps.release };
   try {
     switch (action.kind) {
+      case 'fetch':
+        if (deps.refuseLoads)
+          return { reason: 'NodeUnsupported', retryable: false, message: deps.refuseLoads };
+        deps.startFetch(action.entry);
+        break;
       case 'load': {
         if (deps.refuseLoads)
           return { reason: 'NodeUnsupported', retryable: false, message: deps.refuseLoads };
-        const path = await deps.fetchModule(action.patchName, action.entry.module);
-        ctx.info = await readModuleInfo(deps.backend, path);
+        ctx.info = await readModuleInfo(deps.backend, action.path);
         checkModule(ctx.info, action, deps.release);
-        log.info('loading module', { path, vermagic: ctx.info.vermagic });
-        await deps.backend.load(path);
+        log.info('loading module', { path: action.path, vermagic: ctx.info.vermagic });
+        await deps.backend.load(action.path);
         break;
       }
       case 'setEnabled':

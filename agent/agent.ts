@@ -27,6 +27,13 @@ import { kernelProfile, unsupportedReason, type KernelProfile } from './kernel/p
 import { fitMessages, nextBakeEnd, nextPoll, withBake } from './reporting.js';
 import type { KernelBackend } from './kernel/types.js';
 import { ensureLivePatchNode } from './livepatchnode.js';
+import {
+  DEFAULT_RETRY_POLICY,
+  fetchMessage,
+  type FetchState,
+  type RetryPolicy,
+} from './fetch-retry.js';
+import { ModuleFetches } from './module-fetches.js';
 import type { ModuleFetcher } from './module-source.js';
 import type { NodeState, NodeStateFile } from './node-state.js';
 import { StatusReporter } from './status-reporter.js';
@@ -45,6 +52,8 @@ export interface AgentOptions {
   readonly pollMs?: number;
   readonly unloadTimeoutMs?: number;
   readonly retryMs?: number;
+  /** When a module fetch that may work later is retried, and for how long (fetch-retry.ts). */
+  readonly fetchRetry?: RetryPolicy;
   /** Called after each pass of the kernel loop, for metrics and liveness. */
   readonly onReconciled?: (status: LivePatchNodeStatus) => void;
   /** The node-local memory; without it an agent started during an outage guards nothing. */
@@ -73,6 +82,7 @@ export class Agent {
   private readonly pendingEvents = new Set<Promise<void>>();
   private previous: ObservedPatch[] = [];
   private readonly cooldowns = new Map<string, Cooldown>();
+  private readonly fetches: ModuleFetches;
   /** The last refusal announced per LivePatch, so a retried refusal is not announced again. */
   private readonly announced = new Map<string, string>();
   /** The kernel's taint just before this agent loaded each LivePatch's module. */
@@ -96,6 +106,14 @@ export class Agent {
       heartbeatMs: o.heartbeatMs ?? 30_000,
       retryMs: o.retryMs ?? 5000,
       ...(o.onStatusWritten ? { onWritten: o.onStatusWritten } : {}),
+    });
+    this.fetches = new ModuleFetches({
+      fetch: o.fetchModule,
+      clock: o.clock,
+      policy: o.fetchRetry ?? DEFAULT_RETRY_POLICY,
+      onSettled: (entry, state) => {
+        this.fetchSettled(entry, state);
+      },
     });
     this.reflector = new Reflector<LivePatchNode>(o.kubeConfig, {
       path: PATHS.livePatchNodes,
@@ -286,7 +304,9 @@ export class Agent {
       const failure = await runAction(action, {
         backend: this.o.backend,
         release: kernel.profile.release,
-        fetchModule: this.o.fetchModule,
+        startFetch: (entry) => {
+          this.fetches.start(entry);
+        },
         unloadTimeoutMs: this.o.unloadTimeoutMs ?? 30_000,
         log: this.o.log.child({ node: this.o.nodeName }),
         ...(kernel.refusal ? { refuseLoads: kernel.refusal.message } : {}),
@@ -305,18 +325,22 @@ export class Agent {
   /** The state machine's decision, with patches whose last action failed held back until their cooldown ends. */
   private decide(desired: readonly DesiredPatch[], view: KernelView): NodeDecision {
     const cooling = new Set(this.cooldowns.keys());
-    const decision = decideNode(desired, view, this.previous, this.o.clock.now(), cooling);
+    const decision = decideNode(desired, view, this.previous, this.o.clock.now(), {
+      resting: cooling,
+      fetches: this.fetches.view(desired),
+    });
     const patches = decision.patches.map((p) => this.cooldowns.get(p.livePatch)?.entry ?? p);
     return { ...decision, patches };
   }
 
-  /** Idle: the heartbeat, a cooldown's end, or a bake's end (reported at once), whichever comes first. */
+  /** Idle: the heartbeat, a cooldown's end, a fetch's retry, or a bake's end (reported at once), whichever comes first. */
   private nextQuietWake(desired: readonly DesiredPatch[]): number {
     const now = this.o.clock.now();
     const heartbeat = this.o.heartbeatMs ?? 30_000;
     const retries = [...this.cooldowns.values()].map((c) => Math.max(100, c.until - now));
     const bake = nextBakeEnd(this.previous, desired, now);
-    return Math.max(1, Math.min(heartbeat, ...retries, bake ?? Infinity));
+    const fetch = this.fetches.nextRetryIn(now);
+    return Math.max(1, Math.min(heartbeat, ...retries, bake ?? Infinity, fetch ?? Infinity));
   }
 
   private expireCooldowns(): void {
@@ -360,24 +384,42 @@ export class Agent {
     void write.finally(() => this.pendingEvents.delete(write));
   }
 
+  /**
+   * A fetch attempt ended: look again at once (load, or report the wait). An
+   * Event when the first attempt fails (not one per retry) and when the fetch
+   * fails for good.
+   */
+  private fetchSettled(entry: DesiredPatch, state: FetchState): void {
+    if (this.stopped) return;
+    if (state.kind === 'waiting' && state.attempt === 1)
+      this.warn(entry.livePatch, state.reason, fetchMessage(state));
+    if (state.kind === 'failed') this.warn(entry.livePatch, state.reason, state.message);
+    this.kick();
+  }
+
+  /** A Warning Event on the LivePatch, once per distinct message. */
+  private warn(livePatch: string, reason: string, message: string): void {
+    if (this.announced.get(livePatch) === message) return;
+    this.announced.set(livePatch, message);
+    const target = { apiVersion: API_VERSION, kind: LIVEPATCH.kind, name: livePatch };
+    this.track(
+      this.o.events.record(target, {
+        type: 'Warning',
+        reason,
+        message: `node ${this.o.nodeName}: ${message}`,
+      }),
+    );
+  }
+
   /** Events for what only a node can find: a refused module, a stall reversed by the node guard. */
   private announce(
     patches: ObservedPatch[],
     action: NodeAction,
     failure: ActionFailure | undefined,
   ): void {
-    const target = { apiVersion: API_VERSION, kind: LIVEPATCH.kind, name: action.livePatch };
     // One Event per distinct refusal, not one per retry.
-    if (failure && !failure.retryable && this.announced.get(action.livePatch) !== failure.message) {
-      this.announced.set(action.livePatch, failure.message);
-      this.track(
-        this.o.events.record(target, {
-          type: 'Warning',
-          reason: failure.reason,
-          message: `node ${this.o.nodeName}: ${failure.message}`,
-        }),
-      );
-    }
+    if (failure && !failure.retryable) this.warn(action.livePatch, failure.reason, failure.message);
+    const target = { apiVersion: API_VERSION, kind: LIVEPATCH.kind, name: action.livePatch };
     const entry = patches.find((p) => p.livePatch === action.livePatch);
     if (!failure && action.kind === 'setEnabled' && action.why === 'stalled' && entry) {
       this.track(

@@ -98,12 +98,12 @@ function explain(
   if (err instanceof ModuleSourceError) return err;
   if (signal.aborted)
     return new ModuleSourceError(
-      `cannot download ${shown}: the download did not finish within ${o.downloadTimeoutMs / 1000}s; retrying`,
+      `cannot download ${shown}: the download did not finish within ${o.downloadTimeoutMs / 1000}s`,
       true,
     );
   if (err instanceof NoAnswer)
     return new ModuleSourceError(
-      `cannot download ${shown}: no answer within ${o.answerTimeoutMs / 1000}s; retrying`,
+      `cannot download ${shown}: no answer within ${o.answerTimeoutMs / 1000}s`,
       true,
     );
   const code = (err as { code?: unknown }).code;
@@ -116,7 +116,7 @@ function explain(
     );
   const broke = text === 'aborted' || code === 'ECONNRESET';
   return new ModuleSourceError(
-    `cannot download ${shown}: ${broke ? 'the connection broke off mid-file' : text}; retrying`,
+    `cannot download ${shown}: ${broke ? 'the connection broke off mid-file' : text}`,
     true,
   );
 }

@@ -100,7 +100,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
 export function httpRefusal(code: number): HttpVerdict {
   const status = `HTTP ${code}${STATUS_TEXT[code] ? ` ${STATUS_TEXT[code]}` : ''}`;
   if (code >= 500 || code === 408 || code === 429)
-    return { retryable: true, message: `the server answers ${status}; retrying` };
+    return { retryable: true, message: `the server answers ${status}` };
   if (code === 404 || code === 410)
     return {
       retryable: false,

@@ -64,7 +64,7 @@ async function fromConfigMap(
           `module under key ${ref.key}, then edit the LivePatch to retry the failed nodes`,
         false,
       );
-    throw new ModuleSourceError(`cannot read ${where}: ${(err as Error).message}; retrying`, true);
+    throw new ModuleSourceError(`cannot read ${where}: ${(err as Error).message}`, true);
   }
   const binary = cm.binaryData?.[ref.key];
   const text = cm.data?.[ref.key];
@@ -156,9 +156,11 @@ function verify(file: Fetched, expected: string): void {
 
 export function createModuleFetcher(options: ModuleSourceOptions): ModuleFetcher {
   const dl: DownloadOptions = { ...DEFAULT_URL_POLICY, ...options.download };
+  // A fetch for an entry that changed may still run beside its successor's: each has its own file.
+  let fetches = 0;
   return async (name, source) => {
     await mkdir(options.moduleDir, { recursive: true });
-    const tmp = join(options.moduleDir, `${name}.download-${process.pid}`);
+    const tmp = join(options.moduleDir, `${name}.download-${process.pid}-${++fetches}`);
     try {
       const file = await fetch(options, dl, source, tmp);
       verify(file, source.sha256);

@@ -1,8 +1,9 @@
 // The agent's decisions, as a pure function: what the controller asks for
-// (spec.patches), what the kernel has, what this agent last reported, and the
-// time → each patch's status and at most one kernel action. One action at a
-// time because the kernel runs one transition at a time; the loop applies it,
-// reads the kernel again and asks again.
+// (spec.patches), what the kernel has, what this agent last reported, where
+// each module fetch stands, and the time → each patch's status and at most one
+// action. One action at a time because the kernel runs one transition at a
+// time; the loop applies it, reads the kernel again and asks again. A fetch
+// is an action too, but only starts one: it runs beside the loop.
 import type {
   BlockingTask,
   DesiredPatch,
@@ -12,6 +13,7 @@ import type {
 import { PATCH_NAME_PATTERN, type LivePatchName, type PatchName } from '../src/api/names.js';
 import { durationMs } from '../src/api/quantities.js';
 import { describeTasks } from '../src/api/tasks.js';
+import { fetchMessage, FIRST_ATTEMPT, type FetchState } from './fetch-retry.js';
 import { forceMarks, type KernelProfile } from './kernel/profile.js';
 import type { KernelPatch, TransitionTasks } from './kernel/types.js';
 
@@ -31,7 +33,8 @@ interface Target {
 }
 
 export type NodeAction =
-  | (Target & { readonly kind: 'load'; readonly entry: DesiredPatch })
+  | (Target & { readonly kind: 'fetch'; readonly entry: DesiredPatch })
+  | (Target & { readonly kind: 'load'; readonly path: string })
   | (Target & { readonly kind: 'setEnabled'; readonly enabled: boolean; readonly why: string })
   | (Target & { readonly kind: 'force' })
   | (Target & { readonly kind: 'unload' });
@@ -43,7 +46,14 @@ export interface NodeDecision {
 }
 
 /** Safety first: reversing a stall beats unpatching, which beats loading something new. */
-const PRIORITY: Record<string, number> = { force: 0, stall: 1, setEnabled: 2, unload: 3, load: 4 };
+const PRIORITY: Record<string, number> = {
+  force: 0,
+  stall: 1,
+  setEnabled: 2,
+  unload: 3,
+  load: 4,
+  fetch: 4,
+};
 
 interface EntryResult {
   readonly status: ObservedPatch;
@@ -60,6 +70,8 @@ interface Context {
   readonly busyWith: string | undefined;
   /** Patch names the node's LivePatches manage; any other patch was loaded outside the operator. */
   readonly managed: ReadonlySet<string>;
+  /** Where the fetch of this entry's module stands, if one started. */
+  readonly fetch: FetchState | undefined;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -308,10 +320,33 @@ function absent(c: Context): EntryResult {
       status: { ...status, phase: 'Pending', message: 'unloading a disabled copy before loading' },
     };
   }
+  return toLoad(c, status);
+}
+
+/**
+ * Fetch, then load. While a fetch runs or waits to retry the node stays
+ * Loading: in flight, not failed, until the fetch gives up (fetch-retry.ts).
+ */
+function toLoad(c: Context, status: ObservedPatch): EntryResult {
+  const f = c.fetch;
+  if (f?.kind === 'ready')
+    return {
+      status: { ...status, phase: 'Loading', message: fetchMessage(f) },
+      action: { ...target(c), kind: 'load', path: f.path },
+      priority: PRIORITY['load'],
+    };
+  if (f?.kind === 'failed') return { status: { ...status, phase: 'Failed', message: f.message } };
+  const loading = {
+    ...status,
+    phase: 'Loading' as const,
+    message: fetchMessage(f ?? FIRST_ATTEMPT),
+  };
+  if (f?.kind === 'fetching' || (f?.kind === 'waiting' && f.retryAt > c.now))
+    return { status: loading };
   return {
-    status: { ...status, phase: 'Loading', message: 'loading the module' },
-    action: { ...target(c), kind: 'load', entry: c.entry },
-    priority: PRIORITY['load'],
+    status: loading,
+    action: { ...target(c), kind: 'fetch', entry: c.entry },
+    priority: PRIORITY['fetch'],
   };
 }
 
@@ -336,14 +371,22 @@ function decideEntry(c: Context): EntryResult {
   return k.transition ? inTransition(c, k) : settled(c, k);
 }
 
-/** `resting`: LivePatches whose last action failed; they report, but propose no action until retried. */
+/** What the agent keeps beside the kernel's and the API's view. */
+export interface AgentView {
+  /** LivePatches whose last action failed; they report, but propose no action until retried. */
+  readonly resting?: ReadonlySet<string>;
+  /** Each LivePatch's module fetch, for its current entry. */
+  readonly fetches?: ReadonlyMap<string, FetchState>;
+}
+
 export function decideNode(
   desired: readonly DesiredPatch[],
   kernel: KernelView,
   previous: readonly ObservedPatch[],
   now: number,
-  resting: ReadonlySet<string> = new Set(),
+  agent: AgentView = {},
 ): NodeDecision {
+  const resting = agent.resting ?? new Set<string>();
   const inFlight = kernel.patches.find((p) => p.transition)?.name;
   const managed = new Set<string>(desired.map((d) => d.patchName));
   const results = desired.map((entry) => {
@@ -351,7 +394,8 @@ export function decideNode(
       (p) => p.livePatch === entry.livePatch && p.patchName === entry.patchName,
     );
     const busyWith = inFlight !== undefined && inFlight !== entry.patchName ? inFlight : undefined;
-    return decideEntry({ entry, kernel, prev, now, busyWith, managed });
+    const fetch = agent.fetches?.get(entry.livePatch);
+    return decideEntry({ entry, kernel, prev, now, busyWith, managed, fetch });
   });
   const chosen = results
     .filter((r) => r.action && !resting.has(r.action.livePatch))
@@ -360,7 +404,7 @@ export function decideNode(
     .filter((p) => !managed.has(p.name))
     .map((p) => ({ patchName: p.name, enabled: p.enabled, transition: p.transition }));
   const patches = results.map((r) =>
-    r === chosen || !r.action || r.action.kind !== 'load'
+    r === chosen || !r.action || (r.action.kind !== 'load' && r.action.kind !== 'fetch')
       ? r.status
       : {
           ...r.status,

@@ -15,6 +15,7 @@ import { knobsFromAnnotations } from './kernel/sim-knobs.js';
 import type { SimulatedKernel } from './kernel/simulator.js';
 import type { SysfsOptions } from './kernel/sysfs.js';
 import type { KernelBackend } from './kernel/types.js';
+import { DEFAULT_RETRY_POLICY } from './fetch-retry.js';
 import type { DownloadOptions } from './module-download.js';
 import { createModuleFetcher } from './module-source.js';
 import { NodeStateFile, type NodeFacts } from './node-state.js';
@@ -40,6 +41,8 @@ export interface AgentSetup {
   readonly moduleNamespace?: string;
   /** The URL policy's redirect hosts and extra CA (module-policy.ts has the rest). */
   readonly moduleDownload?: Partial<DownloadOptions>;
+  /** How long after its first failure a fetch that may work later is retried before the node fails (default 5 minutes). */
+  readonly moduleRetryForMs?: number;
   /** Where the node-local state is kept; none: an agent restarted during an outage guards nothing. */
   readonly stateDir?: string;
   readonly heartbeatMs?: number;
@@ -157,6 +160,9 @@ export async function createAgent(
       ...(setup.moduleNamespace ? { configMapNamespace: setup.moduleNamespace } : {}),
       ...(setup.moduleDownload ? { download: setup.moduleDownload } : {}),
     }),
+    ...(setup.moduleRetryForMs !== undefined
+      ? { fetchRetry: { ...DEFAULT_RETRY_POLICY, giveUpAfterMs: setup.moduleRetryForMs } }
+      : {}),
     clock: setup.clock,
     log: setup.log.child({ node: setup.nodeName }),
     events: new EventRecorder(setup.kubeConfig, 'livepatch-agent', setup.nodeName, setup.log),

@@ -12,6 +12,7 @@ import {
 import { reportAgentRefusal } from '../../agent/livepatchnode.js';
 import { AgentMetrics, serveAgentEndpoints } from '../../agent/server.js';
 import { nodeName } from '../api/names.js';
+import { durationMs } from '../api/quantities.js';
 import { systemClock } from '../clock.js';
 import { loadKubeConfig } from '../kube/config.js';
 import { createLogger } from '../log.js';
@@ -38,6 +39,9 @@ server answers.
   --module-redirect-hosts H1,H2
                            hosts a module URL may redirect to besides its own (default: none)
   --module-ca-file FILE    CA certificates (PEM) trusted for module URLs beside the system's
+  --module-retry-for DUR   how long a module fetch that may work later (HTTP 5xx, 408, 429, a
+                           timeout, a dropped connection) is retried, the node Loading, before it
+                           fails: waits of 1s doubling to 60s (default 5m)
   --state-dir DIR          where the node-local state is kept (default /var/lib/livepatch-operator)
   --metrics-port PORT      /healthz, /readyz and /metrics (default 8081; 0 disables)
   --allow-sysfs-on-kind    drive the real sysfs even on a kind node (it shares the host kernel)
@@ -55,6 +59,7 @@ const OPTIONS = {
   'module-namespace': { type: 'string' },
   'module-redirect-hosts': { type: 'string', default: '' },
   'module-ca-file': { type: 'string' },
+  'module-retry-for': { type: 'string', default: '5m' },
   'state-dir': { type: 'string', default: '/var/lib/livepatch-operator' },
   'metrics-port': { type: 'string', default: '8081' },
   'allow-sysfs-on-kind': { type: 'boolean', default: false },
@@ -82,6 +87,17 @@ function backendChoice(values: Values): BackendChoice {
   };
 }
 
+function retryFor(value: string): number {
+  try {
+    return durationMs(value);
+  } catch (err) {
+    throw new Error(
+      `--module-retry-for ${JSON.stringify(value)}: ${(err as Error).message}; give a duration such as 5m or 90s`,
+      { cause: err },
+    );
+  }
+}
+
 function setupFrom(values: Values, name: string, metrics: AgentMetrics): AgentSetup {
   const log = createLogger({ component: 'agent' });
   return {
@@ -94,6 +110,7 @@ function setupFrom(values: Values, name: string, metrics: AgentMetrics): AgentSe
     hostRoot: values['host-root'],
     stateDir: resolve(values['state-dir']),
     ...(values['module-namespace'] ? { moduleNamespace: values['module-namespace'] } : {}),
+    moduleRetryForMs: retryFor(values['module-retry-for']),
     moduleDownload: {
       redirectHosts: values['module-redirect-hosts']
         .split(',')

@@ -456,6 +456,26 @@ describe('chart templates', () => {
     expect(text).toMatch(/- name: modules\s+mountPath: \/var\/lib\/livepatch-operator\n/);
   });
 
+  test('modules.caConfigMap: the mirror CA from a ConfigMap, mounted read-only and passed as --module-ca-file; none by default', () => {
+    const text = template('agent-daemonset.yaml');
+    expect(at(values, ['modules', 'caConfigMap'])).toEqual({ name: '', key: 'ca.crt' });
+    expect(text).toContain('{{- $ca := .Values.modules.caConfigMap }}');
+    expect(text).toMatch(
+      /\{\{- if \$ca\.name \}\}\s+- --module-ca-file=\/etc\/livepatch-operator\/module-ca\/ca\.crt\s+\{\{- end \}\}/,
+    );
+    expect(text).toMatch(
+      /\{\{- if \$ca\.name \}\}\s+- name: module-ca\s+mountPath: \/etc\/livepatch-operator\/module-ca\s+readOnly: true\s+\{\{- end \}\}/,
+    );
+    expect(text).toMatch(
+      /- name: module-ca\s+configMap:\s+name: \{\{ \$ca\.name \}\}\s+items:\s+- key: \{\{ \$ca\.key \| quote \}\}\s+path: ca\.crt\s+\{\{- end \}\}/,
+    );
+    expect(withoutThenBranches(text, '$ca.name')).not.toContain('module-ca');
+    const ca = { name: 'mirror-ca', key: 'root.pem' };
+    expect(validate(rootSchema, withValue(['modules', 'caConfigMap'], ca))).toEqual([]);
+    for (const bad of [{ ...ca, name: 'Mirror_CA' }, { ...ca, key: '' }, { name: 'x' }])
+      expect(validate(rootSchema, withValue(['modules', 'caConfigMap'], bad))).not.toEqual([]);
+  });
+
   test('with the simulator backend the agent gets no privilege and no host path', () => {
     const simulator = withoutThenBranches(template('agent-daemonset.yaml'), '$sysfs');
     expect(simulator).not.toMatch(

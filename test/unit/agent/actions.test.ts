@@ -36,17 +36,21 @@ const entry: DesiredPatch = {
   stallTimeout: '60s',
   allowForce: false,
 };
-const load: NodeAction = { kind: 'load', livePatch: entry.livePatch, patchName: P, entry };
-
-function deps(kernel: SimulatedKernel, path: string, more: Partial<ActionDeps> = {}): ActionDeps {
-  return {
+/** Loads the file at `path` as the state machine's load action would. */
+function runLoad(
+  kernel: SimulatedKernel,
+  path: string,
+  more: Partial<ActionDeps> = {},
+): ReturnType<typeof runAction> {
+  const load: NodeAction = { kind: 'load', livePatch: entry.livePatch, patchName: P, path };
+  return runAction(load, {
     backend: kernel,
     release: RELEASE,
-    fetchModule: () => Promise.resolve(path),
+    startFetch: () => undefined,
     unloadTimeoutMs: 1000,
     log: createLogger({ component: 'test', level: 'error', format: 'text' }),
     ...more,
-  };
+  });
 }
 
 const kernel = (o: { livepatch?: boolean } = {}): SimulatedKernel =>
@@ -55,7 +59,7 @@ const kernel = (o: { livepatch?: boolean } = {}): SimulatedKernel =>
 describe('a refused load says what the kernel refused and what to do', () => {
   test('a build for another release is refused before insmod, naming both releases', async () => {
     const k = kernel();
-    const failure = await runAction(load, deps(k, await moduleFile({ kernel: '6.1.0-51-amd64' })));
+    const failure = await runLoad(k, await moduleFile({ kernel: '6.1.0-51-amd64' }));
     expect(failure).toMatchObject({ reason: 'ModuleRejected', retryable: false });
     expect(failure?.message).toContain(
       'the module file was built for kernel 6.1.0-51-amd64 (vermagic "6.1.0-51-amd64 SMP preempt mod_unload modversions"), this node runs 6.1.0-50-amd64; nothing was loaded',
@@ -75,14 +79,14 @@ describe('a refused load says what the kernel refused and what to do', () => {
         loadError: 'ENOEXEC',
       }),
     });
-    const failure = await runAction(load, deps(k, await moduleFile()));
+    const failure = await runLoad(k, await moduleFile());
     expect(failure).toMatchObject({ reason: 'ModuleRefused', retryable: false });
     expect(failure?.message).toContain('the kernel refused the module (');
     expect(failure?.message).toContain('this node runs 6.1.0-50-amd64');
   });
 
   test('a kernel without livepatch support says so, not "another kernel"', async () => {
-    const failure = await runAction(load, deps(kernel({ livepatch: false }), await moduleFile()));
+    const failure = await runLoad(kernel({ livepatch: false }), await moduleFile());
     expect(failure?.message).toBe(
       "this node's kernel 6.1.0-50-amd64 was built without livepatch support (CONFIG_LIVEPATCH); no livepatch can be applied here",
     );
@@ -91,7 +95,7 @@ describe('a refused load says what the kernel refused and what to do', () => {
   test('enforced signatures: sign the module with a key the node trusts', async () => {
     const k = kernel();
     k.enforceModuleSignatures();
-    const failure = await runAction(load, deps(k, await moduleFile()));
+    const failure = await runLoad(k, await moduleFile());
     expect(failure?.message).toContain(
       'the kernel enforces module signatures and rejected this module',
     );
@@ -101,13 +105,13 @@ describe('a refused load says what the kernel refused and what to do', () => {
   test('lockdown: named as lockdown from the kernel log', async () => {
     const k = kernel();
     k.lockDown();
-    const failure = await runAction(load, deps(k, await moduleFile()));
+    const failure = await runLoad(k, await moduleFile());
     expect(failure?.message).toContain('the kernel is locked down and refuses unsigned modules');
   });
 
   test('a file that is not a livepatch never reaches insmod', async () => {
     const k = kernel();
-    const failure = await runAction(load, deps(k, await moduleFile({ livepatch: false })));
+    const failure = await runLoad(k, await moduleFile({ livepatch: false }));
     expect(failure?.message).toContain('is not a livepatch (modinfo shows no livepatch=Y)');
     expect(await k.isLoaded(P)).toBe(false);
   });
@@ -115,17 +119,16 @@ describe('a refused load says what the kernel refused and what to do', () => {
   test('a file that is not a kernel module at all is said to be one, before insmod', async () => {
     const path = join(dir, 'not-a-module.ko');
     await writeFile(path, 'just text');
-    const failure = await runAction(load, deps(kernel(), path));
+    const failure = await runLoad(kernel(), path);
     expect(failure).toMatchObject({ reason: 'ModuleRejected', retryable: false });
     expect(failure?.message).toMatch(/^the module file is not a kernel module \(modinfo /);
   });
 
   test('a node that cannot take livepatches refuses every load with its reason', async () => {
     const k = kernel();
-    const failure = await runAction(
-      load,
-      deps(k, await moduleFile(), { refuseLoads: 'kernel 4.18.0 is older than 5.1' }),
-    );
+    const failure = await runLoad(k, await moduleFile(), {
+      refuseLoads: 'kernel 4.18.0 is older than 5.1',
+    });
     expect(failure).toEqual({
       reason: 'NodeUnsupported',
       retryable: false,
@@ -136,22 +139,19 @@ describe('a refused load says what the kernel refused and what to do', () => {
 
   test('a busy kernel is worth another try', async () => {
     const k = kernel();
-    const failure = await runAction(
-      load,
-      deps(k, await moduleFile(), {
-        backend: new SimulatedKernel({
-          release: RELEASE,
-          clock: new ManualClock(),
-          knobs: () => ({
-            tasks: 1,
-            signalTasks: 0,
-            stuckTasks: 0,
-            transitionSeconds: 1,
-            loadError: 'EBUSY',
-          }),
+    const failure = await runLoad(k, await moduleFile(), {
+      backend: new SimulatedKernel({
+        release: RELEASE,
+        clock: new ManualClock(),
+        knobs: () => ({
+          tasks: 1,
+          signalTasks: 0,
+          stuckTasks: 0,
+          transitionSeconds: 1,
+          loadError: 'EBUSY',
         }),
       }),
-    );
+    });
     expect(failure).toMatchObject({ reason: 'KernelBusy', retryable: true });
   });
 });

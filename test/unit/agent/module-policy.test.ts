@@ -44,7 +44,7 @@ describe('what an HTTP answer means for a module download', () => {
     [403, false, 'the agent sends no credentials'],
     [401, false, 'HTTP 401 Unauthorized'],
     [418, false, 'HTTP 418'],
-    [500, true, 'HTTP 500 Internal Server Error; retrying'],
+    [500, true, 'HTTP 500 Internal Server Error'],
     [503, true, 'HTTP 503 Service Unavailable'],
     [429, true, 'HTTP 429 Too Many Requests'],
     [408, true, 'HTTP 408'],

@@ -180,7 +180,7 @@ describe('the URL policy', () => {
     expect(missing.retryable).toBe(false);
     expect((await refusal(`${http}/forbidden`)).retryable).toBe(false);
     const broken = await refusal(`${http}/broken`);
-    expect(broken.message).toContain('HTTP 500 Internal Server Error; retrying');
+    expect(broken.message).toContain('HTTP 500 Internal Server Error');
     expect(broken.retryable).toBe(true);
     expect((await refusal(`${tls}/busy`)).retryable).toBe(true);
   });
@@ -209,7 +209,7 @@ describe('the URL policy', () => {
 
   test('a download cut short is retried; an empty answer is named as empty', async () => {
     const cut = await refusal(`${http}/cut-short`);
-    expect(cut.message).toContain('the connection broke off mid-file; retrying');
+    expect(cut.message).toContain('the connection broke off mid-file');
     expect(cut.retryable).toBe(true);
     const empty = await refusal(`${http}/empty`, {}, sha256(Buffer.alloc(0)));
     expect(empty.message).toContain('is empty (0 bytes)');

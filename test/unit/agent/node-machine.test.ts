@@ -1,6 +1,7 @@
 // The agent's decisions with injected time and a kernel described as data.
 import { describe, expect, test } from '@jest/globals';
 import { decideNode, type KernelView } from '../../../agent/node-machine.js';
+import type { FetchState } from '../../../agent/fetch-retry.js';
 import { kernelProfile } from '../../../agent/kernel/profile.js';
 import type { KernelPatch } from '../../../agent/kernel/types.js';
 import type { DesiredPatch, ObservedPatch } from '../../../src/api/generated/types.js';
@@ -63,16 +64,78 @@ describe('what the agent refuses on its own, whatever the schema let through', (
       );
       expect(d.patches[0]).toMatchObject({ phase: 'Failed' });
       expect(d.patches[0]?.message).toContain('is not a module name');
-      expect(d.action).toMatchObject({ kind: 'load', patchName: 'livepatch_b' });
+      expect(d.action).toMatchObject({ kind: 'fetch', patchName: 'livepatch_b' });
     },
   );
 });
 
 describe('enabling a patch on a node', () => {
-  test('an idle kernel without the patch: load it', () => {
+  test('an idle kernel without the patch: fetch its module', () => {
     const d = decideNode([entry()], kernel([], { loaded: [] }), [], at(0));
-    expect(d.action).toMatchObject({ kind: 'load', patchName: P });
+    expect(d.action).toMatchObject({ kind: 'fetch', patchName: P });
     expect(d.patches[0]?.phase).toBe('Loading');
+  });
+
+  const fetching = (state: FetchState): Map<string, FetchState> => new Map([[LP, state]]);
+  const absent = (): KernelView => kernel([], { loaded: [] });
+
+  test('the module fetched: load that file', () => {
+    const d = decideNode([entry()], absent(), [], at(0), {
+      fetches: fetching({ kind: 'ready', path: '/m/a.ko' }),
+    });
+    expect(d.action).toMatchObject({ kind: 'load', patchName: P, path: '/m/a.ko' });
+    expect(d.patches[0]).toMatchObject({ phase: 'Loading', message: 'loading the module' });
+  });
+
+  test('a fetch under way: Loading, and nothing more to do until it ends', () => {
+    const d = decideNode([entry()], absent(), [], at(0), {
+      fetches: fetching({ kind: 'fetching', attempt: 1 }),
+    });
+    expect(d.action).toBeUndefined();
+    expect(d.patches[0]).toMatchObject({ phase: 'Loading', message: 'fetching the module' });
+  });
+
+  const waiting: FetchState = {
+    kind: 'waiting',
+    attempt: 2,
+    firstFailure: at(0),
+    retryAt: at(3),
+    giveUpAt: at(300),
+    cause: 'cannot download http://mirror/a.ko: the server answers HTTP 503 Service Unavailable',
+    reason: 'ModuleUnavailable',
+  };
+
+  test('a mirror that may answer later: the node stays Loading (in flight, not Failed), saying why, which attempt, and when the next', () => {
+    const d = decideNode([entry()], absent(), prev({ phase: 'Loading' }), at(1), {
+      fetches: fetching(waiting),
+    });
+    expect(d.action).toBeUndefined();
+    expect(d.patches[0]?.phase).toBe('Loading');
+    expect(d.patches[0]?.message).toBe(
+      'cannot download http://mirror/a.ko: the server answers HTTP 503 Service Unavailable; ' +
+        `attempt 2 failed, retrying at ${iso(3)} (the node fails if the module cannot be had by ${iso(300)})`,
+    );
+  });
+
+  test('its retry due: fetch again, still Loading', () => {
+    const d = decideNode([entry()], absent(), prev({ phase: 'Loading' }), at(3), {
+      fetches: fetching(waiting),
+    });
+    expect(d.action).toMatchObject({ kind: 'fetch', patchName: P });
+    expect(d.patches[0]?.phase).toBe('Loading');
+  });
+
+  test('a fetch that failed for good: Failed with its words, and no action', () => {
+    const failed: FetchState = {
+      kind: 'failed',
+      message: 'checksum mismatch: …',
+      reason: 'ModuleUnavailable',
+    };
+    const d = decideNode([entry()], absent(), prev({ phase: 'Loading' }), at(0), {
+      fetches: fetching(failed),
+    });
+    expect(d.action).toBeUndefined();
+    expect(d.patches[0]).toMatchObject({ phase: 'Failed', message: 'checksum mismatch: …' });
   });
 
   test('another patch in transition: wait, do not ask the kernel for a second one (EBUSY)', () => {
@@ -222,7 +285,7 @@ describe('enabling a patch on a node', () => {
   test('a new generation after a stall tries again', () => {
     const stalled = prev({ phase: 'Stalled' });
     const d = decideNode([entry({ generation: 2 })], kernel([], { loaded: [] }), stalled, at(0));
-    expect(d.action).toMatchObject({ kind: 'load' });
+    expect(d.action).toMatchObject({ kind: 'fetch' });
   });
 
   test('a failure stays for its generation; a new one retries', () => {
@@ -230,7 +293,7 @@ describe('enabling a patch on a node', () => {
     expect(decideNode([entry()], kernel([], { loaded: [] }), failed, at(0)).action).toBeUndefined();
     expect(
       decideNode([entry({ generation: 2 })], kernel([], { loaded: [] }), failed, at(0)).action,
-    ).toMatchObject({ kind: 'load' });
+    ).toMatchObject({ kind: 'fetch' });
   });
 
   test('enabled and settled: Patched', () => {
@@ -256,7 +319,7 @@ describe('enabling a patch on a node', () => {
 
   test('after a reboot the kernel has nothing: a patched node loads the patch again, it was not replaced', () => {
     const d = decideNode([entry()], kernel([], { loaded: [] }), prev({ phase: 'Patched' }), at(0));
-    expect(d.action).toMatchObject({ kind: 'load' });
+    expect(d.action).toMatchObject({ kind: 'fetch' });
   });
 
   test('a replaced patch that is then disabled is unloaded', () => {
@@ -302,7 +365,7 @@ describe('enabling a patch on a node', () => {
   test('a reboot clears the pin with the module', () => {
     const pinned = prev({ phase: 'Stalled', forced: true, pinned: true });
     const d = decideNode([entry({ generation: 2 })], kernel([], { loaded: [] }), pinned, at(0));
-    expect(d.action).toMatchObject({ kind: 'load' });
+    expect(d.action).toMatchObject({ kind: 'fetch' });
     expect(d.patches[0]?.pinned).toBeUndefined();
   });
 
@@ -429,10 +492,10 @@ describe('several patches on one node', () => {
     expect(d.patches[0]?.phase).toBe('Pending');
   });
 
-  test('two new patches: one load at a time', () => {
+  test('two new patches: one fetch at a time', () => {
     const b = entry({ livePatch: 'cve-b' as LivePatchName, patchName: 'livepatch_b' as PatchName });
     const d = decideNode([entry(), b], kernel([], { loaded: [] }), [], at(0));
-    expect(d.action).toMatchObject({ kind: 'load' });
+    expect(d.action).toMatchObject({ kind: 'fetch' });
     expect(d.patches.map((p) => p.phase).sort()).toEqual(['Loading', 'Pending']);
   });
 });
