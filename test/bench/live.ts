@@ -46,11 +46,18 @@ export const CONTROLLER_NODE_OPTIONS =
   process.env['BENCH_CONTROLLER_NODE_OPTIONS'] ??
   `--max-semi-space-size=2 --max-old-space-size=${chartControllerHeapMiB()}`;
 
+/**
+ * The old-space ceiling Node derives in the chart's pod from
+ * --max-old-space-size-percentage and the memory limit: the benchmark has no
+ * memory cgroup, where the flag would take a share of the whole machine.
+ */
 function chartControllerHeapMiB(): number {
   const values = parse(
     readFileSync(join(repositoryRoot(), 'charts/livepatch-operator/values.yaml'), 'utf8'),
-  ) as { controller: { maxHeapMiB: number } };
-  return values.controller.maxHeapMiB;
+  ) as { controller: { heapPercent: number; resources: { limits: { memory: string } } } };
+  const limit = /^(\d+)Mi$/.exec(values.controller.resources.limits.memory);
+  if (!limit) throw new Error('the chart gives the controller a memory limit not in Mi');
+  return Math.floor((Number(limit[1]) * values.controller.heapPercent) / 100);
 }
 
 export interface RunResult {

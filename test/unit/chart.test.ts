@@ -404,7 +404,7 @@ describe('chart templates', () => {
   test('the controller: leader election in the release namespace, a heap ceiling from values, probes, no root', () => {
     const text = template('controller-deployment.yaml');
     expect(text).toMatch(
-      /name: NODE_OPTIONS\s+value: "--max-semi-space-size=2 --max-old-space-size=\{\{ \.Values\.controller\.maxHeapMiB \}\}"/,
+      /name: NODE_OPTIONS\s+value: "--max-semi-space-size=2 --max-old-space-size-percentage=\{\{ \.Values\.controller\.heapPercent \}\}"/,
     );
     expect(text).toContain('replicas: {{ .Values.controller.replicas }}');
     expect(text).toMatch(
