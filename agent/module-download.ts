@@ -132,8 +132,15 @@ export async function download(url: string, o: DownloadOptions, path: string): P
     let current = new URL(url);
     for (let hop = 0; ; hop++) {
       const res = await answer(current, o, abort.signal);
-      const next = redirectTarget(res, current, shown);
-      if (!next) return await body(res, o, shown, path);
+      let next: URL | undefined;
+      try {
+        next = redirectTarget(res, current, shown);
+        if (!next) return await body(res, o, shown, path);
+      } catch (err) {
+        // An answer nobody reads keeps its socket (a bad redirect, a spool that cannot open its file).
+        res.destroy();
+        throw err;
+      }
       res.resume();
       if (hop >= MAX_REDIRECTS)
         throw new ModuleSourceError(

@@ -9,7 +9,8 @@ import { mkdtemp, readdir, readFile, truncate, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModuleSourceError } from '../../../agent/module-errors.js';
-import { MODULE_MAX_BYTES } from '../../../agent/module-policy.js';
+import { download } from '../../../agent/module-download.js';
+import { DEFAULT_URL_POLICY, MODULE_MAX_BYTES } from '../../../agent/module-policy.js';
 import {
   createModuleFetcher,
   sha256,
@@ -60,6 +61,12 @@ const ROUTES: Readonly<Record<string, (res: Response) => void>> = {
     setTimeout(() => res.socket?.destroy(), 20);
   },
   '/silent': () => undefined,
+  '/held': (res) => {
+    hold('/held', 200, res);
+  },
+  '/held-redirect': (res) => {
+    hold('/held-redirect', 302, res);
+  },
   '/trickle': (res) => {
     res.writeHead(200);
     const t = setInterval(() => res.write('x'), 50);
@@ -68,6 +75,29 @@ const ROUTES: Readonly<Record<string, (res: Response) => void>> = {
     });
   },
 };
+
+/** Answers the server never finishes, by path: the client must close them when it gives up. */
+const held = new Map<string, Response>();
+
+function hold(path: string, status: number, res: Response): void {
+  held.set(path, res);
+  res.writeHead(status);
+  res.write('x');
+}
+
+/** Whether the client closed a held answer's connection within `ms`. */
+function closedWithin(path: string, ms: number): Promise<boolean> {
+  const res = held.get(path);
+  if (!res) return Promise.resolve(false);
+  if (res.closed) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms, false);
+    res.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
 
 const routes: RequestListener = (req, res) => {
   const route = ROUTES[(req.url ?? '').split('?')[0] ?? ''];
@@ -214,6 +244,18 @@ describe('the URL policy', () => {
     const empty = await refusal(`${http}/empty`, {}, sha256(Buffer.alloc(0)));
     expect(empty.message).toContain('is empty (0 bytes)');
     expect(empty.retryable).toBe(false);
+  });
+
+  test('an answer the agent gives up on unread is closed, not left holding its socket', async () => {
+    const unwritable = join(dir, 'no-such-folder', 'm.ko');
+    const open = await download(`${http}/held`, DEFAULT_URL_POLICY, unwritable).catch(
+      (e: unknown) => e,
+    );
+    expect((open as Error).message).toContain('ENOENT');
+    expect(await closedWithin('/held', 2000)).toBe(true);
+    const redirect = await refusal(`${http}/held-redirect`);
+    expect(redirect.message).toContain('HTTP 302 without a Location');
+    expect(await closedWithin('/held-redirect', 2000)).toBe(true);
   });
 
   test('a URL is named without its query in messages: a signed URL keeps its token', async () => {
