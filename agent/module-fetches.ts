@@ -45,6 +45,9 @@ interface Fetch {
 
 export class ModuleFetches {
   private readonly fetches = new Map<string, Fetch>();
+  private readonly stopping = new AbortController();
+  /** Attempts under way, so that stop() can wait for each to remove its partial file. */
+  private readonly running = new Set<Promise<void>>();
 
   constructor(private readonly o: ModuleFetchesOptions) {}
 
@@ -67,11 +70,11 @@ export class ModuleFetches {
     const key = keyOf(entry);
     const current = this.fetches.get(entry.livePatch);
     const known = current?.key === key ? current.state : undefined;
-    if (known && known.kind !== 'waiting') return;
+    if (this.stopping.signal.aborted || (known && known.kind !== 'waiting')) return;
     const attempt = known ? nextAttempt(known) : FIRST_ATTEMPT;
     const record: Fetch = { key, state: attempt };
     this.fetches.set(entry.livePatch, record);
-    void this.o.fetch(entry.patchName, entry.module).then(
+    const run = this.o.fetch(entry.patchName, entry.module, this.stopping.signal).then(
       (path) => {
         this.settle(entry, record, { kind: 'ready', path });
       },
@@ -84,6 +87,18 @@ export class ModuleFetches {
         );
       },
     );
+    this.running.add(run);
+    void run.finally(() => this.running.delete(run));
+  }
+
+  /**
+   * Abandons the attempts under way and waits until each has removed its
+   * partial file: a download must not hold a stopping agent (its socket, its
+   * deadline timer) past the pod's grace period, whose SIGKILL skips cleanup.
+   */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await Promise.allSettled(this.running);
   }
 
   /** How long until the earliest retry is due, if one waits (of the entries view() last kept). */
@@ -95,9 +110,9 @@ export class ModuleFetches {
   }
 
   private settle(entry: DesiredPatch, record: Fetch, state: FetchState): void {
-    // The entry changed, was disabled or went while this attempt ran: its outcome is for nobody,
-    // even if the same entry came back since and started an attempt of its own.
-    if (this.fetches.get(entry.livePatch) !== record) return;
+    // The agent stopped, or the entry changed, was disabled or went while this attempt ran: its
+    // outcome is for nobody, even if the same entry came back since and started an attempt of its own.
+    if (this.stopping.signal.aborted || this.fetches.get(entry.livePatch) !== record) return;
     this.fetches.set(entry.livePatch, { key: record.key, state });
     this.o.onSettled(entry, state);
   }

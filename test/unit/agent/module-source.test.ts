@@ -5,18 +5,22 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import { mkdtemp, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModuleSourceError } from '../../../agent/module-errors.js';
 import { download } from '../../../agent/module-download.js';
 import { DEFAULT_URL_POLICY, MODULE_MAX_BYTES } from '../../../agent/module-policy.js';
+import { DEFAULT_RETRY_POLICY, type FetchState } from '../../../agent/fetch-retry.js';
+import { ModuleFetches } from '../../../agent/module-fetches.js';
 import {
   createModuleFetcher,
+  removeStaleDownloads,
   sha256,
   type ModuleSourceOptions,
 } from '../../../agent/module-source.js';
-import type { PatchName } from '../../../src/api/names.js';
+import type { LivePatchName, PatchName } from '../../../src/api/names.js';
+import { systemClock } from '../../../src/clock.js';
 import { createControlPlanePki } from '../../../src/localcluster/pki.js';
 
 const NAME = 'livepatch_fetch' as PatchName;
@@ -332,5 +336,49 @@ describe('module files', () => {
     expect((err as Error).message).toContain(
       'ConfigMap kube-system/m is outside livepatch-system, the only namespace',
     );
+  });
+});
+
+describe('an agent that stops', () => {
+  const partial = async (folder: string): Promise<string[]> =>
+    (await readdir(folder).catch(() => [])).filter((f) => f.includes('.download-'));
+
+  test('abandons a download that never finishes at once, leaving no partial file', async () => {
+    const moduleDir = join(dir, 'stopping');
+    const settled: FetchState[] = [];
+    const fetches = new ModuleFetches({
+      fetch: fetcher({ moduleDir, download: { downloadTimeoutMs: 5000 } }),
+      clock: systemClock,
+      policy: DEFAULT_RETRY_POLICY,
+      onSettled: (_entry, state) => settled.push(state),
+    });
+    fetches.start({
+      livePatch: 'cve-stop' as LivePatchName,
+      patchName: NAME,
+      state: 'Enabled',
+      module: { url: `${http}/trickle`, sha256: SUM },
+      generation: 1,
+      stallTimeout: '60s',
+      allowForce: false,
+    });
+    for (let i = 0; i < 200 && (await partial(moduleDir)).length === 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(await partial(moduleDir)).toHaveLength(1);
+    const started = Date.now();
+    await fetches.stop();
+    // The download's own deadline is 5 s here (120 s by default): only the stop ends it this soon.
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(await partial(moduleDir)).toEqual([]);
+    expect(settled).toEqual([]);
+  });
+
+  test('the partial files an agent killed mid-download left are removed at the next start', async () => {
+    const moduleDir = join(dir, 'killed');
+    await mkdir(moduleDir, { recursive: true });
+    await writeFile(join(moduleDir, `${NAME}.download-4242-1`), 'partial');
+    await writeFile(join(moduleDir, `${NAME}-${SUM.slice(0, 16)}.ko`), BYTES);
+    expect(await removeStaleDownloads(moduleDir)).toEqual([`${NAME}.download-4242-1`]);
+    expect(await readdir(moduleDir)).toEqual([`${NAME}-${SUM.slice(0, 16)}.ko`]);
+    expect(await removeStaleDownloads(join(dir, 'never-created'))).toEqual([]);
   });
 });
