@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { ModuleSource } from '../src/api/generated/types.js';
 import type { KubeConfig } from '../src/kube/config.js';
 import { rawJson, RawApiError } from '../src/kube/raw.js';
-import type { PatchName } from '../src/api/names.js';
+import { isDnsLabel, isDnsSubdomain, type PatchName } from '../src/api/names.js';
 import { download, type DownloadOptions } from './module-download.js';
 import { ModuleSourceError } from './module-errors.js';
 import { DEFAULT_URL_POLICY, shownUrl } from './module-policy.js';
@@ -45,6 +45,19 @@ interface Fetched extends Spooled {
   readonly hint?: string;
 }
 
+/**
+ * What is wrong with a ConfigMap reference no object can have, or undefined.
+ * Both names go into the API path: checked again here, in case the schema
+ * that refuses them is missing or old.
+ */
+function badConfigMapName(ref: NonNullable<ModuleSource['configMap']>): string | undefined {
+  if (!isDnsLabel(ref.namespace))
+    return `namespace ${JSON.stringify(ref.namespace.slice(0, 80))} is not a DNS-1123 label`;
+  if (!isDnsSubdomain(ref.name))
+    return `name ${JSON.stringify(ref.name.slice(0, 260))} is not a DNS-1123 subdomain`;
+  return undefined;
+}
+
 async function fromConfigMap(
   options: ModuleSourceOptions,
   ref: NonNullable<ModuleSource['configMap']>,
@@ -52,6 +65,13 @@ async function fromConfigMap(
   maxBytes: number,
   signal: AbortSignal | undefined,
 ): Promise<Fetched> {
+  const bad = badConfigMapName(ref);
+  if (bad)
+    throw new ModuleSourceError(
+      `the module's ConfigMap ${bad}, so no ConfigMap can have it; nothing was loaded. ` +
+        "Fix spec.kernels[].module.configMap, and install the operator's CRDs, which refuse it",
+      false,
+    );
   const kc = options.kubeConfig;
   const where = `ConfigMap ${ref.namespace}/${ref.name}`;
   if (!kc) throw new ModuleSourceError(`cannot read ${where}: no API access`, false);
@@ -65,7 +85,11 @@ async function fromConfigMap(
   }
   let cm: { data?: Record<string, string>; binaryData?: Record<string, string> };
   try {
-    cm = await rawJson(kc, 'GET', `/api/v1/namespaces/${ref.namespace}/configmaps/${ref.name}`);
+    cm = await rawJson(
+      kc,
+      'GET',
+      `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/configmaps/${encodeURIComponent(ref.name)}`,
+    );
   } catch (err) {
     if (err instanceof RawApiError && err.code === 404)
       throw new ModuleSourceError(

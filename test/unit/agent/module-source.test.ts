@@ -321,6 +321,30 @@ describe('module files', () => {
     expect((err as Error).message).toContain('not a normalized absolute path');
   });
 
+  test.each([
+    ['../../api/v1/secrets', 'm', 'namespace "../../api/v1/secrets" is not a DNS-1123 label'],
+    [
+      'kube-system',
+      'm/../../secrets/token',
+      'name "m/../../secrets/token" is not a DNS-1123 subdomain',
+    ],
+    ['Kube_System', 'm', 'namespace "Kube_System" is not a DNS-1123 label'],
+  ])(
+    'a ConfigMap namespace %s, name %s that no object can have is refused before any API call',
+    async (namespace, name, says) => {
+      const err = await fetcher({
+        // Never used: the names are checked before any request.
+        kubeConfig: { server: 'https://127.0.0.1:1', authorize: () => Promise.resolve() },
+      })(NAME, { configMap: { namespace, name, key: 'module.ko' }, sha256: SUM }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ModuleSourceError);
+      expect((err as ModuleSourceError).retryable).toBe(false);
+      expect((err as Error).message).toContain(says);
+      expect((err as Error).message).toContain('Fix spec.kernels[].module.configMap');
+    },
+  );
+
   test('a ConfigMap outside the module namespace is refused before any API call, saying where to put it', async () => {
     const confined = fetcher({
       // Never used: the namespace check comes before any request.
