@@ -141,6 +141,7 @@ export class Agent {
     this.reflector.stop();
     if (this.timer) clearTimeout(this.timer);
     await this.running;
+    await this.fetches.stop();
     await this.reporter.stop();
     await Promise.all(this.pendingEvents);
   }

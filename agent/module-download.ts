@@ -74,6 +74,7 @@ async function body(
   o: DownloadOptions,
   shown: string,
   path: string,
+  signal: AbortSignal,
 ): Promise<Spooled> {
   const code = res.statusCode ?? 0;
   if (code < 200 || code >= 300) {
@@ -86,17 +87,20 @@ async function body(
     res.destroy();
     throw tooLarge(shown, o.maxBytes, `${declared} bytes (Content-Length)`);
   }
-  return spool(res, path, o.maxBytes, shown);
+  return spool(res, path, o.maxBytes, shown, signal);
 }
 
 function explain(
   err: unknown,
   shown: string,
   o: DownloadOptions,
-  signal: AbortSignal,
+  deadline: AbortSignal,
+  stop: AbortSignal | undefined,
 ): ModuleSourceError {
   if (err instanceof ModuleSourceError) return err;
-  if (signal.aborted)
+  if (stop?.aborted)
+    return new ModuleSourceError(`cannot download ${shown}: the agent stopped first`, true);
+  if (deadline.aborted)
     return new ModuleSourceError(
       `cannot download ${shown}: the download did not finish within ${o.downloadTimeoutMs / 1000}s`,
       true,
@@ -121,19 +125,36 @@ function explain(
   );
 }
 
-/** Downloads `url` into `path`; throws a ModuleSourceError saying why not. */
-export async function download(url: string, o: DownloadOptions, path: string): Promise<Spooled> {
+/**
+ * Downloads `url` into `path`; throws a ModuleSourceError saying why not.
+ * `stop` ends it at once, socket and deadline timer with it: a download must
+ * not keep a stopping agent alive.
+ */
+export async function download(
+  url: string,
+  o: DownloadOptions,
+  path: string,
+  stop?: AbortSignal,
+): Promise<Spooled> {
   const shown = shownUrl(url);
   const abort = new AbortController();
   const deadline = setTimeout(() => {
     abort.abort();
   }, o.downloadTimeoutMs);
+  const signal = stop ? AbortSignal.any([abort.signal, stop]) : abort.signal;
   try {
     let current = new URL(url);
     for (let hop = 0; ; hop++) {
-      const res = await answer(current, o, abort.signal);
-      const next = redirectTarget(res, current, shown);
-      if (!next) return await body(res, o, shown, path);
+      const res = await answer(current, o, signal);
+      let next: URL | undefined;
+      try {
+        next = redirectTarget(res, current, shown);
+        if (!next) return await body(res, o, shown, path, signal);
+      } catch (err) {
+        // An answer nobody reads keeps its socket (a bad redirect, a spool that cannot open its file).
+        res.destroy();
+        throw err;
+      }
       res.resume();
       if (hop >= MAX_REDIRECTS)
         throw new ModuleSourceError(
@@ -149,7 +170,7 @@ export async function download(url: string, o: DownloadOptions, path: string): P
       current = next;
     }
   } catch (err) {
-    throw explain(err, shown, o, abort.signal);
+    throw explain(err, shown, o, abort.signal, stop);
   } finally {
     clearTimeout(deadline);
   }

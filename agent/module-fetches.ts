@@ -37,22 +37,32 @@ function asFailure(err: unknown): FetchFailure {
   };
 }
 
+/** One attempt's record: an attempt settles only while its record is still the current one. */
+interface Fetch {
+  readonly key: string;
+  readonly state: FetchState;
+}
+
 export class ModuleFetches {
-  private readonly fetches = new Map<string, { key: string; state: FetchState }>();
+  private readonly fetches = new Map<string, Fetch>();
+  private readonly stopping = new AbortController();
+  /** Attempts under way, so that stop() can wait for each to remove its partial file. */
+  private readonly running = new Set<Promise<void>>();
 
   constructor(private readonly o: ModuleFetchesOptions) {}
 
-  /** Each desired entry's fetch, by LivePatch; fetches of other entries are forgotten. */
+  /**
+   * Each desired Enabled entry's fetch, by LivePatch. Any other fetch is
+   * forgotten: an entry disabled (rollback, abort) or changed fetches nothing
+   * more, so its retry must neither wake the loop nor be announced.
+   */
   view(desired: readonly DesiredPatch[]): Map<string, FetchState> {
-    const out = new Map<string, FetchState>();
-    const wanted = new Set(desired.map((d) => d.livePatch as string));
-    for (const livePatch of this.fetches.keys())
-      if (!wanted.has(livePatch)) this.fetches.delete(livePatch);
-    for (const entry of desired) {
-      const f = this.fetches.get(entry.livePatch);
-      if (f?.key === keyOf(entry)) out.set(entry.livePatch, f.state);
-    }
-    return out;
+    const wanted = new Map<string, string>(
+      desired.filter((d) => d.state === 'Enabled').map((d) => [d.livePatch, keyOf(d)]),
+    );
+    for (const [livePatch, f] of this.fetches)
+      if (wanted.get(livePatch) !== f.key) this.fetches.delete(livePatch);
+    return new Map([...this.fetches].map(([livePatch, f]) => [livePatch, f.state]));
   }
 
   /** Starts the first attempt, or the next one after a wait; never two at once for one entry. */
@@ -60,25 +70,38 @@ export class ModuleFetches {
     const key = keyOf(entry);
     const current = this.fetches.get(entry.livePatch);
     const known = current?.key === key ? current.state : undefined;
-    if (known && known.kind !== 'waiting') return;
+    if (this.stopping.signal.aborted || (known && known.kind !== 'waiting')) return;
     const attempt = known ? nextAttempt(known) : FIRST_ATTEMPT;
-    this.fetches.set(entry.livePatch, { key, state: attempt });
-    void this.o.fetch(entry.patchName, entry.module).then(
+    const record: Fetch = { key, state: attempt };
+    this.fetches.set(entry.livePatch, record);
+    const run = this.o.fetch(entry.patchName, entry.module, this.stopping.signal).then(
       (path) => {
-        this.settle(entry, key, { kind: 'ready', path });
+        this.settle(entry, record, { kind: 'ready', path });
       },
       (err: unknown) => {
         const now = this.o.clock.now();
         this.settle(
           entry,
-          key,
+          record,
           afterFailure(attempt, asFailure(err), now, this.o.policy, entry.livePatch),
         );
       },
     );
+    this.running.add(run);
+    void run.finally(() => this.running.delete(run));
   }
 
-  /** How long until the earliest retry is due, if one waits. */
+  /**
+   * Abandons the attempts under way and waits until each has removed its
+   * partial file: a download must not hold a stopping agent (its socket, its
+   * deadline timer) past the pod's grace period, whose SIGKILL skips cleanup.
+   */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await Promise.allSettled(this.running);
+  }
+
+  /** How long until the earliest retry is due, if one waits (of the entries view() last kept). */
   nextRetryIn(now: number): number | undefined {
     const due = [...this.fetches.values()].flatMap((f) =>
       f.state.kind === 'waiting' ? [f.state.retryAt - now] : [],
@@ -86,10 +109,11 @@ export class ModuleFetches {
     return due.length ? Math.max(0, Math.min(...due)) : undefined;
   }
 
-  private settle(entry: DesiredPatch, key: string, state: FetchState): void {
-    // The entry changed (or went) while this attempt ran: its outcome is for nobody.
-    if (this.fetches.get(entry.livePatch)?.key !== key) return;
-    this.fetches.set(entry.livePatch, { key, state });
+  private settle(entry: DesiredPatch, record: Fetch, state: FetchState): void {
+    // The agent stopped, or the entry changed, was disabled or went while this attempt ran: its
+    // outcome is for nobody, even if the same entry came back since and started an attempt of its own.
+    if (this.stopping.signal.aborted || this.fetches.get(entry.livePatch) !== record) return;
+    this.fetches.set(entry.livePatch, { key: record.key, state });
     this.o.onSettled(entry, state);
   }
 }

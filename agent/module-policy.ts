@@ -52,6 +52,17 @@ export function mib(bytes: number): string {
 }
 
 /**
+ * The hosts of the agent's --module-redirect-hosts (comma-separated),
+ * lower-cased as URL hostnames are: a listed "Mirror.Example" must still match.
+ */
+export function redirectHostList(flag: string): string[] {
+  return flag
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => h !== '');
+}
+
+/**
  * Why a redirect from `from` to `to` is not followed, or undefined when it is.
  * Followed: the same scheme, host and port, or http upgraded to https on the
  * same host; another host only when listed, and never from https down to http.

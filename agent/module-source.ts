@@ -5,12 +5,12 @@
 // checksum, is handed to insmod.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModuleSource } from '../src/api/generated/types.js';
 import type { KubeConfig } from '../src/kube/config.js';
 import { rawJson, RawApiError } from '../src/kube/raw.js';
-import type { PatchName } from '../src/api/names.js';
+import { isDnsLabel, isDnsSubdomain, type PatchName } from '../src/api/names.js';
 import { download, type DownloadOptions } from './module-download.js';
 import { ModuleSourceError } from './module-errors.js';
 import { DEFAULT_URL_POLICY, shownUrl } from './module-policy.js';
@@ -28,7 +28,15 @@ export interface ModuleSourceOptions {
   readonly download?: Partial<DownloadOptions>;
 }
 
-export type ModuleFetcher = (name: PatchName, source: ModuleSource) => Promise<string>;
+/** Fetches a module into the module folder; `signal` abandons the fetch, leaving no file. */
+export type ModuleFetcher = (
+  name: PatchName,
+  source: ModuleSource,
+  signal?: AbortSignal,
+) => Promise<string>;
+
+/** In the name of a fetch's file until it is verified: `<patchName>.download-<pid>-<n>`. */
+const DOWNLOAD_MARK = '.download-';
 
 /** A spooled file and where it came from, for messages. */
 interface Fetched extends Spooled {
@@ -37,12 +45,33 @@ interface Fetched extends Spooled {
   readonly hint?: string;
 }
 
+/**
+ * What is wrong with a ConfigMap reference no object can have, or undefined.
+ * Both names go into the API path: checked again here, in case the schema
+ * that refuses them is missing or old.
+ */
+function badConfigMapName(ref: NonNullable<ModuleSource['configMap']>): string | undefined {
+  if (!isDnsLabel(ref.namespace))
+    return `namespace ${JSON.stringify(ref.namespace.slice(0, 80))} is not a DNS-1123 label`;
+  if (!isDnsSubdomain(ref.name))
+    return `name ${JSON.stringify(ref.name.slice(0, 260))} is not a DNS-1123 subdomain`;
+  return undefined;
+}
+
 async function fromConfigMap(
   options: ModuleSourceOptions,
   ref: NonNullable<ModuleSource['configMap']>,
   path: string,
   maxBytes: number,
+  signal: AbortSignal | undefined,
 ): Promise<Fetched> {
+  const bad = badConfigMapName(ref);
+  if (bad)
+    throw new ModuleSourceError(
+      `the module's ConfigMap ${bad}, so no ConfigMap can have it; nothing was loaded. ` +
+        "Fix spec.kernels[].module.configMap, and install the operator's CRDs, which refuse it",
+      false,
+    );
   const kc = options.kubeConfig;
   const where = `ConfigMap ${ref.namespace}/${ref.name}`;
   if (!kc) throw new ModuleSourceError(`cannot read ${where}: no API access`, false);
@@ -56,7 +85,11 @@ async function fromConfigMap(
   }
   let cm: { data?: Record<string, string>; binaryData?: Record<string, string> };
   try {
-    cm = await rawJson(kc, 'GET', `/api/v1/namespaces/${ref.namespace}/configmaps/${ref.name}`);
+    cm = await rawJson(
+      kc,
+      'GET',
+      `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/configmaps/${encodeURIComponent(ref.name)}`,
+    );
   } catch (err) {
     if (err instanceof RawApiError && err.code === 404)
       throw new ModuleSourceError(
@@ -83,7 +116,11 @@ async function fromConfigMap(
     binary === undefined
       ? `the module is under data, which holds text: a binary module belongs under binaryData (kubectl create configmap --from-file puts it there)`
       : undefined;
-  return { ...(await spool([bytes], path, maxBytes, where)), where, ...(hint ? { hint } : {}) };
+  return {
+    ...(await spool([bytes], path, maxBytes, where, signal)),
+    where,
+    ...(hint ? { hint } : {}),
+  };
 }
 
 async function fromHostPath(
@@ -91,6 +128,7 @@ async function fromHostPath(
   path: string,
   to: string,
   maxBytes: number,
+  signal: AbortSignal | undefined,
 ): Promise<Fetched> {
   const where = `hostPath ${path}`;
   // The CRD already refuses relative and '..' paths; check again, this is the node's filesystem.
@@ -114,7 +152,7 @@ async function fromHostPath(
       false,
     );
   if (info.size > maxBytes) throw tooLarge(where, maxBytes, `${info.size} bytes`);
-  return { ...(await spool(createReadStream(full), to, maxBytes, where)), where };
+  return { ...(await spool(createReadStream(full), to, maxBytes, where, signal)), where };
 }
 
 export function sha256(bytes: Uint8Array): string {
@@ -126,15 +164,16 @@ function fetch(
   dl: DownloadOptions,
   source: ModuleSource,
   tmp: string,
+  signal: AbortSignal | undefined,
 ): Promise<Fetched> {
   if (source.url !== undefined) {
     const url = source.url;
-    return download(url, dl, tmp).then((s) => ({ ...s, where: shownUrl(url) }));
+    return download(url, dl, tmp, signal).then((s) => ({ ...s, where: shownUrl(url) }));
   }
   if (source.configMap !== undefined)
-    return fromConfigMap(options, source.configMap, tmp, dl.maxBytes);
+    return fromConfigMap(options, source.configMap, tmp, dl.maxBytes, signal);
   if (source.hostPath !== undefined)
-    return fromHostPath(options.hostRoot, source.hostPath, tmp, dl.maxBytes);
+    return fromHostPath(options.hostRoot, source.hostPath, tmp, dl.maxBytes, signal);
   return Promise.reject(new ModuleSourceError('the module has no source', false));
 }
 
@@ -158,11 +197,11 @@ export function createModuleFetcher(options: ModuleSourceOptions): ModuleFetcher
   const dl: DownloadOptions = { ...DEFAULT_URL_POLICY, ...options.download };
   // A fetch for an entry that changed may still run beside its successor's: each has its own file.
   let fetches = 0;
-  return async (name, source) => {
+  return async (name, source, signal) => {
     await mkdir(options.moduleDir, { recursive: true });
-    const tmp = join(options.moduleDir, `${name}.download-${process.pid}-${++fetches}`);
+    const tmp = join(options.moduleDir, `${name}${DOWNLOAD_MARK}${process.pid}-${++fetches}`);
     try {
-      const file = await fetch(options, dl, source, tmp);
+      const file = await fetch(options, dl, source, tmp, signal);
       verify(file, source.sha256);
       const path = join(options.moduleDir, `${name}-${file.sha256.slice(0, 16)}.ko`);
       await rename(tmp, path);
@@ -171,4 +210,23 @@ export function createModuleFetcher(options: ModuleSourceOptions): ModuleFetcher
       await rm(tmp, { force: true });
     }
   };
+}
+
+/**
+ * Removes the unverified files of fetches an earlier agent never finished: one
+ * killed mid-download (SIGKILL skips its cleanup) leaves up to 16 MiB behind,
+ * under a pid no later agent has. Call before this agent fetches anything.
+ * Returns the names removed.
+ */
+export async function removeStaleDownloads(moduleDir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(moduleDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const stale = names.filter((n) => n.includes(DOWNLOAD_MARK));
+  await Promise.all(stale.map((n) => rm(join(moduleDir, n), { force: true })));
+  return stale;
 }

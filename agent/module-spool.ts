@@ -13,7 +13,8 @@ export interface Spooled {
 }
 
 /**
- * Copies `body` into `path`, refusing (and removing the file) past `maxBytes`.
+ * Copies `body` into `path`, refusing (and removing the file) past `maxBytes`,
+ * or once `signal` aborts (the agent stops).
  * Breaking out of the loop destroys the stream, which closes a download's socket.
  */
 export async function spool(
@@ -21,12 +22,14 @@ export async function spool(
   path: string,
   maxBytes: number,
   where: string,
+  signal?: AbortSignal,
 ): Promise<Spooled> {
   const hash = createHash('sha256');
   const file = await open(path, 'w', 0o600);
   let bytes = 0;
   try {
     for await (const chunk of body) {
+      signal?.throwIfAborted();
       bytes += chunk.length;
       if (bytes > maxBytes) throw tooLarge(where, maxBytes, `more than ${maxBytes} bytes`);
       hash.update(chunk);

@@ -17,7 +17,7 @@ import type { SysfsOptions } from './kernel/sysfs.js';
 import type { KernelBackend } from './kernel/types.js';
 import { DEFAULT_RETRY_POLICY } from './fetch-retry.js';
 import type { DownloadOptions } from './module-download.js';
-import { createModuleFetcher } from './module-source.js';
+import { createModuleFetcher, removeStaleDownloads } from './module-source.js';
 import { NodeStateFile, type NodeFacts } from './node-state.js';
 import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
 
@@ -140,6 +140,22 @@ async function nodeFacts(setup: AgentSetup, state: NodeStateFile | undefined): P
   }
 }
 
+/** Partial files of an agent killed mid-fetch; none of this agent's fetches has started yet. */
+async function clearStaleDownloads(setup: AgentSetup): Promise<void> {
+  const log = setup.log.child({ node: setup.nodeName, moduleDir: setup.moduleDir });
+  try {
+    const removed = await removeStaleDownloads(setup.moduleDir);
+    if (removed.length > 0)
+      log.info('removed partial module downloads an earlier agent left behind', { removed });
+  } catch (err) {
+    log.warn(
+      'cannot remove partial module downloads an earlier agent left behind; they take disk space ' +
+        'until removed by hand (files named <patchName>.download-<pid>-<n> in the module folder)',
+      { error: (err as Error).message },
+    );
+  }
+}
+
 /** `backend`: an existing kernel to drive (a simulated node's kernel outlives its agent, as a real one does). */
 export async function createAgent(
   setup: AgentSetup,
@@ -149,6 +165,7 @@ export async function createAgent(
     ? new NodeStateFile(join(setup.stateDir, 'agent-state.json'), setup.nodeName, setup.log)
     : undefined;
   const backend = existing ?? (await createBackend(setup, await nodeFacts(setup, state)));
+  await clearStaleDownloads(setup);
   const agent = new Agent({
     nodeName: setup.nodeName,
     kubeConfig: setup.kubeConfig,

@@ -427,7 +427,6 @@ function toolMessage(err: KernelError): string {
   return err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
 }
 
-/** modinfo's "field:   value" lines; a file without name or vermagic is not a kernel module. */
 /** The ELF header check of elf.ts on the file itself: its first bytes and its size. */
 async function elfProblem(path: string): Promise<string | undefined> {
   const file = await open(path, 'r');
@@ -441,6 +440,7 @@ async function elfProblem(path: string): Promise<string | undefined> {
   }
 }
 
+/** modinfo's "field:   value" lines; a file without name or vermagic is not a kernel module. */
 export function parseModinfo(stdout: string, modulePath: string): ModuleInfo {
   const fields = new Map<string, string>();
   for (const line of stdout.split('\n')) {

@@ -17,6 +17,17 @@ export type KernelRelease = Brand<string, 'KernelRelease'>;
 
 export const PATCH_NAME_PATTERN = /^[a-z0-9_]{1,55}$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** A DNS-1123 subdomain: what most object names (a ConfigMap's, a Node's) must be. */
+export function isDnsSubdomain(value: string): boolean {
+  return value.length <= 253 && DNS_SUBDOMAIN.test(value);
+}
+
+/** A DNS-1123 label: what a namespace's name must be. */
+export function isDnsLabel(value: string): boolean {
+  return value.length <= 63 && DNS_LABEL.test(value);
+}
 
 export class InvalidNameError extends Error {
   override readonly name = 'InvalidNameError';
@@ -33,7 +44,7 @@ export function patchName(value: string): PatchName {
 }
 
 export function nodeName(value: string): NodeName {
-  if (value.length > 253 || !DNS_SUBDOMAIN.test(value)) {
+  if (!isDnsSubdomain(value)) {
     throw new InvalidNameError(
       `invalid node name ${JSON.stringify(value)}: must be a DNS subdomain`,
     );

@@ -10,6 +10,7 @@ import {
   type BackendChoice,
 } from '../../agent/setup.js';
 import { reportAgentRefusal } from '../../agent/livepatchnode.js';
+import { redirectHostList } from '../../agent/module-policy.js';
 import { AgentMetrics, serveAgentEndpoints } from '../../agent/server.js';
 import { nodeName } from '../api/names.js';
 import { durationMs } from '../api/quantities.js';
@@ -112,10 +113,7 @@ function setupFrom(values: Values, name: string, metrics: AgentMetrics): AgentSe
     ...(values['module-namespace'] ? { moduleNamespace: values['module-namespace'] } : {}),
     moduleRetryForMs: retryFor(values['module-retry-for']),
     moduleDownload: {
-      redirectHosts: values['module-redirect-hosts']
-        .split(',')
-        .map((h) => h.trim())
-        .filter((h) => h !== ''),
+      redirectHosts: redirectHostList(values['module-redirect-hosts']),
       ...(values['module-ca-file']
         ? { extraCa: readFileSync(values['module-ca-file'], 'utf8') }
         : {}),

@@ -1,7 +1,12 @@
 // Which redirects a module download follows, what an HTTP answer means, and
 // how a URL is shown: pure rules, table-tested.
 import { describe, expect, test } from '@jest/globals';
-import { httpRefusal, redirectRefusal, shownUrl } from '../../../agent/module-policy.js';
+import {
+  httpRefusal,
+  redirectHostList,
+  redirectRefusal,
+  shownUrl,
+} from '../../../agent/module-policy.js';
 
 describe('redirects a module download follows', () => {
   test.each([
@@ -20,6 +25,14 @@ describe('redirects a module download follows', () => {
   ] as const)('%s → %s (allowed %j): followed %s', (from, to, allowed, followed) => {
     const refusal = redirectRefusal(new URL(from), new URL(to), allowed);
     expect(refusal === undefined).toBe(followed);
+  });
+
+  test('a host listed in capitals is allowed: URL hostnames are lower-case', () => {
+    const allowed = redirectHostList(' CDN.Example , ,mirror.example');
+    expect(allowed).toEqual(['cdn.example', 'mirror.example']);
+    expect(
+      redirectRefusal(new URL('https://m.example/a'), new URL('https://CDN.example/a'), allowed),
+    ).toBeUndefined();
   });
 
   test('a refusal says why and how to allow it', () => {

@@ -5,17 +5,22 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import { mkdtemp, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModuleSourceError } from '../../../agent/module-errors.js';
-import { MODULE_MAX_BYTES } from '../../../agent/module-policy.js';
+import { download } from '../../../agent/module-download.js';
+import { DEFAULT_URL_POLICY, MODULE_MAX_BYTES } from '../../../agent/module-policy.js';
+import { DEFAULT_RETRY_POLICY, type FetchState } from '../../../agent/fetch-retry.js';
+import { ModuleFetches } from '../../../agent/module-fetches.js';
 import {
   createModuleFetcher,
+  removeStaleDownloads,
   sha256,
   type ModuleSourceOptions,
 } from '../../../agent/module-source.js';
-import type { PatchName } from '../../../src/api/names.js';
+import type { LivePatchName, PatchName } from '../../../src/api/names.js';
+import { systemClock } from '../../../src/clock.js';
 import { createControlPlanePki } from '../../../src/localcluster/pki.js';
 
 const NAME = 'livepatch_fetch' as PatchName;
@@ -60,6 +65,12 @@ const ROUTES: Readonly<Record<string, (res: Response) => void>> = {
     setTimeout(() => res.socket?.destroy(), 20);
   },
   '/silent': () => undefined,
+  '/held': (res) => {
+    hold('/held', 200, res);
+  },
+  '/held-redirect': (res) => {
+    hold('/held-redirect', 302, res);
+  },
   '/trickle': (res) => {
     res.writeHead(200);
     const t = setInterval(() => res.write('x'), 50);
@@ -68,6 +79,29 @@ const ROUTES: Readonly<Record<string, (res: Response) => void>> = {
     });
   },
 };
+
+/** Answers the server never finishes, by path: the client must close them when it gives up. */
+const held = new Map<string, Response>();
+
+function hold(path: string, status: number, res: Response): void {
+  held.set(path, res);
+  res.writeHead(status);
+  res.write('x');
+}
+
+/** Whether the client closed a held answer's connection within `ms`. */
+function closedWithin(path: string, ms: number): Promise<boolean> {
+  const res = held.get(path);
+  if (!res) return Promise.resolve(false);
+  if (res.closed) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms, false);
+    res.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
 
 const routes: RequestListener = (req, res) => {
   const route = ROUTES[(req.url ?? '').split('?')[0] ?? ''];
@@ -216,6 +250,18 @@ describe('the URL policy', () => {
     expect(empty.retryable).toBe(false);
   });
 
+  test('an answer the agent gives up on unread is closed, not left holding its socket', async () => {
+    const unwritable = join(dir, 'no-such-folder', 'm.ko');
+    const open = await download(`${http}/held`, DEFAULT_URL_POLICY, unwritable).catch(
+      (e: unknown) => e,
+    );
+    expect((open as Error).message).toContain('ENOENT');
+    expect(await closedWithin('/held', 2000)).toBe(true);
+    const redirect = await refusal(`${http}/held-redirect`);
+    expect(redirect.message).toContain('HTTP 302 without a Location');
+    expect(await closedWithin('/held-redirect', 2000)).toBe(true);
+  });
+
   test('a URL is named without its query in messages: a signed URL keeps its token', async () => {
     const err = await refusal(`${http}/nope?token=s3cr3t`);
     expect(err.message).toContain(`${http}/nope?…`);
@@ -275,6 +321,30 @@ describe('module files', () => {
     expect((err as Error).message).toContain('not a normalized absolute path');
   });
 
+  test.each([
+    ['../../api/v1/secrets', 'm', 'namespace "../../api/v1/secrets" is not a DNS-1123 label'],
+    [
+      'kube-system',
+      'm/../../secrets/token',
+      'name "m/../../secrets/token" is not a DNS-1123 subdomain',
+    ],
+    ['Kube_System', 'm', 'namespace "Kube_System" is not a DNS-1123 label'],
+  ])(
+    'a ConfigMap namespace %s, name %s that no object can have is refused before any API call',
+    async (namespace, name, says) => {
+      const err = await fetcher({
+        // Never used: the names are checked before any request.
+        kubeConfig: { server: 'https://127.0.0.1:1', authorize: () => Promise.resolve() },
+      })(NAME, { configMap: { namespace, name, key: 'module.ko' }, sha256: SUM }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ModuleSourceError);
+      expect((err as ModuleSourceError).retryable).toBe(false);
+      expect((err as Error).message).toContain(says);
+      expect((err as Error).message).toContain('Fix spec.kernels[].module.configMap');
+    },
+  );
+
   test('a ConfigMap outside the module namespace is refused before any API call, saying where to put it', async () => {
     const confined = fetcher({
       // Never used: the namespace check comes before any request.
@@ -290,5 +360,49 @@ describe('module files', () => {
     expect((err as Error).message).toContain(
       'ConfigMap kube-system/m is outside livepatch-system, the only namespace',
     );
+  });
+});
+
+describe('an agent that stops', () => {
+  const partial = async (folder: string): Promise<string[]> =>
+    (await readdir(folder).catch(() => [])).filter((f) => f.includes('.download-'));
+
+  test('abandons a download that never finishes at once, leaving no partial file', async () => {
+    const moduleDir = join(dir, 'stopping');
+    const settled: FetchState[] = [];
+    const fetches = new ModuleFetches({
+      fetch: fetcher({ moduleDir, download: { downloadTimeoutMs: 5000 } }),
+      clock: systemClock,
+      policy: DEFAULT_RETRY_POLICY,
+      onSettled: (_entry, state) => settled.push(state),
+    });
+    fetches.start({
+      livePatch: 'cve-stop' as LivePatchName,
+      patchName: NAME,
+      state: 'Enabled',
+      module: { url: `${http}/trickle`, sha256: SUM },
+      generation: 1,
+      stallTimeout: '60s',
+      allowForce: false,
+    });
+    for (let i = 0; i < 200 && (await partial(moduleDir)).length === 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(await partial(moduleDir)).toHaveLength(1);
+    const started = Date.now();
+    await fetches.stop();
+    // The download's own deadline is 5 s here (120 s by default): only the stop ends it this soon.
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(await partial(moduleDir)).toEqual([]);
+    expect(settled).toEqual([]);
+  });
+
+  test('the partial files an agent killed mid-download left are removed at the next start', async () => {
+    const moduleDir = join(dir, 'killed');
+    await mkdir(moduleDir, { recursive: true });
+    await writeFile(join(moduleDir, `${NAME}.download-4242-1`), 'partial');
+    await writeFile(join(moduleDir, `${NAME}-${SUM.slice(0, 16)}.ko`), BYTES);
+    expect(await removeStaleDownloads(moduleDir)).toEqual([`${NAME}.download-4242-1`]);
+    expect(await readdir(moduleDir)).toEqual([`${NAME}-${SUM.slice(0, 16)}.ko`]);
+    expect(await removeStaleDownloads(join(dir, 'never-created'))).toEqual([]);
   });
 });

@@ -492,10 +492,25 @@ describe('several patches on one node', () => {
     expect(d.patches[0]?.phase).toBe('Pending');
   });
 
-  test('two new patches: one fetch at a time', () => {
+  // As the agent's loop asks: a fetch starts in the background, so the next decision, in the
+  // same pass, starts the other; both modules download at once, and both nodes report Loading.
+  test('two new patches: one fetch started per decision, both running at once', () => {
     const b = entry({ livePatch: 'cve-b' as LivePatchName, patchName: 'livepatch_b' as PatchName });
-    const d = decideNode([entry(), b], kernel([], { loaded: [] }), [], at(0));
-    expect(d.action).toMatchObject({ kind: 'fetch' });
-    expect(d.patches.map((p) => p.phase).sort()).toEqual(['Loading', 'Pending']);
+    const none = kernel([], { loaded: [] });
+    const first = decideNode([entry(), b], none, [], at(0));
+    expect(first.action).toMatchObject({ kind: 'fetch', livePatch: LP });
+    const fetching: FetchState = { kind: 'fetching', attempt: 1 };
+    const second = decideNode([entry(), b], none, first.patches, at(0), {
+      fetches: new Map([[LP, fetching]]),
+    });
+    expect(second.action).toMatchObject({ kind: 'fetch', livePatch: 'cve-b' });
+    const both = decideNode([entry(), b], none, second.patches, at(0), {
+      fetches: new Map([
+        [LP, fetching],
+        ['cve-b', fetching],
+      ]),
+    });
+    expect(both.action).toBeUndefined();
+    expect(both.patches.map((p) => p.phase)).toEqual(['Loading', 'Loading']);
   });
 });
