@@ -25,7 +25,7 @@ import type {
 import type { KernelRelease, NodeName } from '../api/names.js';
 import type { EventRecorder } from '../kube/events.js';
 import { rawJson } from '../kube/raw.js';
-import type { Reflector } from '../kube/reflector.js';
+import type { KubeObject, Reflector } from '../kube/reflector.js';
 import { isConflict, mergePatch, PATHS, type NodeObject } from '../kube/resources.js';
 import type { Logger } from '../log.js';
 import { aggregateStatus } from './aggregator.js';
@@ -36,12 +36,15 @@ import { planRollout, type Plan } from './planner.js';
 import { classifyNodes, patchNameOwner, type NodeFacts } from './targets.js';
 import type { WorkResult } from './queue.js';
 
+/** What the reconciler uses of a cache: reads, and its own writes read back. */
+export type Cache<T extends KubeObject> = Pick<Reflector<T>, 'get' | 'list' | 'observe'>;
+
 export interface ReconcilerDeps {
   readonly kc: KubeConfig;
-  readonly livePatches: Reflector<LivePatch>;
-  readonly livePatchNodes: Reflector<LivePatchNode>;
-  readonly nodes: Reflector<NodeObject>;
-  readonly events: EventRecorder;
+  readonly livePatches: Cache<LivePatch>;
+  readonly livePatchNodes: Cache<LivePatchNode>;
+  readonly nodes: Cache<NodeObject>;
+  readonly events: Pick<EventRecorder, 'record'>;
   readonly metrics: ControllerMetrics;
   readonly isLeader: () => boolean;
   readonly log: Logger;
@@ -119,7 +122,8 @@ export class Reconciler {
     }
     this.d.metrics.nodesStarted(name, plan.started.length);
     if (plan.started.length) log.info('started nodes', { nodes: plan.started, phase: plan.phase });
-    if (plan.releaseFinalizer)
+    // An entry whose removal failed still makes its agent guard the patch: deletion waits for it.
+    if (plan.releaseFinalizer && unwritten === 0)
       await this.setFinalizers(
         lp,
         finalizers.filter((f) => f !== FINALIZER),
