@@ -53,12 +53,20 @@ export class FakeApi {
   readonly livePatchNodes = new Map<string, LivePatchNode>();
   readonly failing = new Set<string>();
   readonly requests: Request[] = [];
+  /** How long each request takes, so that requests in lanes overlap. */
+  latencyMs = 0;
+  /** The most requests answered at once. */
+  maxInFlight = 0;
+  private inFlight = 0;
   private server: Server | undefined;
   private version = 100;
 
   async start(): Promise<{ server: string; authorize: () => Promise<void> }> {
     this.server = createServer((req, res) => {
-      void bodyOf(req).then((body) => {
+      void bodyOf(req).then(async (body) => {
+        this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+        await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+        this.inFlight--;
         const path = (req.url ?? '').split('?')[0] ?? '';
         this.requests.push({ method: req.method ?? '', path, body });
         const [code, answer] = this.answer(req.method ?? '', path, body);

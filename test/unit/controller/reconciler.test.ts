@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { FINALIZER } from '../../../src/api/constants.js';
 import type { LivePatch, LivePatchNode } from '../../../src/api/generated/types.js';
-import type { NodeObject } from '../../../src/kube/resources.js';
+import { PATHS, type NodeObject } from '../../../src/kube/resources.js';
 import { createLogger } from '../../../src/log.js';
 import { ControllerMetrics } from '../../../src/controller/metrics.js';
 import { Reconciler } from '../../../src/controller/reconciler.js';
@@ -77,5 +77,80 @@ describe('deletion', () => {
     await r.reconcile(LP);
     expect(entriesOf(nodeName(2))).toEqual([]);
     expect(api.livePatches.get(LP)?.metadata.finalizers).toEqual([]);
+  });
+});
+
+/** An entry a user or a removed LivePatch left behind: no such LivePatch on the server. */
+const ghost = entry({ livePatch: 'ghost' as never, patchName: 'livepatch_ghost' as never });
+
+describe('entries of LivePatches missing from the cache', () => {
+  /** Created a moment ago: on the server, not yet in this replica's cache (its watch lags). */
+  const fresh = livePatch({ name: 'just-created', spec: { patchName: 'livepatch_new' as never } });
+  const freshEntry = entry({
+    livePatch: 'just-created' as never,
+    patchName: 'livepatch_new' as never,
+  });
+
+  test('go with another LivePatch write only once the API server says the LivePatch does not exist', async () => {
+    const lp = withMetadata(livePatch(), {
+      finalizers: [FINALIZER],
+      deletionTimestamp: new Date(),
+    });
+    store(
+      [lp],
+      [
+        lpn(nodeName(1), {
+          desired: [freshEntry, ghost, entry({ state: 'Disabled' })],
+          observed: [observed('Unpatched')],
+          heartbeat: Date.now(),
+        }),
+      ],
+    );
+    api.livePatches.set('just-created', fresh);
+    await (await reconciler()).reconcile(LP);
+    expect(entriesOf(nodeName(1))).toEqual(['just-created']);
+    expect(events.recorded.filter((e) => e.event.reason === 'EntryRemoved')).toEqual([
+      expect.objectContaining({ target: expect.objectContaining({ name: 'ghost' }) }),
+    ]);
+  });
+
+  test('a reconcile of a LivePatch the cache lacks but the API server has removes nothing', async () => {
+    store([], [lpn(nodeName(1), { desired: [freshEntry], heartbeat: Date.now() })]);
+    api.livePatches.set('just-created', fresh);
+    expect(await (await reconciler()).reconcile('just-created')).toEqual({});
+    expect(entriesOf(nodeName(1))).toEqual(['just-created']);
+    expect(api.sent('PATCH', PATHS.livePatchNodes)).toEqual([]);
+    expect(events.recorded).toEqual([]);
+  });
+});
+
+describe('a LivePatch gone with entries on a whole fleet (its finalizer removed by hand)', () => {
+  const NODES = 40;
+  const fleet = Array.from({ length: NODES }, (_, i) =>
+    lpn(nodeName(i + 1), { desired: [ghost], heartbeat: Date.now() }),
+  );
+
+  test('its entries go several at a time, summed up in one Event', async () => {
+    store([], fleet);
+    api.latencyMs = 5;
+    await (await reconciler()).reconcile('ghost');
+    for (const n of fleet) expect(entriesOf(n.metadata.name ?? '')).toEqual([]);
+    expect(api.maxInFlight).toBeGreaterThan(1);
+    expect(api.maxInFlight).toBeLessThanOrEqual(8);
+    expect(events.recorded).toHaveLength(1);
+    expect(events.recorded[0]?.target).toMatchObject({ kind: 'LivePatch', name: 'ghost' });
+    expect(events.recorded[0]?.event.message).toMatch(
+      /^spec\.patches of 40 nodes \(node-01, node-02, node-03, node-04, node-05 and 35 more\) had an entry for LivePatch ghost, which does not exist/,
+    );
+  });
+
+  test('a node whose entry cannot be removed is retried soon; the others go', async () => {
+    store([], fleet);
+    api.failing.add(nodeName(3));
+    const result = await (await reconciler()).reconcile('ghost');
+    expect(result.requeueAfterMs).toBeLessThanOrEqual(5000);
+    expect(entriesOf(nodeName(3))).toEqual(['ghost']);
+    expect(entriesOf(nodeName(4))).toEqual([]);
+    expect(events.recorded[0]?.event.message).toContain(`of ${NODES - 1} nodes`);
   });
 });
