@@ -21,10 +21,11 @@
 //   (Failed), Ignore goes on.
 // - Disabled and deletion unpatch every node that has the patch, at most
 //   maxUnavailable at a time; deletion then removes the entries.
-// - An abort (annotation livepatch.io/abort naming the current generation)
-//   rolls back like stall.action Rollback, with reason Aborted. It is read from
-//   the object on every pass, so a controller that takes over mid-abort goes on
-//   with it; a new generation (a retry, any edit) leaves it behind.
+// - An abort (annotation livepatch.io/abort naming the current attempt,
+//   spec.rollout.attempt) rolls back like stall.action Rollback, with reason
+//   Aborted. It is read from the object on every pass, so a controller that
+//   takes over mid-abort goes on with it; pauses and edits keep it, only a
+//   retry (a new attempt) leaves it behind.
 // - A new generation: nodes already patched stay patched (their entry takes
 //   the new generation, no kernel work); Stalled and Failed nodes of the old
 //   generation are tried again; the steps start over, counting patched nodes.

@@ -176,7 +176,8 @@ const rollout = object(
     }),
     attempt: integer(
       'Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec ' +
-        'change it is a new generation, which the controller rolls out afresh.',
+        'change it is a new generation, which the controller rolls out afresh; a new attempt also ends ' +
+        'an abort (the livepatch.io/abort annotation names the attempt it stops).',
       { minimum: 0 },
     ),
   },

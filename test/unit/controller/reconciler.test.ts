@@ -132,7 +132,7 @@ describe('a LivePatch gone with entries on a whole fleet (its finalizer removed 
 
   test('its entries go several at a time, summed up in one Event', async () => {
     store([], fleet);
-    api.latencyMs = 5;
+    api.latencyMs = 50;
     await (await reconciler()).reconcile('ghost');
     for (const n of fleet) expect(entriesOf(n.metadata.name ?? '')).toEqual([]);
     expect(api.maxInFlight).toBeGreaterThan(1);
