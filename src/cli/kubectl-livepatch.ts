@@ -38,9 +38,11 @@ const HELP = `Usage: kubectl livepatch <command> [NAME] [--kubeconfig FILE]
     --rollback-complete
                    also abort a Complete rollout: every node unpatches, then retry can roll it
                    out again (spec.state: Disabled is the way to take a patch off for good)
-  retry NAME       after RolledBack or Failed, a fresh attempt: increments
+  retry NAME       after RolledBack or Failed, or when nodes stalled or failed (a failureBudget
+                   or stall.action Ignore let the rollout go on), a fresh attempt: increments
                    spec.rollout.attempt (a new generation) and ends an abort; the steps start
-                   over and nodes that stalled or failed are tried again. Refused in any other phase
+                   over and nodes that stalled or failed are tried again. Refused otherwise,
+                   and while Disabled or being deleted
 
 abort and retry write the LivePatch (never its status) with the resourceVersion they read,
 name you in livepatch.io/requested-by, and print what to watch next. A refusal changes

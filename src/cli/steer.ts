@@ -85,7 +85,7 @@ export function planAbort(
 }
 
 const RETRY_HINT: Record<string, (name: string) => string> = {
-  Complete: () => 'every targeted node has the patch, nothing to retry',
+  Complete: () => 'no targeted node stalled or failed, nothing to retry',
   Progressing: (name) => `it is still rolling out; to stop it: kubectl livepatch abort ${name}`,
   Paused: (name) =>
     `it is paused, not over: kubectl livepatch resume ${name}, or stop it: kubectl livepatch abort ${name}`,
@@ -94,6 +94,13 @@ const RETRY_HINT: Record<string, (name: string) => string> = {
   Disabling: () => 'spec.state is Disabled; set it to Enabled to roll the patch out again',
   Disabled: () => 'spec.state is Disabled; set it to Enabled to roll the patch out again',
 };
+
+const disabled = (lp: LivePatch, phase: string): boolean =>
+  lp.spec.state === 'Disabled' || phase === 'Disabling' || phase === 'Disabled';
+
+/** A failureBudget or stall.action Ignore lets a rollout go on, even complete, past such nodes. */
+const hasFailures = (lp: LivePatch): boolean =>
+  (lp.status?.nodes?.stalled ?? 0) + (lp.status?.nodes?.failed ?? 0) > 0;
 
 function retryRefusal(lp: LivePatch): string | undefined {
   const name = lp.metadata.name ?? '';
@@ -106,10 +113,15 @@ function retryRefusal(lp: LivePatch): string | undefined {
     );
   if (phase === 'RolledBack' || phase === 'Failed') return undefined;
   const hint = RETRY_HINT[phase]?.(name) ?? `see kubectl livepatch status ${name}`;
-  return `${name} is ${phase}: retry is for a rollout that RolledBack or Failed; ${hint}`;
+  if (disabled(lp, phase)) return `${name} is ${phase}: ${hint}`;
+  if (hasFailures(lp)) return undefined;
+  return `${name} is ${phase}: retry is for a rollout that RolledBack or Failed, or has nodes that stalled or failed; ${hint}`;
 }
 
-/** A fresh attempt: bump spec.rollout.attempt, a new generation the controller rolls out afresh. */
+/**
+ * A fresh attempt: bump spec.rollout.attempt, a new generation the controller
+ * rolls out afresh (its stalled and failed nodes tried again).
+ */
 export function planRetry(lp: LivePatch, o: { readonly by?: string } = {}): Steer {
   const refusal = retryRefusal(lp);
   if (refusal) return { kind: 'refuse', message: refusal };

@@ -145,7 +145,7 @@ describe('kubectl livepatch abort and retry', () => {
     await expectRefused(
       ['retry', NAME],
       new RegExp(
-        `refused: ${NAME} is Complete: retry is for a rollout that RolledBack or Failed; every targeted node has the patch, nothing to retry`,
+        `refused: ${NAME} is Complete: retry is for a rollout that RolledBack or Failed, or has nodes that stalled or failed; no targeted node stalled or failed, nothing to retry`,
       ),
     );
     await expectRefused(

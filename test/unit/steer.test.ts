@@ -148,15 +148,44 @@ describe('retry', () => {
   test.each<[LivePatchPhase | undefined, RegExp]>([
     [
       undefined,
-      /cve-1 is Pending: retry is for a rollout that RolledBack or Failed; it has not started/,
+      /cve-1 is Pending: retry is for a rollout that RolledBack or Failed, or has nodes that stalled or failed; it has not started/,
     ],
     ['Progressing', /is Progressing: .*to stop it: kubectl livepatch abort cve-1/],
     ['Paused', /is Paused: .*kubectl livepatch resume cve-1/],
-    ['Complete', /is Complete: .*nothing to retry/],
+    [
+      'Complete',
+      /is Complete: retry is for a rollout that RolledBack or Failed, or has nodes that stalled or failed; no targeted node stalled or failed, nothing to retry/,
+    ],
     ['RollingBack', /is RollingBack: .*wait until it is RolledBack/],
     ['Disabled', /is Disabled: .*set it to Enabled/],
   ])('refused when %s', (phase, message) => {
     expect(refusal(planRetry(at(phase)))).toMatch(message);
+  });
+
+  test.each<[LivePatchPhase, 'stalled' | 'failed']>([
+    ['Complete', 'failed'],
+    ['Complete', 'stalled'],
+    ['Progressing', 'failed'],
+    ['Paused', 'stalled'],
+  ])(
+    '%s with a %s node (failureBudget or stall.action Ignore let it go on): a fresh attempt',
+    (phase, what) => {
+      const lp = at(phase);
+      const status = { ...lp.status, nodes: { targeted: 4, patched: 3, [what]: 1 } };
+      const steer = planRetry({ ...lp, status });
+      expect(steer.kind === 'patch' && steer.patch).toMatchObject({
+        spec: { rollout: { attempt: 1 } },
+      });
+    },
+  );
+
+  test.each<[string, LivePatch]>([
+    ['Disabled', at('Disabled')],
+    ['Disabling', at('Disabling')],
+    ['being deleted', withMetadata(at('Complete'), { deletionTimestamp: new Date() })],
+  ])('refused when %s, even with failed nodes', (_what, lp) => {
+    const status = { ...lp.status, nodes: { targeted: 4, failed: 1 } };
+    expect(planRetry({ ...lp, status }).kind).toBe('refuse');
   });
 
   test('refused while the controller has not caught up with the latest generation', () => {
