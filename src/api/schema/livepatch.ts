@@ -76,7 +76,10 @@ const kernelTarget = object(
     }),
     releasePattern: string(
       'A regular expression (RE2 syntax) matched against the whole of `uname -r`; must start with "^". ' +
-        'An exact release takes precedence over a pattern.',
+        'An exact release takes precedence over a pattern. The agent loads a module only on the release ' +
+        'its vermagic names, exactly, so one build serves one release: a pattern must match only nodes ' +
+        "whose `uname -r` is the build's release string (as with packages rebuilt under one release); " +
+        'nodes on other releases it matches fail. Give each release its own entry and build.',
       { pattern: '^\\^', maxLength: 256 },
     ),
     module: moduleSourceSchema,
