@@ -148,7 +148,10 @@ function sameModule(a: DesiredPatch['module'], b: DesiredPatch['module']): boole
  * generation, stall timeout, force policy, module build), and an entry edited
  * by hand is written back: the controller owns spec. A stalled or failed
  * node's entry is restored within its generation only: a new generation
- * retries it when a slot frees, not here.
+ * retries it when a slot frees, not here. A patched node's entry takes the
+ * spec's module too, not the build its kernel runs: the node does not report
+ * which build it loaded, and without that a kept module cannot be told from
+ * one edited by hand (which would load at the next reboot).
  */
 function refreshes(ctx: Ctx, writes: Map<NodeName, DesiredPatch | null>): void {
   for (const slot of ctx.targets) {
