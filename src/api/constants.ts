@@ -36,11 +36,11 @@ export const FIELD_MANAGER = {
 
 /**
  * Annotations a user (or `kubectl livepatch`) puts on a LivePatch to steer it.
- * Annotations, not spec: an abort must not bump metadata.generation, since the
- * generation is what it names.
+ * Annotations, not spec: an abort is no change of what to roll out, and must
+ * not read as a fresh attempt.
  */
 export const STEERING_ANNOTATIONS = {
-  /** The metadata.generation to roll back now; honoured only while it is the current generation. */
+  /** "attempt-N": roll back now, and hold it while spec.rollout.attempt is N (a bare generation: while it is current). */
   abort: `${GROUP}/abort`,
   /** Who asked for the last abort or retry, as the API server knows them; quoted in conditions and Events. */
   requestedBy: `${GROUP}/requested-by`,

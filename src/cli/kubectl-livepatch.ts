@@ -17,7 +17,7 @@ import { FIELD_MANAGER, STEERING_ANNOTATIONS } from '../api/constants.js';
 import { abortAnnotation } from '../api/steering.js';
 import { createLogger } from '../log.js';
 import { progressBar, progressLine } from './progress.js';
-import { planAbort, planRetry, type Steer } from './steer.js';
+import { pauseNote, planAbort, planRetry, type Steer } from './steer.js';
 import { untilSignal } from './signals.js';
 
 const HELP = `Usage: kubectl livepatch <command> [NAME] [--kubeconfig FILE]
@@ -30,16 +30,19 @@ const HELP = `Usage: kubectl livepatch <command> [NAME] [--kubeconfig FILE]
   pause NAME       set spec.rollout.paused=true: no new node starts, nothing is reversed
   resume NAME      set spec.rollout.paused=false (this also releases an empty pause step)
   abort NAME       roll back now, as stall.action Rollback would: annotates the LivePatch with
-                   livepatch.io/abort=<its generation>; the controller unpatches every node,
-                   in-flight ones first, and ends RolledBack with reason Aborted. Refused when
+                   livepatch.io/abort=attempt-<spec.rollout.attempt>; the controller unpatches
+                   every node, in-flight ones first, and ends RolledBack with reason Aborted.
+                   It stays aborted through pause, resume and edits, until retry. Refused when
                    it is already RollingBack, RolledBack, Disabled or being deleted, and when it
                    is Complete unless --rollback-complete is given
     --rollback-complete
                    also abort a Complete rollout: every node unpatches, then retry can roll it
                    out again (spec.state: Disabled is the way to take a patch off for good)
-  retry NAME       after RolledBack or Failed, a fresh attempt: increments
-                   spec.rollout.attempt (a new generation); the steps start over and nodes that
-                   stalled or failed are tried again. Refused in any other phase
+  retry NAME       after RolledBack or Failed, or when nodes stalled or failed (a failureBudget
+                   or stall.action Ignore let the rollout go on), a fresh attempt: increments
+                   spec.rollout.attempt (a new generation) and ends an abort; the steps start
+                   over and nodes that stalled or failed are tried again. Refused otherwise,
+                   and while Disabled or being deleted
 
 abort and retry write the LivePatch (never its status) with the resourceVersion they read,
 name you in livepatch.io/requested-by, and print what to watch next. A refusal changes
@@ -80,14 +83,13 @@ function nodeRow(node: LivePatchNode, name: string): string[] | undefined {
 function abortNote(lp: LivePatch): string[] {
   const abort = abortAnnotation(lp);
   const key = STEERING_ANNOTATIONS.abort;
-  const generation = lp.metadata.generation ?? 1;
   if (abort.kind === 'stale')
     return [
-      `  note: ${key} names generation ${abort.generation}, not the current ${generation}: it does nothing`,
+      `  note: ${key} names ${abort.names}, not the current ${abort.current}: it does nothing`,
     ];
   if (abort.kind === 'invalid')
     return [
-      `  note: ${key} is ${JSON.stringify(abort.value)}, not a generation: it does nothing. Use kubectl livepatch abort ${lp.metadata.name ?? ''}`,
+      `  note: ${key} is ${JSON.stringify(abort.value)}, neither attempt-N nor a generation: it does nothing. Use kubectl livepatch abort ${lp.metadata.name ?? ''}`,
     ];
   return [];
 }
@@ -200,13 +202,13 @@ async function nodesTable(kc: Kc): Promise<string> {
 }
 
 async function setPaused(kc: Kc, name: string, paused: boolean): Promise<string> {
-  await mergePatch(
+  const written = await mergePatch<LivePatch>(
     kc,
     `${PATHS.livePatches}/${name}`,
     { spec: { rollout: { paused } } },
     FIELD_MANAGER.plugin,
   );
-  return `livepatch.livepatch.io/${name} ${paused ? 'paused' : 'resumed'}\n`;
+  return `livepatch.livepatch.io/${name} ${paused ? 'paused' : 'resumed'}\n${pauseNote(written)}`;
 }
 
 class Refused extends Error {

@@ -4,7 +4,7 @@
 // read and decided again rather than steered on a stale picture.
 import { STEERING_ANNOTATIONS } from '../api/constants.js';
 import type { LivePatch } from '../api/generated/types.js';
-import { abortAnnotation } from '../api/steering.js';
+import { abortAnnotation, abortValue } from '../api/steering.js';
 
 export type Steer =
   | { readonly kind: 'refuse'; readonly message: string }
@@ -32,7 +32,7 @@ const progressingReason = (lp: LivePatch): string | undefined =>
 
 function abortRefusal(lp: LivePatch, rollbackComplete: boolean): string | undefined {
   const name = lp.metadata.name ?? '';
-  const generation = lp.metadata.generation ?? 1;
+  const abort = abortAnnotation(lp);
   if (lp.metadata.deletionTimestamp)
     return `${name} is being deleted: the controller is already unpatching every node`;
   if (lp.spec.state === 'Disabled')
@@ -40,8 +40,8 @@ function abortRefusal(lp: LivePatch, rollbackComplete: boolean): string | undefi
   const phase = currentPhase(lp);
   if (phase === 'RolledBack' || phase === 'Disabled')
     return `${name} is already ${phase}: no node has the patch. To roll out again: kubectl livepatch retry ${name}`;
-  if (abortAnnotation(lp).kind === 'current')
-    return `generation ${generation} of ${name} is already aborted (phase ${lp.status?.phase ?? 'Pending'}). ${watchHint(name)}`;
+  if (abort.kind === 'current')
+    return `${abort.names} of ${name} is already aborted (phase ${lp.status?.phase ?? 'Pending'}): it stays aborted until kubectl livepatch retry ${name}. ${watchHint(name)}`;
   if (phase === 'RollingBack')
     return `${name} is already rolling back (stall.action Rollback). ${watchHint(name)}`;
   if (phase === 'Failed' && progressingReason(lp) === 'PatchNameInUse')
@@ -64,27 +64,28 @@ export function planAbort(
   const refusal = abortRefusal(lp, o.rollbackComplete);
   if (refusal) return { kind: 'refuse', message: refusal };
   const name = lp.metadata.name ?? '';
-  const generation = String(lp.metadata.generation ?? 1);
+  const value = abortValue(lp);
   return {
     kind: 'patch',
     patch: {
       metadata: {
         resourceVersion: lp.metadata.resourceVersion,
         annotations: {
-          [STEERING_ANNOTATIONS.abort]: generation,
+          [STEERING_ANNOTATIONS.abort]: value,
           [STEERING_ANNOTATIONS.requestedBy]: o.by ?? null,
         },
       },
     },
     done: () =>
-      `livepatch.livepatch.io/${name} aborted: ${STEERING_ANNOTATIONS.abort}=${generation}. The controller ` +
+      `livepatch.livepatch.io/${name} aborted: ${STEERING_ANNOTATIONS.abort}=${value}. The controller ` +
       `unpatches every node that has the patch, in-flight ones first, maxUnavailable at a time, and ends ` +
-      `RolledBack with reason Aborted.\n${watchHint(name)}\nThen, to roll out again: kubectl livepatch retry ${name}\n`,
+      `RolledBack with reason Aborted; pausing, resuming or editing it keeps it aborted.\n${watchHint(name)}\n` +
+      `Then, to roll out again: kubectl livepatch retry ${name}\n`,
   };
 }
 
 const RETRY_HINT: Record<string, (name: string) => string> = {
-  Complete: () => 'every targeted node has the patch, nothing to retry',
+  Complete: () => 'no targeted node stalled or failed, nothing to retry',
   Progressing: (name) => `it is still rolling out; to stop it: kubectl livepatch abort ${name}`,
   Paused: (name) =>
     `it is paused, not over: kubectl livepatch resume ${name}, or stop it: kubectl livepatch abort ${name}`,
@@ -93,6 +94,13 @@ const RETRY_HINT: Record<string, (name: string) => string> = {
   Disabling: () => 'spec.state is Disabled; set it to Enabled to roll the patch out again',
   Disabled: () => 'spec.state is Disabled; set it to Enabled to roll the patch out again',
 };
+
+const disabled = (lp: LivePatch, phase: string): boolean =>
+  lp.spec.state === 'Disabled' || phase === 'Disabling' || phase === 'Disabled';
+
+/** A failureBudget or stall.action Ignore lets a rollout go on, even complete, past such nodes. */
+const hasFailures = (lp: LivePatch): boolean =>
+  (lp.status?.nodes?.stalled ?? 0) + (lp.status?.nodes?.failed ?? 0) > 0;
 
 function retryRefusal(lp: LivePatch): string | undefined {
   const name = lp.metadata.name ?? '';
@@ -105,10 +113,15 @@ function retryRefusal(lp: LivePatch): string | undefined {
     );
   if (phase === 'RolledBack' || phase === 'Failed') return undefined;
   const hint = RETRY_HINT[phase]?.(name) ?? `see kubectl livepatch status ${name}`;
-  return `${name} is ${phase}: retry is for a rollout that RolledBack or Failed; ${hint}`;
+  if (disabled(lp, phase)) return `${name} is ${phase}: ${hint}`;
+  if (hasFailures(lp)) return undefined;
+  return `${name} is ${phase}: retry is for a rollout that RolledBack or Failed, or has nodes that stalled or failed; ${hint}`;
 }
 
-/** A fresh attempt: bump spec.rollout.attempt, a new generation the controller rolls out afresh. */
+/**
+ * A fresh attempt: bump spec.rollout.attempt, a new generation the controller
+ * rolls out afresh (its stalled and failed nodes tried again).
+ */
 export function planRetry(lp: LivePatch, o: { readonly by?: string } = {}): Steer {
   const refusal = retryRefusal(lp);
   if (refusal) return { kind: 'refuse', message: refusal };
@@ -120,7 +133,7 @@ export function planRetry(lp: LivePatch, o: { readonly by?: string } = {}): Stee
     patch: {
       metadata: {
         resourceVersion: lp.metadata.resourceVersion,
-        // The abort named the generation this retry leaves behind: it would do nothing, so it goes.
+        // The abort named the attempt this retry leaves behind: it would do nothing, so it goes.
         annotations: {
           [STEERING_ANNOTATIONS.abort]: null,
           [STEERING_ANNOTATIONS.requestedBy]: o.by ?? null,
@@ -133,4 +146,15 @@ export function planRetry(lp: LivePatch, o: { readonly by?: string } = {}): Stee
       `${written.metadata.generation ?? ''}. A fresh rollout after ${after}: the steps start over, nodes that ` +
       `stalled or failed are tried again, patched nodes stay patched.\n${watchHint(name)}\n`,
   };
+}
+
+/** What `pause` and `resume` add when the LivePatch written is aborted: neither ends an abort. */
+export function pauseNote(written: LivePatch): string {
+  const abort = abortAnnotation(written);
+  if (abort.kind !== 'current') return '';
+  const name = written.metadata.name ?? '';
+  return (
+    `note: ${abort.names} of ${name} is aborted (${STEERING_ANNOTATIONS.abort}): it stays rolled back ` +
+    `whether paused or not. To roll out again: kubectl livepatch retry ${name}\n`
+  );
 }

@@ -70,9 +70,10 @@ function newlyStalled(previous: LivePatchStatus | undefined, next: LivePatchStat
 }
 
 /**
- * One Aborted Event per aborted generation: the first status that records the
- * abort (the Degraded condition, reason Aborted) is the one written with it,
- * so a controller that takes over mid-abort does not announce it again.
+ * One Aborted Event per abort: the first status that records it (the Degraded
+ * condition, reason Aborted) is the one written with it, so a controller that
+ * takes over mid-abort does not announce it again, nor does a pause or an
+ * edit (a new generation) while it holds.
  */
 function abortEvent(
   previous: LivePatchStatus | undefined,
@@ -81,10 +82,7 @@ function abortEvent(
 ): EventRecord[] {
   if (plan.reason !== 'Aborted') return [];
   const recorded = previous?.conditions?.some(
-    (c) =>
-      c.type === 'Degraded' &&
-      c.reason === 'Aborted' &&
-      c.observedGeneration === next.observedGeneration,
+    (c) => c.type === 'Degraded' && c.reason === 'Aborted',
   );
   if (recorded) return [];
   const message = `generation ${next.observedGeneration ?? ''} ${plan.message}`;

@@ -21,10 +21,11 @@
 //   (Failed), Ignore goes on.
 // - Disabled and deletion unpatch every node that has the patch, at most
 //   maxUnavailable at a time; deletion then removes the entries.
-// - An abort (annotation livepatch.io/abort naming the current generation)
-//   rolls back like stall.action Rollback, with reason Aborted. It is read from
-//   the object on every pass, so a controller that takes over mid-abort goes on
-//   with it; a new generation (a retry, any edit) leaves it behind.
+// - An abort (annotation livepatch.io/abort naming the current attempt,
+//   spec.rollout.attempt) rolls back like stall.action Rollback, with reason
+//   Aborted. It is read from the object on every pass, so a controller that
+//   takes over mid-abort goes on with it; pauses and edits keep it, only a
+//   retry (a new attempt) leaves it behind.
 // - A new generation: nodes already patched stay patched (their entry takes
 //   the new generation, no kernel work); Stalled and Failed nodes of the old
 //   generation are tried again; the steps start over, counting patched nodes.
@@ -147,7 +148,10 @@ function sameModule(a: DesiredPatch['module'], b: DesiredPatch['module']): boole
  * generation, stall timeout, force policy, module build), and an entry edited
  * by hand is written back: the controller owns spec. A stalled or failed
  * node's entry is restored within its generation only: a new generation
- * retries it when a slot frees, not here.
+ * retries it when a slot frees, not here. A patched node's entry takes the
+ * spec's module too, not the build its kernel runs: the node does not report
+ * which build it loaded, and without that a kept module cannot be told from
+ * one edited by hand (which would load at the next reboot).
  */
 function refreshes(ctx: Ctx, writes: Map<NodeName, DesiredPatch | null>): void {
   for (const slot of ctx.targets) {

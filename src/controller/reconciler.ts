@@ -8,14 +8,8 @@
 // nearly every pass.
 import type { KubeConfig } from '../kube/config.js';
 import { canonicalJson } from '../api/canonical.js';
-import {
-  API_VERSION,
-  FIELD_MANAGER,
-  FINALIZER,
-  LIVEPATCH,
-  LIVEPATCH_NODE,
-} from '../api/constants.js';
-import { clip } from '../api/listing.js';
+import { API_VERSION, FIELD_MANAGER, FINALIZER, LIVEPATCH } from '../api/constants.js';
+import { clip, listSome } from '../api/listing.js';
 import type {
   DesiredPatch,
   LivePatch,
@@ -25,8 +19,8 @@ import type {
 import type { KernelRelease, NodeName } from '../api/names.js';
 import type { EventRecorder } from '../kube/events.js';
 import { rawJson } from '../kube/raw.js';
-import type { Reflector } from '../kube/reflector.js';
-import { isConflict, mergePatch, PATHS, type NodeObject } from '../kube/resources.js';
+import type { KubeObject, Reflector } from '../kube/reflector.js';
+import { isConflict, isNotFound, mergePatch, PATHS, type NodeObject } from '../kube/resources.js';
 import type { Logger } from '../log.js';
 import { aggregateStatus } from './aggregator.js';
 import { decisionEvents } from './decision-events.js';
@@ -36,12 +30,15 @@ import { planRollout, type Plan } from './planner.js';
 import { classifyNodes, patchNameOwner, type NodeFacts } from './targets.js';
 import type { WorkResult } from './queue.js';
 
+/** What the reconciler uses of a cache: reads, and its own writes read back. */
+export type Cache<T extends KubeObject> = Pick<Reflector<T>, 'get' | 'list' | 'observe'>;
+
 export interface ReconcilerDeps {
   readonly kc: KubeConfig;
-  readonly livePatches: Reflector<LivePatch>;
-  readonly livePatchNodes: Reflector<LivePatchNode>;
-  readonly nodes: Reflector<NodeObject>;
-  readonly events: EventRecorder;
+  readonly livePatches: Cache<LivePatch>;
+  readonly livePatchNodes: Cache<LivePatchNode>;
+  readonly nodes: Cache<NodeObject>;
+  readonly events: Pick<EventRecorder, 'record'>;
   readonly metrics: ControllerMetrics;
   readonly isLeader: () => boolean;
   readonly log: Logger;
@@ -54,6 +51,8 @@ const WRITE_CONCURRENCY = 8;
 /** A node whose entry could not be written is tried again this soon. */
 const UNWRITTEN_RETRY_MS = 5000;
 const UNWRITTEN_REMEMBERED = 10_000;
+/** Nodes named in a message; the rest are counted. */
+const LISTED_NODES = 5;
 /** Counts and messages alone are written at most this often. */
 const STATUS_INTERVAL_MS = 1000;
 
@@ -68,6 +67,9 @@ function significant(status: LivePatchStatus | undefined): string {
     conditions: status?.conditions?.map((c) => [c.type, c.status]),
   });
 }
+
+/** Whether a LivePatch is gone from the API server, not just from this replica's cache. */
+type Gone = (livePatch: string) => Promise<boolean>;
 
 export function nodeFacts(node: NodeObject): NodeFacts {
   const kernel = node.status?.nodeInfo?.kernelVersion;
@@ -119,7 +121,8 @@ export class Reconciler {
     }
     this.d.metrics.nodesStarted(name, plan.started.length);
     if (plan.started.length) log.info('started nodes', { nodes: plan.started, phase: plan.phase });
-    if (plan.releaseFinalizer)
+    // An entry whose removal failed still makes its agent guard the patch: deletion waits for it.
+    if (plan.releaseFinalizer && unwritten === 0)
       await this.setFinalizers(
         lp,
         finalizers.filter((f) => f !== FINALIZER),
@@ -140,40 +143,79 @@ export class Reconciler {
    * A LivePatch that does not exist has no entry on any node: one there was
    * added or renamed by hand (or outlived its LivePatch, whose finalizer was
    * removed by hand). The controller owns spec, so it goes; a patch it had
-   * loaded stays in the kernel, listed by the agent as unmanaged.
+   * loaded stays in the kernel, listed by the agent as unmanaged. Every node
+   * may hold one (a finalizer removed by hand), so the writes go in lanes
+   * like a rollout's and one Event sums them up.
    */
   private async removeOrphans(name: string): Promise<WorkResult> {
     const log = this.d.log.child({ livePatch: name });
-    for (const lpn of this.d.livePatchNodes.list()) {
-      if (lpn.spec.patches?.some((p) => p.livePatch === name))
-        await this.writeEntry(name, (lpn.metadata.name ?? '') as NodeName, null, log);
-    }
-    return {};
+    const gone = this.goneCheck();
+    if (!(await gone(name))) return {};
+    const holding = this.d.livePatchNodes
+      .list()
+      .filter((lpn) => lpn.spec.patches?.some((p) => p.livePatch === name))
+      .map((lpn): [NodeName, null] => [(lpn.metadata.name ?? '') as NodeName, null]);
+    const removed = new Map<string, NodeName[]>([[name, []]]);
+    const failed = await this.inLanes(holding, async (node) => {
+      for (const orphan of [name, ...(await this.writeEntry(name, node, null, gone, log))])
+        removed.set(orphan, [...(removed.get(orphan) ?? []), node]);
+    });
+    await this.announceRemoved(removed, log);
+    for (const [node, error] of failed)
+      log.warn('cannot remove the entry of a LivePatch that does not exist; retrying', {
+        node,
+        error,
+      });
+    return failed.length ? { requeueAfterMs: UNWRITTEN_RETRY_MS } : {};
   }
 
-  /** Said where the user looks: on the LivePatchNode, and in the log. */
+  /**
+   * Whether a LivePatch the cache lacks is really gone, asked of the API
+   * server: a new leader's LivePatch watch may lag, and removing the entries
+   * of a LivePatch just created would leave its in-flight nodes unguarded.
+   * Asked once per name per pass (orphans are rare); any answer but 404 throws.
+   */
+  private goneCheck(): Gone {
+    const asked = new Map<string, Promise<boolean>>();
+    return (livePatch) => {
+      let answer = asked.get(livePatch);
+      if (!answer) {
+        answer = rawJson<LivePatch>(this.d.kc, 'GET', `${PATHS.livePatches}/${livePatch}`).then(
+          () => false,
+          (err: unknown) => {
+            if (isNotFound(err)) return true;
+            throw err;
+          },
+        );
+        asked.set(livePatch, answer);
+      }
+      return answer;
+    };
+  }
+
+  /** One Event per removed LivePatch, on it (gone, but its Events are still listed by name), naming a few nodes. */
   private async announceRemoved(
-    lpn: LivePatchNode,
-    removed: readonly string[],
+    removed: ReadonlyMap<string, readonly NodeName[]>,
     log: Logger,
   ): Promise<void> {
-    const node = lpn.metadata.name ?? '';
-    for (const livePatch of removed) {
-      log.warn('removed an entry for a LivePatch that does not exist', { node, entry: livePatch });
+    for (const [livePatch, nodes] of removed) {
+      if (!nodes.length) continue;
+      const which = listSome(nodes, LISTED_NODES);
+      log.warn('removed entries for a LivePatch that does not exist', {
+        entry: livePatch,
+        count: nodes.length,
+        nodes: which,
+      });
+      const whose = nodes.length === 1 ? `node ${which}` : `${nodes.length} nodes (${which})`;
       await this.d.events.record(
-        {
-          apiVersion: API_VERSION,
-          kind: LIVEPATCH_NODE.kind,
-          name: node,
-          uid: lpn.metadata.uid ?? '',
-        },
+        { apiVersion: API_VERSION, kind: LIVEPATCH.kind, name: livePatch, uid: '' },
         {
           type: 'Warning',
           reason: 'EntryRemoved',
           message:
-            `spec.patches had an entry for LivePatch ${livePatch}, which does not exist; the controller removed it ` +
-            '(it owns spec: edit the LivePatch, never its nodes). A patch it had loaded stays in the kernel, ' +
-            'listed under status.unmanaged',
+            `spec.patches of ${whose} had an entry for LivePatch ${livePatch}, which does not exist; the ` +
+            'controller removed it (it owns spec: edit the LivePatch, never its nodes). A patch loaded ' +
+            "from it stays in the kernel, listed under the LivePatchNode's status.unmanaged",
         },
       );
     }
@@ -248,23 +290,37 @@ export class Reconciler {
     log: Logger,
   ): Promise<number> {
     const livePatch = lp.metadata.name ?? '';
-    const queue = [...writes];
+    const gone = this.goneCheck();
+    const removed = new Map<string, NodeName[]>();
+    const failed = await this.inLanes([...writes], async (node, entry) => {
+      for (const orphan of await this.writeEntry(livePatch, node, entry, gone, log))
+        removed.set(orphan, [...(removed.get(orphan) ?? []), node]);
+      this.unwritten.delete(`${livePatch}/${node}`);
+    });
+    await this.announceRemoved(removed, log);
+    for (const [node, error] of failed) await this.reportUnwritten(lp, node, error, log);
+    return failed.length;
+  }
+
+  /** WRITE_CONCURRENCY writes at a time; the nodes whose write failed, with why. */
+  private async inLanes<E>(
+    items: readonly (readonly [NodeName, E])[],
+    write: (node: NodeName, entry: E) => Promise<void>,
+  ): Promise<[NodeName, string][]> {
+    const queue = [...items];
     const failed: [NodeName, string][] = [];
     const lane = async (): Promise<void> => {
       for (let next = queue.shift(); next; next = queue.shift()) {
-        const [node, entry] = next;
         try {
-          await this.writeEntry(livePatch, node, entry, log);
-          this.unwritten.delete(`${livePatch}/${node}`);
+          await write(...next);
         } catch (err) {
           if (err instanceof NotLeaderError) throw err;
-          failed.push([node, (err as Error).message]);
+          failed.push([next[0], (err as Error).message]);
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, queue.length) }, lane));
-    for (const [node, error] of failed) await this.reportUnwritten(lp, node, error, log);
-    return failed.length;
+    return failed;
   }
 
   /** An Event per node and distinct error, not per retry. */
@@ -308,25 +364,35 @@ export class Reconciler {
     this.d.livePatches.observe(written);
   }
 
-  /** Replaces this LivePatch's entry in the node's list, guarded by resourceVersion; re-reads on conflict. */
+  /**
+   * Replaces this LivePatch's entry in the node's list, guarded by
+   * resourceVersion; re-reads on conflict. Returns the other LivePatches whose
+   * entries went with it because they do not exist.
+   */
   private async writeEntry(
     livePatch: string,
     node: NodeName,
     entry: DesiredPatch | null,
+    gone: Gone,
     log: Logger,
-  ): Promise<void> {
+  ): Promise<string[]> {
     const path = `${PATHS.livePatchNodes}/${node}`;
     let current = this.d.livePatchNodes.get(node);
     for (let attempt = 1; current; attempt++) {
       const all = current.spec.patches ?? [];
+      const others = all.filter((p) => p.livePatch !== livePatch);
       // Entries of LivePatches that do not exist go too: one renamed by hand would otherwise hold this patchName.
-      const orphans = all.filter((p) => this.d.livePatches.get(p.livePatch) === undefined);
-      const others = all.filter((p) => p.livePatch !== livePatch && !orphans.includes(p));
-      const patches = entry ? [...others, entry] : others;
+      const orphans: string[] = [];
+      for (const p of others)
+        if (!this.d.livePatches.get(p.livePatch) && (await gone(p.livePatch)))
+          orphans.push(p.livePatch);
+      const kept = others.filter((p) => !orphans.includes(p.livePatch));
+      const patches = entry ? [...kept, entry] : kept;
       const patch = {
         metadata: { resourceVersion: current.metadata.resourceVersion },
         spec: { patches },
       };
+      this.ensureLeader();
       try {
         this.d.livePatchNodes.observe(
           await mergePatch<LivePatchNode>(this.d.kc, path, patch, FIELD_MANAGER.controller),
@@ -336,16 +402,12 @@ export class Reconciler {
           state: entry?.state ?? 'removed',
           generation: entry?.generation,
         });
-        await this.announceRemoved(
-          current,
-          orphans.map((p) => p.livePatch),
-          log,
-        );
-        return;
+        return orphans;
       } catch (err) {
         if (!isConflict(err) || attempt >= WRITE_ATTEMPTS) throw err;
         current = await rawJson<LivePatchNode>(this.d.kc, 'GET', path);
       }
     }
+    return [];
   }
 }

@@ -199,7 +199,7 @@ describe('a LivePatchNode spec edited by hand', () => {
       items: { reason: string; message: string; involvedObject: { kind: string } }[];
     };
     const events = await waitUntil(
-      'an EntryRemoved Event on the LivePatchNode',
+      'an EntryRemoved Event on the LivePatch that does not exist',
       () =>
         kubectlJson<EventList>([
           'get',
@@ -207,15 +207,15 @@ describe('a LivePatchNode spec edited by hand', () => {
           '-n',
           'default',
           '--field-selector',
-          `involvedObject.name=${node}`,
+          'involvedObject.name=ghost',
         ]),
       (list) => list.items.some((e) => e.reason === 'EntryRemoved'),
       10_000,
     );
     const removed = events.items.find((e) => e.reason === 'EntryRemoved');
-    expect(removed?.involvedObject.kind).toBe('LivePatchNode');
+    expect(removed?.involvedObject.kind).toBe('LivePatch');
     expect(removed?.message).toContain(
-      'spec.patches had an entry for LivePatch ghost, which does not exist',
+      `spec.patches of node ${node} had an entry for LivePatch ghost, which does not exist`,
     );
     expect((await getLivePatch('restore')).status?.phase).toBe('Complete');
   });

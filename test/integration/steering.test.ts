@@ -52,11 +52,11 @@ describe('kubectl livepatch abort and retry', () => {
     );
 
     const out = await kubectlOk(['livepatch', 'abort', NAME]);
-    expect(out).toContain(`livepatch.livepatch.io/${NAME} aborted: livepatch.io/abort=1.`);
+    expect(out).toContain(`livepatch.livepatch.io/${NAME} aborted: livepatch.io/abort=attempt-0.`);
     expect(out).toContain(`Watch it: kubectl livepatch status ${NAME} -w`);
     const rollingBack = await waitFor('rolling back', (lp) => lp.status?.phase === 'RollingBack');
     expect(rollingBack.metadata.annotations).toMatchObject({
-      'livepatch.io/abort': '1',
+      'livepatch.io/abort': 'attempt-0',
       'livepatch.io/requested-by': await me(),
     });
     expect(rollingBack.metadata.generation).toBe(1);
@@ -102,14 +102,34 @@ describe('kubectl livepatch abort and retry', () => {
     expect(missing.stderr).toContain('livepatches.livepatch.io "no-such-patch" not found');
   });
 
+  test('pause and resume keep it aborted: still RolledBack, no node patched again', async () => {
+    const paused = await kubectlOk(['livepatch', 'pause', NAME]);
+    expect(paused).toContain(
+      `note: attempt 0 of ${NAME} is aborted (livepatch.io/abort): it stays rolled back whether paused or not. To roll out again: kubectl livepatch retry ${NAME}`,
+    );
+    await kubectlOk(['livepatch', 'resume', NAME]);
+    const lp = await waitFor('to act on the resume', (x) => x.status?.observedGeneration === 3);
+    expect(lp.status).toMatchObject({
+      phase: 'RolledBack',
+      nodes: { patched: 0, transitioning: 0 },
+    });
+    expect(condition(lp, 'Degraded')?.reason).toBe('Aborted');
+    // Long enough for a rollout of maxUnavailable 2 to start nodes, were it rolling out.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const reports = [...(await nodeReports(NAME)).values()].filter((r) => r !== undefined);
+    expect(reports.map((r) => r.phase)).toEqual(reports.map(() => 'Unpatched'));
+    expect((await getLivePatch(NAME)).status?.phase).toBe('RolledBack');
+    expect((await eventsFor(NAME)).filter((e) => e.reason === 'Aborted')).toHaveLength(1);
+  });
+
   test('retry after RolledBack: a fresh rollout, a new generation, to Complete', async () => {
     const out = await kubectlOk(['livepatch', 'retry', NAME]);
     expect(out).toContain(
-      `livepatch.livepatch.io/${NAME} retried: spec.rollout.attempt 1, generation 2. A fresh rollout after RolledBack`,
+      `livepatch.livepatch.io/${NAME} retried: spec.rollout.attempt 1, generation 4. A fresh rollout after RolledBack`,
     );
     expect(out).toContain(`Watch it: kubectl livepatch status ${NAME} -w`);
     const lp = await waitFor('Complete', (x) => x.status?.phase === 'Complete');
-    expect(lp.status).toMatchObject({ observedGeneration: 2, summary: '6/6' });
+    expect(lp.status).toMatchObject({ observedGeneration: 4, summary: '6/6' });
     expect(lp.spec.rollout.attempt).toBe(1);
     expect(lp.metadata.annotations?.['livepatch.io/abort']).toBeUndefined();
     expect(condition(lp, 'Degraded')).toMatchObject({ status: 'False', reason: 'Healthy' });
@@ -117,7 +137,7 @@ describe('kubectl livepatch abort and retry', () => {
     expect(reports.map((r) => r?.phase)).toEqual(reports.map(() => 'Patched'));
     const retried = (await eventsFor(NAME)).find((e) => e.reason === 'RetryStarted');
     expect(retried?.message).toBe(
-      `generation 2 is a fresh rollout after RolledBack (attempt 1, requested by ${await me()})`,
+      `generation 4 is a fresh rollout after RolledBack (attempt 1, requested by ${await me()})`,
     );
   });
 
@@ -125,7 +145,7 @@ describe('kubectl livepatch abort and retry', () => {
     await expectRefused(
       ['retry', NAME],
       new RegExp(
-        `refused: ${NAME} is Complete: retry is for a rollout that RolledBack or Failed; every targeted node has the patch, nothing to retry`,
+        `refused: ${NAME} is Complete: retry is for a rollout that RolledBack or Failed, or has nodes that stalled or failed; no targeted node stalled or failed, nothing to retry`,
       ),
     );
     await expectRefused(
@@ -138,7 +158,7 @@ describe('kubectl livepatch abort and retry', () => {
 
   test('abort --rollback-complete unpatches a Complete rollout, ends RolledBack, reason Aborted', async () => {
     const out = await kubectlOk(['livepatch', 'abort', NAME, '--rollback-complete']);
-    expect(out).toContain('aborted: livepatch.io/abort=2.');
+    expect(out).toContain('aborted: livepatch.io/abort=attempt-1.');
     const lp = await waitFor('RolledBack', (x) => x.status?.phase === 'RolledBack');
     expect(lp.status?.nodes).toMatchObject({ patched: 0, reverted: 6 });
     expect(condition(lp, 'Degraded')?.reason).toBe('Aborted');

@@ -2,7 +2,7 @@
 // the LivePatch as read.
 import { describe, expect, test } from '@jest/globals';
 import type { LivePatch, LivePatchPhase } from '../../src/api/generated/types.js';
-import { planAbort, planRetry, type Steer } from '../../src/cli/steer.js';
+import { pauseNote, planAbort, planRetry, type Steer } from '../../src/cli/steer.js';
 import { livePatch, withMetadata } from './controller/fixtures.js';
 
 /** A LivePatch at generation 3 whose status describes `observed` (default: generation 3). */
@@ -53,8 +53,15 @@ describe('abort', () => {
     ],
     [
       'already aborted',
-      withMetadata(at('RollingBack'), { annotations: { 'livepatch.io/abort': '3' } }),
-      /generation 3 of cve-1 is already aborted \(phase RollingBack\)/,
+      withMetadata(at('RollingBack'), { annotations: { 'livepatch.io/abort': 'attempt-0' } }),
+      /attempt 0 of cve-1 is already aborted \(phase RollingBack\): it stays aborted until kubectl livepatch retry cve-1/,
+    ],
+    [
+      'already aborted, then paused: the controller has not caught up with the pause',
+      withMetadata(at('RollingBack', { observed: 2 }), {
+        annotations: { 'livepatch.io/abort': 'attempt-0' },
+      }),
+      /attempt 0 of cve-1 is already aborted/,
     ],
     [
       'rolling out nothing',
@@ -80,16 +87,25 @@ describe('abort', () => {
       at('Complete', { observed: 2 }),
     ],
     [
-      'aborted at an older generation',
+      'aborted at an older generation (an older plugin)',
       withMetadata(at('Progressing'), { annotations: { 'livepatch.io/abort': '2' } }),
     ],
-  ])('%s: annotates the current generation and who asked, guarded by resourceVersion', (_w, lp) => {
+  ])('%s: annotates the current attempt and who asked, guarded by resourceVersion', (_w, lp) => {
     const steer = planAbort(lp, { rollbackComplete: false, by: 'alice' });
     expect(steer.kind === 'patch' && steer.patch).toEqual({
       metadata: {
         resourceVersion: '812',
-        annotations: { 'livepatch.io/abort': '3', 'livepatch.io/requested-by': 'alice' },
+        annotations: { 'livepatch.io/abort': 'attempt-0', 'livepatch.io/requested-by': 'alice' },
       },
+    });
+  });
+
+  test('names the attempt of a retried LivePatch', () => {
+    const lp = at('Progressing');
+    const retried = { ...lp, spec: { ...lp.spec, rollout: { ...lp.spec.rollout, attempt: 2 } } };
+    const steer = planAbort(retried, { rollbackComplete: false });
+    expect(steer.kind === 'patch' && steer.patch).toMatchObject({
+      metadata: { annotations: { 'livepatch.io/abort': 'attempt-2' } },
     });
   });
 
@@ -98,7 +114,7 @@ describe('abort', () => {
     expect(steer.kind === 'patch' && steer.patch).toEqual({
       metadata: {
         resourceVersion: '812',
-        annotations: { 'livepatch.io/abort': '3', 'livepatch.io/requested-by': null },
+        annotations: { 'livepatch.io/abort': 'attempt-0', 'livepatch.io/requested-by': null },
       },
     });
   });
@@ -106,11 +122,25 @@ describe('abort', () => {
   test('says what it did and what to watch', () => {
     const steer = planAbort(at('Progressing'), { rollbackComplete: false });
     expect(steer.kind === 'patch' && steer.done(at('Progressing'))).toBe(
-      'livepatch.livepatch.io/cve-1 aborted: livepatch.io/abort=3. The controller unpatches every node that has ' +
-        'the patch, in-flight ones first, maxUnavailable at a time, and ends RolledBack with reason Aborted.\n' +
+      'livepatch.livepatch.io/cve-1 aborted: livepatch.io/abort=attempt-0. The controller unpatches every node that ' +
+        'has the patch, in-flight ones first, maxUnavailable at a time, and ends RolledBack with reason Aborted; ' +
+        'pausing, resuming or editing it keeps it aborted.\n' +
         'Watch it: kubectl livepatch status cve-1 -w\n' +
         'Then, to roll out again: kubectl livepatch retry cve-1\n',
     );
+  });
+});
+
+describe('pause and resume', () => {
+  test('say that an abort holds through them, and how it ends', () => {
+    const lp = withMetadata(at('RolledBack'), {
+      annotations: { 'livepatch.io/abort': 'attempt-0' },
+    });
+    expect(pauseNote(lp)).toBe(
+      'note: attempt 0 of cve-1 is aborted (livepatch.io/abort): it stays rolled back whether paused or not. ' +
+        'To roll out again: kubectl livepatch retry cve-1\n',
+    );
+    expect(pauseNote(at('Progressing'))).toBe('');
   });
 });
 
@@ -118,15 +148,44 @@ describe('retry', () => {
   test.each<[LivePatchPhase | undefined, RegExp]>([
     [
       undefined,
-      /cve-1 is Pending: retry is for a rollout that RolledBack or Failed; it has not started/,
+      /cve-1 is Pending: retry is for a rollout that RolledBack or Failed, or has nodes that stalled or failed; it has not started/,
     ],
     ['Progressing', /is Progressing: .*to stop it: kubectl livepatch abort cve-1/],
     ['Paused', /is Paused: .*kubectl livepatch resume cve-1/],
-    ['Complete', /is Complete: .*nothing to retry/],
+    [
+      'Complete',
+      /is Complete: retry is for a rollout that RolledBack or Failed, or has nodes that stalled or failed; no targeted node stalled or failed, nothing to retry/,
+    ],
     ['RollingBack', /is RollingBack: .*wait until it is RolledBack/],
     ['Disabled', /is Disabled: .*set it to Enabled/],
   ])('refused when %s', (phase, message) => {
     expect(refusal(planRetry(at(phase)))).toMatch(message);
+  });
+
+  test.each<[LivePatchPhase, 'stalled' | 'failed']>([
+    ['Complete', 'failed'],
+    ['Complete', 'stalled'],
+    ['Progressing', 'failed'],
+    ['Paused', 'stalled'],
+  ])(
+    '%s with a %s node (failureBudget or stall.action Ignore let it go on): a fresh attempt',
+    (phase, what) => {
+      const lp = at(phase);
+      const status = { ...lp.status, nodes: { targeted: 4, patched: 3, [what]: 1 } };
+      const steer = planRetry({ ...lp, status });
+      expect(steer.kind === 'patch' && steer.patch).toMatchObject({
+        spec: { rollout: { attempt: 1 } },
+      });
+    },
+  );
+
+  test.each<[string, LivePatch]>([
+    ['Disabled', at('Disabled')],
+    ['Disabling', at('Disabling')],
+    ['being deleted', withMetadata(at('Complete'), { deletionTimestamp: new Date() })],
+  ])('refused when %s, even with failed nodes', (_what, lp) => {
+    const status = { ...lp.status, nodes: { targeted: 4, failed: 1 } };
+    expect(planRetry({ ...lp, status }).kind).toBe('refuse');
   });
 
   test('refused while the controller has not caught up with the latest generation', () => {
@@ -138,7 +197,7 @@ describe('retry', () => {
   test.each<LivePatchPhase>(['RolledBack', 'Failed'])(
     'after %s: the next attempt, the abort annotation dropped, who asked',
     (phase) => {
-      const lp = withMetadata(at(phase), { annotations: { 'livepatch.io/abort': '3' } });
+      const lp = withMetadata(at(phase), { annotations: { 'livepatch.io/abort': 'attempt-2' } });
       const retried = { ...lp, spec: { ...lp.spec, rollout: { ...lp.spec.rollout, attempt: 2 } } };
       const steer = planRetry(retried, { by: 'bob' });
       expect(steer.kind === 'patch' && steer.patch).toEqual({

@@ -72,7 +72,7 @@ export interface LabelSelectorRequirement {
 export interface KernelTarget {
   /** An exact kernel release, as `uname -r` prints it on the node. */
   readonly release?: KernelRelease;
-  /** A regular expression (RE2 syntax) matched against the whole of `uname -r`; must start with "^". An exact release takes precedence over a pattern. */
+  /** A regular expression (RE2 syntax) matched against the whole of `uname -r`; must start with "^". An exact release takes precedence over a pattern. The agent loads a module only on the release its vermagic names, exactly, so one build serves one release: a pattern must match only nodes whose `uname -r` is the build's release string (as with packages rebuilt under one release); nodes on other releases it matches fail. Give each release its own entry and build. */
   readonly releasePattern?: string;
   /** Where the agent gets the module file, and the checksum it must have. Exactly one of url, configMap or hostPath. The agent takes files of at most 16 MiB (cut off while reading, never read whole), verifies sha256, then checks that the file is an ELF kernel module whose own name is patchName, flagged livepatch=Y and built for the node's exact kernel release, before anything reaches the kernel. */
   readonly module: ModuleSource;
@@ -110,7 +110,7 @@ export interface RolloutSpec {
   readonly bakeTime: Duration;
   /** Freeze the rollout where it is. Nothing is reversed; no new node starts. */
   readonly paused: boolean;
-  /** Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec change it is a new generation, which the controller rolls out afresh. */
+  /** Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec change it is a new generation, which the controller rolls out afresh; a new attempt also ends an abort (the livepatch.io/abort annotation names the attempt it stops). */
   readonly attempt?: number;
 }
 

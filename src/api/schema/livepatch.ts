@@ -76,7 +76,10 @@ const kernelTarget = object(
     }),
     releasePattern: string(
       'A regular expression (RE2 syntax) matched against the whole of `uname -r`; must start with "^". ' +
-        'An exact release takes precedence over a pattern.',
+        'An exact release takes precedence over a pattern. The agent loads a module only on the release ' +
+        'its vermagic names, exactly, so one build serves one release: a pattern must match only nodes ' +
+        "whose `uname -r` is the build's release string (as with packages rebuilt under one release); " +
+        'nodes on other releases it matches fail. Give each release its own entry and build.',
       { pattern: '^\\^', maxLength: 256 },
     ),
     module: moduleSourceSchema,
@@ -176,7 +179,8 @@ const rollout = object(
     }),
     attempt: integer(
       'Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec ' +
-        'change it is a new generation, which the controller rolls out afresh.',
+        'change it is a new generation, which the controller rolls out afresh; a new attempt also ends ' +
+        'an abort (the livepatch.io/abort annotation names the attempt it stops).',
       { minimum: 0 },
     ),
   },

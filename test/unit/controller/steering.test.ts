@@ -5,7 +5,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { STEERING_ANNOTATIONS } from '../../../src/api/constants.js';
 import type { LivePatch } from '../../../src/api/generated/types.js';
-import { abortAnnotation, type AbortAnnotation } from '../../../src/api/steering.js';
+import { abortAnnotation, abortValue, type AbortAnnotation } from '../../../src/api/steering.js';
 import {
   at,
   edit,
@@ -22,10 +22,10 @@ import {
 const annotated = (lp: LivePatch, annotations: Record<string, string>): LivePatch =>
   withMetadata(lp, { annotations: { ...lp.metadata.annotations, ...annotations } });
 
-/** What `kubectl livepatch abort` writes: the current generation, and who asked. */
+/** What `kubectl livepatch abort` writes: the current attempt, and who asked. */
 const aborted = (lp: LivePatch, by = 'alice'): LivePatch =>
   annotated(lp, {
-    [STEERING_ANNOTATIONS.abort]: String(lp.metadata.generation ?? 1),
+    [STEERING_ANNOTATIONS.abort]: abortValue(lp),
     [STEERING_ANNOTATIONS.requestedBy]: by,
   });
 
@@ -47,32 +47,44 @@ function midRollout(count: number, patched: number): { lp: LivePatch; fleet: Fle
 }
 
 describe('the abort annotation', () => {
+  const abort = STEERING_ANNOTATIONS.abort;
   test.each<[string, Record<string, string> | undefined, AbortAnnotation]>([
     ['absent', undefined, { kind: 'none' }],
+    ['the current attempt', { [abort]: 'attempt-2' }, { kind: 'current', names: 'attempt 2' }],
     [
-      'the current generation',
-      { [STEERING_ANNOTATIONS.abort]: '3' },
-      { kind: 'current', generation: 3 },
+      'the current attempt, with who asked',
+      { [abort]: 'attempt-2', [STEERING_ANNOTATIONS.requestedBy]: 'alice' },
+      { kind: 'current', names: 'attempt 2', by: 'alice' },
     ],
     [
-      'the current generation, with who asked',
-      { [STEERING_ANNOTATIONS.abort]: '3', [STEERING_ANNOTATIONS.requestedBy]: 'alice' },
-      { kind: 'current', generation: 3, by: 'alice' },
+      'an earlier attempt',
+      { [abort]: 'attempt-1' },
+      { kind: 'stale', names: 'attempt 1', current: 'attempt 2' },
+    ],
+    [
+      'the current generation, as older plugins wrote',
+      { [abort]: '3' },
+      { kind: 'current', names: 'generation 3' },
     ],
     [
       'an older generation',
-      { [STEERING_ANNOTATIONS.abort]: '2' },
-      { kind: 'stale', generation: 2 },
+      { [abort]: '2' },
+      { kind: 'stale', names: 'generation 2', current: 'generation 3' },
     ],
-    [
-      'not a generation',
-      { [STEERING_ANNOTATIONS.abort]: 'true' },
-      { kind: 'invalid', value: 'true' },
-    ],
-    ['zero', { [STEERING_ANNOTATIONS.abort]: '0' }, { kind: 'invalid', value: '0' }],
+    ['neither', { [abort]: 'true' }, { kind: 'invalid', value: 'true' }],
+    ['generation zero', { [abort]: '0' }, { kind: 'invalid', value: '0' }],
+    ['attempt 01', { [abort]: 'attempt-01' }, { kind: 'invalid', value: 'attempt-01' }],
   ])('%s', (_what, annotations, expected) => {
-    const lp = withMetadata(livePatch({ generation: 3 }), annotations ? { annotations } : {});
+    const lp = withMetadata(
+      livePatch({ generation: 3, spec: { rollout: { attempt: 2 } } }),
+      annotations ? { annotations } : {},
+    );
     expect(abortAnnotation(lp)).toEqual(expected);
+  });
+
+  test('an unset spec.rollout.attempt is attempt 0', () => {
+    const lp = withMetadata(livePatch(), { annotations: { [abort]: 'attempt-0' } });
+    expect(abortAnnotation(lp)).toEqual({ kind: 'current', names: 'attempt 0' });
   });
 });
 
@@ -146,12 +158,47 @@ describe('abort', () => {
     });
   });
 
-  test('an abort naming an older generation does nothing: the edit since then rolls on', () => {
+  test('pause and resume (new generations) keep it aborted: no node is patched again, no second Aborted Event', () => {
+    const { lp, fleet, now } = midRollout(6, 2);
+    const back = simulate(aborted(lp), fleet, { now });
+    expect(back.lp.status?.phase).toBe('RolledBack');
+    const paused = simulate(edit(back.lp, { rollout: { paused: true } }), fleet, { now: back.now });
+    const resumed = simulate(edit(paused.lp, { rollout: { paused: false } }), fleet, {
+      now: paused.now,
+    });
+    for (const sim of [paused, resumed]) {
+      expect(sim.lp.status).toMatchObject({
+        phase: 'RolledBack',
+        nodes: expect.objectContaining({ patched: 0, transitioning: 0 }),
+      });
+      expect(sim.passes.every((p) => p.plan.reason === 'Aborted')).toBe(true);
+      expect(reasons(sim.passes)).not.toContain('Aborted');
+    }
+    expect(resumed.lp.status?.observedGeneration).toBe(3);
+  });
+
+  test('an edit while rolling back goes on rolling back', () => {
     const { lp, fleet, now } = midRollout(4, 1);
     const edited = edit(aborted(lp), { stall: { timeout: '5m' } });
     const sim = simulate(edited, fleet, { now });
+    expect(sim.lp.status?.phase).toBe('RolledBack');
+    expect(reasons(sim.passes)).toContain('Aborted');
+  });
+
+  test('an abort naming an earlier attempt does nothing: the retry since then rolls on', () => {
+    const { lp, fleet, now } = midRollout(4, 1);
+    const retried = edit(aborted(lp), { rollout: { attempt: 1 } });
+    const sim = simulate(retried, fleet, { now });
     expect(sim.lp.status?.phase).toBe('Complete');
     expect(reasons(sim.passes)).not.toContain('Aborted');
+  });
+
+  test('an abort naming a generation, as older plugins wrote, holds for that generation only', () => {
+    const { lp, fleet, now } = midRollout(4, 1);
+    const legacy = annotated(lp, { [STEERING_ANNOTATIONS.abort]: '1' });
+    expect(reconcile(legacy, fleet, now).plan.reason).toBe('Aborted');
+    const sim = simulate(edit(legacy, { stall: { timeout: '5m' } }), fleet, { now });
+    expect(sim.lp.status?.phase).toBe('Complete');
   });
 
   test('an abort annotation that names no generation is ignored', () => {
@@ -172,6 +219,7 @@ describe('retry', () => {
     const { lp, fleet, now } = midRollout(6, 2);
     const back = simulate(aborted(lp), fleet, { now });
     expect(back.lp.status?.phase).toBe('RolledBack');
+    // The annotation left in place: the new attempt alone ends the abort.
     const retried = annotated(edit(back.lp, { rollout: { attempt: 1 } }), {
       [STEERING_ANNOTATIONS.requestedBy]: 'bob',
     });

@@ -1,0 +1,156 @@
+// The reconciler's writes, request by request, against a fake API server:
+// what it must not do when a write fails or its cache lags.
+import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { FINALIZER } from '../../../src/api/constants.js';
+import type { LivePatch, LivePatchNode } from '../../../src/api/generated/types.js';
+import { PATHS, type NodeObject } from '../../../src/kube/resources.js';
+import { createLogger } from '../../../src/log.js';
+import { ControllerMetrics } from '../../../src/controller/metrics.js';
+import { Reconciler } from '../../../src/controller/reconciler.js';
+import { FakeApi, FakeEvents, MapCache, readyNode } from './fake-api.js';
+import { entry, K26, livePatch, LP, lpn, nodeName, observed, withMetadata } from './fixtures.js';
+
+let api: FakeApi;
+let events: FakeEvents;
+let caches: {
+  livePatches: MapCache<LivePatch>;
+  livePatchNodes: MapCache<LivePatchNode>;
+  nodes: MapCache<NodeObject>;
+};
+
+beforeEach(() => {
+  api = new FakeApi();
+  events = new FakeEvents();
+  caches = { livePatches: new MapCache(), livePatchNodes: new MapCache(), nodes: new MapCache() };
+});
+afterEach(() => api.stop());
+
+async function reconciler(): Promise<Reconciler> {
+  return new Reconciler({
+    kc: await api.start(),
+    ...caches,
+    events,
+    metrics: new ControllerMetrics(),
+    isLeader: () => true,
+    log: createLogger({ component: 'test', level: 'error', format: 'text' }),
+  });
+}
+
+/** The same objects on the server and in the caches. */
+function store(lps: readonly LivePatch[], lpns: readonly LivePatchNode[]): void {
+  for (const lp of lps) {
+    api.livePatches.set(lp.metadata.name ?? '', lp);
+    caches.livePatches.observe(lp);
+  }
+  for (const n of lpns) {
+    api.livePatchNodes.set(n.metadata.name ?? '', n);
+    caches.livePatchNodes.observe(n);
+    caches.nodes.observe(readyNode(n.metadata.name ?? '', K26));
+  }
+}
+
+const entriesOf = (node: string): string[] =>
+  (api.livePatchNodes.get(node)?.spec.patches ?? []).map((p) => p.livePatch);
+
+describe('deletion', () => {
+  test('the finalizer stays while an entry could not be removed, and goes once every removal is written', async () => {
+    const lp = withMetadata(livePatch(), {
+      finalizers: [FINALIZER],
+      deletionTimestamp: new Date(),
+    });
+    const unpatched = lpn(nodeName(1), {
+      desired: [entry({ state: 'Disabled' })],
+      observed: [observed('Unpatched')],
+      heartbeat: Date.now(),
+    });
+    store([lp], [unpatched, { ...unpatched, metadata: { name: nodeName(2) } }]);
+    api.failing.add(nodeName(2));
+    const r = await reconciler();
+
+    const first = await r.reconcile(LP);
+    expect(entriesOf(nodeName(1))).toEqual([]);
+    expect(entriesOf(nodeName(2))).toEqual([LP]);
+    expect(api.livePatches.get(LP)?.metadata.finalizers).toEqual([FINALIZER]);
+    expect(first.requeueAfterMs).toBeLessThanOrEqual(5000);
+
+    api.failing.clear();
+    await r.reconcile(LP);
+    expect(entriesOf(nodeName(2))).toEqual([]);
+    expect(api.livePatches.get(LP)?.metadata.finalizers).toEqual([]);
+  });
+});
+
+/** An entry a user or a removed LivePatch left behind: no such LivePatch on the server. */
+const ghost = entry({ livePatch: 'ghost' as never, patchName: 'livepatch_ghost' as never });
+
+describe('entries of LivePatches missing from the cache', () => {
+  /** Created a moment ago: on the server, not yet in this replica's cache (its watch lags). */
+  const fresh = livePatch({ name: 'just-created', spec: { patchName: 'livepatch_new' as never } });
+  const freshEntry = entry({
+    livePatch: 'just-created' as never,
+    patchName: 'livepatch_new' as never,
+  });
+
+  test('go with another LivePatch write only once the API server says the LivePatch does not exist', async () => {
+    const lp = withMetadata(livePatch(), {
+      finalizers: [FINALIZER],
+      deletionTimestamp: new Date(),
+    });
+    store(
+      [lp],
+      [
+        lpn(nodeName(1), {
+          desired: [freshEntry, ghost, entry({ state: 'Disabled' })],
+          observed: [observed('Unpatched')],
+          heartbeat: Date.now(),
+        }),
+      ],
+    );
+    api.livePatches.set('just-created', fresh);
+    await (await reconciler()).reconcile(LP);
+    expect(entriesOf(nodeName(1))).toEqual(['just-created']);
+    expect(events.recorded.filter((e) => e.event.reason === 'EntryRemoved')).toEqual([
+      expect.objectContaining({ target: expect.objectContaining({ name: 'ghost' }) }),
+    ]);
+  });
+
+  test('a reconcile of a LivePatch the cache lacks but the API server has removes nothing', async () => {
+    store([], [lpn(nodeName(1), { desired: [freshEntry], heartbeat: Date.now() })]);
+    api.livePatches.set('just-created', fresh);
+    expect(await (await reconciler()).reconcile('just-created')).toEqual({});
+    expect(entriesOf(nodeName(1))).toEqual(['just-created']);
+    expect(api.sent('PATCH', PATHS.livePatchNodes)).toEqual([]);
+    expect(events.recorded).toEqual([]);
+  });
+});
+
+describe('a LivePatch gone with entries on a whole fleet (its finalizer removed by hand)', () => {
+  const NODES = 40;
+  const fleet = Array.from({ length: NODES }, (_, i) =>
+    lpn(nodeName(i + 1), { desired: [ghost], heartbeat: Date.now() }),
+  );
+
+  test('its entries go several at a time, summed up in one Event', async () => {
+    store([], fleet);
+    api.latencyMs = 50;
+    await (await reconciler()).reconcile('ghost');
+    for (const n of fleet) expect(entriesOf(n.metadata.name ?? '')).toEqual([]);
+    expect(api.maxInFlight).toBeGreaterThan(1);
+    expect(api.maxInFlight).toBeLessThanOrEqual(8);
+    expect(events.recorded).toHaveLength(1);
+    expect(events.recorded[0]?.target).toMatchObject({ kind: 'LivePatch', name: 'ghost' });
+    expect(events.recorded[0]?.event.message).toMatch(
+      /^spec\.patches of 40 nodes \(node-01, node-02, node-03, node-04, node-05 and 35 more\) had an entry for LivePatch ghost, which does not exist/,
+    );
+  });
+
+  test('a node whose entry cannot be removed is retried soon; the others go', async () => {
+    store([], fleet);
+    api.failing.add(nodeName(3));
+    const result = await (await reconciler()).reconcile('ghost');
+    expect(result.requeueAfterMs).toBeLessThanOrEqual(5000);
+    expect(entriesOf(nodeName(3))).toEqual(['ghost']);
+    expect(entriesOf(nodeName(4))).toEqual([]);
+    expect(events.recorded[0]?.event.message).toContain(`of ${NODES - 1} nodes`);
+  });
+});
