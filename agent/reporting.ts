@@ -91,15 +91,20 @@ export function nextBakeEnd(
 /**
  * The part of a status that is written at once when it changes: phases, the
  * raw sysfs values, the bake stamps, the node-level facts. Task counts,
- * blocking tasks and messages alone wait for the next progress write.
+ * blocking tasks and messages alone wait for the next progress write. So does
+ * a patch that is only Loading: its module fetch usually ends within the same
+ * second, and writing it would cost every node one more write per rollout; a
+ * fetch that waits on a mirror shows at the next progress write.
  */
 export function statusKey(status: LivePatchNodeStatus): string {
-  const patches = (status.patches ?? []).map((p) => ({
-    ...p,
-    pendingTasks: undefined,
-    blockingTasks: undefined,
-    message: undefined,
-  }));
+  const patches = (status.patches ?? [])
+    .filter((p) => p.phase !== 'Loading')
+    .map((p) => ({
+      ...p,
+      pendingTasks: undefined,
+      blockingTasks: undefined,
+      message: undefined,
+    }));
   return JSON.stringify({ ...status, patches });
 }
 

@@ -121,6 +121,16 @@ describe('which status changes are written at once', () => {
     expect(statusKey(done)).not.toBe(statusKey(base));
     expect(statusKey({ ...base, kernelTainted: W })).not.toBe(statusKey(base));
   });
+
+  test('a patch that starts Loading is not; the transition it leads to is', () => {
+    const before = { patches: [report({ livePatch: 'other', phase: 'Patched' })] };
+    const loading = { patches: [...before.patches, report({ phase: 'Loading' })] };
+    const transitioning = {
+      patches: [...before.patches, report({ phase: 'Transitioning', transition: true })],
+    };
+    expect(statusKey(loading)).toBe(statusKey(before));
+    expect(statusKey(transitioning)).not.toBe(statusKey(loading));
+  });
 });
 
 describe('a status the API server takes', () => {
