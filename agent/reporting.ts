@@ -92,9 +92,7 @@ export function nextBakeEnd(
  * The part of a status that is written at once when it changes: phases, the
  * raw sysfs values, the bake stamps, the node-level facts. Task counts,
  * blocking tasks and messages alone wait for the next progress write. So does
- * a patch that is only Loading: its module fetch usually ends within the same
- * second, and writing it would cost every node one more write per rollout; a
- * fetch that waits on a mirror shows at the next progress write.
+ * a patch that is only Loading (status-reporter.ts says when that comes).
  */
 export function statusKey(status: LivePatchNodeStatus): string {
   const patches = (status.patches ?? [])

@@ -2,8 +2,10 @@
 // that the kernel loop, and the stall guard in it, never waits on the API
 // server: the latest status wins, a failed write is retried until the server
 // answers again, and a missing LivePatchNode is created first. A phase-level
-// change is written at once; progress alone (task counts, messages) at most
-// every 10 s; nothing new, a heartbeat.
+// change is written at once; progress alone (task counts, messages, a patch
+// Loading) once it has held for a second, and at most every 10 s; nothing new,
+// a heartbeat. The second matters: a module fetch usually ends within it, and
+// writing its Loading would cost every node one more write per rollout.
 import type { KubeConfig } from '../src/kube/config.js';
 import { FIELD_MANAGER } from '../src/api/constants.js';
 import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
@@ -16,6 +18,8 @@ import { statusKey } from './reporting.js';
 
 /** Progress alone (task counts, messages) is written at most this often. */
 const PROGRESS_WRITE_MS = 10_000;
+/** ... and only once it has held this long: a Loading that turns Transitioning within it is never written. */
+const PROGRESS_SETTLE_MS = 1_000;
 
 export interface ReporterOptions {
   readonly kubeConfig: KubeConfig;
@@ -35,6 +39,9 @@ export class StatusReporter {
   private written: { json: string; key: string; at: number } | undefined;
   private inFlight: Promise<void> | undefined;
   private retry: NodeJS.Timeout | undefined;
+  /** Since when the latest status has differed from the written one. */
+  private differsSince: number | undefined;
+  private settle: NodeJS.Timeout | undefined;
   private failing: { since: number; error: string } | undefined;
   private stopped = false;
 
@@ -59,6 +66,7 @@ export class StatusReporter {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retry) clearTimeout(this.retry);
+    if (this.settle) clearTimeout(this.settle);
     await this.inFlight;
   }
 
@@ -67,16 +75,34 @@ export class StatusReporter {
     if (this.inFlight || this.stopped || !status) return;
     const json = JSON.stringify(status);
     const key = statusKey(status);
-    const age = this.written ? this.o.clock.now() - this.written.at : Infinity;
-    const due =
-      age >= this.o.heartbeatMs ||
-      this.written?.key !== key ||
-      (this.written.json !== json && age >= PROGRESS_WRITE_MS);
-    if (!due) return;
+    if (!this.isDue(json, key)) return;
     this.inFlight = this.write(status, json, key).finally(() => {
       this.inFlight = undefined;
       if (this.latest !== status) this.flush();
     });
+  }
+
+  /** A heartbeat, a phase-level change, or progress that has held (and looks again when it will have). */
+  private isDue(json: string, key: string): boolean {
+    const now = this.o.clock.now();
+    const age = this.written ? now - this.written.at : Infinity;
+    const differs = this.written?.json !== json;
+    this.differsSince = differs ? (this.differsSince ?? now) : undefined;
+    if (age >= this.o.heartbeatMs || this.written?.key !== key) return true;
+    if (!differs || age < PROGRESS_WRITE_MS) return false;
+    const held = now - (this.differsSince ?? now);
+    if (held >= PROGRESS_SETTLE_MS) return true;
+    this.flushAfter(PROGRESS_SETTLE_MS - held);
+    return false;
+  }
+
+  /** Passes may stop coming (the agent sleeps until its heartbeat): look again when the progress has held. */
+  private flushAfter(ms: number): void {
+    if (this.settle) return;
+    this.settle = setTimeout(() => {
+      this.settle = undefined;
+      this.flush();
+    }, ms);
   }
 
   private async write(status: LivePatchNodeStatus, json: string, key: string): Promise<void> {
@@ -94,6 +120,7 @@ export class StatusReporter {
       }
       const changed = this.written?.json !== json;
       this.written = { json, key, at: now };
+      if (this.latest === status) this.differsSince = undefined;
       this.o.onWritten?.(changed ? 'change' : 'heartbeat');
       if (this.failing) {
         const seconds = Math.round((now - this.failing.since) / 1000);

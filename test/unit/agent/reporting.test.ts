@@ -123,7 +123,7 @@ describe('which status changes are written at once', () => {
   });
 
   test('a patch that starts Loading is not; the transition it leads to is', () => {
-    const before = { patches: [report({ livePatch: 'other', phase: 'Patched' })] };
+    const before = { patches: [report({ livePatch: 'other' as LivePatchName, phase: 'Patched' })] };
     const loading = { patches: [...before.patches, report({ phase: 'Loading' })] };
     const transitioning = {
       patches: [...before.patches, report({ phase: 'Transitioning', transition: true })],
