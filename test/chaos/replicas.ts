@@ -97,6 +97,14 @@ export class Replicas {
     return { killed: leader.identity, ...(led.last ? { takeoverMs: led.last - killedAt } : {}) };
   }
 
+  /** Replaces replicas that exited (one that lost the Lease exits), as a Deployment would; how many. */
+  async heal(): Promise<number> {
+    const gone = this.live.filter((r) => r.proc.child.exitCode !== null);
+    for (const r of gone) this.live.splice(this.live.indexOf(r), 1);
+    for (let i = 0; i < gone.length; i++) await this.add();
+    return gone.length;
+  }
+
   /** Replicas that exited on their own (a lost Lease exits 1), with their last words. */
   exited(): string[] {
     return this.live
