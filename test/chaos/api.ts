@@ -76,6 +76,15 @@ export function annotateNode(
   return mergePatch(kc, `${PATHS.nodes}/${node}`, { metadata: { annotations } });
 }
 
+/** Sets a node's labels; null removes one. */
+export function labelNode(
+  kc: KubeConfig,
+  node: string,
+  labels: Record<string, string | null>,
+): Promise<unknown> {
+  return mergePatch(kc, `${PATHS.nodes}/${node}`, { metadata: { labels } });
+}
+
 /** Replaces a LivePatchNode's spec.patches, as the controller would (for scenarios without one). */
 export function setNodePatches(
   kc: KubeConfig,
