@@ -147,31 +147,31 @@ function etcdArgs(dir: string, clientPort: number, peerPort: number, token: stri
   ];
 }
 
+interface ProcessSpec {
+  readonly name: string;
+  readonly binary: string;
+  readonly args: readonly string[];
+  /** The control plane's folder: its log goes there, and the watchdog removes it. */
+  readonly dir: string;
+  /** What `ready` tells, for the error when it never does ("healthy", "ready"). */
+  readonly what: string;
+  readonly ready: () => Promise<boolean>;
+}
+
 /** A control-plane process that can be stopped and started again on the same port and data. */
 class RestartableProcess {
   private managed: Managed | undefined;
   private watchdog: ChildProcess | undefined;
 
-  constructor(
-    private readonly name: string,
-    private readonly binary: string,
-    private readonly args: readonly string[],
-    private readonly dir: string,
-    private readonly what: string,
-    private readonly ready: () => Promise<boolean>,
-  ) {}
+  constructor(private readonly spec: ProcessSpec) {}
 
   async start(): Promise<void> {
     if (this.managed) return;
-    const managed = startManaged(
-      this.name,
-      this.binary,
-      this.args,
-      join(this.dir, `${this.name}.log`),
-    );
+    const { name, binary, args, dir, what, ready } = this.spec;
+    const managed = startManaged(name, binary, args, join(dir, `${name}.log`));
     this.managed = managed;
-    this.watchdog = startWatchdog(this.dir, [managed]);
-    await waitFor(this.what, this.ready, managed);
+    this.watchdog = startWatchdog(dir, [managed]);
+    await waitFor(what, ready, managed);
   }
 
   async stop(): Promise<void> {
@@ -200,14 +200,14 @@ export async function startControlPlane(options: StartOptions): Promise<LocalCon
     const [etcdClient, etcdPeer] = [await freePort(), await freePort()];
     const securePort = options.port ?? (await freePort());
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
-    etcd = new RestartableProcess(
-      'etcd',
-      assets.etcd,
-      etcdArgs(dir, etcdClient, etcdPeer, randomUUID()),
+    etcd = new RestartableProcess({
+      name: 'etcd',
+      binary: assets.etcd,
+      args: etcdArgs(dir, etcdClient, etcdPeer, randomUUID()),
       dir,
-      'healthy',
-      () => etcdHealthy(etcdUrl),
-    );
+      what: 'healthy',
+      ready: () => etcdHealthy(etcdUrl),
+    });
     await etcd.start();
     const server = `https://127.0.0.1:${securePort}`;
     const flags = {
@@ -218,14 +218,14 @@ export async function startControlPlane(options: StartOptions): Promise<LocalCon
       network,
       mode: options.mode ?? 'apiserver',
     };
-    apiserver = new RestartableProcess(
-      'kube-apiserver',
-      assets.apiserver,
-      apiserverArgs(flags),
+    apiserver = new RestartableProcess({
+      name: 'kube-apiserver',
+      binary: assets.apiserver,
+      args: apiserverArgs(flags),
       dir,
-      'ready',
-      () => apiserverReady(server, pki),
-    );
+      what: 'ready',
+      ready: () => apiserverReady(server, pki),
+    });
     await apiserver.start();
     const kubeconfig = join(dir, 'kubeconfig');
     await writeFile(kubeconfig, adminKubeconfig(server, pki), { mode: 0o600 });

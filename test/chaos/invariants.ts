@@ -61,24 +61,26 @@ export function leftInTransition(
   return out;
 }
 
+/** What the kernel must have for a settled phase to be true; phases in flight are judged by leftInTransition. */
+const PHASE_HOLDS: Partial<
+  Record<ObservedEntry['phase'], (enabled: boolean, loaded: boolean) => boolean>
+> = {
+  Patched: (enabled, loaded) => enabled && loaded,
+  Unpatched: (_, loaded) => !loaded,
+  Pending: (_, loaded) => !loaded,
+  // Reversed or superseded: never enabled; the module may still await its unload.
+  Stalled: (enabled) => !enabled,
+  Replaced: (enabled) => !enabled,
+  Failed: (enabled) => !enabled,
+};
+
 /** Why one status entry disagrees with the kernel, or undefined when it agrees. */
 function entryDisagreement(e: ObservedEntry, reading: KernelReading): string | undefined {
   const dir = reading.patches.find((p) => p.name === e.patchName);
   const loaded = reading.modules.includes(e.patchName);
-  const kernel = `the kernel has ${dir ? `enabled=${dir.enabled ? 1 : 0}` : 'no directory'}, module ${loaded ? 'loaded' : 'not loaded'}`;
-  switch (e.phase) {
-    case 'Patched':
-      return dir?.enabled && loaded ? undefined : `status Patched but ${kernel}`;
-    case 'Unpatched':
-    case 'Pending':
-      return !loaded ? undefined : `status ${e.phase} but ${kernel}`;
-    case 'Stalled':
-    case 'Replaced':
-    case 'Failed':
-      return dir?.enabled ? `status ${e.phase} but ${kernel}` : undefined;
-    default:
-      return undefined;
-  }
+  const holds = PHASE_HOLDS[e.phase];
+  if (!holds || holds(dir?.enabled ?? false, loaded)) return undefined;
+  return `status ${e.phase} but the kernel has ${dir ? `enabled=${dir.enabled ? 1 : 0}` : 'no directory'}, module ${loaded ? 'loaded' : 'not loaded'}`;
 }
 
 /** Once settled, every status entry says what the kernel has, and every enabled patch has a Patched entry. */

@@ -3,9 +3,9 @@
 // `--scenario NAME`), prints the table and writes bench/results/chaos.json.
 // Exits 1 when an invariant was violated, naming scenario, seed, node and
 // what was seen.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repositoryRoot } from '../../src/paths.js';
 import { freshSeed, Random } from './random.js';
@@ -21,6 +21,16 @@ function parseSeed(text: string | undefined): number | undefined {
   return n;
 }
 
+/** The rows of an earlier chaos.json for scenarios not run now. */
+async function earlierResults(file: string, running: readonly string[]): Promise<ScenarioResult[]> {
+  try {
+    const earlier = JSON.parse(await readFile(file, 'utf8')) as { results?: ScenarioResult[] };
+    return (earlier.results ?? []).filter((r) => !running.includes(r.scenario));
+  } catch {
+    return [];
+  }
+}
+
 const { values } = parseArgs({
   options: {
     seed: { type: 'string' },
@@ -30,7 +40,7 @@ const { values } = parseArgs({
   },
 });
 const names = Object.keys(SCENARIOS) as ScenarioName[];
-const chosen = (values.scenario ?? names) as string[];
+const chosen: readonly string[] = values.scenario ?? names;
 const unknown = chosen.filter((s) => !names.includes(s as ScenarioName));
 if (unknown.length) {
   console.error(`unknown scenario ${unknown.join(', ')}; the scenarios are ${names.join(', ')}`);
@@ -61,9 +71,11 @@ for (const [i, name] of names.entries()) {
 console.log(`\n${markdownTable(results)}\n\n${recoveryNotes(results).join('\n')}`);
 const violations = results.flatMap((r) => r.violations);
 if (!values.slice) {
+  const file = join(repositoryRoot(), 'bench', 'results', 'chaos.json');
+  // One scenario run again replaces its own row; the others keep theirs (each row has its seed).
+  const kept = values.scenario ? await earlierResults(file, chosen) : [];
   const record = {
     generatedAt: new Date().toISOString(),
-    seed,
     machine: {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? '',
@@ -74,12 +86,11 @@ if (!values.slice) {
     setup:
       'real kube-apiserver + etcd; controller replicas, the fleet simulator and standalone agents as ' +
       'separate processes; each simulated kernel kept in its node folder, read by the suite as evidence',
-    results,
+    results: names.flatMap((name) => [...kept, ...results].filter((r) => r.scenario === name)),
   };
-  const dir = join(repositoryRoot(), 'bench', 'results');
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'chaos.json'), `${JSON.stringify(record, null, 2)}\n`);
-  console.log(`wrote ${join(dir, 'chaos.json')}`);
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, `${JSON.stringify(record, null, 2)}\n`);
+  console.log(`wrote ${file}`);
 }
 if (violations.length) {
   console.error(`\n${violations.length} invariant(s) violated:\n${violations.join('\n')}`);

@@ -48,86 +48,110 @@ const guardReversed = (agent: Running): boolean =>
     .split('\n')
     .some((l) => l.includes('"writing enabled=0"') && l.includes('"why":"stalled"'));
 
-interface Outcome {
-  readonly problems: string[];
-  readonly recovery?: number;
-  readonly reached: number;
+interface Stop {
+  readonly cluster: ChaosCluster;
+  readonly agents: Map<string, Running>;
+  /** The node whose transition stalls while its agent is stopped. */
+  readonly x: string;
+  /** The idle node stopped with it. */
+  readonly u: string;
+  readonly stalling: string;
+  readonly fresh: string;
 }
 
-async function oneStop(
-  cluster: ChaosCluster,
-  agents: Map<string, Running>,
-  x: string,
-  u: string,
-  n: number,
-): Promise<Outcome> {
-  const problems: string[] = [];
-  const stalling = `as-${n}-stall`;
-  const fresh = `as-${n}-all`;
-  await labelNode(cluster.kc, x, { [POOL]: stalling });
-  await annotateNode(cluster.kc, x, { 'sim.livepatch.io/stuck-tasks': '1' });
-  await createLivePatch(cluster.kc, stalling, {
-    nodeSelector: { matchLabels: { [POOL]: stalling } },
+const signal = (s: Stop, sig: NodeJS.Signals): void => {
+  for (const node of [s.x, s.u]) s.agents.get(node)?.child.kill(sig);
+};
+
+/** X starts a transition that cannot finish; then both agents stop. False if it never started. */
+async function stallThenStop(s: Stop): Promise<boolean> {
+  const kc = s.cluster.kc;
+  await labelNode(kc, s.x, { [POOL]: s.stalling });
+  await annotateNode(kc, s.x, { 'sim.livepatch.io/stuck-tasks': '1' });
+  await createLivePatch(kc, s.stalling, {
+    nodeSelector: { matchLabels: { [POOL]: s.stalling } },
     stall: { timeout: '20s', action: 'Rollback' },
     failureBudget: 0,
   });
   const transitioning = await until(
-    () => readKernel(x, cluster.kernelFile(x), KERNEL),
-    (k) => k.transition?.patch === patchNameOf(stalling) && k.transition.target === 1,
+    () => readKernel(s.x, s.cluster.kernelFile(s.x), KERNEL),
+    (k) => k.transition?.patch === patchNameOf(s.stalling) && k.transition.target === 1,
     30_000,
   );
-  if (!transitioning.ok)
-    return { problems: [`node ${x}: ${stalling} never started its transition`], reached: 0 };
-  for (const node of [x, u]) agents.get(node)?.child.kill('SIGSTOP');
+  if (transitioning.ok) signal(s, 'SIGSTOP');
+  return transitioning.ok;
+}
+
+/** While both are silent: counted unknown, and neither started for a LivePatch created meanwhile. */
+async function whileSilent(s: Stop): Promise<string[]> {
+  const kc = s.cluster.kc;
+  const problems: string[] = [];
   const unknown = await until(
-    () => readLivePatch(cluster.kc, stalling),
+    () => readLivePatch(kc, s.stalling),
     (lp) => (lp?.status?.nodes?.unknown ?? 0) === 1,
     SILENT_WAIT_MS,
     1000,
   );
   if (!unknown.ok)
     problems.push(
-      `node ${x}: silent, but ${stalling} never counted it unknown (${countsText(unknown.last?.status?.nodes)})`,
+      `node ${s.x}: silent, but ${s.stalling} never counted it unknown (${countsText(unknown.last?.status?.nodes)})`,
     );
-  await createLivePatch(cluster.kc, fresh, { rollout: { maxUnavailable: 1 } });
+  await createLivePatch(kc, s.fresh, { rollout: { maxUnavailable: 1 } });
   const others = await until(
-    () => readLivePatch(cluster.kc, fresh),
+    () => readLivePatch(kc, s.fresh),
     (lp) => (lp?.status?.nodes?.patched ?? 0) === NODES - 2,
     60_000,
   );
-  if ((others.last?.status?.nodes?.unknown ?? 0) !== 2)
+  const counted = others.last?.status?.nodes?.unknown ?? 0;
+  if (counted !== 2)
     problems.push(
-      `nodes ${x} and ${u}: silent, but ${fresh} counts ${others.last?.status?.nodes?.unknown ?? 0} unknown (${countsText(others.last?.status?.nodes)})`,
+      `nodes ${s.x} and ${s.u}: silent, but ${s.fresh} counts ${counted} unknown (${countsText(others.last?.status?.nodes)})`,
     );
-  for (const node of [x, u])
-    if (await specHas(cluster, node, fresh))
-      problems.push(`node ${node}: started for ${fresh} while its agent was silent`);
+  for (const node of [s.x, s.u])
+    if (await specHas(s.cluster, node, s.fresh))
+      problems.push(`node ${node}: started for ${s.fresh} while its agent was silent`);
+  return problems;
+}
+
+/** After SIGCONT: X's own guard reverses the overdue stall, the stalling LivePatch rolls back, the new one completes. */
+async function afterCont(
+  s: Stop,
+): Promise<{ problems: string[]; reached: number; recovery?: number }> {
+  const kc = s.cluster.kc;
   // New transitions on X go through; the one in its kernel keeps its stuck task.
-  await annotateNode(cluster.kc, x, { 'sim.livepatch.io/stuck-tasks': null });
+  await annotateNode(kc, s.x, { 'sim.livepatch.io/stuck-tasks': null });
   const contAt = Date.now();
-  for (const node of [x, u]) agents.get(node)?.child.kill('SIGCONT');
+  signal(s, 'SIGCONT');
   const [back, done] = await Promise.all([
-    until(() => readLivePatch(cluster.kc, stalling), phaseIs('RolledBack'), CONVERGE_TIMEOUT_MS),
-    until(() => readLivePatch(cluster.kc, fresh), phaseIs('Complete'), CONVERGE_TIMEOUT_MS),
+    until(() => readLivePatch(kc, s.stalling), phaseIs('RolledBack'), CONVERGE_TIMEOUT_MS),
+    until(() => readLivePatch(kc, s.fresh), phaseIs('Complete'), CONVERGE_TIMEOUT_MS),
   ]);
   const recovery = (Date.now() - contAt) / 1000;
-  const xAgent = agents.get(x);
+  const problems: string[] = [];
+  const xAgent = s.agents.get(s.x);
   if (xAgent && !guardReversed(xAgent))
-    problems.push(`node ${x}: its agent did not reverse the overdue stall itself after SIGCONT`);
-  if (!back.ok)
-    problems.push(
-      `${stalling} did not roll back: ${back.last?.status?.phase ?? 'no phase'} (${countsText(back.last?.status?.nodes)})`,
-    );
-  if (!done.ok)
-    problems.push(
-      `${fresh} did not complete: ${done.last?.status?.phase ?? 'no phase'} (${countsText(done.last?.status?.nodes)})`,
-    );
-  await labelNode(cluster.kc, x, { [POOL]: null });
-  return {
-    problems,
-    reached: Number(back.ok) + Number(done.ok),
-    ...(back.ok && done.ok ? { recovery } : {}),
-  };
+    problems.push(`node ${s.x}: its agent did not reverse the overdue stall itself after SIGCONT`);
+  for (const [r, name, phase] of [
+    [back, s.stalling, 'RolledBack'],
+    [done, s.fresh, 'Complete'],
+  ] as const)
+    if (!r.ok)
+      problems.push(
+        `${name} did not reach ${phase}: ${r.last?.status?.phase ?? 'no phase'} (${countsText(r.last?.status?.nodes)})`,
+      );
+  await labelNode(kc, s.x, { [POOL]: null });
+  const reached = Number(back.ok) + Number(done.ok);
+  return { problems, reached, ...(reached === 2 ? { recovery } : {}) };
+}
+
+async function oneStop(
+  s: Stop,
+): Promise<{ problems: string[]; reached: number; recovery?: number }> {
+  if (!(await stallThenStop(s)))
+    return { problems: [`node ${s.x}: ${s.stalling} never started its transition`], reached: 0 };
+  const silent = await whileSilent(s);
+  const after = await afterCont(s);
+  return { ...after, problems: [...silent, ...after.problems] };
 }
 
 export async function agentStop(ctx: ScenarioContext): Promise<ScenarioResult> {
@@ -151,7 +175,14 @@ export async function agentStop(ctx: ScenarioContext): Promise<ScenarioResult> {
     for (let n = 1; n <= ctx.size.agentStops; n++) {
       const x = ctx.rng.pick(nodes);
       const u = ctx.rng.pick(nodes.filter((node) => node !== x));
-      const out = await oneStop(cluster, agents, x, u, n);
+      const out = await oneStop({
+        cluster,
+        agents,
+        x,
+        u,
+        stalling: `as-${n}-stall`,
+        fresh: `as-${n}-all`,
+      });
       problems.push(...out.problems);
       reached += out.reached;
       if (out.recovery !== undefined) recoveries.push(out.recovery);

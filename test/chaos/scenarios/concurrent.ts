@@ -37,10 +37,64 @@ async function notPatched(cluster: ChaosCluster, livePatch: string): Promise<str
     .map((n) => n.metadata.name ?? '');
 }
 
+interface RunOutcome {
+  readonly edits: number;
+  readonly reached: number;
+  readonly recovery: number;
+  readonly problems: string[];
+}
+
+/** Two LivePatches created at once, 2 to 4 edits racing them, then both must complete with every node Patched. */
+async function oneRun(
+  cluster: ChaosCluster,
+  pair: readonly string[],
+  rng: ScenarioContext['rng'],
+): Promise<RunOutcome> {
+  const kc = cluster.kc;
+  await Promise.all(
+    pair.map((name) => createLivePatch(kc, name, { rollout: { maxUnavailable: MAX_UNAVAILABLE } })),
+  );
+  // New generations while both roll out: the stall timeout and bake time change, the patch stays.
+  const racing = rng.int(2, 4);
+  let lastEdit = Date.now();
+  for (let e = 0; e < racing; e++) {
+    await sleep(rng.int(200, 3000));
+    await editLivePatch(kc, rng.pick(pair), {
+      stall: { timeout: `${rng.int(30, 90)}s` },
+      rollout: { maxUnavailable: MAX_UNAVAILABLE, bakeTime: `${rng.int(0, 1)}s` },
+    });
+    lastEdit = Date.now();
+  }
+  const done = await Promise.all(
+    pair.map((name) => until(() => readLivePatch(kc, name), completeAtLatest, DONE_TIMEOUT_MS)),
+  );
+  const recovery = (Date.now() - lastEdit) / 1000;
+  const problems = await incomplete(cluster, pair, done);
+  return { edits: racing, reached: pair.length - problems.length, recovery, problems };
+}
+
+/** What is lost: a LivePatch not Complete at its latest generation, or a node not Patched with it. */
+async function incomplete(
+  cluster: ChaosCluster,
+  pair: readonly string[],
+  done: readonly { ok: boolean; last: LivePatch | undefined }[],
+): Promise<string[]> {
+  const problems: string[] = [];
+  for (const [i, name] of pair.entries()) {
+    const missing = await notPatched(cluster, name);
+    if (done[i]?.ok && missing.length === 0) continue;
+    const last = done[i]?.last;
+    const status = last?.status;
+    problems.push(
+      `${name}: ${status?.phase ?? 'no phase'} at generation ${status?.observedGeneration ?? '?'} of ${last?.metadata.generation ?? '?'} (${countsText(status?.nodes)}), not Patched on ${missing.join(', ') || 'none'}`,
+    );
+  }
+  return problems;
+}
+
 export async function concurrent(ctx: ScenarioContext): Promise<ScenarioResult> {
   const t0 = Date.now();
   const cluster = await startChaosCluster();
-  const rng = ctx.rng;
   try {
     const { nodes } = await cluster.startFleet('cc', NODES);
     for (const node of nodes)
@@ -58,40 +112,13 @@ export async function concurrent(ctx: ScenarioContext): Promise<ScenarioResult> 
     for (let n = 1; n <= ctx.size.concurrentRuns; n++) {
       const pair = [`cc-${n}-a`, `cc-${n}-b`];
       for (const name of pair) limits.set(name, MAX_UNAVAILABLE);
-      await Promise.all(
-        pair.map((name) =>
-          createLivePatch(cluster.kc, name, { rollout: { maxUnavailable: MAX_UNAVAILABLE } }),
-        ),
-      );
-      // New generations while both roll out: the stall timeout and bake time change, the patch stays.
-      const racing = rng.int(2, 4);
-      let lastEdit = Date.now();
-      for (let e = 0; e < racing; e++) {
-        await sleep(rng.int(200, 3000));
-        await editLivePatch(cluster.kc, rng.pick(pair), {
-          stall: { timeout: `${rng.int(30, 90)}s` },
-          rollout: { maxUnavailable: MAX_UNAVAILABLE, bakeTime: `${rng.int(0, 1)}s` },
-        });
-        lastEdit = Date.now();
-        edits++;
-      }
-      const done = await Promise.all(
-        pair.map((name) =>
-          until(() => readLivePatch(cluster.kc, name), completeAtLatest, DONE_TIMEOUT_MS),
-        ),
-      );
-      recoveries.push((Date.now() - lastEdit) / 1000);
-      for (const [i, name] of pair.entries()) {
-        const r = done[i];
-        const missing = await notPatched(cluster, name);
-        if (r?.ok && missing.length === 0) reached++;
-        else
-          problems.push(
-            `${name}: ${r?.last?.status?.phase ?? 'no phase'} at generation ${r?.last?.status?.observedGeneration ?? '?'} of ${r?.last?.metadata.generation ?? '?'} (${countsText(r?.last?.status?.nodes)}), not Patched on ${missing.join(', ') || 'none'}`,
-          );
-      }
+      const out = await oneRun(cluster, pair, ctx.rng);
+      edits += out.edits;
+      reached += out.reached;
+      recoveries.push(out.recovery);
+      problems.push(...out.problems);
       ctx.say(
-        `concurrent: ${pair.join(' and ')}, ${racing} edits racing, ${done.every((d) => d.ok) ? 'both Complete' : 'NOT complete'} (${n}/${ctx.size.concurrentRuns})`,
+        `concurrent: ${pair.join(' and ')}, ${out.edits} edits racing, ${out.problems.length ? 'NOT complete' : 'both Complete'} (${n}/${ctx.size.concurrentRuns})`,
       );
     }
     await sampler.stop();

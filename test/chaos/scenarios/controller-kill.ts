@@ -114,6 +114,48 @@ function round(n: number, make: ReturnType<typeof ops>, rng: ScenarioContext['rn
     : [make.rollout(name), make.delete(name)];
 }
 
+interface Tally {
+  readonly takeovers: number[];
+  readonly problems: string[];
+  readonly limits: Map<string, number>;
+  kills: number;
+  ends: number;
+  expected: number;
+}
+
+/** One operation with 2 or 3 replicas: begun, its leader killed at a random moment (while kills remain), then its end state. */
+async function runOp(
+  op: Op,
+  replicas: Replicas,
+  ctx: ScenarioContext,
+  tally: Tally,
+): Promise<void> {
+  await replicas.scaleTo(ctx.rng.pick([2, 3]));
+  await replicas.leader();
+  tally.limits.set(op.livePatch, MAX_UNAVAILABLE);
+  await op.begin();
+  tally.expected++;
+  if (tally.kills < ctx.size.controllerKills) {
+    await sleep(ctx.rng.int(0, op.windowMs));
+    const kill = await replicas.killLeader();
+    tally.kills++;
+    if (kill?.takeoverMs === undefined)
+      tally.problems.push(
+        `${op.kind} ${op.livePatch}: no replica took over after killing ${kill?.killed ?? 'the leader'}`,
+      );
+    else tally.takeovers.push(kill.takeoverMs / 1000);
+    ctx.say(
+      `controller-kill: ${op.kind} ${op.livePatch}, killed ${kill?.killed ?? '?'} with ${replicas.count} replicas, take-over ${kill?.takeoverMs === undefined ? 'none' : `${seconds(kill.takeoverMs)} s`} (${tally.kills}/${ctx.size.controllerKills})`,
+    );
+  }
+  const end = await op.done();
+  if (end.ok) tally.ends++;
+  else
+    tally.problems.push(
+      `${op.kind} of ${op.livePatch} did not reach its end state within ${OP_TIMEOUT_MS / 1000}s: ${end.seen}`,
+    );
+}
+
 export async function controllerKill(ctx: ScenarioContext): Promise<ScenarioResult> {
   const t0 = Date.now();
   const cluster = await startChaosCluster();
@@ -127,40 +169,18 @@ export async function controllerKill(ctx: ScenarioContext): Promise<ScenarioResu
     const replicas = new Replicas(cluster, 'ck-controller');
     let stuckNode = rng.pick(nodes);
     const make = ops(cluster, () => stuckNode);
-    const takeovers: number[] = [];
-    const problems: string[] = [];
-    const limits = new Map<string, number>();
-    let kills = 0;
-    let ends = 0;
-    let expected = 0;
-    for (let n = 1; kills < ctx.size.controllerKills; n++) {
+    const tally: Tally = {
+      takeovers: [],
+      problems: [],
+      limits: new Map(),
+      kills: 0,
+      ends: 0,
+      expected: 0,
+    };
+    const { takeovers, problems, limits } = tally;
+    for (let n = 1; tally.kills < ctx.size.controllerKills; n++) {
       stuckNode = rng.pick(nodes);
-      for (const op of round(n, make, rng)) {
-        await replicas.scaleTo(rng.pick([2, 3]));
-        await replicas.leader();
-        limits.set(op.livePatch, MAX_UNAVAILABLE);
-        await op.begin();
-        expected++;
-        if (kills < ctx.size.controllerKills) {
-          await sleep(rng.int(0, op.windowMs));
-          const kill = await replicas.killLeader();
-          kills++;
-          if (kill?.takeoverMs === undefined)
-            problems.push(
-              `${op.kind} ${op.livePatch}: no replica took over after killing ${kill?.killed ?? 'the leader'}`,
-            );
-          else takeovers.push(kill.takeoverMs / 1000);
-          ctx.say(
-            `controller-kill: ${op.kind} ${op.livePatch}, killed ${kill?.killed ?? '?'} with ${replicas.count} replicas, take-over ${kill?.takeoverMs === undefined ? 'none' : `${seconds(kill.takeoverMs)} s`} (${kills}/${ctx.size.controllerKills})`,
-          );
-        }
-        const end = await op.done();
-        if (end.ok) ends++;
-        else
-          problems.push(
-            `${op.kind} of ${op.livePatch} did not reach its end state within ${OP_TIMEOUT_MS / 1000}s: ${end.seen}`,
-          );
-      }
+      for (const op of round(n, make, rng)) await runOp(op, replicas, ctx, tally);
       // A Disabled LivePatch is deleted without a fault, so the next round starts clean.
       const left = `ck-${n}`;
       await deleteLivePatch(cluster.kc, left);
@@ -177,9 +197,9 @@ export async function controllerKill(ctx: ScenarioContext): Promise<ScenarioResu
     return {
       scenario: 'controller-kill',
       seed: ctx.seed,
-      runs: expected,
-      faults: kills,
-      endStates: { reached: ends, expected },
+      runs: tally.expected,
+      faults: tally.kills,
+      endStates: { reached: tally.ends, expected: tally.expected },
       doubleLoads: verdict.doubleLoads,
       leftInTransition: verdict.leftInTransition,
       recovery: {
