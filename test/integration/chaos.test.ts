@@ -4,6 +4,7 @@
 // sampled statuses. CHAOS_SEED replays a failure; the seed is in each message.
 // The agent-stop scenario is not in the slice: the controller calls a node
 // unknown only after 90 s of silence, which alone is most of this budget.
+// The scenarios run side by side, each on a control plane of its own.
 import { describe, expect, test } from '@jest/globals';
 import { Random } from '../chaos/random.js';
 import type { ScenarioResult } from '../chaos/report.js';
@@ -41,7 +42,8 @@ const SLICE: readonly ScenarioName[] = [
 ];
 
 describe(`the fault suite's seeded slice (seed ${SEED})`, () => {
-  test.each(SLICE.map((name) => [name]))(
+  // Concurrently: each scenario has a control plane of its own and spends its time waiting (a Lease, a restart).
+  test.concurrent.each(SLICE.map((name) => [name]))(
     '%s: every end state reached, nothing loaded twice, nothing left in transition',
     async (name) => {
       const index = Object.keys(SCENARIOS).indexOf(name);
