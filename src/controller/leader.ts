@@ -6,6 +6,10 @@
 // observed it on its own clock: clocks of different machines never compare.
 // Takeover after a holder dies: at most leaseDuration + retryPeriod (17 s by
 // default); after a clean shutdown, which releases the Lease, one retry period.
+// A replica that lost the Lease because its renewals failed past the renew
+// deadline (an API server or etcd outage) stops acting, and releases the
+// Lease on its way out if it still names it: otherwise the standby would wait
+// out a whole lease after the control plane is back before anyone acts.
 import type { KubeConfig } from '../kube/config.js';
 import type { Logger } from '../log.js';
 import { rawJson } from '../kube/raw.js';
@@ -41,6 +45,8 @@ export class LeaderElector {
   private ticking: Promise<void> | undefined;
   private stopped = false;
   private leading = false;
+  /** This replica wrote the Lease as its holder at least once. */
+  private held = false;
   private readonly leaseMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryMs: number;
@@ -69,12 +75,15 @@ export class LeaderElector {
     this.ticking = this.tick();
   }
 
-  /** Releases the Lease if held, so a standby takes over at once. */
+  /**
+   * Releases the Lease if it still names this replica, so a standby takes over
+   * at once; also after a lost leadership, since this replica acts no more.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.ticking;
-    if (!this.leading) return;
+    if (!this.held) return;
     this.leading = false;
     try {
       const lease = await rawJson<Lease>(this.kc, 'GET', this.path);
@@ -152,10 +161,12 @@ export class LeaderElector {
       );
       return;
     }
+    // Seen when the answer came, not when the tick began: a GET held up by an outage must not age the record.
+    const seenAt = Date.now();
     const record = JSON.stringify(lease.spec);
-    if (this.observed?.record !== record) this.observed = { record, at: now };
+    if (this.observed?.record !== record) this.observed = { record, at: seenAt };
     const holder = lease.spec.holderIdentity;
-    const expired = !holder || now - this.observed.at >= this.leaseMs;
+    const expired = !holder || seenAt - this.observed.at >= this.leaseMs;
     if (holder !== this.o.identity && !expired) {
       this.setLeading(false);
       return;
@@ -172,8 +183,10 @@ export class LeaderElector {
   ): Promise<void> {
     try {
       const written = await rawJson<Lease>(this.kc, method, path, body);
-      this.observed = { record: JSON.stringify(written.spec), at: now };
+      this.observed = { record: JSON.stringify(written.spec), at: Date.now() };
+      // From the tick's start: the renewal counts from the earliest the write could have landed.
       this.renewedAt = now;
+      this.held = true;
       this.setLeading(true);
     } catch (err) {
       if (!isConflict(err)) throw err;
