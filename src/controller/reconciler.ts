@@ -26,6 +26,7 @@ import { decisionEvents } from './decision-events.js';
 import { HeartbeatClock } from './heartbeats.js';
 import type { ControllerMetrics } from './metrics.js';
 import { planRollout, type Plan } from './planner.js';
+import { statusWrite } from './status-write.js';
 import { classifyNodes, patchNameOwner, type NodeFacts } from './targets.js';
 import type { WorkResult } from './queue.js';
 
@@ -44,21 +45,6 @@ export interface ReconcilerDeps {
 const RESYNC_MS = 30_000;
 const WRITE_ATTEMPTS = 5;
 const WRITE_CONCURRENCY = 8;
-/** Counts and messages alone are written at most this often. */
-const STATUS_INTERVAL_MS = 1000;
-
-/** What makes a status worth writing at once: what the planner reads back and what users wait for. */
-function significant(status: LivePatchStatus | undefined): string {
-  return canonicalJson({
-    generation: status?.observedGeneration,
-    phase: status?.phase,
-    step: [status?.currentStep, status?.currentStepStartTime, status?.pausedAtStepStart],
-    unhealthy: status?.unhealthyNodes?.map((u) => u.node),
-    // Status, not reason: the Progressing reason alternates between starting nodes and waiting on them.
-    conditions: status?.conditions?.map((c) => [c.type, c.status]),
-  });
-}
-
 export function nodeFacts(node: NodeObject): NodeFacts {
   const kernel = node.status?.nodeInfo?.kernelVersion;
   return {
@@ -99,11 +85,13 @@ export class Reconciler {
     const log = this.d.log.child({ livePatch: name });
     await this.writeEntries(name, plan.writes, log);
     const status = aggregateStatus(lp, slots, plan, now);
-    const wait = this.statusWait(lp, status, now);
-    if (wait === undefined) {
-      await this.writeStatus(lp, status, now);
-      await this.recordEvents(lp, status, plan, log);
-    }
+    const write = statusWrite(lp.status, status, {
+      now,
+      lastWrittenAt: this.statusWrittenAt.get(name) ?? 0,
+      releasingFinalizer: plan.releaseFinalizer,
+    });
+    if (write.kind === 'now') await this.writeStatus(lp, status, now);
+    if (write.kind !== 'later') await this.recordEvents(lp, status, plan, log);
     this.d.metrics.nodesStarted(name, plan.started.length);
     if (plan.started.length) log.info('started nodes', { nodes: plan.started, phase: plan.phase });
     if (plan.releaseFinalizer)
@@ -113,17 +101,12 @@ export class Reconciler {
       );
     this.d.metrics.observe(name, status, (performance.now() - started) / 1000);
     return {
-      requeueAfterMs: Math.min(plan.requeueAfterMs ?? RESYNC_MS, RESYNC_MS, wait ?? Infinity),
+      requeueAfterMs: Math.min(
+        plan.requeueAfterMs ?? RESYNC_MS,
+        RESYNC_MS,
+        write.kind === 'later' ? write.inMs : Infinity,
+      ),
     };
-  }
-
-  /** undefined: write now (or nothing changed); else how long until a write of counts alone is due. */
-  private statusWait(lp: LivePatch, status: LivePatchStatus, now: number): number | undefined {
-    if (canonicalJson(status) === canonicalJson(lp.status)) return undefined;
-    if (significant(status) !== significant(lp.status)) return undefined;
-    const last = this.statusWrittenAt.get(lp.metadata.name ?? '') ?? 0;
-    const wait = last + STATUS_INTERVAL_MS - now;
-    return wait > 0 ? wait : undefined;
   }
 
   private async writeStatus(lp: LivePatch, status: LivePatchStatus, now: number): Promise<void> {
