@@ -7,7 +7,7 @@
 import type { DesiredPatch } from '../../../src/api/generated/types.js';
 import type { LivePatchName, PatchName } from '../../../src/api/names.js';
 import type { Running } from '../../support/processes.js';
-import { annotateNode, setNodePatches, simModule, sleep, until } from '../api.js';
+import { annotateNode, KERNEL, setNodePatches, simModule, sleep, until } from '../api.js';
 import { startChaosCluster, type ChaosCluster } from '../cluster.js';
 import type { KernelReading } from '../evidence.js';
 import { statusAgainstKernel } from '../invariants.js';
@@ -16,7 +16,6 @@ import type { Random } from '../random.js';
 import { violationMessages, type ScenarioResult } from '../report.js';
 import { Sampler, takeSnapshot } from '../sampler.js';
 import { judge, seconds, type ScenarioContext } from '../scenario.js';
-import { KERNEL } from '../api.js';
 
 const NODES = 5;
 const CONVERGE_TIMEOUT_MS = 60_000;
