@@ -6,20 +6,12 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { repositoryRoot } from '../../src/paths.js';
+import { ChaosUsageError, parseChaosArgs, type ChaosArgs } from './args.js';
 import { freshSeed, Random } from './random.js';
 import { markdownTable, recoveryNotes, type ScenarioResult } from './report.js';
 import { FULL_SIZE, SLICE_SIZE, type ScenarioContext } from './scenario.js';
 import { SCENARIOS, type ScenarioName } from './scenarios/index.js';
-
-function parseSeed(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 0)
-    throw new Error(`--seed takes a whole number, not ${JSON.stringify(text)}`);
-  return n;
-}
 
 /** The rows of an earlier chaos.json for scenarios not run now. */
 async function earlierResults(file: string, running: readonly string[]): Promise<ScenarioResult[]> {
@@ -31,24 +23,19 @@ async function earlierResults(file: string, running: readonly string[]): Promise
   }
 }
 
-const { values } = parseArgs({
-  options: {
-    seed: { type: 'string' },
-    scenario: { type: 'string', multiple: true },
-    // A few faults per scenario (what npm test runs); its figures are not written.
-    slice: { type: 'boolean', default: false },
-  },
-});
 const names = Object.keys(SCENARIOS) as ScenarioName[];
-const chosen: readonly string[] = values.scenario ?? names;
-const unknown = chosen.filter((s) => !names.includes(s as ScenarioName));
-if (unknown.length) {
-  console.error(`unknown scenario ${unknown.join(', ')}; the scenarios are ${names.join(', ')}`);
+let args: ChaosArgs;
+try {
+  args = parseChaosArgs(process.argv.slice(2), process.env, names);
+} catch (err) {
+  if (!(err instanceof ChaosUsageError)) throw err;
+  console.error(err.message);
   process.exit(2);
 }
-const seed = parseSeed(values.seed ?? process.env['CHAOS_SEED']) ?? freshSeed();
+const chosen = args.scenarios;
+const seed = args.seed ?? freshSeed();
 console.log(
-  `chaos seed ${seed} (replay: npm run chaos -- --seed ${seed}${values.scenario ? chosen.map((s) => ` --scenario ${s}`).join('') : ''})`,
+  `chaos seed ${seed} (replay: npm run chaos -- --seed ${seed}${args.named ? chosen.map((s) => ` --scenario ${s}`).join('') : ''})`,
 );
 
 const results: ScenarioResult[] = [];
@@ -57,7 +44,7 @@ for (const [i, name] of names.entries()) {
   const ctx: ScenarioContext = {
     seed,
     rng: new Random(seed).fork(i),
-    size: values.slice ? SLICE_SIZE : FULL_SIZE,
+    size: args.slice ? SLICE_SIZE : FULL_SIZE,
     say: (line) => {
       console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
     },
@@ -70,10 +57,10 @@ for (const [i, name] of names.entries()) {
 
 console.log(`\n${markdownTable(results)}\n\n${recoveryNotes(results).join('\n')}`);
 const violations = results.flatMap((r) => r.violations);
-if (!values.slice) {
+if (!args.slice) {
   const file = join(repositoryRoot(), 'bench', 'results', 'chaos.json');
   // One scenario run again replaces its own row; the others keep theirs (each row has its seed).
-  const kept = values.scenario ? await earlierResults(file, chosen) : [];
+  const kept = args.named ? await earlierResults(file, chosen) : [];
   const record = {
     generatedAt: new Date().toISOString(),
     machine: {
