@@ -39,7 +39,7 @@ export const FULL_SIZE: ChaosSize = {
 
 /** A few faults of each kind: the seeded slice `npm test` runs. */
 export const SLICE_SIZE: ChaosSize = {
-  controllerKills: 1,
+  controllerKills: 2,
   agentKills: 4,
   apiserverRestarts: 1,
   etcdRestarts: 1,
