@@ -8,8 +8,9 @@
 // default); after a clean shutdown, which releases the Lease, one retry period.
 // A replica that lost the Lease because its renewals failed past the renew
 // deadline (an API server or etcd outage) stops acting, and releases the
-// Lease on its way out if it still names it: otherwise the standby would wait
-// out a whole lease after the control plane is back before anyone acts.
+// Lease on its way out if it still names it, once the server answers:
+// otherwise the standby would wait out a whole lease after the control plane
+// is back before anyone acts.
 import type { KubeConfig } from '../kube/config.js';
 import type { Logger } from '../log.js';
 import { rawJson } from '../kube/raw.js';
@@ -77,7 +78,9 @@ export class LeaderElector {
 
   /**
    * Releases the Lease if it still names this replica, so a standby takes over
-   * at once; also after a lost leadership, since this replica acts no more.
+   * at once; also after a lost leadership, since this replica acts no more. A
+   * replica that lost it to an API server outage tries again until the server
+   * answers, for at most one lease duration (the Lease expires by then anyway).
    */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -85,9 +88,27 @@ export class LeaderElector {
     await this.ticking;
     if (!this.held) return;
     this.leading = false;
+    const deadline = Date.now() + this.leaseMs;
+    for (;;) {
+      const error = await this.release();
+      if (error === undefined) return;
+      const retry = Date.now() + this.retryMs < deadline;
+      this.log.warn(
+        retry
+          ? 'could not release the leader lease; retrying'
+          : 'could not release the leader lease; it expires by itself',
+        { lease: this.o.name, error, ...(retry ? { retryInMs: this.retryMs } : {}) },
+      );
+      if (!retry) return;
+      await new Promise((r) => setTimeout(r, this.retryMs));
+    }
+  }
+
+  /** Hands the Lease back if it still names this replica; the error when the server could not be asked. */
+  private async release(): Promise<string | undefined> {
     try {
       const lease = await rawJson<Lease>(this.kc, 'GET', this.path);
-      if (lease.spec.holderIdentity !== this.o.identity) return;
+      if (lease.spec.holderIdentity !== this.o.identity) return undefined;
       const spec = {
         ...lease.spec,
         holderIdentity: null,
@@ -97,8 +118,9 @@ export class LeaderElector {
       };
       await rawJson(this.kc, 'PUT', this.path, { ...lease, spec });
       this.log.info('released the leader lease', { lease: this.o.name });
+      return undefined;
     } catch (err) {
-      this.log.warn('could not release the leader lease', { error: (err as Error).message });
+      return (err as Error).message;
     }
   }
 
