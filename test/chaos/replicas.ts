@@ -105,6 +105,27 @@ export class Replicas {
     return gone.length;
   }
 
+  /**
+   * Heals every second until stopped, as a Deployment's ReplicaSet does: an
+   * outage can take the standby too, and a rollout with no replica left
+   * would wait for the suite, not for the operator. Resolves with how many
+   * replicas it replaced.
+   */
+  supervise(): () => Promise<number> {
+    let replaced = 0;
+    let running: Promise<void> = Promise.resolve();
+    const timer = setInterval(() => {
+      running = running.then(async () => {
+        replaced += await this.heal();
+      });
+    }, 1000);
+    return async () => {
+      clearInterval(timer);
+      await running;
+      return replaced;
+    };
+  }
+
   /** Replicas that exited on their own (a lost Lease exits 1), with their last words. */
   exited(): string[] {
     return this.live

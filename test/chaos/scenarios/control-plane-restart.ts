@@ -84,11 +84,11 @@ export function controlPlaneRestart(
       sampler.start();
       const replicas = new Replicas(cluster, 'cp-controller');
       await replicas.scaleTo(2);
+      const unsupervise = replicas.supervise();
       const runs = component === 'apiserver' ? ctx.size.apiserverRestarts : ctx.size.etcdRestarts;
       const recoveries: number[] = [];
       const problems: string[] = [];
       const limits = new Map<string, number>();
-      let replaced = 0;
       for (let n = 1; n <= runs; n++) {
         const name = `cp-${component}-${n}`;
         await replicas.leader();
@@ -96,11 +96,11 @@ export function controlPlaneRestart(
         const out = await oneRestart(cluster, component, name, ctx.rng);
         if (out.recovery !== undefined) recoveries.push(out.recovery);
         if (out.problem) problems.push(out.problem);
-        replaced += await replicas.heal();
         ctx.say(
           `${scenario}: ${name}, down ${seconds(out.down)} s, resumed ${out.recovery?.toFixed(1) ?? '-'} s after, ${out.problem ?? 'Complete'} (${n}/${runs})`,
         );
       }
+      const replaced = await unsupervise();
       await sampler.stop();
       const verdict = await judge(cluster, nodes, sampler.snapshots, limits);
       return {
