@@ -169,10 +169,12 @@ function monotoneCount(lp: LivePatchSample): { key: keyof NodeCounts; value: num
 /**
  * A count in LivePatch.status that went backwards within one generation: on
  * the way forward patched never falls, on the way back reverted never falls
- * (a rollback, which keeps the generation, turns from one to the other).
+ * (a rollback, which keeps the generation, turns from one to the other),
+ * except by nodes that went unknown in the same status (an agent silent past
+ * the heartbeat window counts neither way until it returns).
  */
 export function countsBackwards(snapshots: readonly Snapshot[]): Violation[] {
-  const highest = new Map<string, { value: number; at: number }>();
+  const previous = new Map<string, { value: number; unknown: number; at: number }>();
   const out: Violation[] = [];
   const reported = new Set<string>();
   for (const s of snapshots)
@@ -180,16 +182,18 @@ export function countsBackwards(snapshots: readonly Snapshot[]): Violation[] {
       const count = monotoneCount(lp);
       if (!count || lp.observedGeneration === undefined) continue;
       const key = `${lp.name}/${lp.observedGeneration}/${count.key}`;
-      const best = highest.get(key);
-      if (best && count.value < best.value && !reported.has(key)) {
-        reported.add(key);
-        out.push({
-          invariant: 'no count goes backwards within a generation',
-          livePatch: lp.name,
-          seen: `generation ${lp.observedGeneration}: ${count.key} ${best.value} at ${at(best.at)}, then ${count.value} at ${at(s.at)} (${lp.phase ?? ''})`,
-        });
-      }
-      if (!best || count.value > best.value) highest.set(key, { value: count.value, at: s.at });
+      const unknown = lp.counts.unknown ?? 0;
+      const before = previous.get(key);
+      previous.set(key, { value: count.value, unknown, at: s.at });
+      if (!before || reported.has(key)) continue;
+      const fell = before.value - count.value;
+      if (fell <= Math.max(0, unknown - before.unknown)) continue;
+      reported.add(key);
+      out.push({
+        invariant: 'no count goes backwards within a generation',
+        livePatch: lp.name,
+        seen: `generation ${lp.observedGeneration}: ${count.key} ${before.value} at ${at(before.at)}, then ${count.value} at ${at(s.at)} (${lp.phase ?? ''}, unknown ${before.unknown} then ${unknown})`,
+      });
     }
   return out;
 }

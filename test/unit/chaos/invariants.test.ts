@@ -255,6 +255,23 @@ describe('no count goes backwards within a generation', () => {
     ];
     expect(countsBackwards(s)).toEqual([]);
   });
+  test('patched nodes gone unknown (a silent agent) are not a fall; their return is not either', () => {
+    const s = [
+      snap(1, [], [lp('Complete', 1, { patched: 4, unknown: 0 })]),
+      snap(2, [], [lp('Complete', 1, { patched: 2, unknown: 2 })]),
+      snap(3, [], [lp('Complete', 1, { patched: 4, unknown: 0 })]),
+    ];
+    expect(countsBackwards(s)).toEqual([]);
+  });
+  test('a fall larger than the nodes gone unknown is reported', () => {
+    const s = [
+      snap(1, [], [lp('Complete', 1, { patched: 4, unknown: 0 })]),
+      snap(2, [], [lp('Complete', 1, { patched: 1, unknown: 2 })]),
+    ];
+    expect(countsBackwards(s)[0]?.seen).toMatch(
+      /patched 4 at .*, then 1 at .* \(Complete, unknown 0 then 2\)/,
+    );
+  });
   test('patched falling within a generation is reported once', () => {
     const s = [
       snap(1, [], [lp('Progressing', 1, { patched: 4 })]),
@@ -263,6 +280,8 @@ describe('no count goes backwards within a generation', () => {
     ];
     const found = countsBackwards(s);
     expect(found).toHaveLength(1);
-    expect(found[0]?.seen).toMatch(/generation 1: patched 4 at .*, then 0 at .* \(Progressing\)/);
+    expect(found[0]?.seen).toMatch(
+      /generation 1: patched 4 at .*, then 0 at .* \(Progressing, unknown 0 then 0\)/,
+    );
   });
 });
