@@ -13,6 +13,7 @@ import { isNotFound, PATHS } from '../src/kube/resources.js';
 import { registerNode } from '../src/localcluster/nodes.js';
 import type { Logger } from '../src/log.js';
 import type { Agent } from './agent.js';
+import { SIM_KERNEL_FILE } from './kernel/sim-state-file.js';
 import type { KernelBackend } from './kernel/types.js';
 import { createAgent } from './setup.js';
 
@@ -26,6 +27,12 @@ export interface FleetOptions {
   readonly clock: Clock;
   readonly log: Logger;
   readonly heartbeatMs?: number;
+  /**
+   * Where each node keeps its agent state and simulated kernel (DIR/NODE), kept
+   * after stop so that an observer can read the kernels; none: a temporary
+   * folder, kernels in memory only.
+   */
+  readonly stateDir?: string;
   /** Called after any agent's status write: a change, or a heartbeat alone. */
   readonly onStatusWritten?: (why: 'change' | 'heartbeat') => void;
 }
@@ -71,7 +78,7 @@ async function deleteIgnoringMissing(kc: KubeConfig, path: string): Promise<void
 export async function startFleet(o: FleetOptions): Promise<Fleet> {
   if (o.kernels.length === 0) throw new Error('a fleet needs at least one kernel release');
   const releases = o.kernels.map((k) => kernelRelease(k));
-  const workDir = await mkdtemp(join(tmpdir(), 'livepatch-fleet-'));
+  const workDir = o.stateDir ?? (await mkdtemp(join(tmpdir(), 'livepatch-fleet-')));
   const names = Array.from({ length: o.nodes }, (_, i) =>
     nodeName(`${o.namePrefix ?? 'sim-node'}-${String(i).padStart(3, '0')}`),
   );
@@ -83,7 +90,10 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       {
         kubeConfig: o.kubeConfig,
         nodeName: name,
-        backend: { kind: 'simulator' },
+        backend: {
+          kind: 'simulator',
+          ...(o.stateDir ? { kernelFile: join(workDir, name, SIM_KERNEL_FILE) } : {}),
+        },
         clock: o.clock,
         log: o.log,
         moduleDir: join(workDir, name),
@@ -129,7 +139,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
           await deleteIgnoringMissing(o.kubeConfig, `${PATHS.nodes}/${name}`);
         });
       }
-      await rm(workDir, { recursive: true, force: true });
+      if (!o.stateDir) await rm(workDir, { recursive: true, force: true });
     },
   };
 }

@@ -3,7 +3,7 @@
 // simulator both use it.
 import { join } from 'node:path';
 import type { KubeConfig } from '../src/kube/config.js';
-import { kernelRelease, type NodeName } from '../src/api/names.js';
+import { kernelRelease, type KernelRelease, type NodeName } from '../src/api/names.js';
 import type { Clock } from '../src/clock.js';
 import { EventRecorder } from '../src/kube/events.js';
 import { rawJson } from '../src/kube/raw.js';
@@ -12,7 +12,7 @@ import type { Logger } from '../src/log.js';
 import { operatorVersion } from '../src/paths.js';
 import { Agent } from './agent.js';
 import { knobsFromAnnotations } from './kernel/sim-knobs.js';
-import type { SimulatedKernel } from './kernel/simulator.js';
+import type { SimulatedKernel, SimulatorOptions } from './kernel/simulator.js';
 import type { SysfsOptions } from './kernel/sysfs.js';
 import type { KernelBackend } from './kernel/types.js';
 import { DEFAULT_RETRY_POLICY } from './fetch-retry.js';
@@ -22,7 +22,12 @@ import { NodeStateFile, type NodeFacts } from './node-state.js';
 import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
 
 export type BackendChoice =
-  | { readonly kind: 'simulator'; readonly release?: string }
+  | {
+      readonly kind: 'simulator';
+      readonly release?: string;
+      /** Where the simulated kernel is kept, so that it outlives this agent process; none: in memory only. */
+      readonly kernelFile?: string;
+    }
   | {
       readonly kind: 'sysfs';
       readonly options?: Partial<SysfsOptions>;
@@ -62,18 +67,21 @@ export function readNode(kc: KubeConfig, name: NodeName): Promise<NodeObject> {
 async function simulatorFor(
   setup: AgentSetup,
   node: NodeFacts,
-  release: string | undefined,
+  choice: Extract<BackendChoice, { kind: 'simulator' }>,
 ): Promise<SimulatedKernel> {
   const { SimulatedKernel } = await import('./kernel/simulator.js');
-  const uname = release ?? node.kernelVersion;
+  const uname = choice.release ?? node.kernelVersion;
   if (!uname)
     throw new RefusedBackendError(
       `node ${setup.nodeName} reports no kernelVersion; pass --kernel-release`,
     );
   const log = setup.log.child({ node: setup.nodeName });
+  const release = kernelRelease(uname);
+  const kept = choice.kernelFile ? await keptKernel(choice.kernelFile, release, log) : {};
   return new SimulatedKernel({
-    release: kernelRelease(uname),
+    release,
     clock: setup.clock,
+    ...kept,
     // Knobs are read from the Node when a transition starts, so a test can aim a node at any time.
     knobs: async () => {
       const current = await readNode(setup.kubeConfig, setup.nodeName);
@@ -84,9 +92,29 @@ async function simulatorFor(
   });
 }
 
+/** The simulated kernel this node was running before this process, and the writer that keeps it. */
+async function keptKernel(
+  file: string,
+  release: KernelRelease,
+  log: Logger,
+): Promise<Pick<SimulatorOptions, 'state' | 'onChange'>> {
+  const { readSimKernelFile, simKernelWriter } = await import('./kernel/sim-state-file.js');
+  const read = await readSimKernelFile(file, release);
+  if (read.kind === 'ignored')
+    log.warn('ignoring the saved simulated kernel; this node boots a fresh one', {
+      path: file,
+      why: read.why,
+    });
+  if (read.kind === 'restored') log.info('resuming the simulated kernel', { path: file });
+  return {
+    ...(read.kind === 'restored' ? { state: read.state } : {}),
+    onChange: simKernelWriter(file, release),
+  };
+}
+
 export async function createBackend(setup: AgentSetup, node: NodeFacts): Promise<KernelBackend> {
   const choice = setup.backend;
-  if (choice.kind === 'simulator') return simulatorFor(setup, node, choice.release);
+  if (choice.kind === 'simulator') return simulatorFor(setup, node, choice);
   // kind nodes are containers sharing the host's kernel: patching "the node" would patch the laptop.
   if (node.providerID?.startsWith('kind://') && !choice.allowOnKind) {
     throw new RefusedBackendError(

@@ -499,21 +499,30 @@ export class SimulatedKernel implements KernelBackend {
     this.advance();
   }
 
-  /** Runs every retry tick between the last one and now, and the removal of finished patches. */
+  /**
+   * Runs every retry tick between the last one and now, and the removal of
+   * finished patches. A transition that ended or a patch that went is a
+   * change like any other: whoever keeps the state hears of it.
+   */
   private advance(): void {
     const now = this.options.clock.now();
     const t = this.transition;
+    let changed = false;
     if (t) {
       for (let tick = t.lastTick + TICK_MS; tick <= now; tick += TICK_MS) {
         t.lastTick = tick;
         if (tryComplete(t.tasks, t, tick, t.phaseStart)) {
           this.complete(t, tick);
+          changed = true;
           break;
         }
       }
     }
-    for (const p of this.loaded.filter((x) => x.removeAt !== undefined && x.removeAt <= now))
+    for (const p of this.loaded.filter((x) => x.removeAt !== undefined && x.removeAt <= now)) {
       this.free(p);
+      changed = true;
+    }
+    if (changed) this.changed();
   }
 
   private complete(t: Transition, at: number): void {

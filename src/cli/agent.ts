@@ -1,7 +1,7 @@
 // `livepatch-operator agent`: the DaemonSet's process, one per node.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Agent } from '../../agent/agent.js';
 import {
   createAgent,
@@ -10,6 +10,7 @@ import {
   type BackendChoice,
 } from '../../agent/setup.js';
 import { reportAgentRefusal } from '../../agent/livepatchnode.js';
+import { SIM_KERNEL_FILE } from '../../agent/kernel/sim-state-file.js';
 import { redirectHostList } from '../../agent/module-policy.js';
 import { AgentMetrics, serveAgentEndpoints } from '../../agent/server.js';
 import { nodeName } from '../api/names.js';
@@ -32,6 +33,8 @@ server answers.
   --kubeconfig FILE        kubeconfig (default: in-cluster, else $KUBECONFIG)
   --backend KIND           sysfs (default) or simulator
   --kernel-release REL     simulator only: the simulated \`uname -r\` (default: the Node's kernelVersion)
+                           (the simulated kernel is kept in --state-dir/${SIM_KERNEL_FILE}, so it
+                           outlives the agent process as a real kernel does)
   --sysfs-root DIR         where sysfs is mounted (default /sys)
   --proc-root DIR          where procfs is mounted (default /proc)
   --host-root DIR          the host's / for hostPath modules (default /)
@@ -77,6 +80,8 @@ function backendChoice(values: Values): BackendChoice {
     return {
       kind: 'simulator',
       ...(values['kernel-release'] ? { release: values['kernel-release'] } : {}),
+      // The simulated kernel lives beside the agent's state: a killed agent restarts onto it.
+      kernelFile: join(resolve(values['state-dir']), SIM_KERNEL_FILE),
     };
   }
   if (values.backend !== 'sysfs')

@@ -1,4 +1,5 @@
 // `livepatch-operator fleet`: a simulated fleet of nodes, each with its agent.
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startFleet } from '../../agent/fleet.js';
 import { AgentMetrics } from '../../agent/server.js';
@@ -25,6 +26,10 @@ labelled ${LABELS.simulatedNode}=true).
   --metrics-port PORT  /metrics of all the agents together, e.g. status writes
                        by why (change or heartbeat) (default 0: none)
   --keep               leave the Nodes and LivePatchNodes when stopping
+  --state-dir DIR      keep each node's agent state and simulated kernel in
+                       DIR/NODE (sim-kernel.json has the kernel's patches and
+                       its load counts), kept after stopping; default: a
+                       temporary folder, kernels in memory only
 `;
 
 function parseLabels(values: readonly string[] | undefined): Record<string, string> {
@@ -49,6 +54,7 @@ export async function runFleet(args: string[]): Promise<number> {
       kubeconfig: { type: 'string' },
       'metrics-port': { type: 'string', default: '0' },
       keep: { type: 'boolean', default: false },
+      'state-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -75,6 +81,7 @@ export async function runFleet(args: string[]): Promise<number> {
     labels: parseLabels(values.label),
     clock: systemClock,
     log,
+    ...(values['state-dir'] ? { stateDir: resolve(values['state-dir']) } : {}),
     onStatusWritten: (why) => {
       metrics.statusWritten(why);
     },

@@ -6,6 +6,11 @@
 // observed it on its own clock: clocks of different machines never compare.
 // Takeover after a holder dies: at most leaseDuration + retryPeriod (17 s by
 // default); after a clean shutdown, which releases the Lease, one retry period.
+// A replica that lost the Lease because its renewals failed past the renew
+// deadline (an API server or etcd outage) stops acting, and releases the
+// Lease on its way out if it still names it, once the server answers:
+// otherwise the standby would wait out a whole lease after the control plane
+// is back before anyone acts.
 import type { KubeConfig } from '../kube/config.js';
 import type { Logger } from '../log.js';
 import { rawJson } from '../kube/raw.js';
@@ -41,6 +46,8 @@ export class LeaderElector {
   private ticking: Promise<void> | undefined;
   private stopped = false;
   private leading = false;
+  /** This replica wrote the Lease as its holder at least once. */
+  private held = false;
   private readonly leaseMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryMs: number;
@@ -69,16 +76,39 @@ export class LeaderElector {
     this.ticking = this.tick();
   }
 
-  /** Releases the Lease if held, so a standby takes over at once. */
+  /**
+   * Releases the Lease if it still names this replica, so a standby takes over
+   * at once; also after a lost leadership, since this replica acts no more. A
+   * replica that lost it to an API server outage tries again until the server
+   * answers, for at most one lease duration (the Lease expires by then anyway).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.ticking;
-    if (!this.leading) return;
+    if (!this.held) return;
     this.leading = false;
+    const deadline = Date.now() + this.leaseMs;
+    for (;;) {
+      const error = await this.release();
+      if (error === undefined) return;
+      const retry = Date.now() + this.retryMs < deadline;
+      this.log.warn(
+        retry
+          ? 'could not release the leader lease; retrying'
+          : 'could not release the leader lease; it expires by itself',
+        { lease: this.o.name, error, ...(retry ? { retryInMs: this.retryMs } : {}) },
+      );
+      if (!retry) return;
+      await new Promise((r) => setTimeout(r, this.retryMs));
+    }
+  }
+
+  /** Hands the Lease back if it still names this replica; the error when the server could not be asked. */
+  private async release(): Promise<string | undefined> {
     try {
       const lease = await rawJson<Lease>(this.kc, 'GET', this.path);
-      if (lease.spec.holderIdentity !== this.o.identity) return;
+      if (lease.spec.holderIdentity !== this.o.identity) return undefined;
       const spec = {
         ...lease.spec,
         holderIdentity: null,
@@ -88,8 +118,9 @@ export class LeaderElector {
       };
       await rawJson(this.kc, 'PUT', this.path, { ...lease, spec });
       this.log.info('released the leader lease', { lease: this.o.name });
+      return undefined;
     } catch (err) {
-      this.log.warn('could not release the leader lease', { error: (err as Error).message });
+      return (err as Error).message;
     }
   }
 
@@ -152,10 +183,12 @@ export class LeaderElector {
       );
       return;
     }
+    // Seen when the answer came, not when the tick began: a GET held up by an outage must not age the record.
+    const seenAt = Date.now();
     const record = JSON.stringify(lease.spec);
-    if (this.observed?.record !== record) this.observed = { record, at: now };
+    if (this.observed?.record !== record) this.observed = { record, at: seenAt };
     const holder = lease.spec.holderIdentity;
-    const expired = !holder || now - this.observed.at >= this.leaseMs;
+    const expired = !holder || seenAt - this.observed.at >= this.leaseMs;
     if (holder !== this.o.identity && !expired) {
       this.setLeading(false);
       return;
@@ -172,8 +205,10 @@ export class LeaderElector {
   ): Promise<void> {
     try {
       const written = await rawJson<Lease>(this.kc, method, path, body);
-      this.observed = { record: JSON.stringify(written.spec), at: now };
+      this.observed = { record: JSON.stringify(written.spec), at: Date.now() };
+      // From the tick's start: the renewal counts from the earliest the write could have landed.
       this.renewedAt = now;
+      this.held = true;
       this.setLeading(true);
     } catch (err) {
       if (!isConflict(err)) throw err;

@@ -27,6 +27,7 @@ import { decisionEvents } from './decision-events.js';
 import { HeartbeatClock } from './heartbeats.js';
 import type { ControllerMetrics } from './metrics.js';
 import { planRollout, type Plan } from './planner.js';
+import { statusWrite } from './status-write.js';
 import { classifyNodes, patchNameOwner, type NodeFacts } from './targets.js';
 import type { WorkResult } from './queue.js';
 
@@ -53,21 +54,6 @@ const UNWRITTEN_RETRY_MS = 5000;
 const UNWRITTEN_REMEMBERED = 10_000;
 /** Nodes named in a message; the rest are counted. */
 const LISTED_NODES = 5;
-/** Counts and messages alone are written at most this often. */
-const STATUS_INTERVAL_MS = 1000;
-
-/** What makes a status worth writing at once: what the planner reads back and what users wait for. */
-function significant(status: LivePatchStatus | undefined): string {
-  return canonicalJson({
-    generation: status?.observedGeneration,
-    phase: status?.phase,
-    step: [status?.currentStep, status?.currentStepStartTime, status?.pausedAtStepStart],
-    unhealthy: status?.unhealthyNodes?.map((u) => u.node),
-    // Status, not reason: the Progressing reason alternates between starting nodes and waiting on them.
-    conditions: status?.conditions?.map((c) => [c.type, c.status]),
-  });
-}
-
 /** Whether a LivePatch is gone from the API server, not just from this replica's cache. */
 type Gone = (livePatch: string) => Promise<boolean>;
 
@@ -100,12 +86,7 @@ export class Reconciler {
     if (!this.d.isLeader()) return {};
     if (!lp) return this.removeOrphans(name);
     const finalizers = lp.metadata.finalizers ?? [];
-    const deleting = lp.metadata.deletionTimestamp !== undefined;
-    if (deleting && !finalizers.includes(FINALIZER)) return {};
-    if (!deleting && !finalizers.includes(FINALIZER)) {
-      await this.setFinalizers(lp, [...finalizers, FINALIZER]);
-      return {};
-    }
+    if (!finalizers.includes(FINALIZER)) return this.withoutFinalizer(lp, finalizers);
     const started = performance.now();
     const now = Date.now();
     const lpns = this.heartbeats.observe(this.d.livePatchNodes.list(), now);
@@ -114,11 +95,13 @@ export class Reconciler {
     const log = this.d.log.child({ livePatch: name });
     const unwritten = await this.writeEntries(lp, plan.writes, log);
     const status = aggregateStatus(lp, slots, plan, now);
-    const wait = this.statusWait(lp, status, now);
-    if (wait === undefined) {
-      await this.writeStatus(lp, status, now);
-      await this.recordEvents(lp, status, plan, log);
-    }
+    const write = statusWrite(lp.status, status, {
+      now,
+      lastWrittenAt: this.statusWrittenAt.get(name) ?? 0,
+      releasingFinalizer: plan.releaseFinalizer,
+    });
+    if (write.kind === 'now') await this.writeStatus(lp, status, now);
+    if (write.kind !== 'later') await this.recordEvents(lp, status, plan, log);
     this.d.metrics.nodesStarted(name, plan.started.length);
     if (plan.started.length) log.info('started nodes', { nodes: plan.started, phase: plan.phase });
     // An entry whose removal failed still makes its agent guard the patch: deletion waits for it.
@@ -133,10 +116,20 @@ export class Reconciler {
       requeueAfterMs: Math.min(
         plan.requeueAfterMs ?? RESYNC_MS,
         RESYNC_MS,
-        wait ?? Infinity,
+        write.kind === 'later' ? write.inMs : Infinity,
         retry,
       ),
     };
+  }
+
+  /** A LivePatch being deleted after its finalizer came off needs nothing; any other gets the finalizer first. */
+  private async withoutFinalizer(
+    lp: LivePatch,
+    finalizers: readonly string[],
+  ): Promise<WorkResult> {
+    if (lp.metadata.deletionTimestamp === undefined)
+      await this.setFinalizers(lp, [...finalizers, FINALIZER]);
+    return {};
   }
 
   /**
@@ -219,15 +212,6 @@ export class Reconciler {
         },
       );
     }
-  }
-
-  /** undefined: write now (or nothing changed); else how long until a write of counts alone is due. */
-  private statusWait(lp: LivePatch, status: LivePatchStatus, now: number): number | undefined {
-    if (canonicalJson(status) === canonicalJson(lp.status)) return undefined;
-    if (significant(status) !== significant(lp.status)) return undefined;
-    const last = this.statusWrittenAt.get(lp.metadata.name ?? '') ?? 0;
-    const wait = last + STATUS_INTERVAL_MS - now;
-    return wait > 0 ? wait : undefined;
   }
 
   private async writeStatus(lp: LivePatch, status: LivePatchStatus, now: number): Promise<void> {

@@ -13,7 +13,6 @@ import {
   adminKubeconfig,
   apiserverArgs,
   LOOPBACK,
-  type ApiserverFlags,
   type ApiserverMode,
   type ApiserverNetwork,
   type PkiFiles,
@@ -35,6 +34,10 @@ export interface LocalControlPlane {
   stopApiserver(): Promise<void>;
   /** Starts it again on the same port and data. */
   startApiserver(): Promise<void>;
+  /** Stops etcd only (its data stays on disk), as an etcd restart or outage would. */
+  stopEtcd(): Promise<void>;
+  /** Starts etcd again on the same ports and data. */
+  startEtcd(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -127,50 +130,48 @@ async function writePki(dir: string, pki: ControlPlanePki): Promise<PkiFiles> {
   return files;
 }
 
-function startEtcd(etcdBinary: string, dir: string, clientPort: number, peerPort: number): Managed {
+function etcdArgs(dir: string, clientPort: number, peerPort: number, token: string): string[] {
   const client = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
-  return startManaged(
-    'etcd',
-    etcdBinary,
-    [
-      '--name=local',
-      `--data-dir=${join(dir, 'etcd')}`,
-      `--listen-client-urls=${client}`,
-      `--advertise-client-urls=${client}`,
-      `--listen-peer-urls=${peer}`,
-      `--initial-advertise-peer-urls=${peer}`,
-      `--initial-cluster=local=${peer}`,
-      `--initial-cluster-token=${randomUUID()}`,
-      // Test data is thrown away; fsync only slows every write.
-      '--unsafe-no-fsync',
-    ],
-    join(dir, 'etcd.log'),
-  );
+  return [
+    '--name=local',
+    `--data-dir=${join(dir, 'etcd')}`,
+    `--listen-client-urls=${client}`,
+    `--advertise-client-urls=${client}`,
+    `--listen-peer-urls=${peer}`,
+    `--initial-advertise-peer-urls=${peer}`,
+    `--initial-cluster=local=${peer}`,
+    `--initial-cluster-token=${token}`,
+    // Test data is thrown away; fsync only slows every write.
+    '--unsafe-no-fsync',
+  ];
 }
 
-/** The API server as a process that can be stopped and started again on the same port and data. */
-class ApiserverProcess {
+interface ProcessSpec {
+  readonly name: string;
+  readonly binary: string;
+  readonly args: readonly string[];
+  /** The control plane's folder: its log goes there, and the watchdog removes it. */
+  readonly dir: string;
+  /** What `ready` tells, for the error when it never does ("healthy", "ready"). */
+  readonly what: string;
+  readonly ready: () => Promise<boolean>;
+}
+
+/** A control-plane process that can be stopped and started again on the same port and data. */
+class RestartableProcess {
   private managed: Managed | undefined;
   private watchdog: ChildProcess | undefined;
 
-  constructor(
-    private readonly binary: string,
-    private readonly flags: ApiserverFlags,
-    private readonly ready: () => Promise<boolean>,
-  ) {}
+  constructor(private readonly spec: ProcessSpec) {}
 
   async start(): Promise<void> {
     if (this.managed) return;
-    const managed = startManaged(
-      'kube-apiserver',
-      this.binary,
-      apiserverArgs(this.flags),
-      join(this.flags.dir, 'kube-apiserver.log'),
-    );
+    const { name, binary, args, dir, what, ready } = this.spec;
+    const managed = startManaged(name, binary, args, join(dir, `${name}.log`));
     this.managed = managed;
-    this.watchdog = startWatchdog(this.flags.dir, [managed]);
-    await waitFor('ready', this.ready, managed);
+    this.watchdog = startWatchdog(dir, [managed]);
+    await waitFor(what, ready, managed);
   }
 
   async stop(): Promise<void> {
@@ -185,13 +186,11 @@ export async function startControlPlane(options: StartOptions): Promise<LocalCon
   const network = options.network ?? LOOPBACK;
   const assets = await ensureControlPlaneAssets(log);
   const dir = await mkdtemp(join(tmpdir(), 'livepatch-controlplane-'));
-  let etcd: Managed | undefined;
-  let etcdWatchdog: ChildProcess | undefined;
-  let apiserver: ApiserverProcess | undefined;
+  let etcd: RestartableProcess | undefined;
+  let apiserver: RestartableProcess | undefined;
   const stop = async (): Promise<void> => {
     await apiserver?.stop();
-    if (etcd) await stopManaged(etcd);
-    etcdWatchdog?.kill();
+    await etcd?.stop();
     if (!options.keepDir) await rm(dir, { recursive: true, force: true });
   };
   try {
@@ -201,9 +200,15 @@ export async function startControlPlane(options: StartOptions): Promise<LocalCon
     const [etcdClient, etcdPeer] = [await freePort(), await freePort()];
     const securePort = options.port ?? (await freePort());
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
-    etcd = startEtcd(assets.etcd, dir, etcdClient, etcdPeer);
-    etcdWatchdog = startWatchdog(dir, [etcd]);
-    await waitFor('healthy', () => etcdHealthy(etcdUrl), etcd);
+    etcd = new RestartableProcess({
+      name: 'etcd',
+      binary: assets.etcd,
+      args: etcdArgs(dir, etcdClient, etcdPeer, randomUUID()),
+      dir,
+      what: 'healthy',
+      ready: () => etcdHealthy(etcdUrl),
+    });
+    await etcd.start();
     const server = `https://127.0.0.1:${securePort}`;
     const flags = {
       dir,
@@ -213,7 +218,14 @@ export async function startControlPlane(options: StartOptions): Promise<LocalCon
       network,
       mode: options.mode ?? 'apiserver',
     };
-    apiserver = new ApiserverProcess(assets.apiserver, flags, () => apiserverReady(server, pki));
+    apiserver = new RestartableProcess({
+      name: 'kube-apiserver',
+      binary: assets.apiserver,
+      args: apiserverArgs(flags),
+      dir,
+      what: 'ready',
+      ready: () => apiserverReady(server, pki),
+    });
     await apiserver.start();
     const kubeconfig = join(dir, 'kubeconfig');
     await writeFile(kubeconfig, adminKubeconfig(server, pki), { mode: 0o600 });
@@ -225,15 +237,17 @@ export async function startControlPlane(options: StartOptions): Promise<LocalCon
       assets: assets.origin,
       seconds: (Date.now() - t0) / 1000,
     });
-    const running = apiserver;
+    const [runningApiserver, runningEtcd] = [apiserver, etcd];
     return {
       dir,
       kubeconfig,
       server,
       kubernetesVersion: assets.kubernetesVersion,
       pki,
-      stopApiserver: () => running.stop(),
-      startApiserver: () => running.start(),
+      stopApiserver: () => runningApiserver.stop(),
+      startApiserver: () => runningApiserver.start(),
+      stopEtcd: () => runningEtcd.stop(),
+      startEtcd: () => runningEtcd.start(),
       stop,
     };
   } catch (err) {

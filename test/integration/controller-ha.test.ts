@@ -5,7 +5,10 @@
 // (15 s, plus up to one 2 s retry), and the rollout continues from
 // LivePatch.status: no node is started twice, no node count is lost. When the
 // leader stops cleanly (SIGTERM) it releases the Lease and a standby takes
-// over within one retry period.
+// over within one retry period. A leader that loses the Lease in an API
+// server outage (its renewals refused past the renew deadline) exits and
+// releases the Lease once the server answers, so the standby need not wait
+// out a whole lease (the etcd-restart fault scenario covers etcd).
 //
 // Everything is checked from the outside: kubectl (status, Events, Lease, the
 // nodes' own reports) and the controllers' JSON log lines. Each test prints the
@@ -251,4 +254,53 @@ describe('controller replicas sharing the leader Lease', () => {
     expect(standby.child.exitCode).toBeNull();
     expect(await leaseHolder()).toBe(standbyId);
   });
+
+  test.each([['the API server', 'stopApiserver', 'startApiserver']] as const)(
+    'a leader that loses the Lease in an outage of %s releases it once the server answers: the standby takes over at once',
+    async (what, stop, start) => {
+      for (const c of cluster().controllers) await c.stop('SIGTERM');
+      const [e, f] = await Promise.all([
+        cluster().startController(`ha-e-${stop}`),
+        cluster().startController(`ha-f-${stop}`),
+      ]);
+      const ids = [`ha-e-${stop}`, `ha-f-${stop}`];
+      const holder = await waitUntil(
+        `${ids.join(' or ')} to hold the Lease`,
+        leaseHolder,
+        (h) => ids.includes(h),
+        30_000,
+      );
+      const [leader, standby] = holder === ids[0] ? [e, f] : [f, e];
+      const standbyId = holder === ids[0] ? ids[1] : ids[0];
+      // Past the 10 s renew deadline: the leader's renewals cannot land in time.
+      await cluster().plane[stop]();
+      await new Promise((r) => setTimeout(r, 12_000));
+      await cluster().plane[start]();
+      const backAt = Date.now();
+      const code = await waitUntil(
+        `${holder} to exit`,
+        () => Promise.resolve(leader.child.exitCode),
+        (c) => c !== null,
+        60_000,
+      );
+      expect(code).toBe(1);
+      expect(
+        logged(leader, 'lost the leader lease; exiting so a fresh replica can take over'),
+      ).toHaveLength(1);
+      expect(logged(leader, 'released the leader lease')).toHaveLength(1);
+      await waitUntil(
+        `${standbyId ?? ''} to hold the Lease`,
+        leaseHolder,
+        (h) => h === standbyId,
+        30_000,
+      );
+      const releasedAt = firstLogged(leader, 'released the leader lease');
+      const tookOverAt = firstLogged(standby, 'became the leader');
+      expect(tookOverAt).toBeGreaterThanOrEqual(releasedAt);
+      console.log(
+        `${what} down 12 s: ${holder} released the Lease ${((releasedAt - backAt) / 1000).toFixed(1)} s after it was back, ` +
+          `${standbyId ?? ''} became the leader ${((tookOverAt - releasedAt) / 1000).toFixed(1)} s after the release`,
+      );
+    },
+  );
 });

@@ -1,0 +1,85 @@
+// `npm run chaos`: the fault suite on the real control plane. Prints the seed
+// (`--seed N` or CHAOS_SEED replays a run), runs every scenario (or
+// `--scenario NAME`), prints the table and writes bench/results/chaos.json.
+// Exits 1 when an invariant was violated, naming scenario, seed, node and
+// what was seen.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cpus, release, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { repositoryRoot } from '../../src/paths.js';
+import { ChaosUsageError, parseChaosArgs, type ChaosArgs } from './args.js';
+import { freshSeed, Random } from './random.js';
+import { markdownTable, recoveryNotes, type ScenarioResult } from './report.js';
+import { FULL_SIZE, SLICE_SIZE, type ScenarioContext } from './scenario.js';
+import { SCENARIOS, type ScenarioName } from './scenarios/index.js';
+
+/** The rows of an earlier chaos.json for scenarios not run now. */
+async function earlierResults(file: string, running: readonly string[]): Promise<ScenarioResult[]> {
+  try {
+    const earlier = JSON.parse(await readFile(file, 'utf8')) as { results?: ScenarioResult[] };
+    return (earlier.results ?? []).filter((r) => !running.includes(r.scenario));
+  } catch {
+    return [];
+  }
+}
+
+const names = Object.keys(SCENARIOS) as ScenarioName[];
+let args: ChaosArgs;
+try {
+  args = parseChaosArgs(process.argv.slice(2), process.env, names);
+} catch (err) {
+  if (!(err instanceof ChaosUsageError)) throw err;
+  console.error(err.message);
+  process.exit(2);
+}
+const chosen = args.scenarios;
+const seed = args.seed ?? freshSeed();
+console.log(
+  `chaos seed ${seed} (replay: npm run chaos -- --seed ${seed}${args.named ? chosen.map((s) => ` --scenario ${s}`).join('') : ''})`,
+);
+
+const results: ScenarioResult[] = [];
+for (const [i, name] of names.entries()) {
+  if (!chosen.includes(name)) continue;
+  const ctx: ScenarioContext = {
+    seed,
+    rng: new Random(seed).fork(i),
+    size: args.slice ? SLICE_SIZE : FULL_SIZE,
+    say: (line) => {
+      console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
+    },
+  };
+  console.log(`\n== ${name} ==`);
+  const result = await SCENARIOS[name](ctx);
+  results.push(result);
+  console.log(JSON.stringify(result));
+}
+
+console.log(`\n${markdownTable(results)}\n\n${recoveryNotes(results).join('\n')}`);
+const violations = results.flatMap((r) => r.violations);
+if (!args.slice) {
+  const file = join(repositoryRoot(), 'bench', 'results', 'chaos.json');
+  // One scenario run again replaces its own row; the others keep theirs (each row has its seed).
+  const kept = args.named ? await earlierResults(file, chosen) : [];
+  const record = {
+    generatedAt: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? '',
+      memoryGiB: Math.round(totalmem() / 1024 ** 3),
+      kernel: release(),
+      node: process.version,
+    },
+    setup:
+      'real kube-apiserver + etcd; controller replicas, the fleet simulator and standalone agents as ' +
+      'separate processes; each simulated kernel kept in its node folder, read by the suite as evidence',
+    results: names.flatMap((name) => [...kept, ...results].filter((r) => r.scenario === name)),
+  };
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, `${JSON.stringify(record, null, 2)}\n`);
+  console.log(`wrote ${file}`);
+}
+if (violations.length) {
+  console.error(`\n${violations.length} invariant(s) violated:\n${violations.join('\n')}`);
+  process.exit(1);
+}

@@ -1,0 +1,115 @@
+// What every scenario shares: its size, its seeded chance, how it reports
+// progress, and the judgement at its end from the kernels and the samples.
+import type { NodeCounts } from '../../src/api/generated/types.js';
+import type { ChaosCluster } from './cluster.js';
+import { IN_FLIGHT, type KernelReading, type Snapshot } from './evidence.js';
+import {
+  countsBackwards,
+  endOfRun,
+  extraLoads,
+  maxUnavailableExceeded,
+  nodesLeftInTransition,
+  twoTransitions,
+  type Violation,
+} from './invariants.js';
+import { readKernel } from './kernels.js';
+import { KERNEL, until } from './api.js';
+import type { Random } from './random.js';
+import { takeSnapshot } from './sampler.js';
+
+/** How many faults of each kind a run injects. */
+export interface ChaosSize {
+  readonly controllerKills: number;
+  readonly agentKills: number;
+  readonly apiserverRestarts: number;
+  readonly etcdRestarts: number;
+  readonly agentStops: number;
+  readonly concurrentRuns: number;
+}
+
+/** The issue's figures: 50 controller kills, 50 agent kills, and enough of the rest to see a spread. */
+export const FULL_SIZE: ChaosSize = {
+  controllerKills: 50,
+  agentKills: 50,
+  apiserverRestarts: 6,
+  etcdRestarts: 6,
+  agentStops: 2,
+  concurrentRuns: 6,
+};
+
+/** A few faults of each kind: the seeded slice `npm test` runs. */
+export const SLICE_SIZE: ChaosSize = {
+  controllerKills: 2,
+  agentKills: 4,
+  apiserverRestarts: 1,
+  etcdRestarts: 1,
+  agentStops: 1,
+  concurrentRuns: 1,
+};
+
+export interface ScenarioContext {
+  readonly seed: number;
+  readonly rng: Random;
+  readonly size: ChaosSize;
+  /** A progress line for whoever watches the run. */
+  say(line: string): void;
+}
+
+export interface Judgement {
+  readonly violations: Violation[];
+  readonly doubleLoads: number;
+  readonly leftInTransition: number;
+}
+
+/** Waits (up to a minute) for every node to settle, by its kernel and its status; the last snapshot read. */
+async function settled(
+  cluster: ChaosCluster,
+  nodes: readonly string[],
+): Promise<Snapshot | undefined> {
+  const quiet = (s: Snapshot, kernels: readonly KernelReading[]): boolean =>
+    kernels.every((k) => !k.transition) &&
+    s.nodes.every((n) => n.patches.every((e) => !IN_FLIGHT.has(e.phase)));
+  const read = async (): Promise<{ s: Snapshot; kernels: KernelReading[] }> => ({
+    s: await takeSnapshot(cluster.kc),
+    kernels: await readKernels(cluster, nodes),
+  });
+  const done = await until(read, ({ s, kernels }) => quiet(s, kernels), 60_000, 500);
+  return done.last?.s;
+}
+
+export function readKernels(
+  cluster: ChaosCluster,
+  nodes: readonly string[],
+): Promise<KernelReading[]> {
+  return Promise.all(nodes.map((n) => readKernel(n, cluster.kernelFile(n), KERNEL)));
+}
+
+/**
+ * The end of a scenario: once the nodes have settled, every node's kernel and
+ * last status, and every sample taken meanwhile, against the invariants.
+ */
+export async function judge(
+  cluster: ChaosCluster,
+  nodes: readonly string[],
+  snapshots: readonly Snapshot[],
+  maxUnavailable: ReadonlyMap<string, number>,
+): Promise<Judgement> {
+  const last = await settled(cluster, nodes);
+  const kernels = await readKernels(cluster, nodes);
+  const lastNodes = last?.nodes ?? [];
+  return {
+    violations: [
+      ...endOfRun(kernels, lastNodes),
+      ...maxUnavailableExceeded(snapshots, maxUnavailable),
+      ...twoTransitions(snapshots),
+      ...countsBackwards(snapshots),
+    ],
+    doubleLoads: extraLoads(kernels),
+    leftInTransition: nodesLeftInTransition(kernels, lastNodes),
+  };
+}
+
+export const seconds = (ms: number): number => Math.round(ms / 100) / 10;
+
+export const countsText = (c: NodeCounts | undefined): string =>
+  c ? `patched ${c.patched ?? 0}/${c.targeted ?? 0}, reverted ${c.reverted ?? 0}` : 'no status';
