@@ -95,6 +95,14 @@ export class Agent {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /**
+   * Set once start() has taken up the node's memory (or its last report): a
+   * watch event before then must not run a pass that knows nothing of it, or
+   * that pass reports no patches, saves that as the node's memory, and the
+   * next one takes a stall reversal in the kernel for a transition heading
+   * the wrong way.
+   */
+  private ready = false;
   lastReconcile = 0;
 
   constructor(private readonly o: AgentOptions) {
@@ -129,10 +137,11 @@ export class Agent {
     this.kernel = await this.inspectKernel();
     if (this.kernel.refusal)
       this.o.log.error(this.kernel.refusal.message, { node: this.o.nodeName });
-    this.reflector.start();
     const saved = await this.o.state?.load();
     if (saved) this.resume(saved);
-    else await this.adoptReported();
+    this.reflector.start();
+    if (!saved) await this.adoptReported();
+    this.ready = true;
     this.kick();
   }
 
@@ -222,7 +231,7 @@ export class Agent {
 
   /** Level-triggered: any wake-up runs one full reconcile; wake-ups during one coalesce into one more. */
   private kick(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.ready) return;
     if (this.running) {
       this.again = true;
       return;
@@ -264,7 +273,7 @@ export class Agent {
     const before = this.previous;
     this.expireCooldowns();
     const kernel = this.kernel ?? (this.kernel = await this.inspectKernel());
-    const { view, decision } = await this.act(desired, kernel);
+    const { view, decision } = await this.act(desired, kernel, before);
     if (!decision.action) this.previous = decision.patches;
     const tainted = await this.o.backend.tainted();
     const now = this.o.clock.now();
@@ -293,6 +302,7 @@ export class Agent {
   private async act(
     desired: readonly DesiredPatch[],
     kernel: NonNullable<Agent['kernel']>,
+    before: readonly ObservedPatch[],
   ): Promise<{ view: KernelView; decision: NodeDecision }> {
     const read = (): ReturnType<typeof readKernel> =>
       readKernel(this.o.backend, kernel.profile, desired, this.o.log);
@@ -302,6 +312,7 @@ export class Agent {
       const action = decision.action;
       if (action.kind === 'load')
         this.taintAtLoad.set(action.livePatch, await this.o.backend.tainted());
+      await this.remember(desired, decision.patches, before);
       const failure = await runAction(action, {
         backend: this.o.backend,
         release: kernel.profile.release,
@@ -321,6 +332,27 @@ export class Agent {
       decision = this.decide(desired, view);
     }
     return { view, decision };
+  }
+
+  /**
+   * Saves what this pass decided, bake stamps and all, before the kernel is
+   * touched: an agent killed right after the action must find what it was
+   * doing (a stall's reversal, say), not the pass before it.
+   */
+  private async remember(
+    desired: readonly DesiredPatch[],
+    patches: readonly ObservedPatch[],
+    before: readonly ObservedPatch[],
+  ): Promise<void> {
+    if (!this.o.state) return;
+    const stamped = withBake(patches, {
+      desired,
+      previous: before,
+      taintAtLoad: this.taintAtLoad,
+      tainted: await this.o.backend.tainted(),
+      now: this.o.clock.now(),
+    });
+    await this.o.state.save(desired, stamped);
   }
 
   /** The state machine's decision, with patches whose last action failed held back until their cooldown ends. */

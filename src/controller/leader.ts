@@ -38,6 +38,25 @@ interface Lease {
 
 const microTime = (ms: number): string => new Date(ms).toISOString().replace('Z', '000Z');
 
+/**
+ * When to try the Lease again: every retry period, except that a standby
+ * wakes the moment the holder's record (unchanged since `observedAt`) expires,
+ * rather than at the next retry after that. Takeover after a holder dies is
+ * then at most leaseDuration + retryPeriod (17 s by default), not up to one
+ * retry period more.
+ */
+export function nextTryMs(o: {
+  readonly leading: boolean;
+  readonly observedAt: number | undefined;
+  readonly leaseMs: number;
+  readonly retryMs: number;
+  readonly now: number;
+}): number {
+  if (o.leading || o.observedAt === undefined) return o.retryMs;
+  const expiresIn = o.observedAt + o.leaseMs - o.now;
+  return expiresIn > 0 && expiresIn < o.retryMs ? expiresIn : o.retryMs;
+}
+
 export class LeaderElector {
   private renewedAt = 0;
   private observed: { record: string; at: number } | undefined;
@@ -135,9 +154,16 @@ export class LeaderElector {
     }
     this.setLeading(this.leading && Date.now() - this.renewedAt < this.renewDeadlineMs);
     if (!this.stopped) {
+      const wait = nextTryMs({
+        leading: this.leading,
+        observedAt: this.observed?.at,
+        leaseMs: this.leaseMs,
+        retryMs: this.retryMs,
+        now: Date.now(),
+      });
       this.timer = setTimeout(() => {
         this.ticking = this.tick();
-      }, this.retryMs);
+      }, wait);
     }
   }
 
