@@ -57,6 +57,17 @@ function abortRefusal(lp: LivePatch, rollbackComplete: boolean): string | undefi
 }
 
 /** Roll the current generation back now, as stall.action Rollback would. */
+/** Written with the resourceVersion read: a LivePatch changed meanwhile is read and decided again. */
+function steeringMetadata(lp: LivePatch, abort: string | null, by: string | undefined) {
+  return {
+    resourceVersion: lp.metadata.resourceVersion,
+    annotations: {
+      [STEERING_ANNOTATIONS.abort]: abort,
+      [STEERING_ANNOTATIONS.requestedBy]: by ?? null,
+    },
+  };
+}
+
 export function planAbort(
   lp: LivePatch,
   o: { readonly rollbackComplete: boolean; readonly by?: string },
@@ -67,15 +78,7 @@ export function planAbort(
   const value = abortValue(lp);
   return {
     kind: 'patch',
-    patch: {
-      metadata: {
-        resourceVersion: lp.metadata.resourceVersion,
-        annotations: {
-          [STEERING_ANNOTATIONS.abort]: value,
-          [STEERING_ANNOTATIONS.requestedBy]: o.by ?? null,
-        },
-      },
-    },
+    patch: { metadata: steeringMetadata(lp, value, o.by) },
     done: () =>
       `livepatch.livepatch.io/${name} aborted: ${STEERING_ANNOTATIONS.abort}=${value}. The controller ` +
       `unpatches every node that has the patch, in-flight ones first, maxUnavailable at a time, and ends ` +
@@ -131,14 +134,8 @@ export function planRetry(lp: LivePatch, o: { readonly by?: string } = {}): Stee
   return {
     kind: 'patch',
     patch: {
-      metadata: {
-        resourceVersion: lp.metadata.resourceVersion,
-        // The abort named the attempt this retry leaves behind: it would do nothing, so it goes.
-        annotations: {
-          [STEERING_ANNOTATIONS.abort]: null,
-          [STEERING_ANNOTATIONS.requestedBy]: o.by ?? null,
-        },
-      },
+      // The abort named the attempt this retry leaves behind: it would do nothing, so it goes.
+      metadata: steeringMetadata(lp, null, o.by),
       spec: { rollout: { attempt } },
     },
     done: (written) =>

@@ -13,7 +13,12 @@ import { PATHS } from '../../src/kube/resources.js';
 import { registerNode } from '../../src/localcluster/nodes.js';
 import { createLogger } from '../../src/log.js';
 import { kubectlJson, kubectlOk } from '../support/kubectl.js';
-import { eventsFor, getLivePatch, nodeReports } from '../support/livepatches.js';
+import {
+  applyLivePatchSpec,
+  eventsFor,
+  getLivePatch,
+  nodeReports,
+} from '../support/livepatches.js';
 import { useOwnCluster } from '../support/own-cluster.js';
 import { writeSimModule, type ModuleOnDisk } from '../support/sim-modules.js';
 import { waitUntil } from '../support/wait.js';
@@ -25,16 +30,6 @@ const SIMULATED = { matchLabels: { 'livepatch.io/simulated': 'true' } };
 beforeAll(async () => {
   await cluster().startController('bad-input-controller');
 });
-
-async function apply(name: string, spec: Record<string, unknown>): Promise<void> {
-  const manifest = {
-    apiVersion: 'livepatch.io/v1alpha1',
-    kind: 'LivePatch',
-    metadata: { name },
-    spec,
-  };
-  await kubectlOk(['apply', '-f', '-'], JSON.stringify(manifest));
-}
 
 async function mergePatch(kind: string, name: string, patch: object): Promise<void> {
   await kubectlOk(['patch', kind, name, '--type=merge', '-p', JSON.stringify(patch)]);
@@ -85,7 +80,7 @@ async function rolloutAroundConfigMap(
   const patchName = `livepatch_${name.replaceAll('-', '_')}`;
   const file = await writeSimModule(patchName, KERNEL);
   await configMap(name, file);
-  await apply(name, {
+  await applyLivePatchSpec(name, {
     patchName,
     nodeSelector: SIMULATED,
     kernels: [
@@ -162,7 +157,7 @@ describe('a module ConfigMap mid-rollout', () => {
 describe('a LivePatchNode spec edited by hand', () => {
   test('the controller writes its entry back and removes an entry for no LivePatch, saying so in an Event', async () => {
     const module = await writeSimModule('livepatch_restore', KERNEL);
-    await apply('restore', {
+    await applyLivePatchSpec('restore', {
       patchName: 'livepatch_restore',
       nodeSelector: SIMULATED,
       kernels: [{ release: KERNEL, module: { hostPath: module.hostPath, sha256: module.sha256 } }],
@@ -260,7 +255,7 @@ describe('names at their limits', () => {
     expect(patchName).toHaveLength(55);
     const name = longest('lp-');
     const module = await writeSimModule(patchName, KERNEL);
-    await apply(name, {
+    await applyLivePatchSpec(name, {
       patchName,
       nodeSelector: { matchLabels: { 'livepatch.io/pool': 'long-names' } },
       kernels: [{ release: KERNEL, module: { hostPath: module.hostPath, sha256: module.sha256 } }],

@@ -14,7 +14,12 @@ import { loadKubeConfig } from '../../src/kube/config.js';
 import { registerNode } from '../../src/localcluster/nodes.js';
 import { createLogger } from '../../src/log.js';
 import { kubectlOk } from '../support/kubectl.js';
-import { eventsFor, getLivePatch, nodeReports } from '../support/livepatches.js';
+import {
+  applyLivePatchSpec,
+  eventsFor,
+  getLivePatch,
+  nodeReports,
+} from '../support/livepatches.js';
 import { useOwnCluster } from '../support/own-cluster.js';
 import { writeSimModule, type ModuleOnDisk } from '../support/sim-modules.js';
 import { waitUntil } from '../support/wait.js';
@@ -92,19 +97,13 @@ async function applyFromMirror(
   module: { url: string; sha256: string },
   action: 'Rollback' | 'Halt',
 ): Promise<void> {
-  const manifest = {
-    apiVersion: 'livepatch.io/v1alpha1',
-    kind: 'LivePatch',
-    metadata: { name },
-    spec: {
-      patchName: `livepatch_${name.replaceAll('-', '_')}`,
-      nodeSelector: { matchLabels: { 'livepatch.io/pool': pool } },
-      kernels: [{ release: KERNEL, module }],
-      failureBudget: 0,
-      stall: { action },
-    },
-  };
-  await kubectlOk(['apply', '-f', '-'], JSON.stringify(manifest));
+  await applyLivePatchSpec(name, {
+    patchName: `livepatch_${name.replaceAll('-', '_')}`,
+    nodeSelector: { matchLabels: { 'livepatch.io/pool': pool } },
+    kernels: [{ release: KERNEL, module }],
+    failureBudget: 0,
+    stall: { action },
+  });
 }
 
 function waitForPhase(name: string, phase: LivePatchPhase): Promise<LivePatch> {

@@ -11,7 +11,7 @@ import { prepareHost, realKernelsRequired } from '../kernel/host.js';
 import { KERNEL_LINES } from '../kernel/kernels.js';
 import { startVmFleet, type VmFleet } from '../kernel/vm-fleet.js';
 import { kubectlJson, kubectlOk } from '../support/kubectl.js';
-import { eventsFor } from '../support/livepatches.js';
+import { applyLivePatchSpec, eventsFor } from '../support/livepatches.js';
 import { useOwnCluster } from '../support/own-cluster.js';
 import { writeSimModule } from '../support/sim-modules.js';
 import { waitUntil } from '../support/wait.js';
@@ -30,16 +30,6 @@ if (skipReason && realKernelsRequired()) {
   test('real kernels are required on this machine (LIVEPATCH_REAL_KERNELS=require)', () => {
     throw new Error(`the real-kernel agent test cannot run: ${skipReason}`);
   });
-}
-
-async function applyManifest(name: string, spec: object): Promise<void> {
-  const manifest = {
-    apiVersion: 'livepatch.io/v1alpha1',
-    kind: 'LivePatch',
-    metadata: { name },
-    spec,
-  };
-  await kubectlOk(['apply', '-f', '-'], JSON.stringify(manifest));
 }
 
 /** The stalled node's own report: Stalled, the same kthread, reversed and unloaded, nothing in flight. */
@@ -95,7 +85,7 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
         ...(await fleet().kernelEntries('lpt_cmdline')),
         { release: SIM_KERNEL, module: { hostPath: sim.hostPath, sha256: sim.sha256 } },
       ];
-      await applyManifest('cmdline', {
+      await applyLivePatchSpec('cmdline', {
         patchName: 'lpt_cmdline',
         kernels,
         rollout: { maxUnavailable: 2 },
@@ -122,7 +112,7 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
     'a cumulative patch replaces the first on real kernels: Replaced, never loaded again on top',
     async () => {
       const sim = await writeSimModule('lpt_cmdline_v2', SIM_KERNEL, true);
-      await applyManifest('cmdline-v2', {
+      await applyLivePatchSpec('cmdline-v2', {
         patchName: 'lpt_cmdline_v2',
         kernels: [
           ...(await fleet().kernelEntries('lpt_cmdline_v2')),
@@ -184,7 +174,7 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
   test(
     'a stall on a real kernel is reversed by the node and rolled back by the controller, naming the kthread',
     async () => {
-      await applyManifest('stall', {
+      await applyLivePatchSpec('stall', {
         patchName: 'lpt_stall',
         nodeSelector: { matchLabels: { [POOL]: 'vm' } },
         kernels: await fleet().kernelEntries('lpt_stall'),

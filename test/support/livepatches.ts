@@ -9,22 +9,25 @@ export interface LivePatchOptions {
   readonly spec?: Record<string, unknown>;
 }
 
-export async function applyLivePatch(name: string, o: LivePatchOptions): Promise<void> {
-  const patchName = `livepatch_${name.replaceAll('-', '_')}`;
-  const module = await writeSimModule(patchName, o.kernel);
+/** `kubectl apply` of a LivePatch with this whole spec, as a user would. */
+export async function applyLivePatchSpec(name: string, spec: object): Promise<void> {
   const manifest = {
     apiVersion: 'livepatch.io/v1alpha1',
     kind: 'LivePatch',
     metadata: { name },
-    spec: {
-      patchName,
-      kernels: [
-        { release: o.kernel, module: { hostPath: module.hostPath, sha256: module.sha256 } },
-      ],
-      ...o.spec,
-    },
+    spec,
   };
   await kubectlOk(['apply', '-f', '-'], JSON.stringify(manifest));
+}
+
+export async function applyLivePatch(name: string, o: LivePatchOptions): Promise<void> {
+  const patchName = `livepatch_${name.replaceAll('-', '_')}`;
+  const module = await writeSimModule(patchName, o.kernel);
+  await applyLivePatchSpec(name, {
+    patchName,
+    kernels: [{ release: o.kernel, module: { hostPath: module.hostPath, sha256: module.sha256 } }],
+    ...o.spec,
+  });
 }
 
 export function getLivePatch(name: string): Promise<LivePatch> {
