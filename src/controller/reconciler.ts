@@ -27,7 +27,7 @@ import { decisionEvents } from './decision-events.js';
 import { HeartbeatClock } from './heartbeats.js';
 import type { ControllerMetrics } from './metrics.js';
 import { planRollout, type Plan } from './planner.js';
-import { statusWrite } from './status-write.js';
+import { statusWrite, type StatusWrite } from './status-write.js';
 import { classifyNodes, patchNameOwner, type NodeFacts } from './targets.js';
 import type { WorkResult } from './queue.js';
 
@@ -56,6 +56,16 @@ const UNWRITTEN_REMEMBERED = 10_000;
 const LISTED_NODES = 5;
 /** Whether a LivePatch is gone from the API server, not just from this replica's cache. */
 type Gone = (livePatch: string) => Promise<boolean>;
+
+/**
+ * Events follow the status they describe; a deletion still held by an entry
+ * it could not remove writes no status, so it repeats no Event every retry
+ * either: they come with the pass that releases the finalizer.
+ */
+function eventsDue(write: StatusWrite, plan: Plan, unwritten: number): boolean {
+  if (write.kind === 'later') return false;
+  return !(plan.releaseFinalizer && unwritten > 0);
+}
 
 export function nodeFacts(node: NodeObject): NodeFacts {
   const kernel = node.status?.nodeInfo?.kernelVersion;
@@ -101,7 +111,7 @@ export class Reconciler {
       releasingFinalizer: plan.releaseFinalizer,
     });
     if (write.kind === 'now') await this.writeStatus(lp, status, now);
-    if (write.kind !== 'later') await this.recordEvents(lp, status, plan, log);
+    if (eventsDue(write, plan, unwritten)) await this.recordEvents(lp, status, plan, log);
     this.d.metrics.nodesStarted(name, plan.started.length);
     if (plan.started.length) log.info('started nodes', { nodes: plan.started, phase: plan.phase });
     // An entry whose removal failed still makes its agent guard the patch: deletion waits for it.
