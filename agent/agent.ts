@@ -103,6 +103,8 @@ export class Agent {
    * the wrong way.
    */
   private ready = false;
+  /** The node's memory was found at start: what this agent saves continues it. */
+  private resumed = false;
   lastReconcile = 0;
 
   constructor(private readonly o: AgentOptions) {
@@ -139,6 +141,7 @@ export class Agent {
       this.o.log.error(this.kernel.refusal.message, { node: this.o.nodeName });
     const saved = await this.o.state?.load();
     if (saved) this.resume(saved);
+    this.resumed = saved !== undefined;
     this.reflector.start();
     if (!saved) await this.adoptReported();
     this.ready = true;
@@ -288,7 +291,7 @@ export class Agent {
     const status = await this.buildStatus(decision.unmanaged, transitioning, tainted);
     this.lastReconcile = this.o.clock.now();
     this.o.onReconciled?.(status);
-    await this.o.state?.save(desired, this.previous);
+    await this.save(desired, this.previous);
     this.reporter.submit(status);
     const inTransition = view.patches.some((p) => p.transition) || decision.action !== undefined;
     this.schedule(
@@ -352,7 +355,20 @@ export class Agent {
       tainted: await this.o.backend.tainted(),
       now: this.o.clock.now(),
     });
-    await this.o.state.save(desired, stamped);
+    await this.save(desired, stamped);
+  }
+
+  /**
+   * Saved only once it knows its past (its memory, or its last report in the
+   * API): a pass with neither, during an outage, would save "no patches", and
+   * the agent after it would take a stall reversal under way for a transition
+   * heading the wrong way.
+   */
+  private async save(
+    desired: readonly DesiredPatch[],
+    patches: readonly ObservedPatch[],
+  ): Promise<void> {
+    if (this.resumed || this.reflector.hasSynced) await this.o.state?.save(desired, patches);
   }
 
   /** The state machine's decision, with patches whose last action failed held back until their cooldown ends. */
