@@ -89,10 +89,10 @@ export class StatusReporter {
     const differs = this.written?.json !== json;
     this.differsSince = differs ? (this.differsSince ?? now) : undefined;
     if (age >= this.o.heartbeatMs || this.written?.key !== key) return true;
-    if (!differs || age < PROGRESS_WRITE_MS) return false;
+    if (!differs) return false;
     const held = now - (this.differsSince ?? now);
-    if (held >= PROGRESS_SETTLE_MS) return true;
-    this.flushAfter(PROGRESS_SETTLE_MS - held);
+    if (age >= PROGRESS_WRITE_MS && held >= PROGRESS_SETTLE_MS) return true;
+    this.flushAfter(Math.max(PROGRESS_WRITE_MS - age, PROGRESS_SETTLE_MS - held));
     return false;
   }
 
