@@ -256,7 +256,7 @@ describe('controller replicas sharing the leader Lease', () => {
   });
 
   test.each([['the API server', 'stopApiserver', 'startApiserver']] as const)(
-    'a leader that loses the Lease in an outage of %s releases it once the server answers: the standby takes over at once',
+    'a leader that loses the Lease in an outage of %s exits, releasing it if it is still its own: the standby takes over',
     async (what, stop, start) => {
       for (const c of cluster().controllers) await c.stop('SIGTERM');
       const [e, f] = await Promise.all([
@@ -275,8 +275,8 @@ describe('controller replicas sharing the leader Lease', () => {
       // Past the 10 s renew deadline: the leader's renewals cannot land in time.
       await cluster().plane[stop]();
       await new Promise((r) => setTimeout(r, 12_000));
+      const restartAt = Date.now();
       await cluster().plane[start]();
-      const backAt = Date.now();
       const code = await waitUntil(
         `${holder} to exit`,
         () => Promise.resolve(leader.child.exitCode),
@@ -287,19 +287,24 @@ describe('controller replicas sharing the leader Lease', () => {
       expect(
         logged(leader, 'lost the leader lease; exiting so a fresh replica can take over'),
       ).toHaveLength(1);
-      expect(logged(leader, 'released the leader lease')).toHaveLength(1);
       await waitUntil(
         `${standbyId ?? ''} to hold the Lease`,
         leaseHolder,
         (h) => h === standbyId,
         30_000,
       );
-      const releasedAt = firstLogged(leader, 'released the leader lease');
       const tookOverAt = firstLogged(standby, 'became the leader');
-      expect(tookOverAt).toBeGreaterThanOrEqual(releasedAt);
+      // The standby wakes when the Lease expires, so it may take the expired Lease before the
+      // leader's release lands; the leader then leaves the Lease alone (it is no longer its own).
+      const released = logged(leader, 'released the leader lease');
+      expect(released.length).toBeLessThanOrEqual(1);
+      const releasedAt = released.length ? firstLogged(leader, 'released the leader lease') : NaN;
+      if (released.length) expect(tookOverAt).toBeGreaterThanOrEqual(releasedAt);
       console.log(
-        `${what} down 12 s: ${holder} released the Lease ${((releasedAt - backAt) / 1000).toFixed(1)} s after it was back, ` +
-          `${standbyId ?? ''} became the leader ${((tookOverAt - releasedAt) / 1000).toFixed(1)} s after the release`,
+        `${what} down 12 s: ${standbyId ?? ''} became the leader ${((tookOverAt - restartAt) / 1000).toFixed(1)} s after its restart began, ` +
+          (released.length
+            ? `after ${holder} released the Lease`
+            : `having found the Lease expired before ${holder} could release it`),
       );
     },
   );
