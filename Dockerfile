@@ -1,37 +1,32 @@
 # syntax=docker/dockerfile:1
-# One image for both roles: `livepatch-operator controller` (Deployment) and
-# `livepatch-operator agent` (DaemonSet). Build with: docker build -t livepatch-operator .
+# A thin wrapper of `npm run image` (lab/image), the one build of the image:
+# the same Debian packages, the project's pinned Node and the product only
+# (src/ and agent/, compiled). The build stage runs it and unpacks the result;
+# the image is those files and the run config that `npm run image` writes
+# (lab/image/config.ts; test/unit/chart.test.ts keeps the two equal).
+# Build with: docker build -t livepatch-operator .
 
-# --- build: compile TypeScript, then keep only production dependencies ---
 FROM node:24-bookworm-slim AS build
-WORKDIR /app
+# apt's own keyring and gpgv verify the Debian packages the build fetches.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates debian-archive-keyring gpgv \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
 # The dependency layer stays cached until package*.json change.
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
-COPY src/ src/
-COPY agent/ agent/
-COPY test/ test/
-# The `node` devDependency is a whole Node binary for bare machines; the
-# runtime image has its own Node 24, so make sure the prune took it away.
-RUN npm run build \
- && npm prune --omit=dev --no-audit --no-fund \
- && test ! -e node_modules/node \
- && test ! -e node_modules/.bin/node
+COPY . .
+# No .git in the build context: the image's creation date comes from here.
+ARG SOURCE_DATE_EPOCH=0
+RUN npm run image -- --out /image/livepatch-operator.oci.tar --rootfs /image
 
-# --- runtime ---
-FROM node:24-bookworm-slim
-# kmod: insmod and rmmod for the agent's sysfs backend.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends kmod \
- && rm -rf /var/lib/apt/lists/*
-WORKDIR /app
+FROM scratch
+COPY --from=build /image/root/ /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ENV NODE_ENV=production
-COPY --from=build /app/package.json ./package.json
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
-# The node image's unprivileged "node" user, by number so that Kubernetes'
+WORKDIR /app
+# The image's unprivileged "livepatch" user, by number so that Kubernetes'
 # runAsNonRoot can verify it. The chart runs the sysfs agent as root.
 USER 1000:1000
-ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+ENTRYPOINT ["/usr/local/bin/node", "/app/dist/src/cli/main.js"]
 CMD ["--help"]

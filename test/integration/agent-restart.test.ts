@@ -29,11 +29,11 @@ import { loadKubeConfig, type KubeConfig } from '../../src/kube/config.js';
 import { EventRecorder } from '../../src/kube/events.js';
 import { Reflector } from '../../src/kube/reflector.js';
 import { PATHS } from '../../src/kube/resources.js';
-import { registerNode } from '../../src/localcluster/nodes.js';
+import { registerNode } from '../../lab/controlplane/nodes.js';
 import { createLogger } from '../../src/log.js';
 import { kubectl, kubectlJson, kubectlOk, kubeconfigPath } from '../support/kubectl.js';
-import { writeSimModule } from '../support/sim-modules.js';
-import { waitUntil } from '../support/wait.js';
+import { writeSimModule } from '../../lab/sim-modules.js';
+import { waitUntil } from '../../lab/wait.js';
 
 const KERNEL = kernelRelease('6.1.0-26-amd64');
 const NODE = nodeName('agent-restart-race');

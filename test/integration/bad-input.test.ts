@@ -10,7 +10,7 @@ import { systemClock } from '../../src/clock.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { rawJson } from '../../src/kube/raw.js';
 import { PATHS } from '../../src/kube/resources.js';
-import { registerNode } from '../../src/localcluster/nodes.js';
+import { registerNode } from '../../lab/controlplane/nodes.js';
 import { createLogger } from '../../src/log.js';
 import { kubectlJson, kubectlOk } from '../support/kubectl.js';
 import {
@@ -20,8 +20,8 @@ import {
   nodeReports,
 } from '../support/livepatches.js';
 import { useOwnCluster } from '../support/own-cluster.js';
-import { writeSimModule, type ModuleOnDisk } from '../support/sim-modules.js';
-import { waitUntil } from '../support/wait.js';
+import { writeSimModule, type ModuleOnDisk } from '../../lab/sim-modules.js';
+import { waitUntil } from '../../lab/wait.js';
 
 const KERNEL = '6.1.0-26-amd64';
 const cluster = useOwnCluster({ nodes: 4, kernels: [KERNEL], prefix: 'bad-input' });

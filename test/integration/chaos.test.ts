@@ -6,10 +6,10 @@
 // unknown only after 90 s of silence, which alone is most of this budget.
 // The scenarios run side by side, each on a control plane of its own.
 import { describe, expect, test } from '@jest/globals';
-import { Random } from '../chaos/random.js';
-import type { ScenarioResult } from '../chaos/report.js';
-import { SLICE_SIZE, type ScenarioContext } from '../chaos/scenario.js';
-import { SCENARIOS, type ScenarioName } from '../chaos/scenarios/index.js';
+import { Random } from '../../lab/chaos/random.js';
+import type { ScenarioResult } from '../../lab/chaos/report.js';
+import { SLICE_SIZE, type ScenarioContext } from '../../lab/chaos/scenario.js';
+import { SCENARIOS, type ScenarioName } from '../../lab/chaos/scenarios/index.js';
 
 const SEED = Number(process.env['CHAOS_SEED'] ?? 20260601);
 

@@ -17,8 +17,8 @@ import { clusterHostProblem, clusterTestsRequired } from '../support/cluster-hos
 import { buildTestImage, TEST_IMAGE } from '../support/image.js';
 import { startMiniCluster, type MiniCluster } from '../support/minicluster/client.js';
 import type { Pod } from '../support/minicluster/pod-types.js';
-import { writeSimModule } from '../support/sim-modules.js';
-import { waitUntil } from '../support/wait.js';
+import { writeSimModule } from '../../lab/sim-modules.js';
+import { waitUntil } from '../../lab/wait.js';
 
 const KERNEL = '6.1.0-26-amd64';
 const NODES = ['node-a', 'node-b', 'node-c'];

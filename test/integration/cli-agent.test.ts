@@ -3,8 +3,8 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { kubectl, kubectlJson, kubectlOk, kubeconfigPath } from '../support/kubectl.js';
 import { freePort, httpGet } from '../support/http.js';
-import { runOperator, type Running } from '../support/processes.js';
-import { waitUntil } from '../support/wait.js';
+import { runOperator, type Running } from '../../lab/operator-process.js';
+import { waitUntil } from '../../lab/wait.js';
 
 const running: Running[] = [];
 afterAll(async () => {

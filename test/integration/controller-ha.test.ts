@@ -18,8 +18,8 @@ import type { LivePatchNode } from '../../src/api/generated/types.js';
 import { kubectl, kubectlJson, kubectlOk } from '../support/kubectl.js';
 import { applyLivePatch, getLivePatch, nodeReports } from '../support/livepatches.js';
 import { useOwnCluster } from '../support/own-cluster.js';
-import type { Running } from '../support/processes.js';
-import { waitUntil } from '../support/wait.js';
+import type { Running } from '../../lab/operator-process.js';
+import { waitUntil } from '../../lab/wait.js';
 
 const KERNEL = '6.1.0-26-amd64';
 const NODES = 12;

@@ -11,7 +11,7 @@ import {
   nodeReports,
 } from '../support/livepatches.js';
 import { useOwnCluster } from '../support/own-cluster.js';
-import { waitUntil } from '../support/wait.js';
+import { waitUntil } from '../../lab/wait.js';
 
 const KERNEL = '6.1.0-26-amd64';
 const cluster = useOwnCluster({ nodes: 20, kernels: [KERNEL], prefix: 'wave' });

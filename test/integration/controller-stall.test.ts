@@ -6,7 +6,7 @@ import { rolloutOrder } from '../../src/controller/targets.js';
 import { kubectlJson, kubectlOk } from '../support/kubectl.js';
 import { applyLivePatch, eventsFor, getLivePatch, nodeReports } from '../support/livepatches.js';
 import { useOwnCluster } from '../support/own-cluster.js';
-import { waitUntil } from '../support/wait.js';
+import { waitUntil } from '../../lab/wait.js';
 
 const KERNEL = '6.1.0-26-amd64';
 const cluster = useOwnCluster({ nodes: 6, kernels: [KERNEL], prefix: 'stall' });

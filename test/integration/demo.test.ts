@@ -1,7 +1,7 @@
 // The README's main command, end to end: `livepatch-operator demo --exit`
 // (what `npm run demo` runs, minus staying up) on its own control plane.
 import { expect, test } from '@jest/globals';
-import { runOperator } from '../support/processes.js';
+import { runOperator } from '../../lab/operator-process.js';
 
 test('the demo rolls one patch out to Complete and rolls a stalled one back', async () => {
   const demo = runOperator(['demo', '--exit', '--nodes=6']);

@@ -10,10 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import type { BuiltImage } from '../../src/image/build.js';
+import type { BuiltImage } from '../../lab/image/build.js';
 import { operatorVersion, repositoryRoot } from '../../src/paths.js';
 import { clusterHostProblem, clusterTestsRequired } from '../support/cluster-host.js';
-import { buildTestImage, unpackImage, type UnpackedImage } from '../support/image.js';
+import { unpackImage, type UnpackedImage } from '../../lab/image/unpack.js';
+import { buildTestImage } from '../support/image.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -61,6 +62,12 @@ async function inImage(user: string, command: readonly string[]): Promise<string
     ]);
     expect(usage).toMatch(/Usage: livepatch-operator <command>/);
     expect(usage).toMatch(/controller .*\n.*agent/s);
+    // The lab's commands (demo, cluster, fleet) need the lab, which the image does not hold.
+    expect(usage).not.toMatch(/^\s+(demo|cluster|fleet)\s/m);
+    const pkg = JSON.parse(await readFile(join(image.root, 'app', 'package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+    };
+    expect(Object.values(pkg.bin).every((b) => b.startsWith('dist/src/'))).toBe(true);
   });
 
   test("the controller's user is not root, has a name, and is the one the chart runs the controller as", async () => {

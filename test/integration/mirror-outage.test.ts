@@ -11,7 +11,7 @@ import type { LivePatch, LivePatchPhase } from '../../src/api/generated/types.js
 import { nodeName, type NodeName } from '../../src/api/names.js';
 import { systemClock } from '../../src/clock.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
-import { registerNode } from '../../src/localcluster/nodes.js';
+import { registerNode } from '../../lab/controlplane/nodes.js';
 import { createLogger } from '../../src/log.js';
 import { kubectlOk } from '../support/kubectl.js';
 import {
@@ -21,8 +21,8 @@ import {
   nodeReports,
 } from '../support/livepatches.js';
 import { useOwnCluster } from '../support/own-cluster.js';
-import { writeSimModule, type ModuleOnDisk } from '../support/sim-modules.js';
-import { waitUntil } from '../support/wait.js';
+import { writeSimModule, type ModuleOnDisk } from '../../lab/sim-modules.js';
+import { waitUntil } from '../../lab/wait.js';
 
 const KERNEL = '6.1.0-26-amd64';
 const cluster = useOwnCluster({ nodes: 1, kernels: [KERNEL], prefix: 'mirror' });

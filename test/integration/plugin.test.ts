@@ -4,7 +4,7 @@ import { describe, expect, test } from '@jest/globals';
 import { kubectlOk, kubectlWatch } from '../support/kubectl.js';
 import { applyLivePatch } from '../support/livepatches.js';
 import { useOwnCluster } from '../support/own-cluster.js';
-import { waitUntil } from '../support/wait.js';
+import { waitUntil } from '../../lab/wait.js';
 
 const KERNEL = '6.1.0-26-amd64';
 const cluster = useOwnCluster({

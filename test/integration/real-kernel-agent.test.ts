@@ -7,14 +7,14 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { LivePatch, LivePatchNode } from '../../src/api/generated/types.js';
 import { createLogger } from '../../src/log.js';
-import { prepareHost, realKernelsRequired } from '../kernel/host.js';
-import { KERNEL_LINES } from '../kernel/kernels.js';
-import { startVmFleet, type VmFleet } from '../kernel/vm-fleet.js';
+import { prepareHost, realKernelsRequired } from '../../lab/kernel/host.js';
+import { KERNEL_LINES } from '../../lab/kernel/kernels.js';
+import { startVmFleet, type VmFleet } from '../../lab/kernel/vm-fleet.js';
 import { kubectlJson, kubectlOk } from '../support/kubectl.js';
 import { applyLivePatchSpec, eventsFor } from '../support/livepatches.js';
 import { useOwnCluster } from '../support/own-cluster.js';
-import { writeSimModule } from '../support/sim-modules.js';
-import { waitUntil } from '../support/wait.js';
+import { writeSimModule } from '../../lab/sim-modules.js';
+import { waitUntil } from '../../lab/wait.js';
 
 const SIM_KERNEL = '6.1.0-26-amd64';
 const POOL = 'livepatch.io/pool';

@@ -7,7 +7,7 @@ import { rolloutOrder } from '../../src/controller/targets.js';
 import { kubectlOk } from '../support/kubectl.js';
 import { applyLivePatch, eventsFor, getLivePatch, nodeReports } from '../support/livepatches.js';
 import { useOwnCluster } from '../support/own-cluster.js';
-import { waitUntil } from '../support/wait.js';
+import { waitUntil } from '../../lab/wait.js';
 
 const KERNEL = '6.1.0-26-amd64';
 const NODES = 8;

@@ -10,13 +10,17 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger } from '../../src/log.js';
 import { repositoryRoot } from '../../src/paths.js';
-import { compareTraces } from './conformance/compare.js';
-import { SCENARIOS, runScenarios, type ScenarioResult } from './conformance/scenarios.js';
-import { SimLab } from './conformance/sim-lab.js';
-import { prepareHost, realKernelsRequired } from './host.js';
-import { ensureKernelAssets, type KernelAssets } from './kernel-assets.js';
-import { KERNEL_LINES, type KernelLine } from './kernels.js';
-import { bootVm, type VmOutcome } from './vm.js';
+import { compareTraces } from '../../lab/kernel/conformance/compare.js';
+import {
+  SCENARIOS,
+  runScenarios,
+  type ScenarioResult,
+} from '../../lab/kernel/conformance/scenarios.js';
+import { SimLab } from '../../lab/kernel/conformance/sim-lab.js';
+import { prepareHost, realKernelsRequired } from '../../lab/kernel/host.js';
+import { ensureKernelAssets, type KernelAssets } from '../../lab/kernel/kernel-assets.js';
+import { KERNEL_LINES, type KernelLine } from '../../lab/kernel/kernels.js';
+import { bootVm, type VmOutcome } from '../../lab/kernel/vm.js';
 
 const log = createLogger({
   component: 'real-kernel',
@@ -45,7 +49,7 @@ async function onKernel(
   assets: KernelAssets,
   other: KernelAssets,
 ): Promise<{ vm: VmOutcome; release: string; results: ScenarioResult[] }> {
-  const runner = join(repositoryRoot(), 'dist', 'test', 'kernel', 'conformance', 'in-vm.js');
+  const runner = join(repositoryRoot(), 'dist', 'lab', 'kernel', 'conformance', 'in-vm.js');
   const vm = await bootVm({
     name: assets.line.line,
     assets,

@@ -1,7 +1,7 @@
 // Integration tests share one real control plane per jest run. Its kubeconfig
 // reaches the test workers through KUBECONFIG, which they inherit.
 import { createLogger } from '../../src/log.js';
-import { startControlPlane, type LocalControlPlane } from '../../src/localcluster/controlplane.js';
+import { startControlPlane, type LocalControlPlane } from '../../lab/controlplane/controlplane.js';
 
 declare global {
   var livepatchControlPlane: LocalControlPlane | undefined;

@@ -2,7 +2,7 @@
 // what the nodes themselves report about them.
 import type { LivePatch, LivePatchNode, ObservedPatch } from '../../src/api/generated/types.js';
 import { kubectlJson, kubectlOk } from './kubectl.js';
-import { writeSimModule } from './sim-modules.js';
+import { writeSimModule } from '../../lab/sim-modules.js';
 
 export interface LivePatchOptions {
   readonly kernel: string;

@@ -2,13 +2,13 @@
 // controller acts on every LivePatch and Node it sees, so it must not see
 // other files' objects. Warm start is a few seconds.
 import { afterAll, beforeAll } from '@jest/globals';
-import { startFleet, type Fleet } from '../../agent/fleet.js';
+import { startFleet, type Fleet } from '../../lab/fleet/fleet.js';
 import { systemClock } from '../../src/clock.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
-import { startControlPlane, type LocalControlPlane } from '../../src/localcluster/controlplane.js';
+import { startControlPlane, type LocalControlPlane } from '../../lab/controlplane/controlplane.js';
 import { createLogger } from '../../src/log.js';
 import { kubectlOk } from './kubectl.js';
-import { runOperator, type Running } from './processes.js';
+import { runOperator, type Running } from '../../lab/operator-process.js';
 
 export interface OwnCluster {
   readonly plane: LocalControlPlane;

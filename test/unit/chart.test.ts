@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { repositoryRoot } from '../../src/paths.js';
+import { IMAGE_RUN } from '../../lab/image/config.js';
 
 const root = repositoryRoot();
 const chartDir = join(root, 'charts', 'livepatch-operator');
@@ -650,53 +651,34 @@ describe('Dockerfile', () => {
   const has = (stage: Stage | undefined, re: RegExp): boolean =>
     (stage?.lines ?? []).some((l) => re.test(l));
 
-  test('two stages on node:24-bookworm-slim', () => {
+  const final = runtime?.lines ?? [];
+  const args = (keyword: string): string[] =>
+    final.filter((l) => l.startsWith(`${keyword} `)).map((l) => l.slice(keyword.length + 1));
+
+  test('two stages: npm run image on node:24-bookworm-slim, then its files alone', () => {
     expect(stages).toHaveLength(2);
     expect(build?.from).toMatch(/^FROM node:24-bookworm-slim AS build$/i);
-    expect(runtime?.from).toMatch(/^FROM node:24-bookworm-slim$/i);
+    expect(runtime?.from).toBe('FROM scratch');
   });
 
-  test('the build stage installs, compiles and drops dev dependencies (the Node binary with them)', () => {
+  test('builds with npm run image (the product only), not a recipe of its own', () => {
     const run = (build?.lines ?? []).filter((l) => l.startsWith('RUN')).join(' && ');
-    const order = [
-      'npm ci',
-      'npm run build',
-      'npm prune --omit=dev',
-      'test ! -e node_modules/node',
-    ];
+    const order = ['npm ci', 'npm run image -- '];
     const positions = order.map((step) => run.indexOf(step));
     expect(positions.every((p) => p >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    expect(has(build, /^RUN npm run image -- .*--rootfs \/image$/)).toBe(true);
+    expect(args('COPY')).toEqual(['--from=build /image/root/ /']);
+    expect(final.filter((l) => l.startsWith('RUN '))).toEqual([]);
   });
 
-  test('the build stage copies every folder the TypeScript build compiles', () => {
-    const tsconfig = asObject(JSON.parse(read(root, 'tsconfig.json')), 'tsconfig.json');
-    const include = tsconfig['include'];
-    expect(Array.isArray(include)).toBe(true);
-    for (const dir of include as string[])
-      expect(has(build, new RegExp(`^COPY ${dir}/ ${dir}/$`))).toBe(true);
-  });
-
-  test('the runtime stage has kmod and only what the build stage produced', () => {
-    expect(has(runtime, /^RUN .*apt-get install -y --no-install-recommends kmod\b/)).toBe(true);
-    const copies = (runtime?.lines ?? []).filter((l) => l.startsWith('COPY'));
-    expect(copies.every((l) => l.startsWith('COPY --from=build '))).toBe(true);
-    for (const what of ['package.json', 'node_modules', 'dist'])
-      expect(copies.some((l) => l.startsWith(`COPY --from=build /app/${what} `))).toBe(true);
-    expect(has(runtime, /^USER [1-9]\d*(:\d+)?$/)).toBe(true);
-  });
-
-  test('the entrypoint is the package bin', () => {
-    const pkg = asObject(JSON.parse(read(root, 'package.json')), 'package.json');
-    const bin = at(pkg, ['bin', 'livepatch-operator']);
-    const entrypoint = (runtime?.lines ?? []).find((l) => l.startsWith('ENTRYPOINT'));
-    expect(JSON.parse(entrypoint?.replace(/^ENTRYPOINT\s+/, '') ?? 'null')).toEqual([
-      'node',
-      `/app/${asString(bin, 'bin')}`,
-    ]);
-    expect(bin).toBe('dist/src/cli/main.js');
-    const cmd = (runtime?.lines ?? []).find((l) => l.startsWith('CMD'));
-    expect(cmd).toBe('CMD ["--help"]');
+  test('runs its image as npm run image configures it: user, entrypoint, command, environment, folder', () => {
+    expect(args('USER')).toEqual([IMAGE_RUN.user]);
+    expect(args('ENTRYPOINT').map((a) => JSON.parse(a) as unknown)).toEqual([IMAGE_RUN.entrypoint]);
+    expect(args('CMD').map((a) => JSON.parse(a) as unknown)).toEqual([IMAGE_RUN.cmd]);
+    expect(args('ENV')).toEqual(IMAGE_RUN.env);
+    expect(args('WORKDIR')).toEqual([IMAGE_RUN.workingDir]);
+    expect(IMAGE_RUN.entrypoint).toEqual(['/usr/local/bin/node', '/app/dist/src/cli/main.js']);
   });
 
   test('.dockerignore keeps local builds and dependencies out of the context', () => {
@@ -762,8 +744,8 @@ describe('the release workflow', () => {
     );
   });
 
-  test('packages the chart and pushes it as an OCI artifact, with helm built from test/helm', () => {
-    expect(text).toContain('working-directory: test/helm');
+  test('packages the chart and pushes it as an OCI artifact, with helm built from lab/go/helm', () => {
+    expect(text).toContain('working-directory: lab/go/helm');
     expect(text).toContain('helm package "$CHART_DIR"');
     expect(text).toMatch(/helm push .* "\$CHART_REGISTRY"/);
     expect(at(workflow, ['jobs', 'publish', 'env', 'CHART_REGISTRY'])).toBe(

@@ -1,4 +1,4 @@
-import { hostnameLabel } from '../../src/localcluster/nodes.js';
+import { hostnameLabel } from '../../lab/controlplane/nodes.js';
 import { describe, expect, test } from '@jest/globals';
 import { InvalidNameError, kernelRelease, nodeName, patchName } from '../../src/api/names.js';
 

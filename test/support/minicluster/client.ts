@@ -8,7 +8,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureClusterComponents, ensureHelm } from '../../../src/localcluster/assets.js';
+import { ensureClusterComponents, ensureHelm } from '../../../lab/controlplane/assets.js';
 import { createLogger } from '../../../src/log.js';
 import { repositoryRoot } from '../../../src/paths.js';
 import type { KubectlResult } from '../kubectl.js';

@@ -4,16 +4,16 @@
 // the bootstrap RBAC roles of a real cluster apply.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ClusterComponents } from '../../../src/localcluster/assets.js';
-import { kubeconfigFile } from '../../../src/localcluster/apiserver.js';
-import type { LocalControlPlane } from '../../../src/localcluster/controlplane.js';
-import { issueClientCertificate } from '../../../src/localcluster/pki.js';
+import type { ClusterComponents } from '../../../lab/controlplane/assets.js';
+import { kubeconfigFile } from '../../../lab/controlplane/apiserver.js';
+import type { LocalControlPlane } from '../../../lab/controlplane/controlplane.js';
+import { issueClientCertificate } from '../../../lab/controlplane/pki.js';
 import {
   startManaged,
   startWatchdog,
   stopManaged,
   type Managed,
-} from '../../../src/localcluster/processes.js';
+} from '../../../lab/controlplane/processes.js';
 
 /**
  * What this chart and these tests need: workloads, garbage collection,

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { UnpackedImage } from '../image.js';
+import type { UnpackedImage } from '../../../lab/image/unpack.js';
 
 export interface Mount {
   readonly hostPath: string;

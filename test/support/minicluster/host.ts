@@ -7,10 +7,10 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadKubeConfig } from '../../../src/kube/config.js';
-import { ensureClusterComponents } from '../../../src/localcluster/assets.js';
-import { startControlPlane } from '../../../src/localcluster/controlplane.js';
+import { ensureClusterComponents } from '../../../lab/controlplane/assets.js';
+import { startControlPlane } from '../../../lab/controlplane/controlplane.js';
 import { createLogger } from '../../../src/log.js';
-import { unpackImage, type UnpackedImage } from '../image.js';
+import { unpackImage, type UnpackedImage } from '../../../lab/image/unpack.js';
 import { identityKubeconfig, startComponents } from './components.js';
 import { Kubelet, type SimulatedNode } from './kubelet.js';
 import { SERVICE_IP, setUpClusterNetwork } from './network.js';

@@ -8,7 +8,7 @@ import { rawJson } from '../../../src/kube/raw.js';
 import { Reflector } from '../../../src/kube/reflector.js';
 import { isNotFound, patchStatus } from '../../../src/kube/resources.js';
 import type { Logger } from '../../../src/log.js';
-import type { UnpackedImage } from '../image.js';
+import type { UnpackedImage } from '../../../lab/image/unpack.js';
 import type { Pod } from './pod-types.js';
 import { PodRunner, type NodeContext } from './pod-runner.js';
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { KubeConfig } from '../../../src/kube/config.js';
 import { rawJson } from '../../../src/kube/raw.js';
 import type { Logger } from '../../../src/log.js';
-import type { UnpackedImage } from '../image.js';
+import type { UnpackedImage } from '../../../lab/image/unpack.js';
 import { startContainer, type RunningContainer } from './container.js';
 import { createSandbox, destroySandbox, type PodSandbox } from './network.js';
 import type { Container, Pod } from './pod-types.js';

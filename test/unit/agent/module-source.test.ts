@@ -21,7 +21,7 @@ import {
 } from '../../../agent/module-source.js';
 import type { LivePatchName, PatchName } from '../../../src/api/names.js';
 import { systemClock } from '../../../src/clock.js';
-import { createControlPlanePki } from '../../../src/localcluster/pki.js';
+import { createControlPlanePki } from '../../../lab/controlplane/pki.js';
 
 const NAME = 'livepatch_fetch' as PatchName;
 const BYTES = Buffer.from('module bytes');

@@ -1,6 +1,6 @@
 // npm run chaos's command line: what it accepts, and what it says about the rest.
 import { describe, expect, test } from '@jest/globals';
-import { ChaosUsageError, parseChaosArgs } from '../../../test/chaos/args.js';
+import { ChaosUsageError, parseChaosArgs } from '../../../lab/chaos/args.js';
 
 const KNOWN = ['controller-kill', 'agent-kill'];
 

@@ -9,7 +9,7 @@ import {
   type LivePatchSample,
   type NodeSample,
   type Snapshot,
-} from '../../../test/chaos/evidence.js';
+} from '../../../lab/chaos/evidence.js';
 import {
   countsBackwards,
   doubleLoads,
@@ -20,7 +20,7 @@ import {
   nodesLeftInTransition,
   statusAgainstKernel,
   twoTransitions,
-} from '../../../test/chaos/invariants.js';
+} from '../../../lab/chaos/invariants.js';
 
 const reading = (o: Partial<KernelReading> = {}): KernelReading => ({
   node: 'n1',

@@ -5,8 +5,8 @@ import {
   median,
   violationMessages,
   type ScenarioResult,
-} from '../../../test/chaos/report.js';
-import { Random } from '../../../test/chaos/random.js';
+} from '../../../lab/chaos/report.js';
+import { Random } from '../../../lab/chaos/random.js';
 
 const result: ScenarioResult = {
   scenario: 'controller-kill',

@@ -1,0 +1,54 @@
+// Runs a host tool for the lab (go, apt-get, dpkg-deb, make, tar, git) without
+// a shell, and says what failed with the tail of its output. The lab's one
+// runner of short-lived commands; long-lived processes are the control plane's
+// (lab/controlplane/processes.ts) and the operator's (lab/operator-process.ts).
+import { spawn } from 'node:child_process';
+
+export interface CommandOptions {
+  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Each chunk of stderr as it comes (a long build's progress). */
+  readonly onStderr?: (text: string) => void;
+  /** What to do when the command cannot be started at all (not installed). */
+  readonly missingHint?: string;
+}
+
+const TAIL_CHARS = 4000;
+
+/** Resolves with stdout; rejects with the command line and the tail of its output. */
+export function runCommand(
+  cmd: string,
+  args: readonly string[],
+  options: CommandOptions = {},
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd: options.cwd,
+      env: { ...process.env, LC_ALL: 'C', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      output += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+      options.onStderr?.(d.toString());
+    });
+    child.on('error', (err) => {
+      const hint = options.missingHint ? `; ${options.missingHint}` : '';
+      reject(new Error(`cannot run ${cmd} (${err.message})${hint}`));
+    });
+    child.on('exit', (code) => {
+      if (code === 0) resolve(stdout);
+      else
+        reject(
+          new Error(
+            `${cmd} ${args.join(' ')} failed (exit ${code}):\n${output.slice(-TAIL_CHARS)}`,
+          ),
+        );
+    });
+  });
+}

@@ -1,0 +1,145 @@
+// A simulated fleet in one process: N Node objects (kernel version, Ready,
+// labels, providerID) and one agent per node with the simulator backend, each
+// with its own watch, as a real DaemonSet would run them.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KubeConfig } from '../../src/kube/config.js';
+import { LABELS } from '../../src/api/constants.js';
+import { kernelRelease, nodeName, type NodeName } from '../../src/api/names.js';
+import type { Clock } from '../../src/clock.js';
+import { rawJson } from '../../src/kube/raw.js';
+import { isNotFound, PATHS } from '../../src/kube/resources.js';
+import { registerNode } from '../controlplane/nodes.js';
+import type { Logger } from '../../src/log.js';
+import type { Agent } from '../../agent/agent.js';
+import { SIM_KERNEL_FILE } from '../../agent/kernel/sim-state-file.js';
+import type { KernelBackend } from '../../agent/kernel/types.js';
+import { createAgent } from '../../agent/setup.js';
+
+export interface FleetOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly nodes: number;
+  readonly kernels: readonly string[];
+  readonly namePrefix?: string;
+  /** Extra labels on every node (e.g. a pool for nodeSelector). */
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly heartbeatMs?: number;
+  /**
+   * Where each node keeps its agent state and simulated kernel (DIR/NODE), kept
+   * after stop so that an observer can read the kernels; none: a temporary
+   * folder, kernels in memory only.
+   */
+  readonly stateDir?: string;
+  /** Called after any agent's status write: a change, or a heartbeat alone. */
+  readonly onStatusWritten?: (why: 'change' | 'heartbeat') => void;
+}
+
+/** Requests in flight while the fleet starts: thousands at once would only queue in the API server. */
+const START_CONCURRENCY = 32;
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function eachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+export interface Fleet {
+  readonly nodes: readonly NodeName[];
+  /** Stops one node's agent, as if its pod died; `restart` brings a fresh one up. */
+  stopAgent(node: NodeName): Promise<void>;
+  restartAgent(node: NodeName): Promise<void>;
+  /** The node's simulated kernel, which outlives its agents as a real one does. */
+  kernel(node: NodeName): KernelBackend | undefined;
+  /** Stops every agent; removes the Nodes and LivePatchNodes it created unless `keep`. */
+  stop(options?: { keep?: boolean }): Promise<void>;
+}
+
+async function deleteIgnoringMissing(kc: KubeConfig, path: string): Promise<void> {
+  try {
+    await rawJson(kc, 'DELETE', path);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+export async function startFleet(o: FleetOptions): Promise<Fleet> {
+  if (o.kernels.length === 0) throw new Error('a fleet needs at least one kernel release');
+  const releases = o.kernels.map((k) => kernelRelease(k));
+  const workDir = o.stateDir ?? (await mkdtemp(join(tmpdir(), 'livepatch-fleet-')));
+  const names = Array.from({ length: o.nodes }, (_, i) =>
+    nodeName(`${o.namePrefix ?? 'sim-node'}-${String(i).padStart(3, '0')}`),
+  );
+  const agents = new Map<NodeName, Agent>();
+  const kernels = new Map<NodeName, KernelBackend>();
+
+  const startAgent = async (name: NodeName): Promise<void> => {
+    const { agent, backend } = await createAgent(
+      {
+        kubeConfig: o.kubeConfig,
+        nodeName: name,
+        backend: {
+          kind: 'simulator',
+          ...(o.stateDir ? { kernelFile: join(workDir, name, SIM_KERNEL_FILE) } : {}),
+        },
+        clock: o.clock,
+        log: o.log,
+        moduleDir: join(workDir, name),
+        stateDir: join(workDir, name),
+        hostRoot: '/',
+        ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
+        ...(o.onStatusWritten ? { onStatusWritten: o.onStatusWritten } : {}),
+      },
+      kernels.get(name),
+    );
+    kernels.set(name, backend);
+    await agent.start();
+    agents.set(name, agent);
+  };
+
+  await eachLimited([...names.entries()], START_CONCURRENCY, ([i, name]) =>
+    registerNode(o.kubeConfig, {
+      name,
+      release: releases[i % releases.length] ?? '',
+      labels: { [LABELS.simulatedNode]: 'true', ...o.labels },
+      providerID: `livepatch-sim://${name}`,
+      osImage: 'Simulated Linux',
+    }),
+  );
+  await eachLimited(names, START_CONCURRENCY, startAgent);
+  o.log.info('simulated fleet running', { nodes: names.length, kernels: releases });
+
+  const stopAgent = async (name: NodeName): Promise<void> => {
+    await agents.get(name)?.stop();
+    agents.delete(name);
+  };
+  return {
+    nodes: names,
+    stopAgent,
+    restartAgent: startAgent,
+    kernel: (name) => kernels.get(name),
+    stop: async (options) => {
+      await Promise.all(names.map(stopAgent));
+      if (!options?.keep) {
+        // No garbage collector runs on a bare control plane, so the ownerReference alone would not do it.
+        await eachLimited(names, START_CONCURRENCY, async (name) => {
+          await deleteIgnoringMissing(o.kubeConfig, `${PATHS.livePatchNodes}/${name}`);
+          await deleteIgnoringMissing(o.kubeConfig, `${PATHS.nodes}/${name}`);
+        });
+      }
+      if (!o.stateDir) await rm(workDir, { recursive: true, force: true });
+    },
+  };
+}
