@@ -10,8 +10,8 @@ import { repositoryRoot } from '../../src/paths.js';
 import { ChaosUsageError, parseChaosArgs, type ChaosArgs } from './args.js';
 import { freshSeed, Random } from './random.js';
 import { markdownTable, recoveryNotes, type ScenarioResult } from './report.js';
-import { FULL_SIZE, SLICE_SIZE, type ScenarioContext } from './scenario.js';
-import { SCENARIOS, type ScenarioName } from './scenarios/index.js';
+import type { ScenarioContext } from './scenario.js';
+import { FAULT_SCENARIOS, type FaultScenarioName } from './scenarios/index.js';
 
 /** The rows of an earlier chaos.json for scenarios not run now. */
 async function earlierResults(file: string, running: readonly string[]): Promise<ScenarioResult[]> {
@@ -23,7 +23,7 @@ async function earlierResults(file: string, running: readonly string[]): Promise
   }
 }
 
-const names = Object.keys(SCENARIOS) as ScenarioName[];
+const names = Object.keys(FAULT_SCENARIOS) as FaultScenarioName[];
 let args: ChaosArgs;
 try {
   args = parseChaosArgs(process.argv.slice(2), process.env, names);
@@ -40,17 +40,18 @@ console.log(
 
 const results: ScenarioResult[] = [];
 for (const [i, name] of names.entries()) {
-  if (!chosen.includes(name)) continue;
+  const scenario = FAULT_SCENARIOS[name];
+  if (!chosen.includes(name) || (args.slice && scenario.faults.slice === 0)) continue;
   const ctx: ScenarioContext = {
     seed,
     rng: new Random(seed).fork(i),
-    size: args.slice ? SLICE_SIZE : FULL_SIZE,
+    faults: args.slice ? scenario.faults.slice : scenario.faults.full,
     say: (line) => {
       console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
     },
   };
   console.log(`\n== ${name} ==`);
-  const result = await SCENARIOS[name](ctx);
+  const result = await scenario.run(ctx);
   results.push(result);
   console.log(JSON.stringify(result));
 }

@@ -17,40 +17,18 @@ import { KERNEL, until } from './api.js';
 import type { Random } from './random.js';
 import { takeSnapshot } from './sampler.js';
 
-/** How many faults of each kind a run injects. */
-export interface ChaosSize {
-  readonly controllerKills: number;
-  readonly agentKills: number;
-  readonly apiserverRestarts: number;
-  readonly etcdRestarts: number;
-  readonly agentStops: number;
-  readonly concurrentRuns: number;
+/** How many faults a scenario injects: at full size (npm run chaos) and in the seeded slice (npm test). */
+export interface FaultCount {
+  readonly full: number;
+  /** 0: not in the slice. */
+  readonly slice: number;
 }
-
-/** The issue's figures: 50 controller kills, 50 agent kills, and enough of the rest to see a spread. */
-export const FULL_SIZE: ChaosSize = {
-  controllerKills: 50,
-  agentKills: 50,
-  apiserverRestarts: 6,
-  etcdRestarts: 6,
-  agentStops: 2,
-  concurrentRuns: 6,
-};
-
-/** A few faults of each kind: the seeded slice `npm test` runs. */
-export const SLICE_SIZE: ChaosSize = {
-  controllerKills: 2,
-  agentKills: 4,
-  apiserverRestarts: 1,
-  etcdRestarts: 1,
-  agentStops: 1,
-  concurrentRuns: 1,
-};
 
 export interface ScenarioContext {
   readonly seed: number;
   readonly rng: Random;
-  readonly size: ChaosSize;
+  /** How many faults (kills, restarts, runs) to inject this time. */
+  readonly faults: number;
   /** A progress line for whoever watches the run. */
   say(line: string): void;
 }

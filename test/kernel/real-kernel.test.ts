@@ -12,7 +12,7 @@ import { createLogger } from '../../src/log.js';
 import { repositoryRoot } from '../../src/paths.js';
 import { compareTraces } from '../../lab/kernel/conformance/compare.js';
 import {
-  SCENARIOS,
+  CONFORMANCE_SCENARIOS,
   runScenarios,
   type ScenarioResult,
 } from '../../lab/kernel/conformance/scenarios.js';
@@ -135,7 +135,7 @@ describeOnHost('real kernels in VMs, and the simulator as the same release', () 
         expect(runs.get(line.line)?.release).toBe(line.release);
       });
 
-      for (const scenario of SCENARIOS) {
+      for (const scenario of CONFORMANCE_SCENARIOS) {
         test(`${scenario.name}: ${scenario.title}`, () => {
           const run = runs.get(line.line);
           const kernel = run?.kernel.find((r) => r.scenario === scenario.name);

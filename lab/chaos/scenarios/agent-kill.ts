@@ -187,8 +187,7 @@ export async function agentKill(ctx: ScenarioContext): Promise<ScenarioResult> {
     sampler.start();
     await Promise.all(
       runs.map(async (run, i) => {
-        const share =
-          Math.floor(ctx.size.agentKills / NODES) + (i < ctx.size.agentKills % NODES ? 1 : 0);
+        const share = Math.floor(ctx.faults / NODES) + (i < ctx.faults % NODES ? 1 : 0);
         for (let n = 0; n < share; n++) {
           await oneKill(run, n);
           ctx.say(

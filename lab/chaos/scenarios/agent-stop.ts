@@ -172,7 +172,7 @@ export async function agentStop(ctx: ScenarioContext): Promise<ScenarioResult> {
     const problems: string[] = [];
     const recoveries: number[] = [];
     let reached = 0;
-    for (let n = 1; n <= ctx.size.agentStops; n++) {
+    for (let n = 1; n <= ctx.faults; n++) {
       const x = ctx.rng.pick(nodes);
       const u = ctx.rng.pick(nodes.filter((node) => node !== x));
       const out = await oneStop({
@@ -187,7 +187,7 @@ export async function agentStop(ctx: ScenarioContext): Promise<ScenarioResult> {
       reached += out.reached;
       if (out.recovery !== undefined) recoveries.push(out.recovery);
       ctx.say(
-        `agent-stop: ${x} (stalling) and ${u} (idle) stopped past the heartbeat window, ${out.problems.length ? out.problems.join('; ') : `converged ${out.recovery?.toFixed(1) ?? '-'} s after SIGCONT`} (${n}/${ctx.size.agentStops})`,
+        `agent-stop: ${x} (stalling) and ${u} (idle) stopped past the heartbeat window, ${out.problems.length ? out.problems.join('; ') : `converged ${out.recovery?.toFixed(1) ?? '-'} s after SIGCONT`} (${n}/${ctx.faults})`,
       );
     }
     await sampler.stop();
@@ -195,9 +195,9 @@ export async function agentStop(ctx: ScenarioContext): Promise<ScenarioResult> {
     return {
       scenario: 'agent-stop',
       seed: ctx.seed,
-      runs: ctx.size.agentStops,
-      faults: 2 * ctx.size.agentStops,
-      endStates: { reached, expected: 2 * ctx.size.agentStops },
+      runs: ctx.faults,
+      faults: 2 * ctx.faults,
+      endStates: { reached, expected: 2 * ctx.faults },
       doubleLoads: verdict.doubleLoads,
       leftInTransition: verdict.leftInTransition,
       recovery: {

@@ -109,7 +109,7 @@ export async function concurrent(ctx: ScenarioContext): Promise<ScenarioResult> 
     const recoveries: number[] = [];
     let edits = 0;
     let reached = 0;
-    for (let n = 1; n <= ctx.size.concurrentRuns; n++) {
+    for (let n = 1; n <= ctx.faults; n++) {
       const pair = [`cc-${n}-a`, `cc-${n}-b`];
       for (const name of pair) limits.set(name, MAX_UNAVAILABLE);
       const out = await oneRun(cluster, pair, ctx.rng);
@@ -118,7 +118,7 @@ export async function concurrent(ctx: ScenarioContext): Promise<ScenarioResult> 
       recoveries.push(out.recovery);
       problems.push(...out.problems);
       ctx.say(
-        `concurrent: ${pair.join(' and ')}, ${out.edits} edits racing, ${out.problems.length ? 'NOT complete' : 'both Complete'} (${n}/${ctx.size.concurrentRuns})`,
+        `concurrent: ${pair.join(' and ')}, ${out.edits} edits racing, ${out.problems.length ? 'NOT complete' : 'both Complete'} (${n}/${ctx.faults})`,
       );
     }
     await sampler.stop();
@@ -126,9 +126,9 @@ export async function concurrent(ctx: ScenarioContext): Promise<ScenarioResult> 
     return {
       scenario: 'concurrent-edits',
       seed: ctx.seed,
-      runs: ctx.size.concurrentRuns,
+      runs: ctx.faults,
       faults: edits,
-      endStates: { reached, expected: 2 * ctx.size.concurrentRuns },
+      endStates: { reached, expected: 2 * ctx.faults },
       doubleLoads: verdict.doubleLoads,
       leftInTransition: verdict.leftInTransition,
       recovery: {

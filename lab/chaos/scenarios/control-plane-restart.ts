@@ -85,7 +85,7 @@ export function controlPlaneRestart(
       const replicas = new Replicas(cluster, 'cp-controller');
       await replicas.scaleTo(2);
       const unsupervise = replicas.supervise();
-      const runs = component === 'apiserver' ? ctx.size.apiserverRestarts : ctx.size.etcdRestarts;
+      const runs = ctx.faults;
       const recoveries: number[] = [];
       const problems: string[] = [];
       const limits = new Map<string, number>();

@@ -135,7 +135,7 @@ async function runOp(
   tally.limits.set(op.livePatch, MAX_UNAVAILABLE);
   await op.begin();
   tally.expected++;
-  if (tally.kills < ctx.size.controllerKills) {
+  if (tally.kills < ctx.faults) {
     await sleep(ctx.rng.int(0, op.windowMs));
     const kill = await replicas.killLeader();
     tally.kills++;
@@ -145,7 +145,7 @@ async function runOp(
       );
     else tally.takeovers.push(kill.takeoverMs / 1000);
     ctx.say(
-      `controller-kill: ${op.kind} ${op.livePatch}, killed ${kill?.killed ?? '?'} with ${replicas.count} replicas, take-over ${kill?.takeoverMs === undefined ? 'none' : `${seconds(kill.takeoverMs)} s`} (${tally.kills}/${ctx.size.controllerKills})`,
+      `controller-kill: ${op.kind} ${op.livePatch}, killed ${kill?.killed ?? '?'} with ${replicas.count} replicas, take-over ${kill?.takeoverMs === undefined ? 'none' : `${seconds(kill.takeoverMs)} s`} (${tally.kills}/${ctx.faults})`,
     );
   }
   const end = await op.done();
@@ -178,7 +178,7 @@ export async function controllerKill(ctx: ScenarioContext): Promise<ScenarioResu
       expected: 0,
     };
     const { takeovers, problems, limits } = tally;
-    for (let n = 1; tally.kills < ctx.size.controllerKills; n++) {
+    for (let n = 1; tally.kills < ctx.faults; n++) {
       stuckNode = rng.pick(nodes);
       for (const op of round(n, make, rng)) await runOp(op, replicas, ctx, tally);
       // A Disabled LivePatch is deleted without a fault, so the next round starts clean.

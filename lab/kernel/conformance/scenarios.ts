@@ -350,7 +350,7 @@ const signatures: Scenario = {
   },
 };
 
-export const SCENARIOS: readonly Scenario[] = [
+export const CONFORMANCE_SCENARIOS: readonly Scenario[] = [
   loadTransitionPatched,
   sameValue,
   forceOutside,
@@ -378,7 +378,7 @@ export interface ScenarioResult {
 /** Runs every scenario in order; a scenario that throws is recorded as failed and the next one still runs. */
 export async function runScenarios(lab: Lab, now: () => number): Promise<ScenarioResult[]> {
   const results: ScenarioResult[] = [];
-  for (const s of SCENARIOS) {
+  for (const s of CONFORMANCE_SCENARIOS) {
     const t = new Trace();
     const start = now();
     let error: string | undefined;
