@@ -4,7 +4,8 @@
 import { describe, expect, test } from '@jest/globals';
 import type { DesiredPatch, LabelSelector, LivePatch } from '../../../src/api/generated/types.js';
 import type { KernelRelease, LivePatchName, NodeName, PatchName } from '../../../src/api/names.js';
-import { planRollout, type Plan } from '../../../src/controller/planner.js';
+import type { Plan } from '../../../src/controller/plan.js';
+import { planRollout } from '../../../src/controller/planner.js';
 import {
   AGENT_STALE_MS,
   classifyNodes,
