@@ -56,7 +56,6 @@ function abortRefusal(lp: LivePatch, rollbackComplete: boolean): string | undefi
   return undefined;
 }
 
-/** Roll the current generation back now, as stall.action Rollback would. */
 /** Written with the resourceVersion read: a LivePatch changed meanwhile is read and decided again. */
 function steeringMetadata(lp: LivePatch, abort: string | null, by: string | undefined) {
   return {
@@ -68,6 +67,7 @@ function steeringMetadata(lp: LivePatch, abort: string | null, by: string | unde
   };
 }
 
+/** Roll the current generation back now, as stall.action Rollback would. */
 export function planAbort(
   lp: LivePatch,
   o: { readonly rollbackComplete: boolean; readonly by?: string },

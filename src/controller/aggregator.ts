@@ -14,7 +14,7 @@ import type { KernelRelease } from '../api/names.js';
 import { clip } from '../api/listing.js';
 import { byWhom, requestedBy } from '../api/steering.js';
 import { describeTasks } from '../api/tasks.js';
-import type { Plan } from './planner.js';
+import type { Plan } from './plan.js';
 import type { NodeSlot, TargetSlot } from './targets.js';
 
 const MAX_STALLED_LISTED = 20;

@@ -13,7 +13,7 @@ import type {
   UnhealthyNode,
 } from '../api/generated/types.js';
 import { newDamage, taintLetters } from '../api/taint.js';
-import type { NodeFacts } from './targets.js';
+import type { NodeFacts } from './node-facts.js';
 
 export type Bake =
   | { readonly kind: 'baking' }

@@ -4,7 +4,7 @@ import type { LivePatchStatus } from '../api/generated/types.js';
 import { listSome } from '../api/listing.js';
 import { describeTasks } from '../api/tasks.js';
 import type { EventRecord } from '../kube/events.js';
-import type { Plan, Retry } from './planner.js';
+import type { Plan, Retry } from './plan.js';
 
 const ON_PHASE: Partial<
   Record<

@@ -16,7 +16,7 @@ import type {
   LivePatchNode,
   LivePatchStatus,
 } from '../api/generated/types.js';
-import type { KernelRelease, NodeName } from '../api/names.js';
+import type { NodeName } from '../api/names.js';
 import type { EventRecorder } from '../kube/events.js';
 import { rawJson } from '../kube/raw.js';
 import type { KubeObject, Reflector } from '../kube/reflector.js';
@@ -26,9 +26,11 @@ import { aggregateStatus } from './aggregator.js';
 import { decisionEvents } from './decision-events.js';
 import { HeartbeatClock } from './heartbeats.js';
 import type { ControllerMetrics } from './metrics.js';
-import { planRollout, type Plan } from './planner.js';
+import type { Plan } from './plan.js';
+import { planRollout } from './planner.js';
 import { statusWrite, type StatusWrite } from './status-write.js';
-import { classifyNodes, patchNameOwner, type NodeFacts } from './targets.js';
+import { nodeFacts, type NodeFacts } from './node-facts.js';
+import { classifyNodes, patchNameOwner } from './targets.js';
 import type { WorkResult } from './queue.js';
 
 /** What the reconciler uses of a cache: reads, and its own writes read back. */
@@ -65,16 +67,6 @@ type Gone = (livePatch: string) => Promise<boolean>;
 function eventsDue(write: StatusWrite, plan: Plan, unwritten: number): boolean {
   if (write.kind === 'later') return false;
   return !(plan.releaseFinalizer && unwritten > 0);
-}
-
-export function nodeFacts(node: NodeObject): NodeFacts {
-  const kernel = node.status?.nodeInfo?.kernelVersion;
-  return {
-    name: node.metadata.name as NodeName,
-    labels: node.metadata.labels ?? {},
-    ...(kernel ? { kernel: kernel as KernelRelease } : {}),
-    ready: node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
-  };
 }
 
 export class NotLeaderError extends Error {

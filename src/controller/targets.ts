@@ -13,14 +13,7 @@ import type {
 } from '../api/generated/types.js';
 import type { KernelRelease, NodeName } from '../api/names.js';
 import { judgeBake, type Bake } from './bake.js';
-
-/** What the controller needs to know of a Node. */
-export interface NodeFacts {
-  readonly name: NodeName;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly kernel?: KernelRelease;
-  readonly ready: boolean;
-}
+import type { NodeFacts } from './node-facts.js';
 
 /** An agent that has not heart-beaten for three of its 30 s beats is gone. */
 export const AGENT_STALE_MS = 90_000;

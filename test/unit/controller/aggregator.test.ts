@@ -16,7 +16,7 @@ import {
   stalledNodes,
 } from '../../../src/controller/aggregator.js';
 import { decisionEvents } from '../../../src/controller/decision-events.js';
-import type { Plan } from '../../../src/controller/planner.js';
+import type { Plan } from '../../../src/controller/plan.js';
 import { classifyNodes, rolloutOrder, type NodeSlot } from '../../../src/controller/targets.js';
 import {
   at,

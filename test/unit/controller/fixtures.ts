@@ -20,8 +20,10 @@ import type { KernelRelease, NodeName, PatchName } from '../../../src/api/names.
 import { durationMs } from '../../../src/api/quantities.js';
 import { aggregateStatus } from '../../../src/controller/aggregator.js';
 import { decisionEvents } from '../../../src/controller/decision-events.js';
-import { planRollout, type Plan } from '../../../src/controller/planner.js';
-import { classifyNodes, type NodeFacts, type NodeSlot } from '../../../src/controller/targets.js';
+import type { Plan } from '../../../src/controller/plan.js';
+import { planRollout } from '../../../src/controller/planner.js';
+import type { NodeFacts } from '../../../src/controller/node-facts.js';
+import { classifyNodes, type NodeSlot } from '../../../src/controller/targets.js';
 import type { EventRecord } from '../../../src/kube/events.js';
 
 export const T0 = Date.UTC(2026, 0, 15, 12, 0, 0);

@@ -1,0 +1,168 @@
+// What `kubectl livepatch status` and `nodes` print: one LivePatch node by
+// node (or followed live by watch), and every node with every patch on it,
+// all from the nodes' own reports. Read-only.
+import type { LivePatch, LivePatchNode, ObservedPatch } from '../api/generated/types.js';
+import { STEERING_ANNOTATIONS } from '../api/constants.js';
+import { abortAnnotation } from '../api/steering.js';
+import { describeTasks } from '../api/tasks.js';
+import type { KubeConfig } from '../kube/config.js';
+import { rawJson } from '../kube/raw.js';
+import { Reflector } from '../kube/reflector.js';
+import { PATHS } from '../kube/resources.js';
+import { createLogger } from '../log.js';
+import { progressBar, progressLine } from './progress.js';
+import { untilSignal } from './signals.js';
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows
+    .map((r) =>
+      r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('   '),
+    )
+    .join('\n');
+}
+
+function nodeRow(node: LivePatchNode, name: string): string[] | undefined {
+  const reported = node.status?.patches?.find((x) => x.livePatch === name);
+  if (!reported && !node.spec.patches?.some((x) => x.livePatch === name)) return undefined;
+  // Written but not reported yet: the agent has not answered.
+  const p: Partial<ObservedPatch> = reported ?? {
+    phase: 'Pending',
+    message: 'waiting for the node agent',
+  };
+  return [
+    node.metadata.name ?? '',
+    node.status?.kernelRelease ?? '',
+    p.phase ?? '',
+    p.transition ? 'yes' : '',
+    p.pendingTasks ? String(p.pendingTasks) : '',
+    describeTasks(p.blockingTasks ?? []),
+    p.message ?? '',
+  ];
+}
+
+/** An abort annotation that does nothing, said where the user looks. */
+function abortNote(lp: LivePatch): string[] {
+  const abort = abortAnnotation(lp);
+  const key = STEERING_ANNOTATIONS.abort;
+  if (abort.kind === 'stale')
+    return [
+      `  note: ${key} names ${abort.names}, not the current ${abort.current}: it does nothing`,
+    ];
+  if (abort.kind === 'invalid')
+    return [
+      `  note: ${key} is ${JSON.stringify(abort.value)}, neither attempt-N nor a generation: it does nothing. Use kubectl livepatch abort ${lp.metadata.name ?? ''}`,
+    ];
+  return [];
+}
+
+/** The status page of one LivePatch, from the LivePatch and the nodes' own reports. */
+function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): string {
+  const name = lp.metadata.name ?? '';
+  const s = lp.status;
+  const head = [
+    `LivePatch ${name}: ${lp.spec.state}, ${s?.phase ?? 'Pending'}, ${s?.summary ?? '0/0'} patched (patchName ${lp.spec.patchName})`,
+    ...(s?.conditions ?? [])
+      .filter((c) => c.status === 'True')
+      .map((c) => `  ${c.type}: ${c.reason}: ${c.message}`),
+    ...abortNote(lp),
+  ];
+  const rows = nodes.map((n) => nodeRow(n, name)).filter((r): r is string[] => r !== undefined);
+  const body = rows.length
+    ? table([['NODE', 'KERNEL', 'PHASE', 'TRANSITION', 'PENDING', 'BLOCKING', 'MESSAGE'], ...rows])
+    : 'no node has this patch yet';
+  return `${head.join('\n')}\n\n${body}\n`;
+}
+
+export async function status(kc: KubeConfig, name: string): Promise<string> {
+  const lp = await rawJson<LivePatch>(kc, 'GET', `${PATHS.livePatches}/${name}`);
+  const nodes = await rawJson<{ items: LivePatchNode[] }>(kc, 'GET', PATHS.livePatchNodes);
+  return renderStatus(lp, nodes.items);
+}
+
+/**
+ * Follows the LivePatch and the nodes by watch: on a terminal the page is
+ * redrawn with a progress bar; otherwise a line is printed when the summary
+ * changes, so logs and pipes get one line per step.
+ */
+export async function watchStatus(
+  kc: KubeConfig,
+  name: string,
+  terminal: boolean,
+): Promise<string> {
+  const log = createLogger({ component: 'kubectl-livepatch', format: 'text', level: 'error' });
+  let last = '';
+  let timer: NodeJS.Timeout | undefined;
+  const draw = (): void => {
+    timer = undefined;
+    const lp = livePatches.get(name);
+    if (!lp) return;
+    if (nodes) {
+      process.stdout.write(`\x1b[H\x1b[2J${progressBar(lp)}\n\n${renderStatus(lp, nodes.list())}`);
+      return;
+    }
+    const line = progressLine(lp);
+    // The first 9 characters are the time of day: print only real changes.
+    if (line.slice(9) !== last.slice(9)) process.stdout.write(`${line}\n`);
+    last = line;
+  };
+  // Bursts of node reports coalesce into one redraw.
+  const schedule = (): void => {
+    timer ??= setTimeout(draw, 100);
+  };
+  const livePatches = new Reflector<LivePatch>(kc, {
+    path: PATHS.livePatches,
+    fieldSelector: `metadata.name=${name}`,
+    log,
+    onChange: schedule,
+  });
+  // Plain lines need the LivePatch alone: no watch of every node off a terminal.
+  const nodes = terminal
+    ? new Reflector<LivePatchNode>(kc, { path: PATHS.livePatchNodes, log, onChange: schedule })
+    : undefined;
+  const stop = (): void => {
+    livePatches.stop();
+    nodes?.stop();
+  };
+  livePatches.start();
+  nodes?.start();
+  await livePatches.waitForSync();
+  if (!livePatches.get(name)) {
+    stop();
+    throw new Error(`livepatch ${name} not found`);
+  }
+  await untilSignal();
+  stop();
+  if (timer) clearTimeout(timer);
+  return '';
+}
+
+/** One node's lines for `nodes`: its patches, the unmanaged ones, or why it has none. */
+function nodeLines(n: LivePatchNode): string[][] {
+  const node = n.metadata.name ?? '';
+  const kernel = n.status?.kernelRelease ?? '';
+  const managed = (n.status?.patches ?? []).map((p) => [
+    node,
+    kernel,
+    p.livePatch,
+    p.patchName,
+    p.phase,
+    p.message ?? '',
+  ]);
+  const unmanaged = (n.status?.unmanaged ?? []).map((u) => {
+    const state = u.transition ? 'Transitioning' : u.enabled ? 'Enabled' : 'Disabled';
+    return [node, kernel, '(unmanaged)', u.patchName, state, 'loaded outside livepatch-operator'];
+  });
+  if (managed.length || unmanaged.length) return [...managed, ...unmanaged];
+  const ready = n.status?.conditions?.find((c) => c.type === 'Ready');
+  const why = ready?.status === 'False' ? ready.message : 'no livepatch';
+  return [[node, kernel, '-', '-', '-', why]];
+}
+
+/** Every node, every patch on it (managed or not), one line each. */
+export async function nodesTable(kc: KubeConfig): Promise<string> {
+  const list = await rawJson<{ items: LivePatchNode[] }>(kc, 'GET', PATHS.livePatchNodes);
+  const rows = list.items.flatMap(nodeLines);
+  if (!rows.length) return 'no LivePatchNodes: is the agent DaemonSet running?\n';
+  return `${table([['NODE', 'KERNEL', 'LIVEPATCH', 'PATCH', 'PHASE', 'MESSAGE'], ...rows])}\n`;
+}

@@ -1,0 +1,110 @@
+// Rolling forward: the next nodes in rollout order start into the free slots,
+// up to the current step's goal, unless the rollout is paused, held at a
+// pause step, complete, or stopped by its stall policy. Pure.
+import type { NodeName } from '../api/names.js';
+import { listSome } from '../api/listing.js';
+import { desiredEntry, refreshEntries } from './desired-entries.js';
+import {
+  countProgress,
+  LISTED_NODES,
+  planBase,
+  SETTLED,
+  type Plan,
+  type PlanContext,
+  type StepState,
+} from './plan.js';
+import { initialStep, resolveStep } from './rollout-steps.js';
+import { stallPolicy } from './stall-policy.js';
+import { rolloutOrder } from './targets.js';
+
+const BUSY_RETRY_MS = 5000;
+
+/** Starts the next nodes in rollout order into the free slots, up to the step's goal. */
+function startNodes(ctx: PlanContext, step: StepState, room: number, occupied: string): Plan {
+  const b = planBase(ctx, step);
+  refreshEntries(ctx, b.writes);
+  const candidates = ctx.targets.filter(
+    (t) => (t.progress === 'none' || t.progress === 'unpatched') && !t.busyElsewhere,
+  );
+  const byName = new Map(candidates.map((c) => [c.node.name, c]));
+  const next = rolloutOrder(ctx.lp.metadata.name ?? '', [...byName.keys()]).slice(0, room);
+  for (const name of next) {
+    const slot = byName.get(name);
+    if (slot) b.writes.set(name, desiredEntry(ctx, slot, 'Enabled'));
+  }
+  if (next.length > 0)
+    return {
+      ...b,
+      started: next,
+      phase: 'Progressing',
+      reason: 'NodesStarted',
+      message: `started ${next.length} node(s); ${occupied}`,
+    };
+  return {
+    ...b,
+    phase: 'Progressing',
+    reason: 'WaitingForNodes',
+    message: `the next nodes are busy with another patch; ${occupied}`,
+    requeueAfterMs: BUSY_RETRY_MS,
+  };
+}
+
+/**
+ * Nodes that went silent (NotReady, agent gone) mid-transition. They have not
+ * settled and keep their slot: the patch may be what took them down.
+ */
+function silentInFlight(ctx: PlanContext): NodeName[] {
+  return ctx.slots
+    .filter((s) => s.kind === 'unknown' && s.progress === 'inFlight')
+    .map((s) => s.node.name);
+}
+
+function inFlightMessage(inFlight: number, baking: number, silent: readonly NodeName[]): string {
+  const text = `${inFlight} node(s) in transition, ${baking} baking`;
+  if (!silent.length) return text;
+  const who = listSome(silent, LISTED_NODES);
+  return `${text}; ${who} went silent mid-transition and ${silent.length > 1 ? 'keep their slots' : 'keeps its slot'}: if the patch took ${silent.length > 1 ? 'them' : 'it'} down, disable the LivePatch`;
+}
+
+export function enableNodes(ctx: PlanContext): Plan {
+  const settled = ctx.targets.filter((t) => SETTLED.has(t.progress)).length;
+  const silent = silentInFlight(ctx);
+  const inFlight = countProgress(ctx.targets, 'inFlight') + silent.length;
+  const baking = ctx.targets.filter((t) => t.bake?.kind === 'baking').length;
+  const occupied = inFlight + baking;
+  const outcome = resolveStep(ctx, initialStep(ctx), settled, occupied);
+  const policy = stallPolicy(ctx, outcome.step);
+  if (policy) return policy;
+  const b = planBase(ctx, outcome.step);
+  refreshEntries(ctx, b.writes);
+  if (ctx.lp.spec.rollout.paused) {
+    return {
+      ...b,
+      phase: 'Paused',
+      reason: 'Paused',
+      message: 'spec.rollout.paused is true: no new node starts',
+    };
+  }
+  if (outcome.kind === 'hold') {
+    return {
+      ...b,
+      phase: 'Paused',
+      reason: 'PauseStep',
+      message: outcome.message,
+      ...(outcome.requeueAfterMs ? { requeueAfterMs: outcome.requeueAfterMs } : {}),
+    };
+  }
+  if (settled >= ctx.targets.length && occupied === 0) {
+    return {
+      ...b,
+      phase: 'Complete',
+      reason: 'Complete',
+      message: 'every targeted node has settled',
+    };
+  }
+  const message = inFlightMessage(inFlight, baking, silent);
+  // Settled counts baking nodes too: they are started, and the step's goal counts them.
+  const room = Math.min(ctx.maxUnavailable - occupied, outcome.goal - settled - inFlight);
+  if (room > 0) return startNodes(ctx, outcome.step, room, message);
+  return { ...b, phase: 'Progressing', reason: 'NodesInFlight', message };
+}

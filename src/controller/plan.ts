@@ -1,0 +1,86 @@
+// What one planning pass decides (Plan), and what every part of the planner
+// reads to decide it (PlanContext): the shared vocabulary of planner.ts,
+// enable-nodes.ts, unpatch-nodes.ts and the modules they use.
+import type {
+  DesiredPatch,
+  LivePatch,
+  LivePatchPhase,
+  UnhealthyNode,
+} from '../api/generated/types.js';
+import type { NodeName } from '../api/names.js';
+import type { NodeSlot, Progress, TargetSlot } from './targets.js';
+
+export interface StepState {
+  readonly index: number;
+  readonly startTime: number;
+  readonly pausedAtStart: boolean;
+}
+
+export interface Plan {
+  readonly phase: LivePatchPhase;
+  /** Why the rollout is where it is, for the Progressing condition. */
+  readonly reason: string;
+  readonly message: string;
+  /** New desired entries for this LivePatch, per node; null removes the entry. */
+  readonly writes: ReadonlyMap<NodeName, DesiredPatch | null>;
+  /** Nodes this pass starts (into free slots, or a batch of unpatching). */
+  readonly started: readonly NodeName[];
+  readonly step: StepState;
+  /** Every node that failed the health gate this generation, kept in status. */
+  readonly unhealthy: readonly UnhealthyNode[];
+  /** spec.rollout.maxUnavailable resolved against the targeted nodes. */
+  readonly maxUnavailable: number;
+  readonly requeueAfterMs?: number;
+  /** Deletion may proceed: every node has unpatched or its agent is gone. */
+  readonly releaseFinalizer: boolean;
+  /** This pass starts a new generation after RolledBack or Failed: a fresh attempt, announced by an Event. */
+  readonly retry?: Retry;
+}
+
+export interface Retry {
+  readonly after: 'RolledBack' | 'Failed';
+  readonly attempt?: number;
+  readonly by?: string;
+}
+
+/** One pass's inputs, and what follows from them for every rule alike. */
+export interface PlanContext {
+  readonly lp: LivePatch;
+  readonly slots: readonly NodeSlot[];
+  readonly targets: readonly TargetSlot[];
+  readonly now: number;
+  readonly generation: number;
+  readonly sameGeneration: boolean;
+  readonly maxUnavailable: number;
+  readonly unhealthy: readonly UnhealthyNode[];
+}
+
+/** The parts of a Plan every outcome shares, before its phase and message. */
+export interface PlanBase {
+  writes: Map<NodeName, DesiredPatch | null>;
+  started: NodeName[];
+  step: StepState;
+  unhealthy: readonly UnhealthyNode[];
+  maxUnavailable: number;
+  releaseFinalizer: boolean;
+}
+
+export function planBase(ctx: PlanContext, step: StepState): PlanBase {
+  return {
+    writes: new Map(),
+    started: [],
+    step,
+    unhealthy: ctx.unhealthy,
+    maxUnavailable: ctx.maxUnavailable,
+    releaseFinalizer: false,
+  };
+}
+
+/** Nodes whose transition is over, whatever its outcome: they hold no slot (baking aside). */
+export const SETTLED: ReadonlySet<Progress> = new Set(['patched', 'stalled', 'failed', 'replaced']);
+
+/** Nodes named in one message; the rest are counted (a message must stay short at any fleet size). */
+export const LISTED_NODES = 5;
+
+export const countProgress = (targets: readonly TargetSlot[], ...progress: Progress[]): number =>
+  targets.filter((t) => progress.includes(t.progress)).length;
