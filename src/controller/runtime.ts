@@ -38,12 +38,23 @@ export class Controller {
     const enqueueAll = (): void => {
       for (const lp of this.livePatches.list()) this.queue.add(lp.metadata.name ?? '');
     };
+    const patchNames = new Map<string, string>();
     this.livePatches = new Reflector(o.kc, {
       path: PATHS.livePatches,
       log: o.log,
       transform: withoutManagedFields,
       onChange: (name) => {
         this.queue.add(name);
+        const lp = this.livePatches.get(name);
+        if (lp) {
+          patchNames.set(name, lp.spec.patchName);
+          return;
+        }
+        // A LivePatch gone frees its patchName: one waiting on it (PatchNameInUse) starts now, not at its resync.
+        const freed = patchNames.get(name);
+        patchNames.delete(name);
+        for (const other of this.livePatches.list())
+          if (other.spec.patchName === freed) this.queue.add(other.metadata.name ?? '');
       },
     });
     this.livePatchNodes = new Reflector(o.kc, {

@@ -9,7 +9,12 @@ import { rawJson } from './raw.js';
 import { watch, WatchIdleError } from './watch.js';
 
 export interface KubeObject {
-  metadata?: { name?: string; resourceVersion?: string };
+  metadata?: {
+    name?: string;
+    resourceVersion?: string;
+    deletionTimestamp?: string | Date;
+    finalizers?: string[];
+  };
 }
 
 export interface ReflectorOptions<T = unknown> {
@@ -34,6 +39,8 @@ const MAX_BACKOFF_MS = 30_000;
 export class Reflector<T extends KubeObject> {
   private readonly objects = new Map<string, T>();
   private resourceVersion = '';
+  /** The resourceVersion each object was deleted at, since the last list. */
+  private readonly deletedAt = new Map<string, number>();
   private stopped = false;
   private abort: AbortController | undefined;
   private backoffMs = 500;
@@ -56,9 +63,30 @@ export class Reflector<T extends KubeObject> {
    */
   observe(object: T): void {
     const name = object.metadata?.name ?? '';
+    const rv = Number(object.metadata?.resourceVersion ?? 0);
+    // An answer that arrives after the object's deletion event must not bring it back.
+    const deletedAt = this.deletedAt.get(name);
+    if (deletedAt !== undefined && rv <= deletedAt) return;
+    // The write that removed the last finalizer of an object being deleted: the server deleted it.
+    if (object.metadata?.deletionTimestamp && (object.metadata.finalizers ?? []).length === 0) {
+      this.objects.delete(name);
+      return;
+    }
     const known = Number(this.objects.get(name)?.metadata?.resourceVersion ?? 0);
-    if (Number(object.metadata?.resourceVersion ?? 0) >= known)
-      this.objects.set(name, this.keep(object));
+    if (rv >= known) this.objects.set(name, this.keep(object));
+  }
+
+  /** One watch event into the cache; says whether the consumer should look at the object. */
+  applyEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: T): void {
+    const name = object.metadata?.name ?? '';
+    if (type === 'DELETED') {
+      this.objects.delete(name);
+      this.deletedAt.set(name, Number(object.metadata?.resourceVersion ?? 0));
+    } else {
+      this.deletedAt.delete(name);
+      this.observe(object);
+    }
+    this.options.onChange(name);
   }
 
   private keep(object: T): T {
@@ -107,6 +135,8 @@ export class Reflector<T extends KubeObject> {
       `${this.options.path}?${this.query({})}`,
     );
     const seen = new Set<string>();
+    // A list is the whole truth: deletions seen before it need no memory.
+    this.deletedAt.clear();
     for (const item of response.items) {
       const name = item.metadata?.name ?? '';
       seen.add(name);
@@ -171,10 +201,7 @@ export class Reflector<T extends KubeObject> {
         const rv = object.metadata?.resourceVersion;
         if (rv) this.resourceVersion = rv;
         if (type === 'BOOKMARK') return;
-        const name = object.metadata?.name ?? '';
-        if (type === 'DELETED') this.objects.delete(name);
-        else this.observe(object);
-        this.options.onChange(name);
+        this.applyEvent(type as 'ADDED' | 'MODIFIED' | 'DELETED', object);
       };
       const onDone = (err: unknown): void => {
         if (failure) reject(failure);

@@ -2,6 +2,7 @@
 // and a new generation after Complete, RolledBack or Disabled.
 import { describe, expect, test } from '@jest/globals';
 import type { NodeName } from '../../../src/api/names.js';
+import { aggregateStatus } from '../../../src/controller/aggregator.js';
 import { planRollout } from '../../../src/controller/planner.js';
 import { classifyNodes, patchNameOwner } from '../../../src/controller/targets.js';
 import {
@@ -20,7 +21,7 @@ import {
   withMetadata,
   T0,
 } from './fixtures.js';
-import { names, nth, slotOf, stallingFleet } from './plan-helpers.js';
+import { names, nth, phases, slotOf, stallingFleet } from './plan-helpers.js';
 
 describe('two LivePatches with one patchName', () => {
   test('the younger one does nothing and says which LivePatch owns the name', () => {
@@ -40,6 +41,16 @@ describe('two LivePatches with one patchName', () => {
     expect(plan).toMatchObject({ phase: 'Failed', reason: 'PatchNameInUse' });
     expect(plan.writes.has('b' as NodeName)).toBe(false);
     expect(plan.message).toContain('LivePatch first already rolls out patchName');
+  });
+
+  test('once the owner is gone, the waiting one starts at its next pass and completes', () => {
+    const fleet = Fleet.of(3, T0);
+    const lp = livePatch();
+    const waiting = planRollout(lp, classifyNodes(lp, fleet.nodes, fleet.lpns, T0), T0, 'first');
+    const status = aggregateStatus(lp, classifyNodes(lp, fleet.nodes, fleet.lpns, T0), waiting, T0);
+    expect(status.phase).toBe('Failed');
+    const sim = simulate({ ...lp, status }, fleet, { now: T0 + 1000 });
+    expect(phases(sim.passes)).toEqual(['Progressing', 'Complete']);
   });
 });
 
