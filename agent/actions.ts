@@ -3,7 +3,7 @@
 import type { KernelRelease } from '../src/api/names.js';
 import type { Logger } from '../src/log.js';
 import type { DesiredPatch } from '../src/api/generated/types.js';
-import { ModuleSourceError } from './module-errors.js';
+import { ModuleSourceError } from './module/module-errors.js';
 import type { NodeAction } from './node-machine.js';
 import { KernelError, type KernelBackend, type ModuleInfo } from './kernel/types.js';
 

@@ -32,9 +32,9 @@ import {
   fetchMessage,
   type FetchState,
   type RetryPolicy,
-} from './fetch-retry.js';
-import { ModuleFetches } from './module-fetches.js';
-import type { ModuleFetcher } from './module-source.js';
+} from './module/fetch-retry.js';
+import { ModuleFetches } from './module/module-fetches.js';
+import type { ModuleFetcher } from './module/module-source.js';
 import type { NodeState, NodeStateFile } from './node-state.js';
 import { StatusReporter } from './status-reporter.js';
 import { decideNode, type KernelView, type NodeAction, type NodeDecision } from './node-machine.js';
@@ -52,7 +52,7 @@ export interface AgentOptions {
   readonly pollMs?: number;
   readonly unloadTimeoutMs?: number;
   readonly retryMs?: number;
-  /** When a module fetch that may work later is retried, and for how long (fetch-retry.ts). */
+  /** When a module fetch that may work later is retried, and for how long (module/fetch-retry.ts). */
   readonly fetchRetry?: RetryPolicy;
   /** Called after each pass of the kernel loop, for metrics and liveness. */
   readonly onReconciled?: (status: LivePatchNodeStatus) => void;

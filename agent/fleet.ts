@@ -13,7 +13,7 @@ import { isNotFound, PATHS } from '../src/kube/resources.js';
 import { registerNode } from '../src/localcluster/nodes.js';
 import type { Logger } from '../src/log.js';
 import type { Agent } from './agent.js';
-import { SIM_KERNEL_FILE } from './kernel/sim-state-file.js';
+import { SIM_KERNEL_FILE } from './kernel/sim/sim-state-file.js';
 import type { KernelBackend } from './kernel/types.js';
 import { createAgent } from './setup.js';
 

@@ -13,7 +13,7 @@ import type {
 import { PATCH_NAME_PATTERN, type LivePatchName, type PatchName } from '../src/api/names.js';
 import { durationMs } from '../src/api/quantities.js';
 import { describeTasks } from '../src/api/tasks.js';
-import { fetchMessage, FIRST_ATTEMPT, type FetchState } from './fetch-retry.js';
+import { fetchMessage, FIRST_ATTEMPT, type FetchState } from './module/fetch-retry.js';
 import { forceMarks, type KernelProfile } from './kernel/profile.js';
 import type { KernelPatch, TransitionTasks } from './kernel/types.js';
 
@@ -325,7 +325,7 @@ function absent(c: Context): EntryResult {
 
 /**
  * Fetch, then load. While a fetch runs or waits to retry the node stays
- * Loading: in flight, not failed, until the fetch gives up (fetch-retry.ts).
+ * Loading: in flight, not failed, until the fetch gives up (module/fetch-retry.ts).
  */
 function toLoad(c: Context, status: ObservedPatch): EntryResult {
   const f = c.fetch;

@@ -11,13 +11,13 @@ import { PATHS, type NodeObject } from '../src/kube/resources.js';
 import type { Logger } from '../src/log.js';
 import { operatorVersion } from '../src/paths.js';
 import { Agent } from './agent.js';
-import { knobsFromAnnotations } from './kernel/sim-knobs.js';
-import type { SimulatedKernel, SimulatorOptions } from './kernel/simulator.js';
+import { knobsFromAnnotations } from './kernel/sim/sim-knobs.js';
+import type { SimulatedKernel, SimulatorOptions } from './kernel/sim/simulator.js';
 import type { SysfsOptions } from './kernel/sysfs.js';
 import type { KernelBackend } from './kernel/types.js';
-import { DEFAULT_RETRY_POLICY } from './fetch-retry.js';
-import type { DownloadOptions } from './module-download.js';
-import { createModuleFetcher, removeStaleDownloads } from './module-source.js';
+import { DEFAULT_RETRY_POLICY } from './module/fetch-retry.js';
+import type { DownloadOptions } from './module/module-download.js';
+import { createModuleFetcher, removeStaleDownloads } from './module/module-source.js';
 import { NodeStateFile, type NodeFacts } from './node-state.js';
 import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
 
@@ -69,7 +69,7 @@ async function simulatorFor(
   node: NodeFacts,
   choice: Extract<BackendChoice, { kind: 'simulator' }>,
 ): Promise<SimulatedKernel> {
-  const { SimulatedKernel } = await import('./kernel/simulator.js');
+  const { SimulatedKernel } = await import('./kernel/sim/simulator.js');
   const uname = choice.release ?? node.kernelVersion;
   if (!uname)
     throw new RefusedBackendError(
@@ -98,7 +98,7 @@ async function keptKernel(
   release: KernelRelease,
   log: Logger,
 ): Promise<Pick<SimulatorOptions, 'state' | 'onChange'>> {
-  const { readSimKernelFile, simKernelWriter } = await import('./kernel/sim-state-file.js');
+  const { readSimKernelFile, simKernelWriter } = await import('./kernel/sim/sim-state-file.js');
   const read = await readSimKernelFile(file, release);
   if (read.kind === 'ignored')
     log.warn('ignoring the saved simulated kernel; this node boots a fresh one', {

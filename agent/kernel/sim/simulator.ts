@@ -7,9 +7,9 @@
 // from an injected clock and is advanced lazily on every call, so a test can
 // run a minute of kernel time in a millisecond and an agent on kind runs it live.
 import { readFile } from 'node:fs/promises';
-import type { KernelRelease, PatchName } from '../../src/api/names.js';
-import type { Clock } from '../../src/clock.js';
-import { forceMarks, foreignBuildLogLine, kernelProfile, type KernelProfile } from './profile.js';
+import type { KernelRelease, PatchName } from '../../../src/api/names.js';
+import type { Clock } from '../../../src/clock.js';
+import { forceMarks, foreignBuildLogLine, kernelProfile, type KernelProfile } from '../profile.js';
 import { parseSimModule, vermagicRelease, type SimModule } from './sim-module.js';
 import { DEFAULT_SIM_KNOBS, type SimKnobs } from './sim-knobs.js';
 import {
@@ -36,7 +36,7 @@ import {
   type LoadOptions,
   type ModuleInfo,
   type TransitionTasks,
-} from './types.js';
+} from '../types.js';
 
 /** How long a finished patch's directory lingers (enabled=0, transition=0) before the kernel's worker removes it. */
 const REMOVAL_DELAY_MS = 5;

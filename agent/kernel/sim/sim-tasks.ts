@@ -4,7 +4,7 @@
 // is on its stack: ordinary tasks after a while, signal-only tasks after the
 // fake signal, stuck tasks never, and a module's kthread sleeping inside a
 // patched function for as long as it sleeps there.
-import type { BlockingTask } from '../../src/api/generated/types.js';
+import type { BlockingTask } from '../../../src/api/generated/types.js';
 import type { SimKnobs } from './sim-knobs.js';
 
 /** The kernel retries switching tasks about once a second ... */
