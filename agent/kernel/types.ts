@@ -90,13 +90,6 @@ export interface KernelBackend {
   unload(name: PatchName, timeoutMs: number): Promise<void>;
 }
 
-/** The kernel's TAINT_LIVEPATCH bit ('K'), set once any livepatch is loaded. */
-export const TAINT_LIVEPATCH = 1 << 15;
-/** TAINT_OOT_MODULE ('O'): a module built outside the kernel tree was loaded. */
-export const TAINT_OOT_MODULE = 1 << 12;
-/** TAINT_UNSIGNED_MODULE ('E'): a module without a valid signature was loaded. */
-export const TAINT_UNSIGNED_MODULE = 1 << 13;
-
 /** Parses a write to `enabled` the way the kernel's kstrtobool does. */
 export function kstrtobool(value: string): boolean | undefined {
   const c = value[0];

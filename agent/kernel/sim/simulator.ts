@@ -28,15 +28,17 @@ import {
 import {
   KernelError,
   retryOnBusy,
-  TAINT_LIVEPATCH,
-  TAINT_OOT_MODULE,
-  TAINT_UNSIGNED_MODULE,
   type KernelBackend,
   type KernelPatch,
   type LoadOptions,
   type ModuleInfo,
   type TransitionTasks,
 } from '../types.js';
+import {
+  TAINT_LIVEPATCH,
+  TAINT_OOT_MODULE,
+  TAINT_UNSIGNED_MODULE,
+} from '../../../src/api/taint.js';
 
 /** How long a finished patch's directory lingers (enabled=0, transition=0) before the kernel's worker removes it. */
 const REMOVAL_DELAY_MS = 5;
