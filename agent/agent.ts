@@ -8,6 +8,7 @@
 // was asked for, so that an agent restarted during an outage still guards.
 import type { KubeConfig } from '../src/kube/config.js';
 import { API_VERSION, LIVEPATCH } from '../src/api/constants.js';
+import { AGENT_HEARTBEAT_MS } from '../src/api/heartbeat.js';
 import type {
   Condition,
   DesiredPatch,
@@ -51,7 +52,10 @@ export interface AgentOptions {
   readonly heartbeatMs?: number;
   readonly pollMs?: number;
   readonly unloadTimeoutMs?: number;
+  /** Wait before trying again what failed for the whole node: a status write, or a pass that threw. */
   readonly retryMs?: number;
+  /** How long a patch rests after an action on it failed in a way a later try may fix. */
+  readonly failureRestMs?: number;
   /** When a module fetch that may work later is retried, and for how long (module/fetch-retry.ts). */
   readonly fetchRetry?: RetryPolicy;
   /** Called after each pass of the kernel loop, for metrics and liveness. */
@@ -65,6 +69,8 @@ export interface AgentOptions {
 }
 
 const MAX_ACTIONS_PER_PASS = 6;
+const RETRY_MS = 5_000;
+const FAILURE_REST_MS = 10_000;
 const REFUSAL_COOLDOWN_MS = 60_000;
 
 /** A patch whose last action failed: no new action before `until`; `entry` is what it reports meanwhile. */
@@ -113,8 +119,8 @@ export class Agent {
       nodeName: o.nodeName,
       clock: o.clock,
       log: o.log,
-      heartbeatMs: o.heartbeatMs ?? 30_000,
-      retryMs: o.retryMs ?? 5000,
+      heartbeatMs: o.heartbeatMs ?? AGENT_HEARTBEAT_MS,
+      retryMs: o.retryMs ?? RETRY_MS,
       ...(o.onStatusWritten ? { onWritten: o.onStatusWritten } : {}),
     });
     this.fetches = new ModuleFetches({
@@ -246,7 +252,7 @@ export class Agent {
           node: this.o.nodeName,
           error: (err as Error).message,
         });
-        this.schedule(this.o.retryMs ?? 5000);
+        this.schedule(this.o.retryMs ?? RETRY_MS);
       })
       .finally(() => {
         this.running = undefined;
@@ -385,7 +391,7 @@ export class Agent {
   /** Idle: the heartbeat, a cooldown's end, a fetch's retry, or a bake's end (reported at once), whichever comes first. */
   private nextQuietWake(desired: readonly DesiredPatch[]): number {
     const now = this.o.clock.now();
-    const heartbeat = this.o.heartbeatMs ?? 30_000;
+    const heartbeat = this.o.heartbeatMs ?? AGENT_HEARTBEAT_MS;
     const retries = [...this.cooldowns.values()].map((c) => Math.max(100, c.until - now));
     const bake = nextBakeEnd(this.previous, desired, now);
     const fetch = this.fetches.nextRetryIn(now);
@@ -422,7 +428,7 @@ export class Agent {
         ? { ...decided, message: `${decided.message ?? ''}; unloading failed: ${failure.message}` }
         : { ...decided, phase: 'Failed', message: failure.message };
     const retryable = failure.retryable || action.kind === 'unload';
-    const rest = retryable ? (this.o.retryMs ?? 10_000) : REFUSAL_COOLDOWN_MS;
+    const rest = retryable ? (this.o.failureRestMs ?? FAILURE_REST_MS) : REFUSAL_COOLDOWN_MS;
     this.cooldowns.set(action.livePatch, { until: this.o.clock.now() + rest, retryable, entry });
     return patches.map((p) => (p.livePatch === action.livePatch ? entry : p));
   }

@@ -18,7 +18,7 @@ import type { KernelBackend } from './kernel/types.js';
 import { DEFAULT_RETRY_POLICY } from './module/fetch-retry.js';
 import type { DownloadOptions } from './module/module-download.js';
 import { createModuleFetcher, removeStaleDownloads } from './module/module-source.js';
-import { NodeStateFile, type NodeFacts } from './node-state.js';
+import { NodeStateFile, type NodeIdentity } from './node-state.js';
 import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
 
 export type BackendChoice =
@@ -66,7 +66,7 @@ export function readNode(kc: KubeConfig, name: NodeName): Promise<NodeObject> {
 /** Each backend is imported when chosen: a node runs one, and need not load the other. */
 async function simulatorFor(
   setup: AgentSetup,
-  node: NodeFacts,
+  node: NodeIdentity,
   choice: Extract<BackendChoice, { kind: 'simulator' }>,
 ): Promise<SimulatedKernel> {
   const { SimulatedKernel } = await import('./kernel/sim/simulator.js');
@@ -112,7 +112,7 @@ async function keptKernel(
   };
 }
 
-export async function createBackend(setup: AgentSetup, node: NodeFacts): Promise<KernelBackend> {
+export async function createBackend(setup: AgentSetup, node: NodeIdentity): Promise<KernelBackend> {
   const choice = setup.backend;
   if (choice.kind === 'simulator') return simulatorFor(setup, node, choice);
   // kind nodes are containers sharing the host's kernel: patching "the node" would patch the laptop.
@@ -135,12 +135,15 @@ const MAX_WAIT_MS = 30_000;
  * could read it, else it waits for the API server (with nothing saved there is
  * nothing to guard yet).
  */
-async function nodeFacts(setup: AgentSetup, state: NodeStateFile | undefined): Promise<NodeFacts> {
+async function readNodeIdentity(
+  setup: AgentSetup,
+  state: NodeStateFile | undefined,
+): Promise<NodeIdentity> {
   const saved = await state?.load();
   for (let waitMs = 1000; ; waitMs = Math.min(MAX_WAIT_MS, waitMs * 2)) {
     try {
       const node = await readNode(setup.kubeConfig, setup.nodeName);
-      const facts: NodeFacts = {
+      const facts: NodeIdentity = {
         ...(node.status?.nodeInfo?.kernelVersion
           ? { kernelVersion: node.status.nodeInfo.kernelVersion }
           : {}),
@@ -192,7 +195,7 @@ export async function createAgent(
   const state = setup.stateDir
     ? new NodeStateFile(join(setup.stateDir, 'agent-state.json'), setup.nodeName, setup.log)
     : undefined;
-  const backend = existing ?? (await createBackend(setup, await nodeFacts(setup, state)));
+  const backend = existing ?? (await createBackend(setup, await readNodeIdentity(setup, state)));
   await clearStaleDownloads(setup);
   const agent = new Agent({
     nodeName: setup.nodeName,
