@@ -6,7 +6,7 @@ import type { KernelProfile } from './kernel/profile.js';
 import type { KernelBackend } from './kernel/types.js';
 import type { Logger } from '../src/log.js';
 
-/** The blocking tasks listed per patch in status (API.md: at most 10). */
+/** The blocking tasks listed per patch in status (docs/api.md: at most 10). */
 export const BLOCKING_TASKS_LISTED = 10;
 
 export async function readKernel(

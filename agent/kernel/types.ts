@@ -1,6 +1,6 @@
 // What the agent needs from a node's kernel, and nothing more. Two
 // implementations: sysfs.ts (the real /sys/kernel/livepatch) and simulator.ts
-// (the same rules in memory, for kind and tests). See design/KERNEL.md.
+// (the same rules in memory, for kind and tests). See docs/kernel.md.
 import type { BackendKind, BlockingTask } from '../../src/api/generated/types.js';
 import type { KernelRelease, PatchName } from '../../src/api/names.js';
 

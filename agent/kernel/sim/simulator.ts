@@ -1,5 +1,5 @@
 // The kernel's livepatch interface in memory, rule for rule from
-// design/KERNEL.md: one transition at a time, per-task switching on a 1 s
+// docs/kernel.md: one transition at a time, per-task switching on a 1 s
 // retry tick, the 15 s signal rule, reversal, atomic replace, refcnt, force,
 // asynchronous removal of finished patches, module signatures and lockdown,
 // and the EBUSY / EINVAL / ENOEXEC / EEXIST answers. What differs between
