@@ -92,7 +92,7 @@ export function nextBakeEnd(
  * The part of a status that is written at once when it changes: phases, the
  * raw sysfs values, the bake stamps, the node-level facts. Task counts,
  * blocking tasks and messages alone wait for the next progress write. So does
- * a patch that is only Loading (status-reporter.ts says when that comes).
+ * a patch that is only Loading (status-write.ts says when that comes).
  */
 export function statusKey(status: LivePatchNodeStatus): string {
   const patches = (status.patches ?? [])
