@@ -12,7 +12,7 @@ export class Announcer {
   private readonly pending = new Set<Promise<void>>();
 
   constructor(
-    private readonly events: EventRecorder,
+    private readonly events: Pick<EventRecorder, 'record'>,
     private readonly nodeName: NodeName,
   ) {}
 

@@ -18,7 +18,7 @@ export interface NodeMemoryOptions {
   readonly nodeName: NodeName;
   readonly kubeConfig: KubeConfig;
   readonly log: Logger;
-  readonly reflector: Reflector<LivePatchNode>;
+  readonly reflector: Pick<Reflector<LivePatchNode>, 'get' | 'hasSynced' | 'waitForSync'>;
   readonly state?: NodeStateFile;
   readonly startSyncWaitMs?: number;
 }

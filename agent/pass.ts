@@ -47,7 +47,8 @@ export interface PassTimings {
 
 /** The start of a pass: cooldowns that are over end, and a transient failure is forgotten. */
 export function beginPass(memory: PassMemory, now: number): PassMemory {
-  return { ...memory, ...expireCooldowns(memory.cooldowns, memory.previous, now) };
+  const { cooldowns, patches } = expireCooldowns(memory.cooldowns, memory.previous, now);
+  return { ...memory, cooldowns, previous: patches };
 }
 
 /** The state machine's decision, with patches whose last action failed held back until their cooldown ends. */
@@ -88,8 +89,11 @@ export function afterAction(
   const { action, failure } = done;
   const announcements = actionAnnouncements(decision.patches, action, failure);
   if (!failure) return { memory: { ...memory, previous: decision.patches }, announcements };
-  const rested = restAfterFailure(decision.patches, memory.cooldowns, { ...done, failure });
-  return { memory: { ...memory, ...rested }, announcements };
+  const { cooldowns, patches } = restAfterFailure(decision.patches, memory.cooldowns, {
+    ...done,
+    failure,
+  });
+  return { memory: { ...memory, cooldowns, previous: patches }, announcements };
 }
 
 /** What is saved on the node before an action: the decision, bake stamps and all. */
