@@ -1,11 +1,11 @@
 // The node agent: watches its own LivePatchNode, drives the kernel toward
-// spec.patches one pass at a time (pass-runner.ts, pure steps in pass.ts), and
+// spec.patches one pass at a time (pass/pass-runner.ts, pure steps in pass/pass.ts), and
 // reports what the kernel has in status. It reads the kernel once a second only
 // while a transition runs, writes status only when it changed (plus a
 // heartbeat), and reverses a stalled transition on its own, with or without a
 // controller, and with or without the API server: the kernel loop never waits
 // on the API (status and Events are written in the background), and it
-// remembers on the node what it was asked for (node-memory.ts), so that an
+// remembers on the node what it was asked for (memory/node-memory.ts), so that an
 // agent restarted during an outage still guards.
 import type { KubeConfig } from '../src/kube/config.js';
 import { AGENT_HEARTBEAT_MS } from '../src/api/heartbeat.js';
@@ -16,19 +16,19 @@ import type { EventRecorder } from '../src/kube/events.js';
 import { Reflector } from '../src/kube/reflector.js';
 import { PATHS } from '../src/kube/resources.js';
 import type { Logger } from '../src/log.js';
-import { fetchAnnouncements } from './announcements.js';
-import { Announcer } from './announcer.js';
-import { FAILURE_REST_MS } from './cooldowns.js';
-import { checkKernel } from './kernel-check.js';
+import { fetchAnnouncements } from './pass/announcements.js';
+import { Announcer } from './report/announcer.js';
+import { FAILURE_REST_MS } from './pass/cooldowns.js';
+import { checkKernel } from './kernel/check.js';
 import type { KernelBackend } from './kernel/types.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './module/fetch-retry.js';
 import { ModuleFetches } from './module/module-fetches.js';
 import type { ModuleFetcher } from './module/module-source.js';
-import { NodeMemory } from './node-memory.js';
-import type { NodeStateFile } from './node-state.js';
-import { EMPTY_MEMORY, readyCondition, type PassMemory } from './pass.js';
-import { runPass, type PassDeps } from './pass-runner.js';
-import { StatusReporter } from './status-reporter.js';
+import { NodeMemory } from './memory/node-memory.js';
+import type { NodeStateFile } from './memory/node-state.js';
+import { EMPTY_MEMORY, readyCondition, type PassMemory } from './pass/pass.js';
+import { runPass, type PassDeps } from './pass/pass-runner.js';
+import { StatusReporter } from './report/status-reporter.js';
 
 export interface AgentOptions {
   readonly nodeName: NodeName;

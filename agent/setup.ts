@@ -18,7 +18,7 @@ import type { KernelBackend } from './kernel/types.js';
 import { DEFAULT_RETRY_POLICY } from './module/fetch-retry.js';
 import type { DownloadOptions } from './module/module-download.js';
 import { createModuleFetcher, removeStaleDownloads } from './module/module-source.js';
-import { NodeStateFile, type NodeIdentity } from './node-state.js';
+import { NodeStateFile, type NodeIdentity } from './memory/node-state.js';
 import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
 
 export type BackendChoice =
@@ -44,7 +44,7 @@ export interface AgentSetup {
   readonly hostRoot: string;
   /** The only namespace module ConfigMaps are read from (the agent's RBAC allows no other); none: any. */
   readonly moduleNamespace?: string;
-  /** The URL policy's redirect hosts and extra CA (module-policy.ts has the rest). */
+  /** The URL policy's redirect hosts and extra CA (module/module-policy.ts has the rest). */
   readonly moduleDownload?: Partial<DownloadOptions>;
   /** How long after its first failure a fetch that may work later is retried before the node fails (default 5 minutes). */
   readonly moduleRetryForMs?: number;

@@ -1,5 +1,5 @@
 // What the agent needs from a node's kernel, and nothing more. Two
-// implementations: sysfs.ts (the real /sys/kernel/livepatch) and simulator.ts
+// implementations: sysfs.ts (the real /sys/kernel/livepatch) and sim/simulator.ts
 // (the same rules in memory, for kind and tests). See docs/kernel.md.
 import type { BackendKind, BlockingTask } from '../../src/api/generated/types.js';
 import type { KernelRelease, PatchName } from '../../src/api/names.js';

@@ -5,9 +5,9 @@ import { describe, expect, test } from '@jest/globals';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Announcer } from '../../../agent/announcer.js';
-import { NodeMemory } from '../../../agent/node-memory.js';
-import { NodeStateFile } from '../../../agent/node-state.js';
+import { Announcer } from '../../../agent/report/announcer.js';
+import { NodeMemory } from '../../../agent/memory/node-memory.js';
+import { NodeStateFile } from '../../../agent/memory/node-state.js';
 import type {
   DesiredPatch,
   LivePatchNode,

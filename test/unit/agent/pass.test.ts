@@ -2,11 +2,11 @@
 // announced, what the node reports and when it looks again. Injected time, a
 // kernel described as data.
 import { describe, expect, test } from '@jest/globals';
-import type { ActionFailure } from '../../../agent/actions.js';
-import { FAILURE_REST_MS, REFUSAL_REST_MS } from '../../../agent/cooldowns.js';
+import type { ActionFailure } from '../../../agent/pass/actions.js';
+import { FAILURE_REST_MS, REFUSAL_REST_MS } from '../../../agent/pass/cooldowns.js';
 import { kernelProfile } from '../../../agent/kernel/profile.js';
 import type { KernelPatch } from '../../../agent/kernel/types.js';
-import type { KernelView, NodeAction, NodeDecision } from '../../../agent/node-machine.js';
+import type { KernelView, NodeAction, NodeDecision } from '../../../agent/pass/node-machine.js';
 import {
   afterAction,
   beginPass,
@@ -18,7 +18,7 @@ import {
   withTaintAtLoad,
   type PassMemory,
   type PassTimings,
-} from '../../../agent/pass.js';
+} from '../../../agent/pass/pass.js';
 import type { DesiredPatch, ObservedPatch } from '../../../src/api/generated/types.js';
 import { kernelRelease, type LivePatchName, type PatchName } from '../../../src/api/names.js';
 

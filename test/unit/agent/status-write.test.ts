@@ -6,7 +6,7 @@ import {
   PROGRESS_SETTLE_MS,
   PROGRESS_WRITE_MS,
   type StatusWriteInputs,
-} from '../../../agent/status-write.js';
+} from '../../../agent/report/status-write.js';
 
 const HEARTBEAT = 30_000;
 const written = { json: '{"pending":3}', key: 'Transitioning', at: 0 };

@@ -7,9 +7,9 @@
 // server answers. A small JSON file, replaced atomically when it changes.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { DesiredPatch, ObservedPatch } from '../src/api/generated/types.js';
-import type { NodeName } from '../src/api/names.js';
-import type { Logger } from '../src/log.js';
+import type { DesiredPatch, ObservedPatch } from '../../src/api/generated/types.js';
+import type { NodeName } from '../../src/api/names.js';
+import type { Logger } from '../../src/log.js';
 
 /** Which machine and kernel this Node is, as read from it when the API answered: enough to start again without it. */
 export interface NodeIdentity {

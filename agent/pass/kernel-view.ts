@@ -1,10 +1,10 @@
 // One read of the kernel, shaped for the node state machine.
-import type { DesiredPatch } from '../src/api/generated/types.js';
-import type { PatchName } from '../src/api/names.js';
+import type { DesiredPatch } from '../../src/api/generated/types.js';
+import type { PatchName } from '../../src/api/names.js';
 import type { KernelView } from './node-machine.js';
-import type { KernelProfile } from './kernel/profile.js';
-import type { KernelBackend } from './kernel/types.js';
-import type { Logger } from '../src/log.js';
+import type { KernelProfile } from '../kernel/profile.js';
+import type { KernelBackend } from '../kernel/types.js';
+import type { Logger } from '../../src/log.js';
 
 /** The blocking tasks listed per patch in status (docs/api.md: at most 10). */
 export const BLOCKING_TASKS_LISTED = 10;

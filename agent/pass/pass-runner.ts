@@ -3,16 +3,20 @@
 // the pass has done enough), and hands each answer to the pure steps in
 // pass.ts. Announcements go to the announcer; what each action is about to
 // do is saved on the node first.
-import type { Condition, DesiredPatch, LivePatchNodeStatus } from '../src/api/generated/types.js';
-import type { Clock } from '../src/clock.js';
-import type { Logger } from '../src/log.js';
+import type {
+  Condition,
+  DesiredPatch,
+  LivePatchNodeStatus,
+} from '../../src/api/generated/types.js';
+import type { Clock } from '../../src/clock.js';
+import type { Logger } from '../../src/log.js';
 import { runAction } from './actions.js';
-import type { Announcer } from './announcer.js';
-import type { KernelCheck } from './kernel-check.js';
+import type { Announcer } from '../report/announcer.js';
+import type { KernelCheck } from '../kernel/check.js';
 import { readKernel } from './kernel-view.js';
-import type { KernelBackend } from './kernel/types.js';
-import type { ModuleFetches } from './module/module-fetches.js';
-import type { NodeMemory } from './node-memory.js';
+import type { KernelBackend } from '../kernel/types.js';
+import type { ModuleFetches } from '../module/module-fetches.js';
+import type { NodeMemory } from '../memory/node-memory.js';
 import type { KernelView, NodeDecision } from './node-machine.js';
 import {
   afterAction,

@@ -12,7 +12,7 @@ export const PROGRESS_SETTLE_MS = 1_000;
 /** The last status that reached the API server. */
 export interface WrittenStatus {
   readonly json: string;
-  /** Its phase-level part (reporting.ts statusKey). */
+  /** Its phase-level part (pass/reporting.ts statusKey). */
   readonly key: string;
   readonly at: number;
 }

@@ -3,12 +3,12 @@
 // report in the API. The desired patches come from the API once it answered
 // (its cache outlives an outage), else from the file, so an agent started
 // during an outage still guards the transitions already in the kernel.
-import type { DesiredPatch, LivePatchNode, ObservedPatch } from '../src/api/generated/types.js';
-import type { NodeName } from '../src/api/names.js';
-import type { KubeConfig } from '../src/kube/config.js';
-import type { Reflector } from '../src/kube/reflector.js';
-import type { Logger } from '../src/log.js';
-import { ensureLivePatchNode } from './livepatchnode.js';
+import type { DesiredPatch, LivePatchNode, ObservedPatch } from '../../src/api/generated/types.js';
+import type { NodeName } from '../../src/api/names.js';
+import type { KubeConfig } from '../../src/kube/config.js';
+import type { Reflector } from '../../src/kube/reflector.js';
+import type { Logger } from '../../src/log.js';
+import { ensureLivePatchNode } from '../report/livepatchnode.js';
 import type { NodeStateFile } from './node-state.js';
 
 /** How long a start without node-local state waits for the API server before guarding nothing. */

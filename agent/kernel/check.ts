@@ -1,7 +1,7 @@
 // Whether this node's kernel can take livepatches at all. Read once at start:
 // the release does not change without a reboot, which restarts the agent.
-import type { KernelBackend } from './kernel/types.js';
-import { kernelProfile, unsupportedReason, type KernelProfile } from './kernel/profile.js';
+import type { KernelBackend } from './types.js';
+import { kernelProfile, unsupportedReason, type KernelProfile } from './profile.js';
 
 export interface KernelCheck {
   readonly profile: KernelProfile;

@@ -1,7 +1,7 @@
 // A patch whose last action failed rests before the next one, so that a busy
 // kernel or a refused module is not hammered once a second: pure, the clock
 // passed in.
-import type { ObservedPatch } from '../src/api/generated/types.js';
+import type { ObservedPatch } from '../../src/api/generated/types.js';
 import type { ActionFailure } from './actions.js';
 import type { NodeAction } from './node-machine.js';
 

@@ -7,8 +7,8 @@ import type {
   DesiredPatch,
   LivePatchNodeStatus,
   ObservedPatch,
-} from '../src/api/generated/types.js';
-import type { KernelRelease } from '../src/api/names.js';
+} from '../../src/api/generated/types.js';
+import type { KernelRelease } from '../../src/api/names.js';
 import type { ActionFailure } from './actions.js';
 import { actionAnnouncements, type Announcement } from './announcements.js';
 import {
@@ -18,8 +18,8 @@ import {
   restAfterFailure,
   type Cooldowns,
 } from './cooldowns.js';
-import type { KernelCheck } from './kernel-check.js';
-import type { FetchState } from './module/fetch-retry.js';
+import type { KernelCheck } from '../kernel/check.js';
+import type { FetchState } from '../module/fetch-retry.js';
 import { decideNode, type KernelView, type NodeAction, type NodeDecision } from './node-machine.js';
 import { fitMessages, nextBakeEnd, nextPoll, withBake } from './reporting.js';
 

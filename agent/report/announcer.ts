@@ -1,10 +1,10 @@
 // Writes the agent's announcements as Warning Events on their LivePatch, in
 // the background (an API server that does not answer must not hold the node
 // guard), and drops one that repeats the LivePatch's last message.
-import { API_VERSION, LIVEPATCH } from '../src/api/constants.js';
-import type { NodeName } from '../src/api/names.js';
-import type { EventRecorder } from '../src/kube/events.js';
-import type { Announcement } from './announcements.js';
+import { API_VERSION, LIVEPATCH } from '../../src/api/constants.js';
+import type { NodeName } from '../../src/api/names.js';
+import type { EventRecorder } from '../../src/kube/events.js';
+import type { Announcement } from '../pass/announcements.js';
 
 export class Announcer {
   /** The last deduplicated message per LivePatch. */

@@ -3,15 +3,15 @@
 // server: the latest status wins, a failed write is retried until the server
 // answers again, and a missing LivePatchNode is created first. When a status
 // is due is status-write.ts's call.
-import type { KubeConfig } from '../src/kube/config.js';
-import { FIELD_MANAGER } from '../src/api/constants.js';
-import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
-import type { NodeName } from '../src/api/names.js';
-import type { Clock } from '../src/clock.js';
-import { isNotFound, patchStatus } from '../src/kube/resources.js';
-import type { Logger } from '../src/log.js';
+import type { KubeConfig } from '../../src/kube/config.js';
+import { FIELD_MANAGER } from '../../src/api/constants.js';
+import type { LivePatchNodeStatus } from '../../src/api/generated/types.js';
+import type { NodeName } from '../../src/api/names.js';
+import type { Clock } from '../../src/clock.js';
+import { isNotFound, patchStatus } from '../../src/kube/resources.js';
+import type { Logger } from '../../src/log.js';
 import { ensureLivePatchNode, livePatchNodePath } from './livepatchnode.js';
-import { statusKey } from './reporting.js';
+import { statusKey } from '../pass/reporting.js';
 import { agentStatusWrite, type WrittenStatus } from './status-write.js';
 
 export interface ReporterOptions {

@@ -1,9 +1,9 @@
 // What the agent tells people through Events, for what only a node can find:
 // a refused module, a fetch that fails, a stall it reversed. Pure: the
-// announcer (announcer.ts) writes them and drops repeats.
-import type { DesiredPatch, ObservedPatch } from '../src/api/generated/types.js';
+// announcer (report/announcer.ts) writes them and drops repeats.
+import type { DesiredPatch, ObservedPatch } from '../../src/api/generated/types.js';
 import type { ActionFailure } from './actions.js';
-import { fetchMessage, type FetchState } from './module/fetch-retry.js';
+import { fetchMessage, type FetchState } from '../module/fetch-retry.js';
 import type { NodeAction } from './node-machine.js';
 
 /** A Warning Event on a LivePatch; `once`: not again while it is the LivePatch's last message. */
