@@ -11,14 +11,14 @@ import { PATHS, type NodeObject } from '../src/kube/resources.js';
 import type { Logger } from '../src/log.js';
 import { operatorVersion } from '../src/paths.js';
 import { Agent } from './agent.js';
-import { knobsFromAnnotations } from './kernel/sim-knobs.js';
-import type { SimulatedKernel, SimulatorOptions } from './kernel/simulator.js';
+import { knobsFromAnnotations } from './kernel/sim/sim-knobs.js';
+import type { SimulatedKernel, SimulatorOptions } from './kernel/sim/simulator.js';
 import type { SysfsOptions } from './kernel/sysfs.js';
 import type { KernelBackend } from './kernel/types.js';
-import { DEFAULT_RETRY_POLICY } from './fetch-retry.js';
-import type { DownloadOptions } from './module-download.js';
-import { createModuleFetcher, removeStaleDownloads } from './module-source.js';
-import { NodeStateFile, type NodeFacts } from './node-state.js';
+import { DEFAULT_RETRY_POLICY } from './module/fetch-retry.js';
+import type { DownloadOptions } from './module/module-download.js';
+import { createModuleFetcher, removeStaleDownloads } from './module/module-source.js';
+import { NodeStateFile, type NodeIdentity } from './memory/node-state.js';
 import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
 
 export type BackendChoice =
@@ -44,7 +44,7 @@ export interface AgentSetup {
   readonly hostRoot: string;
   /** The only namespace module ConfigMaps are read from (the agent's RBAC allows no other); none: any. */
   readonly moduleNamespace?: string;
-  /** The URL policy's redirect hosts and extra CA (module-policy.ts has the rest). */
+  /** The URL policy's redirect hosts and extra CA (module/module-policy.ts has the rest). */
   readonly moduleDownload?: Partial<DownloadOptions>;
   /** How long after its first failure a fetch that may work later is retried before the node fails (default 5 minutes). */
   readonly moduleRetryForMs?: number;
@@ -66,10 +66,10 @@ export function readNode(kc: KubeConfig, name: NodeName): Promise<NodeObject> {
 /** Each backend is imported when chosen: a node runs one, and need not load the other. */
 async function simulatorFor(
   setup: AgentSetup,
-  node: NodeFacts,
+  node: NodeIdentity,
   choice: Extract<BackendChoice, { kind: 'simulator' }>,
 ): Promise<SimulatedKernel> {
-  const { SimulatedKernel } = await import('./kernel/simulator.js');
+  const { SimulatedKernel } = await import('./kernel/sim/simulator.js');
   const uname = choice.release ?? node.kernelVersion;
   if (!uname)
     throw new RefusedBackendError(
@@ -98,7 +98,7 @@ async function keptKernel(
   release: KernelRelease,
   log: Logger,
 ): Promise<Pick<SimulatorOptions, 'state' | 'onChange'>> {
-  const { readSimKernelFile, simKernelWriter } = await import('./kernel/sim-state-file.js');
+  const { readSimKernelFile, simKernelWriter } = await import('./kernel/sim/sim-state-file.js');
   const read = await readSimKernelFile(file, release);
   if (read.kind === 'ignored')
     log.warn('ignoring the saved simulated kernel; this node boots a fresh one', {
@@ -112,7 +112,7 @@ async function keptKernel(
   };
 }
 
-export async function createBackend(setup: AgentSetup, node: NodeFacts): Promise<KernelBackend> {
+export async function createBackend(setup: AgentSetup, node: NodeIdentity): Promise<KernelBackend> {
   const choice = setup.backend;
   if (choice.kind === 'simulator') return simulatorFor(setup, node, choice);
   // kind nodes are containers sharing the host's kernel: patching "the node" would patch the laptop.
@@ -135,12 +135,15 @@ const MAX_WAIT_MS = 30_000;
  * could read it, else it waits for the API server (with nothing saved there is
  * nothing to guard yet).
  */
-async function nodeFacts(setup: AgentSetup, state: NodeStateFile | undefined): Promise<NodeFacts> {
+async function readNodeIdentity(
+  setup: AgentSetup,
+  state: NodeStateFile | undefined,
+): Promise<NodeIdentity> {
   const saved = await state?.load();
   for (let waitMs = 1000; ; waitMs = Math.min(MAX_WAIT_MS, waitMs * 2)) {
     try {
       const node = await readNode(setup.kubeConfig, setup.nodeName);
-      const facts: NodeFacts = {
+      const facts: NodeIdentity = {
         ...(node.status?.nodeInfo?.kernelVersion
           ? { kernelVersion: node.status.nodeInfo.kernelVersion }
           : {}),
@@ -192,7 +195,7 @@ export async function createAgent(
   const state = setup.stateDir
     ? new NodeStateFile(join(setup.stateDir, 'agent-state.json'), setup.nodeName, setup.log)
     : undefined;
-  const backend = existing ?? (await createBackend(setup, await nodeFacts(setup, state)));
+  const backend = existing ?? (await createBackend(setup, await readNodeIdentity(setup, state)));
   await clearStaleDownloads(setup);
   const agent = new Agent({
     nodeName: setup.nodeName,

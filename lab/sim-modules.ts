@@ -3,7 +3,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeSimModuleFile, type SimModuleOptions } from '../agent/kernel/sim-module.js';
+import { writeSimModuleFile, type SimModuleOptions } from '../agent/kernel/sim/sim-module.js';
 
 export interface ModuleOnDisk {
   readonly hostPath: string;

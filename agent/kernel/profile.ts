@@ -1,5 +1,5 @@
 // What changes in the livepatch interface between kernel releases, in one
-// table that both backends consult (design/KERNEL.md, "What changes between
+// table that both backends consult (docs/kernel.md, "What changes between
 // kernel releases"). Nothing else in the agent compares kernel versions.
 import type { KernelRelease } from '../../src/api/names.js';
 
@@ -17,7 +17,7 @@ export interface KernelProfile {
   readonly release: KernelRelease;
   /** Undefined when the release does not start with a version number. */
   readonly version?: KernelVersion;
-  /** 5.1+: the rules of KERNEL.md hold; older kernels are refused. */
+  /** 5.1+: the rules of docs/kernel.md hold; older kernels are refused. */
   readonly supported: boolean;
   /** 6.11+: `<p>/replace` exists. Before, a replaced patch just loses its directory. */
   readonly replaceFile: boolean;

@@ -1,7 +1,7 @@
 // The real kernel backend: reads and writes /sys/kernel/livepatch, walks
 // /proc for tasks blocking a transition, and runs insmod/rmmod. Every kernel
 // refusal becomes a KernelError with the errno the kernel answered (see
-// design/KERNEL.md). Roots and commands are options so tests can point it at
+// docs/kernel.md). Roots and commands are options so tests can point it at
 // a fake tree and fake binaries.
 import { execFile } from 'node:child_process';
 import { open, readdir, readFile, stat, writeFile, constants } from 'node:fs/promises';

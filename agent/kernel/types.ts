@@ -1,6 +1,6 @@
 // What the agent needs from a node's kernel, and nothing more. Two
-// implementations: sysfs.ts (the real /sys/kernel/livepatch) and simulator.ts
-// (the same rules in memory, for kind and tests). See design/KERNEL.md.
+// implementations: sysfs.ts (the real /sys/kernel/livepatch) and sim/simulator.ts
+// (the same rules in memory, for kind and tests). See docs/kernel.md.
 import type { BackendKind, BlockingTask } from '../../src/api/generated/types.js';
 import type { KernelRelease, PatchName } from '../../src/api/names.js';
 
@@ -89,13 +89,6 @@ export interface KernelBackend {
   /** Waits for the module's refcnt to reach 0, then rmmod. A module that is not loaded is already unloaded. */
   unload(name: PatchName, timeoutMs: number): Promise<void>;
 }
-
-/** The kernel's TAINT_LIVEPATCH bit ('K'), set once any livepatch is loaded. */
-export const TAINT_LIVEPATCH = 1 << 15;
-/** TAINT_OOT_MODULE ('O'): a module built outside the kernel tree was loaded. */
-export const TAINT_OOT_MODULE = 1 << 12;
-/** TAINT_UNSIGNED_MODULE ('E'): a module without a valid signature was loaded. */
-export const TAINT_UNSIGNED_MODULE = 1 << 13;
 
 /** Parses a write to `enabled` the way the kernel's kstrtobool does. */
 export function kstrtobool(value: string): boolean | undefined {

@@ -9,7 +9,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { writeSimModuleFile } from '../../agent/kernel/sim-module.js';
+import { writeSimModuleFile } from '../../agent/kernel/sim/sim-module.js';
 import type { LivePatch, LivePatchNode } from '../../src/api/generated/types.js';
 import { nodeName, type NodeName } from '../../src/api/names.js';
 import { rolloutOrder } from '../../src/controller/targets.js';

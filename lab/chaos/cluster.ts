@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SIM_KERNEL_FILE } from '../../agent/kernel/sim-state-file.js';
+import { SIM_KERNEL_FILE } from '../../agent/kernel/sim/sim-state-file.js';
 import { LABELS } from '../../src/api/constants.js';
 import { nodeName } from '../../src/api/names.js';
 import { loadKubeConfig, type KubeConfig } from '../../src/kube/config.js';

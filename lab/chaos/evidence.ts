@@ -3,7 +3,7 @@
 // LivePatch and LivePatchNode objects sampled over time. Pure shapes and the
 // pure readings of them; the I/O that fetches them is in sampler.ts and
 // kernels.ts.
-import type { SimKernelState } from '../../agent/kernel/simulator.js';
+import type { SimKernelState } from '../../agent/kernel/sim/simulator.js';
 import type { NodeCounts, NodePatchPhase } from '../../src/api/generated/types.js';
 
 /** A node's kernel as the kernel itself has it. */

@@ -1,8 +1,8 @@
 // Each simulated node's kernel, read from its own file (which its agent
 // writes before it acts on any change) and brought up to now: a transition
 // keeps going while no agent runs, so the file alone is the past.
-import { readSimKernelFile } from '../../agent/kernel/sim-state-file.js';
-import { SimulatedKernel } from '../../agent/kernel/simulator.js';
+import { readSimKernelFile } from '../../agent/kernel/sim/sim-state-file.js';
+import { SimulatedKernel } from '../../agent/kernel/sim/simulator.js';
 import { kernelRelease } from '../../src/api/names.js';
 import { systemClock } from '../../src/clock.js';
 import { readingOf, type KernelReading } from './evidence.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
-import { writeSimModuleFile } from '../../agent/kernel/sim-module.js';
+import { writeSimModuleFile } from '../../agent/kernel/sim/sim-module.js';
 import { API_VERSION, FIELD_MANAGER, LIVEPATCH, SIM_ANNOTATIONS } from '../../src/api/constants.js';
 import type { LivePatch } from '../../src/api/generated/types.js';
 import { systemClock } from '../../src/clock.js';

@@ -13,7 +13,7 @@ import { isNotFound, PATHS } from '../../src/kube/resources.js';
 import { registerNode } from '../controlplane/nodes.js';
 import type { Logger } from '../../src/log.js';
 import type { Agent } from '../../agent/agent.js';
-import { SIM_KERNEL_FILE } from '../../agent/kernel/sim-state-file.js';
+import { SIM_KERNEL_FILE } from '../../agent/kernel/sim/sim-state-file.js';
 import type { KernelBackend } from '../../agent/kernel/types.js';
 import { createAgent } from '../../agent/setup.js';
 

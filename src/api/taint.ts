@@ -7,6 +7,10 @@ export const TAINT_LETTERS = 'PFSRMBUDAWCIOELKXTN';
 
 /** TAINT_LIVEPATCH ('K'): set once any livepatch is loaded. */
 export const TAINT_LIVEPATCH = 1 << TAINT_LETTERS.indexOf('K');
+/** TAINT_OOT_MODULE ('O'): a module built outside the kernel tree was loaded. */
+export const TAINT_OOT_MODULE = 1 << TAINT_LETTERS.indexOf('O');
+/** TAINT_UNSIGNED_MODULE ('E'): a module without a valid signature was loaded. */
+export const TAINT_UNSIGNED_MODULE = 1 << TAINT_LETTERS.indexOf('E');
 
 /**
  * Flags that mean the kernel was hurt, when they appear after a patch loads:

@@ -9,9 +9,9 @@ import {
   type AgentSetup,
   type BackendChoice,
 } from '../../agent/setup.js';
-import { reportAgentRefusal } from '../../agent/livepatchnode.js';
-import { SIM_KERNEL_FILE } from '../../agent/kernel/sim-state-file.js';
-import { redirectHostList } from '../../agent/module-policy.js';
+import { reportAgentRefusal } from '../../agent/report/livepatchnode.js';
+import { SIM_KERNEL_FILE } from '../../agent/kernel/sim/sim-state-file.js';
+import { redirectHostList } from '../../agent/module/module-policy.js';
 import { AgentMetrics, serveAgentEndpoints } from '../../agent/server.js';
 import { nodeName } from '../api/names.js';
 import { durationMs } from '../api/quantities.js';

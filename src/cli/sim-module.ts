@@ -1,6 +1,6 @@
 // `livepatch-operator sim-module`: writes a simulated livepatch module to stdout.
 import { parseArgs } from 'node:util';
-import { buildSimModule, serializeSimModule } from '../../agent/kernel/sim-module.js';
+import { buildSimModule, serializeSimModule } from '../../agent/kernel/sim/sim-module.js';
 
 const HELP = `Usage: livepatch-operator sim-module --name NAME --kernel RELEASE [--replace] [--function OBJ:FUNC]...
 

@@ -11,12 +11,13 @@ import type {
   ObservedPatch,
   UnhealthyNode,
 } from '../api/generated/types.js';
+import { AGENT_STALE_MS } from '../api/heartbeat.js';
 import type { KernelRelease, NodeName } from '../api/names.js';
 import { judgeBake, type Bake } from './bake.js';
 import type { NodeFacts } from './node-facts.js';
 
-/** An agent that has not heart-beaten for three of its 30 s beats is gone. */
-export const AGENT_STALE_MS = 90_000;
+/** Re-exported for the callers that read it here. */
+export { AGENT_STALE_MS };
 
 /** A node's progress on one LivePatch, from its own status. */
 export type Progress =

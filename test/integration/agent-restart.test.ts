@@ -12,10 +12,10 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../../agent/agent.js';
-import { DEFAULT_SIM_KNOBS } from '../../agent/kernel/sim-knobs.js';
-import { SimulatedKernel } from '../../agent/kernel/simulator.js';
-import { createModuleFetcher } from '../../agent/module-source.js';
-import { NodeStateFile, type NodeState } from '../../agent/node-state.js';
+import { DEFAULT_SIM_KNOBS } from '../../agent/kernel/sim/sim-knobs.js';
+import { SimulatedKernel } from '../../agent/kernel/sim/simulator.js';
+import { createModuleFetcher } from '../../agent/module/module-source.js';
+import { NodeStateFile, type NodeState } from '../../agent/memory/node-state.js';
 import type { DesiredPatch, LivePatchNode, ObservedPatch } from '../../src/api/generated/types.js';
 import {
   kernelRelease,

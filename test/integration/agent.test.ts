@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFleet, type Fleet } from '../../lab/fleet/fleet.js';
 import type { Agent } from '../../agent/agent.js';
-import { SimulatedKernel } from '../../agent/kernel/simulator.js';
+import { SimulatedKernel } from '../../agent/kernel/sim/simulator.js';
 import { createAgent } from '../../agent/setup.js';
 import { kernelRelease, type NodeName } from '../../src/api/names.js';
 import type { LivePatchNode, ObservedPatch } from '../../src/api/generated/types.js';

@@ -27,7 +27,7 @@ import { countsText, judge, seconds, type ScenarioContext } from '../scenario.js
 
 const NODES = 4;
 const POOL = 'livepatch.io/pool';
-/** src/controller/targets.ts AGENT_STALE_MS, plus the agent's 30 s heartbeat and some slack. */
+/** AGENT_STALE_MS (src/api/heartbeat.ts), plus the agent's 30 s heartbeat and some slack. */
 const SILENT_WAIT_MS = 150_000;
 const CONVERGE_TIMEOUT_MS = 120_000;
 

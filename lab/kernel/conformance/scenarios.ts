@@ -10,7 +10,7 @@ import {
   TAINT_LIVEPATCH,
   TAINT_OOT_MODULE,
   TAINT_UNSIGNED_MODULE,
-} from '../../../agent/kernel/types.js';
+} from '../../../src/api/taint.js';
 import {
   entryText,
   eventually,

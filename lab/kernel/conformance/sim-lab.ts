@@ -10,8 +10,8 @@ import {
   buildSimModule,
   serializeSimModule,
   type SimModuleOptions,
-} from '../../../agent/kernel/sim-module.js';
-import { SimulatedKernel } from '../../../agent/kernel/simulator.js';
+} from '../../../agent/kernel/sim/sim-module.js';
+import { SimulatedKernel } from '../../../agent/kernel/sim/simulator.js';
 import type { KernelProfile } from '../../../agent/kernel/profile.js';
 import type { Lab, SysfsEntry, TestModule } from './lab.js';
 

@@ -8,7 +8,7 @@ import {
   nextAttempt,
   retryDelayMs,
   type FetchState,
-} from '../../../agent/fetch-retry.js';
+} from '../../../agent/module/fetch-retry.js';
 
 const T0 = Date.UTC(2026, 10, 25, 12, 0, 0);
 const at = (s: number): number => T0 + s * 1000;

@@ -2,9 +2,9 @@
 // which fetches count, when the loop must wake for a retry, and which
 // outcomes are announced.
 import { describe, expect, test } from '@jest/globals';
-import { DEFAULT_RETRY_POLICY, type FetchState } from '../../../agent/fetch-retry.js';
-import { ModuleSourceError } from '../../../agent/module-errors.js';
-import { ModuleFetches } from '../../../agent/module-fetches.js';
+import { DEFAULT_RETRY_POLICY, type FetchState } from '../../../agent/module/fetch-retry.js';
+import { ModuleSourceError } from '../../../agent/module/module-errors.js';
+import { ModuleFetches } from '../../../agent/module/module-fetches.js';
 import type { DesiredPatch } from '../../../src/api/generated/types.js';
 import type { LivePatchName, PatchName } from '../../../src/api/names.js';
 import { ManualClock } from '../../../src/clock.js';

@@ -6,7 +6,7 @@ import {
   redirectHostList,
   redirectRefusal,
   shownUrl,
-} from '../../../agent/module-policy.js';
+} from '../../../agent/module/module-policy.js';
 
 describe('redirects a module download follows', () => {
   test.each([

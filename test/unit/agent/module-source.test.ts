@@ -8,17 +8,17 @@ import { createServer as createTlsServer } from 'node:https';
 import { mkdir, mkdtemp, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ModuleSourceError } from '../../../agent/module-errors.js';
-import { download } from '../../../agent/module-download.js';
-import { DEFAULT_URL_POLICY, MODULE_MAX_BYTES } from '../../../agent/module-policy.js';
-import { DEFAULT_RETRY_POLICY, type FetchState } from '../../../agent/fetch-retry.js';
-import { ModuleFetches } from '../../../agent/module-fetches.js';
+import { ModuleSourceError } from '../../../agent/module/module-errors.js';
+import { download } from '../../../agent/module/module-download.js';
+import { DEFAULT_URL_POLICY, MODULE_MAX_BYTES } from '../../../agent/module/module-policy.js';
+import { DEFAULT_RETRY_POLICY, type FetchState } from '../../../agent/module/fetch-retry.js';
+import { ModuleFetches } from '../../../agent/module/module-fetches.js';
 import {
   createModuleFetcher,
   removeStaleDownloads,
   sha256,
   type ModuleSourceOptions,
-} from '../../../agent/module-source.js';
+} from '../../../agent/module/module-source.js';
 import type { LivePatchName, PatchName } from '../../../src/api/names.js';
 import { systemClock } from '../../../src/clock.js';
 import { createControlPlanePki } from '../../../lab/controlplane/pki.js';

@@ -1,7 +1,7 @@
 // The agent's decisions with injected time and a kernel described as data.
 import { describe, expect, test } from '@jest/globals';
-import { decideNode, type KernelView } from '../../../agent/node-machine.js';
-import type { FetchState } from '../../../agent/fetch-retry.js';
+import { decideNode, type KernelView } from '../../../agent/pass/node-machine.js';
+import type { FetchState } from '../../../agent/module/fetch-retry.js';
 import { kernelProfile } from '../../../agent/kernel/profile.js';
 import type { KernelPatch } from '../../../agent/kernel/types.js';
 import type { DesiredPatch, ObservedPatch } from '../../../src/api/generated/types.js';

@@ -4,7 +4,7 @@ import { describe, expect, test } from '@jest/globals';
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeStateFile } from '../../../agent/node-state.js';
+import { NodeStateFile } from '../../../agent/memory/node-state.js';
 import type { DesiredPatch, ObservedPatch } from '../../../src/api/generated/types.js';
 import { nodeName } from '../../../src/api/names.js';
 import { createLogger } from '../../../src/log.js';

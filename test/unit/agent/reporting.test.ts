@@ -8,7 +8,7 @@ import {
   nextPoll,
   statusKey,
   withBake,
-} from '../../../agent/reporting.js';
+} from '../../../agent/pass/reporting.js';
 import type { DesiredPatch, ObservedPatch } from '../../../src/api/generated/types.js';
 import type { LivePatchName, PatchName } from '../../../src/api/names.js';
 

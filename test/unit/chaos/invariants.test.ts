@@ -2,7 +2,7 @@
 // evidence that breaks it: a checker that cannot fail would prove nothing.
 import { describe, expect, test } from '@jest/globals';
 import type { NodePatchPhase } from '../../../src/api/generated/types.js';
-import type { SimKernelState } from '../../../agent/kernel/simulator.js';
+import type { SimKernelState } from '../../../agent/kernel/sim/simulator.js';
 import {
   readingOf,
   type KernelReading,

@@ -4,12 +4,20 @@ import { describe, expect, test } from '@jest/globals';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { knobsFromAnnotations } from '../../../agent/kernel/sim-knobs.js';
-import { writeSimModuleFile } from '../../../agent/kernel/sim-module.js';
-import { SimulatedKernel } from '../../../agent/kernel/simulator.js';
+import { knobsFromAnnotations } from '../../../agent/kernel/sim/sim-knobs.js';
+import { writeSimModuleFile } from '../../../agent/kernel/sim/sim-module.js';
+import { SimulatedKernel } from '../../../agent/kernel/sim/simulator.js';
 import { SIM_ANNOTATIONS } from '../../../src/api/constants.js';
 import { kernelRelease } from '../../../src/api/names.js';
-import { newDamage, parseTaint, TAINT_LETTERS, taintLetters } from '../../../src/api/taint.js';
+import {
+  newDamage,
+  parseTaint,
+  TAINT_LETTERS,
+  TAINT_LIVEPATCH,
+  TAINT_OOT_MODULE,
+  TAINT_UNSIGNED_MODULE,
+  taintLetters,
+} from '../../../src/api/taint.js';
 import { ManualClock } from '../../../src/clock.js';
 
 const RELEASE = kernelRelease('6.1.0-26-amd64');
@@ -22,6 +30,12 @@ describe('taint flags', () => {
     expect(taintLetters(1 << 15)).toBe('K');
     expect(taintLetters(1 << 18)).toBe('N');
     expect(taintLetters(0)).toBe('');
+  });
+
+  test('the named bits are the kernel ones: O is 12, E is 13, K is 15', () => {
+    expect(TAINT_OOT_MODULE).toBe(1 << 12);
+    expect(TAINT_UNSIGNED_MODULE).toBe(1 << 13);
+    expect(TAINT_LIVEPATCH).toBe(1 << 15);
   });
 
   test.each([

@@ -6,14 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kernelRelease, patchName } from '../../../src/api/names.js';
 import { ManualClock } from '../../../src/clock.js';
-import { DEFAULT_SIM_KNOBS } from '../../../agent/kernel/sim-knobs.js';
-import { buildSimModule, serializeSimModule } from '../../../agent/kernel/sim-module.js';
+import { DEFAULT_SIM_KNOBS } from '../../../agent/kernel/sim/sim-knobs.js';
+import { buildSimModule, serializeSimModule } from '../../../agent/kernel/sim/sim-module.js';
 import {
   parseSimKernelFile,
   readSimKernelFile,
   simKernelWriter,
-} from '../../../agent/kernel/sim-state-file.js';
-import { SimulatedKernel } from '../../../agent/kernel/simulator.js';
+} from '../../../agent/kernel/sim/sim-state-file.js';
+import { SimulatedKernel } from '../../../agent/kernel/sim/simulator.js';
 
 const RELEASE = kernelRelease('6.1.0-26-amd64');
 const A = patchName('livepatch_a');

@@ -10,10 +10,11 @@ import {
   DEFAULT_SIM_KNOBS,
   knobsFromAnnotations,
   type SimKnobs,
-} from '../../../agent/kernel/sim-knobs.js';
-import { buildSimModule, serializeSimModule } from '../../../agent/kernel/sim-module.js';
-import { SimulatedKernel, type SimKernelState } from '../../../agent/kernel/simulator.js';
-import { KernelError, kstrtobool, TAINT_LIVEPATCH } from '../../../agent/kernel/types.js';
+} from '../../../agent/kernel/sim/sim-knobs.js';
+import { buildSimModule, serializeSimModule } from '../../../agent/kernel/sim/sim-module.js';
+import { SimulatedKernel, type SimKernelState } from '../../../agent/kernel/sim/simulator.js';
+import { KernelError, kstrtobool } from '../../../agent/kernel/types.js';
+import { TAINT_LIVEPATCH } from '../../../src/api/taint.js';
 
 const RELEASE = kernelRelease('6.1.0-26-amd64');
 let dir = '';

@@ -7,19 +7,19 @@
 // server answers. A small JSON file, replaced atomically when it changes.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { DesiredPatch, ObservedPatch } from '../src/api/generated/types.js';
-import type { NodeName } from '../src/api/names.js';
-import type { Logger } from '../src/log.js';
+import type { DesiredPatch, ObservedPatch } from '../../src/api/generated/types.js';
+import type { NodeName } from '../../src/api/names.js';
+import type { Logger } from '../../src/log.js';
 
-/** What the agent read from its Node when it could: enough to start again without it. */
-export interface NodeFacts {
+/** Which machine and kernel this Node is, as read from it when the API answered: enough to start again without it. */
+export interface NodeIdentity {
   readonly kernelVersion?: string;
   readonly providerID?: string;
 }
 
 export interface NodeState {
   readonly node: NodeName;
-  readonly facts: NodeFacts;
+  readonly facts: NodeIdentity;
   readonly desired: readonly DesiredPatch[];
   readonly patches: readonly ObservedPatch[];
 }
@@ -51,7 +51,7 @@ export class NodeStateFile {
   private saved: string | undefined;
   private failing = false;
   /** Set by whoever read the Node (or took them from the last save); kept in every save. */
-  facts: NodeFacts = {};
+  facts: NodeIdentity = {};
 
   constructor(
     readonly path: string,

@@ -2,8 +2,8 @@
 // download may take minutes (module-policy.ts's timeouts), and meanwhile the
 // loop must keep reading the kernel, guarding stalls and reporting. A failure
 // that a later attempt may fix is retried on fetch-retry.ts's schedule.
-import type { DesiredPatch } from '../src/api/generated/types.js';
-import type { Clock } from '../src/clock.js';
+import type { DesiredPatch } from '../../src/api/generated/types.js';
+import type { Clock } from '../../src/clock.js';
 import {
   afterFailure,
   FIRST_ATTEMPT,

@@ -1,10 +1,10 @@
 // The simulated kernel's tasks during a transition: who has switched, who
-// blocks, and the kernel's rules for when a task may switch (design/KERNEL.md,
+// blocks, and the kernel's rules for when a task may switch (docs/kernel.md,
 // "Transitions"). A task switches when none of the functions being changed
 // is on its stack: ordinary tasks after a while, signal-only tasks after the
 // fake signal, stuck tasks never, and a module's kthread sleeping inside a
 // patched function for as long as it sleeps there.
-import type { BlockingTask } from '../../src/api/generated/types.js';
+import type { BlockingTask } from '../../../src/api/generated/types.js';
 import type { SimKnobs } from './sim-knobs.js';
 
 /** The kernel retries switching tasks about once a second ... */

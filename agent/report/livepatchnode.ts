@@ -1,18 +1,18 @@
 // The node's own LivePatchNode: created by its agent (owned by the Node, so
 // it goes with the Node), and the agent's condition on it.
-import type { KubeConfig } from '../src/kube/config.js';
-import { API_VERSION, FIELD_MANAGER, LIVEPATCH_NODE } from '../src/api/constants.js';
-import type { Condition, LivePatchNode } from '../src/api/generated/types.js';
-import type { NodeName } from '../src/api/names.js';
-import { rawJson } from '../src/kube/raw.js';
+import type { KubeConfig } from '../../src/kube/config.js';
+import { API_VERSION, FIELD_MANAGER, LIVEPATCH_NODE } from '../../src/api/constants.js';
+import type { Condition, LivePatchNode } from '../../src/api/generated/types.js';
+import type { NodeName } from '../../src/api/names.js';
+import { rawJson } from '../../src/kube/raw.js';
 import {
   getOrUndefined,
   isConflict,
   patchStatus,
   PATHS,
   type NodeObject,
-} from '../src/kube/resources.js';
-import type { Logger } from '../src/log.js';
+} from '../../src/kube/resources.js';
+import type { Logger } from '../../src/log.js';
 
 export const livePatchNodePath = (node: NodeName): string => `${PATHS.livePatchNodes}/${node}`;
 

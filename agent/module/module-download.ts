@@ -5,7 +5,7 @@
 // undici's parser is WebAssembly, which an agent run with --jitless (the
 // chart's choice, for memory) does not have.
 import type { IncomingMessage, RequestOptions } from 'node:http';
-import { send } from '../src/kube/transport.js';
+import { send } from '../../src/kube/transport.js';
 import { ModuleSourceError } from './module-errors.js';
 import {
   httpRefusal,

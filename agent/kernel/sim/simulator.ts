@@ -1,5 +1,5 @@
 // The kernel's livepatch interface in memory, rule for rule from
-// design/KERNEL.md: one transition at a time, per-task switching on a 1 s
+// docs/kernel.md: one transition at a time, per-task switching on a 1 s
 // retry tick, the 15 s signal rule, reversal, atomic replace, refcnt, force,
 // asynchronous removal of finished patches, module signatures and lockdown,
 // and the EBUSY / EINVAL / ENOEXEC / EEXIST answers. What differs between
@@ -7,9 +7,9 @@
 // from an injected clock and is advanced lazily on every call, so a test can
 // run a minute of kernel time in a millisecond and an agent on kind runs it live.
 import { readFile } from 'node:fs/promises';
-import type { KernelRelease, PatchName } from '../../src/api/names.js';
-import type { Clock } from '../../src/clock.js';
-import { forceMarks, foreignBuildLogLine, kernelProfile, type KernelProfile } from './profile.js';
+import type { KernelRelease, PatchName } from '../../../src/api/names.js';
+import type { Clock } from '../../../src/clock.js';
+import { forceMarks, foreignBuildLogLine, kernelProfile, type KernelProfile } from '../profile.js';
 import { parseSimModule, vermagicRelease, type SimModule } from './sim-module.js';
 import { DEFAULT_SIM_KNOBS, type SimKnobs } from './sim-knobs.js';
 import {
@@ -28,15 +28,17 @@ import {
 import {
   KernelError,
   retryOnBusy,
-  TAINT_LIVEPATCH,
-  TAINT_OOT_MODULE,
-  TAINT_UNSIGNED_MODULE,
   type KernelBackend,
   type KernelPatch,
   type LoadOptions,
   type ModuleInfo,
   type TransitionTasks,
-} from './types.js';
+} from '../types.js';
+import {
+  TAINT_LIVEPATCH,
+  TAINT_OOT_MODULE,
+  TAINT_UNSIGNED_MODULE,
+} from '../../../src/api/taint.js';
 
 /** How long a finished patch's directory lingers (enabled=0, transition=0) before the kernel's worker removes it. */
 const REMOVAL_DELAY_MS = 5;

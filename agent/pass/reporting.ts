@@ -8,8 +8,8 @@ import type {
   DesiredPatch,
   LivePatchNodeStatus,
   ObservedPatch,
-} from '../src/api/generated/types.js';
-import { durationMs } from '../src/api/quantities.js';
+} from '../../src/api/generated/types.js';
+import { durationMs } from '../../src/api/quantities.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -92,7 +92,7 @@ export function nextBakeEnd(
  * The part of a status that is written at once when it changes: phases, the
  * raw sysfs values, the bake stamps, the node-level facts. Task counts,
  * blocking tasks and messages alone wait for the next progress write. So does
- * a patch that is only Loading (status-reporter.ts says when that comes).
+ * a patch that is only Loading (report/status-write.ts says when that comes).
  */
 export function statusKey(status: LivePatchNodeStatus): string {
   const patches = (status.patches ?? [])

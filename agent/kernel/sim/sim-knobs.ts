@@ -1,8 +1,8 @@
 // How a simulated node's kernel behaves, read from the Node's sim.livepatch.io
 // annotations when a transition starts, so a test or a demo can aim one node.
-import { SIM_ANNOTATIONS } from '../../src/api/constants.js';
-import { parseTaint } from '../../src/api/taint.js';
-import type { Errno } from './types.js';
+import { SIM_ANNOTATIONS } from '../../../src/api/constants.js';
+import { parseTaint } from '../../../src/api/taint.js';
+import type { Errno } from '../types.js';
 
 export interface SimKnobs {
   /** Tasks on the node. */

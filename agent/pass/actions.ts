@@ -1,11 +1,11 @@
 // Carries out one decision of the node state machine on the kernel, and turns
 // a refusal into words a person can act on.
-import type { KernelRelease } from '../src/api/names.js';
-import type { Logger } from '../src/log.js';
-import type { DesiredPatch } from '../src/api/generated/types.js';
-import { ModuleSourceError } from './module-errors.js';
+import type { KernelRelease } from '../../src/api/names.js';
+import type { Logger } from '../../src/log.js';
+import type { DesiredPatch } from '../../src/api/generated/types.js';
+import { ModuleSourceError } from '../module/module-errors.js';
 import type { NodeAction } from './node-machine.js';
-import { KernelError, type KernelBackend, type ModuleInfo } from './kernel/types.js';
+import { KernelError, type KernelBackend, type ModuleInfo } from '../kernel/types.js';
 
 export interface ActionFailure {
   readonly message: string;
@@ -18,7 +18,7 @@ export interface ActionFailure {
 export interface ActionDeps {
   readonly backend: KernelBackend;
   readonly release: KernelRelease;
-  /** Starts fetching an entry's module beside the kernel loop (module-fetches.ts). */
+  /** Starts fetching an entry's module beside the kernel loop (module/module-fetches.ts). */
   readonly startFetch: (entry: DesiredPatch) => void;
   readonly unloadTimeoutMs: number;
   readonly log: Logger;

@@ -9,13 +9,13 @@ import type {
   DesiredPatch,
   ObservedPatch,
   UnmanagedPatch,
-} from '../src/api/generated/types.js';
-import { PATCH_NAME_PATTERN, type LivePatchName, type PatchName } from '../src/api/names.js';
-import { durationMs } from '../src/api/quantities.js';
-import { describeTasks } from '../src/api/tasks.js';
-import { fetchMessage, FIRST_ATTEMPT, type FetchState } from './fetch-retry.js';
-import { forceMarks, type KernelProfile } from './kernel/profile.js';
-import type { KernelPatch, TransitionTasks } from './kernel/types.js';
+} from '../../src/api/generated/types.js';
+import { PATCH_NAME_PATTERN, type LivePatchName, type PatchName } from '../../src/api/names.js';
+import { durationMs } from '../../src/api/quantities.js';
+import { describeTasks } from '../../src/api/tasks.js';
+import { fetchMessage, FIRST_ATTEMPT, type FetchState } from '../module/fetch-retry.js';
+import { forceMarks, type KernelProfile } from '../kernel/profile.js';
+import type { KernelPatch, TransitionTasks } from '../kernel/types.js';
 
 export interface KernelView {
   /** What this kernel release does differently (replace file, force marking). */
@@ -160,7 +160,7 @@ function inTransition(c: Context, k: KernelPatch): EntryResult {
   return { status: { ...status, phase, message } };
 }
 
-/** Whether forcing this patch's transition now pins its own module (profile.ts, forceMarks). */
+/** Whether forcing this patch's transition now pins its own module (kernel/profile.ts, forceMarks). */
 function forcePinsSelf(c: Context, k: KernelPatch): boolean {
   const marks = forceMarks(c.kernel.profile, { enabling: k.enabled, replace: k.replace === true });
   return marks === 'self' || marks === 'all';
@@ -325,7 +325,7 @@ function absent(c: Context): EntryResult {
 
 /**
  * Fetch, then load. While a fetch runs or waits to retry the node stays
- * Loading: in flight, not failed, until the fetch gives up (fetch-retry.ts).
+ * Loading: in flight, not failed, until the fetch gives up (module/fetch-retry.ts).
  */
 function toLoad(c: Context, status: ObservedPatch): EntryResult {
   const f = c.fetch;
@@ -422,7 +422,7 @@ export function decideNode(
 
 /**
  * The other loaded patches a force pins with it: every one before 5.18, the
- * ones a replace patch supersedes after (profile.ts, forceMarks).
+ * ones a replace patch supersedes after (kernel/profile.ts, forceMarks).
  */
 function pinnedOthers(kernel: KernelView, action: NodeAction): PatchName[] {
   const k = kernel.patches.find((p) => p.name === action.patchName);

@@ -1,25 +1,18 @@
 // Writes the agent's status to its node's LivePatchNode in the background, so
 // that the kernel loop, and the stall guard in it, never waits on the API
 // server: the latest status wins, a failed write is retried until the server
-// answers again, and a missing LivePatchNode is created first. A phase-level
-// change is written at once; progress alone (task counts, messages, a patch
-// Loading) once it has held for a second, and at most every 10 s; nothing new,
-// a heartbeat. The second matters: a module fetch usually ends within it, and
-// writing its Loading would cost every node one more write per rollout.
-import type { KubeConfig } from '../src/kube/config.js';
-import { FIELD_MANAGER } from '../src/api/constants.js';
-import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
-import type { NodeName } from '../src/api/names.js';
-import type { Clock } from '../src/clock.js';
-import { isNotFound, patchStatus } from '../src/kube/resources.js';
-import type { Logger } from '../src/log.js';
+// answers again, and a missing LivePatchNode is created first. When a status
+// is due is status-write.ts's call.
+import type { KubeConfig } from '../../src/kube/config.js';
+import { FIELD_MANAGER } from '../../src/api/constants.js';
+import type { LivePatchNodeStatus } from '../../src/api/generated/types.js';
+import type { NodeName } from '../../src/api/names.js';
+import type { Clock } from '../../src/clock.js';
+import { isNotFound, patchStatus } from '../../src/kube/resources.js';
+import type { Logger } from '../../src/log.js';
 import { ensureLivePatchNode, livePatchNodePath } from './livepatchnode.js';
-import { statusKey } from './reporting.js';
-
-/** Progress alone (task counts, messages) is written at most this often. */
-const PROGRESS_WRITE_MS = 10_000;
-/** ... and only once it has held this long: a Loading that turns Transitioning within it is never written. */
-const PROGRESS_SETTLE_MS = 1_000;
+import { statusKey } from '../pass/reporting.js';
+import { agentStatusWrite, type WrittenStatus } from './status-write.js';
 
 export interface ReporterOptions {
   readonly kubeConfig: KubeConfig;
@@ -36,7 +29,7 @@ export interface ReporterOptions {
 
 export class StatusReporter {
   private latest: LivePatchNodeStatus | undefined;
-  private written: { json: string; key: string; at: number } | undefined;
+  private written: WrittenStatus | undefined;
   private inFlight: Promise<void> | undefined;
   private retry: NodeJS.Timeout | undefined;
   /** Since when the latest status has differed from the written one. */
@@ -84,16 +77,17 @@ export class StatusReporter {
 
   /** A heartbeat, a phase-level change, or progress that has held (and looks again when it will have). */
   private isDue(json: string, key: string): boolean {
-    const now = this.o.clock.now();
-    const age = this.written ? now - this.written.at : Infinity;
-    const differs = this.written?.json !== json;
-    this.differsSince = differs ? (this.differsSince ?? now) : undefined;
-    if (age >= this.o.heartbeatMs || this.written?.key !== key) return true;
-    if (!differs) return false;
-    const held = now - (this.differsSince ?? now);
-    if (age >= PROGRESS_WRITE_MS && held >= PROGRESS_SETTLE_MS) return true;
-    this.flushAfter(Math.max(PROGRESS_WRITE_MS - age, PROGRESS_SETTLE_MS - held));
-    return false;
+    const { write, differsSince } = agentStatusWrite({
+      written: this.written,
+      json,
+      key,
+      differsSince: this.differsSince,
+      heartbeatMs: this.o.heartbeatMs,
+      now: this.o.clock.now(),
+    });
+    this.differsSince = differsSince;
+    if (write.kind === 'later') this.flushAfter(write.inMs);
+    return write.kind === 'now';
   }
 
   /** Passes may stop coming (the agent sleeps until its heartbeat): look again when the progress has held. */

@@ -9,7 +9,7 @@ import {
   patchName,
   type KernelRelease,
   type PatchName,
-} from '../../src/api/names.js';
+} from '../../../src/api/names.js';
 
 export const SIM_MODULE_FORMAT = 'livepatch-sim-module/v1';
 

@@ -3,7 +3,7 @@
 // while it waited would count against the LivePatch's failureBudget, so a
 // mirror down for a few seconds could roll the fleet back; it stays Loading
 // instead, and fails only once the outage outlasts the bound.
-import { formatDuration } from '../src/api/quantities.js';
+import { formatDuration } from '../../src/api/quantities.js';
 
 export interface RetryPolicy {
   /** The wait after the first failed attempt; it doubles after each further one, up to maxDelayMs. */

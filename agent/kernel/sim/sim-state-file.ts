@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { KernelRelease } from '../../src/api/names.js';
+import type { KernelRelease } from '../../../src/api/names.js';
 import type { SimKernelState } from './simulator.js';
 
 /** Its name in the agent's --state-dir. */

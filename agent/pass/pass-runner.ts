@@ -1,0 +1,146 @@
+// One pass of the node agent against the kernel: reads it, carries out the
+// state machine's actions one at a time (until none is left, one fails, or
+// the pass has done enough), and hands each answer to the pure steps in
+// pass.ts. Announcements go to the announcer; what each action is about to
+// do is saved on the node first.
+import type {
+  Condition,
+  DesiredPatch,
+  LivePatchNodeStatus,
+} from '../../src/api/generated/types.js';
+import type { Clock } from '../../src/clock.js';
+import type { Logger } from '../../src/log.js';
+import { runAction } from './actions.js';
+import type { Announcer } from '../report/announcer.js';
+import type { KernelCheck } from '../kernel/check.js';
+import { readKernel } from './kernel-view.js';
+import type { KernelBackend } from '../kernel/types.js';
+import type { ModuleFetches } from '../module/module-fetches.js';
+import type { NodeMemory } from '../memory/node-memory.js';
+import type { KernelView, NodeDecision } from './node-machine.js';
+import {
+  afterAction,
+  beginPass,
+  decide,
+  endPass,
+  nodeStatus,
+  stamped,
+  type PassMemory,
+  type PassTimings,
+  withTaintAtLoad,
+} from './pass.js';
+
+/** A pass stops after this many actions and looks again at its next wake-up. */
+const MAX_ACTIONS_PER_PASS = 6;
+
+export interface PassDeps {
+  readonly backend: KernelBackend;
+  readonly kernel: KernelCheck;
+  readonly fetches: ModuleFetches;
+  readonly memory: NodeMemory;
+  readonly announcer: Announcer;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly version: string;
+  readonly ready: Condition;
+  readonly unloadTimeoutMs: number;
+  readonly timings: PassTimings;
+}
+
+export interface PassResult {
+  readonly memory: PassMemory;
+  readonly status: LivePatchNodeStatus;
+  readonly wakeInMs: number;
+}
+
+export async function runPass(
+  deps: PassDeps,
+  desired: readonly DesiredPatch[],
+  carried: PassMemory,
+): Promise<PassResult> {
+  const { view, decision, memory } = await act(deps, desired, carried);
+  const tainted = await deps.backend.tainted();
+  const end = endPass({
+    desired,
+    before: carried,
+    memory,
+    view,
+    decision,
+    tainted,
+    now: deps.clock.now(),
+    fetchRetryIn: deps.fetches.nextRetryIn(deps.clock.now()),
+    timings: deps.timings,
+  });
+  const status = nodeStatus({
+    previous: end.memory.previous,
+    unmanaged: decision.unmanaged,
+    view,
+    tainted,
+    release: await deps.backend.release(),
+    backend: deps.backend.kind,
+    version: deps.version,
+    ready: deps.ready,
+  });
+  return { memory: end.memory, status, wakeInMs: end.wakeInMs };
+}
+
+/** `carried`: the memory as the last pass left it, whose entries the bake stamps continue. */
+async function act(
+  deps: PassDeps,
+  desired: readonly DesiredPatch[],
+  carried: PassMemory,
+): Promise<{ view: KernelView; decision: NodeDecision; memory: PassMemory }> {
+  const read = (): Promise<KernelView> =>
+    readKernel(deps.backend, deps.kernel.profile, desired, deps.log);
+  const decideNow = (view: KernelView, memory: PassMemory): NodeDecision =>
+    decide(desired, view, memory, deps.fetches.view(desired), deps.clock.now());
+  let memory = beginPass(carried, deps.clock.now());
+  let view = await read();
+  let decision = decideNow(view, memory);
+  for (let i = 0; decision.action && i < MAX_ACTIONS_PER_PASS; i++) {
+    const action = decision.action;
+    if (action.kind === 'load')
+      memory = withTaintAtLoad(memory, action.livePatch, await deps.backend.tainted());
+    await saveBefore(deps, desired, decision, { ...carried, taintAtLoad: memory.taintAtLoad });
+    const failure = await runAction(action, {
+      backend: deps.backend,
+      release: deps.kernel.profile.release,
+      startFetch: (entry) => {
+        deps.fetches.start(entry);
+      },
+      unloadTimeoutMs: deps.unloadTimeoutMs,
+      log: deps.log,
+      ...(deps.kernel.refusal ? { refuseLoads: deps.kernel.refusal.message } : {}),
+    });
+    const now = deps.clock.now();
+    const after = afterAction(memory, decision, {
+      action,
+      failure,
+      now,
+      failureRestMs: deps.timings.failureRestMs,
+    });
+    memory = after.memory;
+    deps.announcer.announce(after.announcements);
+    if (failure) break;
+    view = await read();
+    decision = decideNow(view, memory);
+  }
+  return { view, decision, memory };
+}
+
+/**
+ * Saves what this pass decided, bake stamps and all, before the kernel is
+ * touched: an agent killed right after the action must find what it was
+ * doing (a stall's reversal, say), not the pass before it.
+ */
+async function saveBefore(
+  deps: PassDeps,
+  desired: readonly DesiredPatch[],
+  decision: NodeDecision,
+  before: PassMemory,
+): Promise<void> {
+  if (!deps.memory.saves) return;
+  const tainted = await deps.backend.tainted();
+  const patches = stamped(decision.patches, { desired, before, tainted, now: deps.clock.now() });
+  await deps.memory.save(desired, patches);
+}
