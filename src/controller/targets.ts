@@ -16,9 +16,6 @@ import type { KernelRelease, NodeName } from '../api/names.js';
 import { judgeBake, type Bake } from './bake.js';
 import type { NodeFacts } from './node-facts.js';
 
-/** Re-exported for the callers that read it here. */
-export { AGENT_STALE_MS };
-
 /** A node's progress on one LivePatch, from its own status. */
 export type Progress =
   'none' | 'inFlight' | 'patched' | 'stalled' | 'failed' | 'replaced' | 'unpatched';

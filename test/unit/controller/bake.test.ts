@@ -2,7 +2,7 @@
 // a node that turns NotReady, goes silent or taints its kernel fails.
 import { describe, expect, test } from '@jest/globals';
 import type { NodeName } from '../../../src/api/names.js';
-import { AGENT_STALE_MS } from '../../../src/controller/targets.js';
+import { AGENT_STALE_MS } from '../../../src/api/heartbeat.js';
 import { at, edit, Fleet, livePatch, reconcile, simulate, T0, type Pass } from './fixtures.js';
 import { nth, order } from './plan-helpers.js';
 

@@ -5,12 +5,8 @@ import { describe, expect, test } from '@jest/globals';
 import type { LabelSelector } from '../../../src/api/generated/types.js';
 import type { KernelRelease, LivePatchName, NodeName, PatchName } from '../../../src/api/names.js';
 import { planRollout } from '../../../src/controller/planner.js';
-import {
-  AGENT_STALE_MS,
-  classifyNodes,
-  kernelFor,
-  matchesSelector,
-} from '../../../src/controller/targets.js';
+import { AGENT_STALE_MS } from '../../../src/api/heartbeat.js';
+import { classifyNodes, kernelFor, matchesSelector } from '../../../src/controller/targets.js';
 import {
   at,
   entry,
