@@ -4,6 +4,7 @@
 // (src/, agent/) never imports the lab (lab/) or the tests (test/); the lab may
 // import the product; the tests may import both. docs/architecture.md draws it.
 import { dirname, relative, resolve } from 'node:path';
+import process from 'node:process';
 
 /** @typedef {{ name: string, paths: readonly string[], may: readonly string[] }} Layer */
 
@@ -87,3 +88,37 @@ const rule = {
 };
 
 export default { rules: { 'import-direction': rule } };
+
+/**
+ * `npm run --silent layers`: each layer, what it may import, and what it does
+ * import (layer: number of import lines), read from the tree as it is.
+ */
+async function printLayers() {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const root = process.cwd();
+  /** @type {Map<string, Map<string, number>>} */
+  const uses = new Map(LAYERS.map((l) => [l.name, new Map()]));
+  const files = (await readdir(root, { recursive: true })).filter(
+    (f) => /\.ts$/.test(f) && !f.startsWith('node_modules') && !f.startsWith('dist'),
+  );
+  for (const file of files) {
+    const from = layerOf(file);
+    if (!from) continue;
+    const text = await readFile(resolve(root, file), 'utf8');
+    for (const m of text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
+      const to = layerOf(relative(root, resolve(dirname(resolve(root, file)), m[1] ?? '')));
+      if (!to || to === from) continue;
+      const counts = uses.get(from.name);
+      counts?.set(to.name, (counts.get(to.name) ?? 0) + 1);
+    }
+  }
+  for (const l of LAYERS) {
+    const used = [...(uses.get(l.name) ?? [])].map(([n, c]) => `${n} ${c}`).join(', ');
+    process.stdout.write(
+      `${l.name.padEnd(10)} ${l.paths.join(' ')}\n${''.padEnd(10)} may import: ${l.may.join(', ') || 'nothing of ours'}\n${''.padEnd(10)} imports:    ${used || 'nothing of ours'}\n`,
+    );
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename))
+  await printLayers();
