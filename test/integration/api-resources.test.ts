@@ -59,7 +59,7 @@ describe('the documented examples', () => {
     },
   );
 
-  test('kubectl get livepatches shows the columns of API.md, also by short name', async () => {
+  test('kubectl get livepatches shows the columns of docs/api.md, also by short name', async () => {
     await kubectlOk(['apply', '-f', example('cve-2024-1086.yaml')]);
     const expected = [
       'NAME',
@@ -157,7 +157,7 @@ describe('the documented examples', () => {
 });
 
 describe('what is stored is exactly what the API documents', () => {
-  test('defaults of API.md are filled in', async () => {
+  test('defaults of docs/api.md are filled in', async () => {
     cleanup.push(['lp', 'defaults']);
     await kubectlOk(['apply', '-f', '-'], minimal('defaults'));
     const stored = await kubectlJson<Stored>(['get', 'lp', 'defaults']);

@@ -38,7 +38,7 @@ export interface Lab {
   sleep(ms: number): Promise<void>;
 }
 
-/** One observation: the rule of KERNEL.md it checks, what was seen, and what the rule predicts. */
+/** One observation: the rule of docs/kernel.md it checks, what was seen, and what the rule predicts. */
 export interface Step {
   readonly rule: string;
   readonly observed: unknown;

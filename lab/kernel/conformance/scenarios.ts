@@ -1,5 +1,5 @@
 // The conformance scenarios: each drives a kernel through the KernelBackend
-// interface and records what it sees against the rule of design/KERNEL.md it
+// interface and records what it sees against the rule of docs/kernel.md it
 // checks. They run on real kernels in VMs (the truth) and on the simulator
 // configured as the same release, whose trace must be identical. They run in
 // this order on one kernel; each leaves the kernel as it found it, except the

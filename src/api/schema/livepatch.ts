@@ -1,4 +1,4 @@
-// The LivePatch schema: one fix, rolled out fleet-wide. See design/API.md.
+// The LivePatch schema: one fix, rolled out fleet-wide. See docs/api.md.
 import {
   allowForceSchema,
   blockingTasksSchema,

@@ -1,4 +1,4 @@
-// The LivePatchNode schema: the per-node contract between controller and agent. See design/API.md.
+// The LivePatchNode schema: the per-node contract between controller and agent. See docs/api.md.
 import {
   allowForceSchema,
   blockingTasksSchema,

@@ -1,4 +1,4 @@
-// Each test is one rule of design/KERNEL.md, checked on the simulator with a
+// Each test is one rule of docs/kernel.md, checked on the simulator with a
 // manual clock: a minute of kernel time runs in a millisecond.
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -70,7 +70,7 @@ async function state(kernel: SimulatedKernel, name: PatchName): Promise<string> 
 const A = patchName('livepatch_a');
 const B = patchName('livepatch_b');
 
-describe('the simulated kernel follows KERNEL.md', () => {
+describe('the simulated kernel follows docs/kernel.md', () => {
   test('insmod enables the patch at once and starts its transition, which completes as tasks switch', async () => {
     const { kernel, clock } = setup({ transitionSeconds: 5 });
     await kernel.load(await moduleFile('livepatch_a'));
