@@ -27,10 +27,8 @@ import {
 } from './sim-tasks.js';
 import {
   KernelError,
-  retryOnBusy,
   type KernelBackend,
   type KernelPatch,
-  type LoadOptions,
   type ModuleInfo,
   type TransitionTasks,
 } from '../types.js';
@@ -241,15 +239,11 @@ export class SimulatedKernel implements KernelBackend {
     return { name: module.name, vermagic: module.vermagic, livepatch: module.livepatch };
   }
 
-  async load(modulePath: string, options: LoadOptions = {}): Promise<void> {
+  async load(modulePath: string): Promise<void> {
     const bytes = await readFile(modulePath).catch((err: unknown) => {
       throw new KernelError('ENOENT', `insmod ${modulePath}`, (err as Error).message);
     });
-    await retryOnBusy(
-      () => this.insmod(modulePath, bytes),
-      (ms) => this.options.clock.sleep(ms),
-      options.attempts,
-    );
+    await this.insmod(modulePath, bytes);
   }
 
   /** What writing 1 to /sys/module/module/parameters/sig_enforce does: one way, unsigned modules are refused. */
@@ -301,8 +295,9 @@ export class SimulatedKernel implements KernelBackend {
     this.checkAdmission(module, op);
     if (this.modules.has(module.name)) throw new KernelError('EEXIST', op, 'File exists');
     const missing = module.depends.find((d) => !this.modules.has(d));
+    // The loader answers ENOENT for a symbol it cannot resolve; kmod words it "Unknown symbol in module".
     if (missing)
-      throw new KernelError('EINVAL', op, `Unknown symbol in module (needs ${missing})`, [
+      throw new KernelError('ENOENT', op, `Unknown symbol in module (needs ${missing})`, [
         `${module.name}: Unknown symbol in module ${missing}`,
       ]);
     if (module.livepatch && this.transition)
