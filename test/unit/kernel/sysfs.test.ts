@@ -235,6 +235,16 @@ OUT`,
     });
   });
 
+  test('the name is the one the module loads under: case kept, a dash made an underscore', async () => {
+    const modinfo = await script(
+      'modinfo',
+      `printf 'livepatch:      Y\nname:           livepatch-CVE_2024-1086\nvermagic:       6.1.0-50-amd64 SMP\n'`,
+    );
+    expect((await kernel({ modinfo }).moduleInfo(await elf('x.ko'))).name).toBe(
+      'livepatch_CVE_2024_1086',
+    );
+  });
+
   test('an ordinary module has no livepatch flag', async () => {
     const modinfo = await script(
       'modinfo',
