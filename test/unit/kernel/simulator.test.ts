@@ -108,6 +108,24 @@ describe('the simulated kernel follows KERNEL.md', () => {
     expect(await state(kernel, B)).toBe('enabled=1 transition=1');
   });
 
+  test("with kernel.ftrace_enabled=0 a livepatch load is EBUSY with the kernel's ftrace line; ftrace cannot be turned off under a patch", async () => {
+    const { kernel } = setup({ transitionSeconds: 0 });
+    kernel.setFtraceEnabled(false);
+    const err = await kernel.load(await moduleFile('livepatch_a')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KernelError);
+    expect((err as KernelError).errno).toBe('EBUSY');
+    expect((err as KernelError).kernelLog[0]).toBe(
+      "livepatch: failed to register ftrace handler for function 'cmdline_proc_show' (-16)",
+    );
+    expect(await kernel.isLoaded(A)).toBe(false);
+    kernel.setFtraceEnabled(true);
+    await kernel.load(await moduleFile('livepatch_a'));
+    expect(() => {
+      kernel.setFtraceEnabled(false);
+    }).toThrow(/EBUSY/);
+    expect(kernel.state().ftraceEnabled).toBe(true);
+  });
+
   test('writing the value enabled already has is EINVAL', async () => {
     const { kernel, clock } = setup();
     await kernel.load(await moduleFile('livepatch_a'));
