@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { ModuleSourceError } from './module-errors.js';
 import { spool } from './module-spool.js';
@@ -40,6 +40,9 @@ function xzStream(path: string, xz: string): { out: Readable; done: Promise<void
   const child = spawn(xz, ['-dc', path], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+  // Piped at once: Node drains (and drops) a child's stdout that nothing reads when it exits,
+  // and the spool only starts reading once its file is open.
+  const out = child.stdout.pipe(new PassThrough());
   const done = new Promise<void>((resolve, reject) => {
     child.on('error', (err: NodeJS.ErrnoException) => {
       reject(
@@ -58,7 +61,7 @@ function xzStream(path: string, xz: string): { out: Readable; done: Promise<void
       else reject(new Error(stderr.trim() || `xz exited with ${String(code)}`));
     });
   });
-  return { out: child.stdout, done };
+  return { out, done };
 }
 
 /**
