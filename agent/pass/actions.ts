@@ -12,11 +12,13 @@ export interface ActionFailure {
   /** Worth another try later (a busy kernel, an unreachable mirror). */
   readonly retryable: boolean;
   /**
-   * The kernel answered EBUSY: another transition runs (kpatch.service, a
-   * vendor's agent), or ftrace refuses the handler. The patch waits in flight
-   * rather than failing, up to BUSY_GIVE_UP_MS (pass/cooldowns.ts).
+   * The kernel answered EBUSY to a load or a write of `enabled`: another
+   * transition runs (kpatch.service, a vendor's agent), or ftrace refuses the
+   * handler. The patch waits in flight rather than failing, up to
+   * BUSY_GIVE_UP_MS (pass/cooldowns.ts). `answer`: what was asked and what
+   * the kernel said, for the message that ends the wait.
    */
-  readonly busy?: boolean;
+  readonly busy?: { readonly answer: string };
   /** Short CamelCase reason for the Event. */
   readonly reason: string;
 }
@@ -96,12 +98,18 @@ function explainLogged(err: KernelError): string | undefined {
   return undefined;
 }
 
-/** How an EBUSY reads while the patch waits, and the kernel's line when it gave one. */
-function busyMessage(what: string, err: KernelError): string {
+/** A load or write the patch waits on: what was asked, and the kernel's line when it gave one. */
+function busyWait(what: string, err: KernelError): ActionFailure {
   const why = err.kernelLog.length
     ? `kernel: ${err.kernelLog.join('; ')}`
     : 'another livepatch is in transition, or ftrace refuses the handler';
-  return `waiting: ${what} answered EBUSY (${why}); trying again`;
+  const answer = `${what} answered EBUSY (${why})`;
+  return {
+    reason: 'KernelBusy',
+    retryable: true,
+    busy: { answer },
+    message: `waiting: ${answer}; trying again`,
+  };
 }
 
 function explainKernelError(action: NodeAction, err: KernelError, ctx: LoadContext): ActionFailure {
@@ -110,14 +118,11 @@ function explainKernelError(action: NodeAction, err: KernelError, ctx: LoadConte
   if (refusal) return { reason: 'ModuleRefused', retryable: false, message: refusal };
   switch (err.errno) {
     case 'EBUSY':
+      if (action.kind === 'load' || action.kind === 'setEnabled') return busyWait(what, err);
       return {
         reason: 'KernelBusy',
         retryable: true,
-        ...(action.kind === 'load' || action.kind === 'setEnabled' ? { busy: true } : {}),
-        message:
-          action.kind === 'load' || action.kind === 'setEnabled'
-            ? busyMessage(what, err)
-            : `${what}: the kernel is busy (${err.message}); retrying`,
+        message: `${what}: the kernel is busy (${err.message}); retrying`,
       };
     case 'EEXIST':
       return {

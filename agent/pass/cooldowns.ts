@@ -107,10 +107,10 @@ export function busyVerdict(
   if (now - since < BUSY_GIVE_UP_MS)
     return { busySince: new Map([...rest, [action.livePatch, since]]), failure };
   const message =
-    `${failure.message.replace(/^waiting: /, '').replace(/; trying again$/, '')} for ${Math.round((now - since) / 1000)}s ` +
-    "while no other livepatch was in transition, so the agent stopped trying: ftrace refuses the patch's handler. " +
-    'Check that sysctl kernel.ftrace_enabled is 1 and that no other tool (a kprobe, a BPF trampoline, another patching tool) ' +
-    'modifies the patched functions, then change the LivePatch to try again';
+    `${failure.busy.answer} for ${Math.round((now - since) / 1000)}s while no other livepatch was in transition, ` +
+    "so the agent stopped trying: ftrace refuses the patch's handler. Check that sysctl kernel.ftrace_enabled is 1 " +
+    'and that no other tool (a kprobe, a BPF trampoline, another patching tool) modifies the patched functions, ' +
+    'then change the LivePatch to try again';
   return {
     busySince: rest,
     failure: { reason: 'KernelBusy', retryable: false, message },

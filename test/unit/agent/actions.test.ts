@@ -153,7 +153,7 @@ describe('a refused load says what the kernel refused and what to do', () => {
         }),
       }),
     });
-    expect(failure).toMatchObject({ reason: 'KernelBusy', retryable: true, busy: true });
+    expect(failure).toMatchObject({ reason: 'KernelBusy', retryable: true, busy: {} });
     expect(failure?.message).toMatch(/^waiting: load livepatch_a answered EBUSY \(/);
   });
 });
@@ -176,7 +176,10 @@ describe('a load the kernel refuses in its own words, or never answers', () => {
       new KernelError('EBUSY', 'insmod /m.ko', 'Device or resource busy', [line]),
     );
     const failure = await runLoad(k, await moduleFile());
-    expect(failure).toMatchObject({ reason: 'KernelBusy', busy: true });
+    expect(failure).toMatchObject({
+      reason: 'KernelBusy',
+      busy: { answer: `load livepatch_a answered EBUSY (kernel: ${line})` },
+    });
     expect(failure?.message).toBe(
       `waiting: load livepatch_a answered EBUSY (kernel: ${line}); trying again`,
     );

@@ -69,7 +69,10 @@ const busy: ActionFailure = {
   message:
     'waiting: load livepatch_a answered EBUSY (another livepatch is in transition, or ftrace refuses the handler); trying again',
   retryable: true,
-  busy: true,
+  busy: {
+    answer:
+      'load livepatch_a answered EBUSY (another livepatch is in transition, or ftrace refuses the handler)',
+  },
   reason: 'KernelBusy',
 };
 const transient: ActionFailure = {
@@ -120,10 +123,12 @@ describe('a busy kernel (EBUSY) is waited out, in flight, within a bound', () =>
       memory = busyAt(memory, s).memory;
       expect(memory.previous[0]?.phase).toBe('Loading');
     }
+    const answer =
+      "load livepatch_a answered EBUSY (kernel: livepatch: failed to register ftrace handler for function 'cmdline_proc_show' (-16))";
     const ftrace: ActionFailure = {
       ...busy,
-      message:
-        "waiting: load livepatch_a answered EBUSY (kernel: livepatch: failed to register ftrace handler for function 'cmdline_proc_show' (-16)); trying again",
+      busy: { answer },
+      message: `waiting: ${answer}; trying again`,
     };
     const { memory: failed, announcements } = busyAt(memory, BUSY_GIVE_UP_MS / 1000, ftrace);
     expect(failed.previous[0]?.phase).toBe('Failed');
