@@ -7,9 +7,9 @@ import { execFile } from 'node:child_process';
 import { open, readdir, readFile, stat, writeFile, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import type { BlockingTask } from '../../src/api/generated/types.js';
 import {
+  kernelModuleName,
   kernelRelease,
   patchName,
   type KernelRelease,
@@ -18,18 +18,13 @@ import {
 import { ELF_HEADER_BYTES, elfModuleProblem } from './elf.js';
 import { moduleLoadLog, uptimeSeconds } from './kmsg.js';
 import {
-  BUSY_ATTEMPTS,
   KernelError,
-  retryOnBusy,
   type Errno,
   type KernelBackend,
   type KernelPatch,
-  type LoadOptions,
   type ModuleInfo,
   type TransitionTasks,
 } from './types.js';
-
-const execFileAsync = promisify(execFile);
 
 export interface SysfsOptions {
   /** Where sysfs is mounted. */
@@ -44,10 +39,16 @@ export interface SysfsOptions {
   readonly modinfo?: string;
   /** The kernel log, read for the kernel's own words when a load is refused. */
   readonly kmsg?: string;
-  /** Injectable for tests: insmod retries and refcnt polling sleep through it. */
+  /** Injectable for tests: refcnt polling sleeps through it. */
   readonly sleep?: (ms: number) => Promise<void>;
   /** How often unload() re-reads refcnt. */
   readonly pollMs?: number;
+  /**
+   * How long insmod, rmmod and modinfo may run. A module init that blocks (a
+   * pre-patch callback that waits) keeps insmod in the kernel; the agent
+   * stops waiting so its loop and stall guard go on.
+   */
+  readonly toolTimeoutMs?: number;
 }
 
 export const DEFAULT_SYSFS_OPTIONS: SysfsOptions = {
@@ -57,6 +58,7 @@ export const DEFAULT_SYSFS_OPTIONS: SysfsOptions = {
   rmmod: 'rmmod',
   kmsg: '/dev/kmsg',
   pollMs: 500,
+  toolTimeoutMs: 60_000,
 };
 
 const KNOWN_ERRNOS: readonly Errno[] = [
@@ -81,7 +83,9 @@ export function errnoFromFsError(err: unknown): Errno {
   return KNOWN_ERRNOS.find((e) => e === code) ?? 'EIO';
 }
 
-// insmod/rmmod print strerror() text (in the C locale, see TOOL_ENV), not the errno name.
+// insmod/rmmod print strerror() text (in the C locale, see TOOL_ENV), not the errno name,
+// except for the errnos kmod's insmod words itself (its mod_strerror): ENOEXEC is
+// "Invalid module format", ENOENT "Unknown symbol in module", EINVAL "Invalid parameters".
 const STDERR_ERRNOS: readonly (readonly [string, Errno])[] = [
   ['Device or resource busy', 'EBUSY'],
   ['is in use', 'EBUSY'],
@@ -91,7 +95,8 @@ const STDERR_ERRNOS: readonly (readonly [string, Errno])[] = [
   ['Key was rejected by service', 'EKEYREJECTED'],
   ['Required key not available', 'EKEYREJECTED'],
   ['Invalid argument', 'EINVAL'],
-  ['Unknown symbol', 'EINVAL'],
+  ['Invalid parameters', 'EINVAL'],
+  ['Unknown symbol', 'ENOENT'],
   ['No such file', 'ENOENT'],
   ['not currently loaded', 'ENOENT'],
   ['Operation not permitted', 'EPERM'],
@@ -147,11 +152,13 @@ export class SysfsKernel implements KernelBackend {
   private readonly opts: SysfsOptions;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly pollMs: number;
+  private readonly toolTimeoutMs: number;
 
   constructor(options: Partial<SysfsOptions> = {}) {
     this.opts = { ...DEFAULT_SYSFS_OPTIONS, ...options };
     this.sleep = this.opts.sleep ?? ((ms: number) => delay(ms));
     this.pollMs = this.opts.pollMs ?? 500;
+    this.toolTimeoutMs = this.opts.toolTimeoutMs ?? 60_000;
   }
 
   async release(): Promise<KernelRelease> {
@@ -204,33 +211,26 @@ export class SysfsKernel implements KernelBackend {
   async moduleInfo(modulePath: string): Promise<ModuleInfo> {
     const problem = await elfProblem(modulePath);
     if (problem) throw new KernelError('ENOEXEC', `read ${modulePath}`, problem);
+    const op = `modinfo ${modulePath}`;
     let stdout: string;
     try {
-      ({ stdout } = await execFileAsync(this.opts.modinfo ?? 'modinfo', [modulePath], {
-        env: TOOL_ENV,
-      }));
+      stdout = await this.runTool(this.opts.modinfo ?? 'modinfo', modulePath, op);
     } catch (err) {
-      const stderr = toolStderr(err);
-      throw new KernelError(
-        'ENOEXEC',
-        `modinfo ${modulePath}`,
-        stderr !== '' ? stderr : String(err),
-      );
+      if (err instanceof KernelError && err.errno === 'ETIMEDOUT') throw err;
+      const detail = err instanceof KernelError ? toolMessage(err) : String(err);
+      throw new KernelError('ENOEXEC', op, detail);
     }
     return parseModinfo(stdout, modulePath);
   }
 
-  async load(modulePath: string, options: LoadOptions = {}): Promise<void> {
+  async load(modulePath: string): Promise<void> {
     const op = `insmod ${modulePath}`;
     const since = await uptimeSeconds(this.opts.procRoot).catch(() => 0);
     try {
-      await retryOnBusy(
-        () => this.runTool(this.opts.insmod, modulePath, op),
-        this.sleep,
-        options.attempts ?? BUSY_ATTEMPTS,
-      );
+      await this.runTool(this.opts.insmod, modulePath, op);
     } catch (err) {
-      if (!(err instanceof KernelError) || err.errno === 'EBUSY') throw err;
+      // EBUSY too: ftrace refusing the handler says so only in the kernel log.
+      if (!(err instanceof KernelError) || err.errno === 'ETIMEDOUT') throw err;
       const log = await moduleLoadLog(this.opts.kmsg ?? '/dev/kmsg', since);
       if (log.length === 0) throw err;
       throw new KernelError(err.errno, op, `${toolMessage(err)}; kernel: ${log.join('; ')}`, log);
@@ -396,15 +396,38 @@ export class SysfsKernel implements KernelBackend {
     }
   }
 
-  /** Runs insmod/rmmod without a shell; a non-zero exit becomes a KernelError from its stderr. */
-  private async runTool(command: string, arg: string, op: string): Promise<void> {
-    try {
-      await execFileAsync(command, [arg], { env: TOOL_ENV });
-    } catch (err) {
-      const stderr = toolStderr(err);
-      const detail = stderr !== '' ? stderr : err instanceof Error ? err.message : String(err);
-      throw new KernelError(errnoFromModuleToolStderr(stderr), op, detail);
-    }
+  /**
+   * Runs insmod/rmmod/modinfo without a shell and gives its stdout; a
+   * non-zero exit becomes a KernelError from its stderr. A tool still running
+   * after toolTimeoutMs is ETIMEDOUT at once: it is sent SIGKILL, but a
+   * process blocked in a module's init may not die, and nothing waits for it.
+   */
+  private runTool(command: string, arg: string, op: string): Promise<string> {
+    const tool = command.split('/').at(-1) ?? command;
+    const limitMs = this.toolTimeoutMs;
+    return new Promise((resolve, reject) => {
+      const child = execFile(command, [arg], { env: TOOL_ENV }, (err, stdout, stderr) => {
+        clearTimeout(timer);
+        if (!err) {
+          resolve(stdout);
+          return;
+        }
+        const text = stderr.trim();
+        reject(
+          new KernelError(errnoFromModuleToolStderr(text), op, text !== '' ? text : err.message),
+        );
+      });
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(
+          new KernelError(
+            'ETIMEDOUT',
+            op,
+            `${tool} did not return within ${limitMs / 1000}s: the module's init or exit is blocked in the kernel (a livepatch callback that waits, say); the agent stopped waiting for it`,
+          ),
+        );
+      }, limitMs);
+    });
   }
 
   private patchDir(name: PatchName): string {
@@ -455,12 +478,6 @@ export function parseModinfo(stdout: string, modulePath: string): ModuleInfo {
       `modinfo ${modulePath}`,
       'not a kernel module: modinfo shows no name or vermagic',
     );
-  return { name, vermagic, livepatch: fields.get('livepatch') === 'Y' };
-}
-
-function toolStderr(err: unknown): string {
-  if (typeof err !== 'object' || err === null || !('stderr' in err)) return '';
-  const { stderr } = err;
-  if (typeof stderr === 'string') return stderr.trim();
-  return Buffer.isBuffer(stderr) ? stderr.toString('utf8').trim() : '';
+  // The name it loads under: a dash modinfo shows is an underscore to the kernel.
+  return { name: kernelModuleName(name), vermagic, livepatch: fields.get('livepatch') === 'Y' };
 }

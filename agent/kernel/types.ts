@@ -6,7 +6,16 @@ import type { KernelRelease, PatchName } from '../../src/api/names.js';
 
 /** The errno values the livepatch interface and the module loader answer with. */
 export type Errno =
-  'EINVAL' | 'EBUSY' | 'ENOEXEC' | 'EEXIST' | 'ENOENT' | 'EPERM' | 'EKEYREJECTED' | 'EIO';
+  | 'EINVAL'
+  | 'EBUSY'
+  | 'ENOEXEC'
+  | 'EEXIST'
+  | 'ENOENT'
+  | 'EPERM'
+  | 'EKEYREJECTED'
+  | 'EIO'
+  /** Not the kernel's: insmod or rmmod did not return in time (a module init that blocks). */
+  | 'ETIMEDOUT';
 
 /** A refusal by the kernel, with its errno: the agent turns it into a phase and a message. */
 export class KernelError extends Error {
@@ -55,11 +64,6 @@ export interface ModuleInfo {
   readonly livepatch: boolean;
 }
 
-export interface LoadOptions {
-  /** insmod attempts while the kernel answers EBUSY (default 5, like kpatch). */
-  readonly attempts?: number;
-}
-
 export interface KernelBackend {
   readonly kind: BackendKind;
   /** `uname -r`. */
@@ -76,10 +80,11 @@ export interface KernelBackend {
   moduleInfo(modulePath: string): Promise<ModuleInfo>;
   /**
    * insmod: loads the module file, which enables the patch at once and starts
-   * its transition. Retries on EBUSY like kpatch; refuses with ENOEXEC on a
-   * vermagic mismatch, EEXIST when already loaded.
+   * its transition. One attempt: EBUSY (another transition runs) is the
+   * pass's to wait out, not the backend's; ENOEXEC on a vermagic mismatch,
+   * EEXIST when already loaded.
    */
-  load(modulePath: string, options?: LoadOptions): Promise<void>;
+  load(modulePath: string): Promise<void>;
   /** Writes `enabled`: disable, or reverse the patch in transition. */
   setEnabled(name: PatchName, enabled: boolean): Promise<void>;
   /** The tasks blocking the transition of `name` (from /proc/<pid>/task/<tid>/patch_state). */
@@ -102,24 +107,4 @@ export function kstrtobool(value: string): boolean | undefined {
     if (d === 'f') return false;
   }
   return undefined;
-}
-
-export const BUSY_ATTEMPTS = 5;
-
-/** kpatch's insmod policy: up to 5 attempts, 2 s apart, only while the kernel answers EBUSY. */
-export async function retryOnBusy(
-  attempt: () => Promise<void>,
-  sleep: (ms: number) => Promise<void>,
-  attempts = BUSY_ATTEMPTS,
-  delayMs = 2000,
-): Promise<void> {
-  for (let i = 1; ; i++) {
-    try {
-      await attempt();
-      return;
-    } catch (err) {
-      if (!(err instanceof KernelError && err.errno === 'EBUSY') || i >= attempts) throw err;
-      await sleep(delayMs);
-    }
-  }
 }

@@ -14,6 +14,7 @@ import { isDnsLabel, isDnsSubdomain, type PatchName } from '../../src/api/names.
 import { download, type DownloadOptions } from './module-download.js';
 import { ModuleSourceError } from './module-errors.js';
 import { DEFAULT_URL_POLICY, shownUrl } from './module-policy.js';
+import { decompressModule } from './module-decompress.js';
 import { spool, tooLarge, type Spooled } from './module-spool.js';
 
 export interface ModuleSourceOptions {
@@ -200,14 +201,18 @@ export function createModuleFetcher(options: ModuleSourceOptions): ModuleFetcher
   return async (name, source, signal) => {
     await mkdir(options.moduleDir, { recursive: true });
     const tmp = join(options.moduleDir, `${name}${DOWNLOAD_MARK}${process.pid}-${++fetches}`);
+    const plain = `${tmp}-plain`;
     try {
       const file = await fetch(options, dl, source, tmp, signal);
       verify(file, source.sha256);
+      // The checksum is the published file's; what is checked and loaded is the plain .ko.
+      const compressed = await decompressModule(tmp, plain, dl.maxBytes, file.where);
       const path = join(options.moduleDir, `${name}-${file.sha256.slice(0, 16)}.ko`);
-      await rename(tmp, path);
+      await rename(compressed ? plain : tmp, path);
       return path;
     } finally {
       await rm(tmp, { force: true });
+      await rm(plain, { force: true });
     }
   };
 }

@@ -11,6 +11,14 @@ export interface ActionFailure {
   readonly message: string;
   /** Worth another try later (a busy kernel, an unreachable mirror). */
   readonly retryable: boolean;
+  /**
+   * The kernel answered EBUSY to a load or a write of `enabled`: another
+   * transition runs (kpatch.service, a vendor's agent), or ftrace refuses the
+   * handler. The patch waits in flight rather than failing, up to
+   * BUSY_GIVE_UP_MS (pass/cooldowns.ts). `answer`: what was asked and what
+   * the kernel said, for the message that ends the wait.
+   */
+  readonly busy?: { readonly answer: string };
   /** Short CamelCase reason for the Event. */
   readonly reason: string;
 }
@@ -60,9 +68,48 @@ function explainRefusal(err: KernelError, ctx: LoadContext): string | undefined 
       return logSays(err, /lockdown/i)
         ? `the kernel is locked down and refuses unsigned modules (${err.message}). Sign the livepatch with a key the node trusts`
         : `the kernel did not permit the load (${err.message}): the agent needs CAP_SYS_MODULE (a privileged pod), or the kernel is locked down`;
+    case 'ETIMEDOUT':
+      return (
+        `${err.message}. The module is left as the kernel has it; nothing more is tried for this generation. ` +
+        "Read the node's kernel log (dmesg) for what its init waits on; a module stuck in init needs a reboot to go"
+      );
     default:
-      return undefined;
+      return explainLogged(err);
   }
+}
+
+/**
+ * A load the kernel refused with a line of its own (a pre-patch callback that
+ * failed, patch states the loaded patches do not allow): its words, quoted.
+ */
+function explainLogged(err: KernelError): string | undefined {
+  if (logSays(err, /not compatible with the already installed livepatches/))
+    return (
+      `the kernel refused the patch (${err.message}): its klp_state list does not allow the livepatches already loaded on this node. ` +
+      'Build it with states compatible with them, or make it an atomic-replace patch of them'
+    );
+  if (logSays(err, /pre-patch callback failed/))
+    return (
+      `the patch's own pre-patch callback refused to load it (${err.message}); nothing was patched. ` +
+      'Its callback says why: fix what it checks on this node, or the patch'
+    );
+  if (err.kernelLog.length > 0 && err.errno !== 'EBUSY')
+    return `the kernel refused the module (${err.message})`;
+  return undefined;
+}
+
+/** A load or write the patch waits on: what was asked, and the kernel's line when it gave one. */
+function busyWait(what: string, err: KernelError): ActionFailure {
+  const why = err.kernelLog.length
+    ? `kernel: ${err.kernelLog.join('; ')}`
+    : 'another livepatch is in transition, or ftrace refuses the handler';
+  const answer = `${what} answered EBUSY (${why})`;
+  return {
+    reason: 'KernelBusy',
+    retryable: true,
+    busy: { answer },
+    message: `waiting: ${answer}; trying again`,
+  };
 }
 
 function explainKernelError(action: NodeAction, err: KernelError, ctx: LoadContext): ActionFailure {
@@ -71,6 +118,7 @@ function explainKernelError(action: NodeAction, err: KernelError, ctx: LoadConte
   if (refusal) return { reason: 'ModuleRefused', retryable: false, message: refusal };
   switch (err.errno) {
     case 'EBUSY':
+      if (action.kind === 'load' || action.kind === 'setEnabled') return busyWait(what, err);
       return {
         reason: 'KernelBusy',
         retryable: true,
@@ -127,6 +175,7 @@ export async function runAction(
         checkModule(ctx.info, action, deps.release);
         log.info('loading module', { path: action.path, vermagic: ctx.info.vermagic });
         await deps.backend.load(action.path);
+        await expectPatchDirectory(deps, action);
         break;
       }
       case 'setEnabled':
@@ -148,6 +197,28 @@ export async function runAction(
     log.warn(failure.message, { reason: failure.reason, retryable: failure.retryable });
     return failure;
   }
+}
+
+/**
+ * A livepatch's init calls klp_enable_patch, which creates its sysfs
+ * directory before insmod returns. A module marked livepatch=Y whose init
+ * does not is no patch the agent can drive: it is unloaded again and the
+ * load fails for this generation, rather than loaded, unloaded and loaded anew.
+ */
+async function expectPatchDirectory(deps: ActionDeps, action: NodeAction): Promise<void> {
+  const patches = await deps.backend.patches();
+  if (patches.some((p) => p.name === action.patchName)) return;
+  const unloaded = await deps.backend
+    .unload(action.patchName, deps.unloadTimeoutMs)
+    .then(() => 'it was unloaded again')
+    .catch((err: unknown) => `unloading it failed too (${(err as Error).message})`);
+  throw new ModuleSourceError(
+    `the module ${action.patchName} loaded but created no /sys/kernel/livepatch/${action.patchName}: its init did not ` +
+      `enable a livepatch (klp_enable_patch), though modinfo says livepatch=Y; ${unloaded}. ` +
+      "Build it with kpatch-build or klp-build, or check its init in the node's kernel log (dmesg)",
+    false,
+    'ModuleRejected',
+  );
 }
 
 /** modinfo of the verified file; a file it cannot read is not a module at all, and never reaches insmod. */

@@ -421,13 +421,18 @@ export function decideNode(
 }
 
 /**
- * The other loaded patches a force pins with it: every one before 5.18, the
- * ones a replace patch supersedes after (kernel/profile.ts, forceMarks).
+ * The other patches a force pins with it: every one before 5.18, the ones a
+ * replace patch supersedes after (kernel/profile.ts, forceMarks). The kernel
+ * marks the patches on its list, which are those with a sysfs directory; a
+ * managed module still loaded without one (disabled, replaced) is not marked
+ * and stays removable.
  */
 function pinnedOthers(kernel: KernelView, action: NodeAction): PatchName[] {
   const k = kernel.patches.find((p) => p.name === action.patchName);
   if (!k) return [];
   const marks = forceMarks(kernel.profile, { enabling: k.enabled, replace: k.replace === true });
   if (marks !== 'all' && marks !== 'others') return [];
-  return [...kernel.loaded].filter((name) => name !== action.patchName);
+  return [...kernel.loaded].filter(
+    (name) => name !== action.patchName && kernel.patches.some((p) => p.name === name),
+  );
 }

@@ -21,6 +21,7 @@ import type { KernelView, NodeDecision } from './node-machine.js';
 import {
   afterAction,
   beginPass,
+  busyExplained,
   decide,
   endPass,
   nodeStatus,
@@ -94,8 +95,8 @@ async function act(
     readKernel(deps.backend, deps.kernel.profile, desired, deps.log);
   const decideNow = (view: KernelView, memory: PassMemory): NodeDecision =>
     decide(desired, view, memory, deps.fetches.view(desired), deps.clock.now());
-  let memory = beginPass(carried, deps.clock.now());
   let view = await read();
+  let memory = busyExplained(beginPass(carried, deps.clock.now()), view);
   let decision = decideNow(view, memory);
   for (let i = 0; decision.action && i < MAX_ACTIONS_PER_PASS; i++) {
     const action = decision.action;
@@ -123,6 +124,7 @@ async function act(
     deps.announcer.announce(after.announcements);
     if (failure) break;
     view = await read();
+    memory = busyExplained(memory, view);
     decision = decideNow(view, memory);
   }
   return { view, decision, memory };

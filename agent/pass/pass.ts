@@ -12,10 +12,12 @@ import type { KernelRelease } from '../../src/api/names.js';
 import type { ActionFailure } from './actions.js';
 import { actionAnnouncements, type Announcement } from './announcements.js';
 import {
+  busyVerdict,
   expireCooldowns,
   heldBack,
   nextCooldownEnd,
   restAfterFailure,
+  type BusySince,
   type Cooldowns,
 } from './cooldowns.js';
 import type { KernelCheck } from '../kernel/check.js';
@@ -30,13 +32,25 @@ export interface PassMemory {
   readonly cooldowns: Cooldowns;
   /** The kernel's taint just before this agent loaded each LivePatch's module. */
   readonly taintAtLoad: ReadonlyMap<string, number>;
+  /** Loads and writes waiting out an EBUSY no transition explains, since when. */
+  readonly busySince: BusySince;
 }
 
 export const EMPTY_MEMORY: PassMemory = {
   previous: [],
   cooldowns: new Map(),
   taintAtLoad: new Map(),
+  busySince: new Map(),
 };
+
+/**
+ * A transition the kernel shows explains an EBUSY: the wait for it is no
+ * refusal, and the clock of BUSY_GIVE_UP_MS starts again once it is over.
+ */
+export function busyExplained(memory: PassMemory, view: KernelView): PassMemory {
+  if (memory.busySince.size === 0 || !view.patches.some((p) => p.transition)) return memory;
+  return { ...memory, busySince: new Map() };
+}
 
 export interface PassTimings {
   /** How often the kernel is read while a transition runs. */
@@ -86,14 +100,16 @@ export function afterAction(
     failureRestMs: number;
   },
 ): { memory: PassMemory; announcements: Announcement[] } {
-  const { action, failure } = done;
+  const { action } = done;
+  const { busySince, failure } = busyVerdict(memory.busySince, action, done.failure, done.now);
   const announcements = actionAnnouncements(decision.patches, action, failure);
-  if (!failure) return { memory: { ...memory, previous: decision.patches }, announcements };
+  if (!failure)
+    return { memory: { ...memory, busySince, previous: decision.patches }, announcements };
   const { cooldowns, patches } = restAfterFailure(decision.patches, memory.cooldowns, {
     ...done,
     failure,
   });
-  return { memory: { ...memory, cooldowns, previous: patches }, announcements };
+  return { memory: { ...memory, busySince, cooldowns, previous: patches }, announcements };
 }
 
 /** What is saved on the node before an action: the decision, bake stamps and all. */

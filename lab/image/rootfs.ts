@@ -11,8 +11,18 @@ import { runCommand } from '../command.js';
 /** The unprivileged user the image runs as; the chart's controller runs as it too. */
 export const IMAGE_USER = { name: 'livepatch', uid: 1000, gid: 1000 } as const;
 
-/** Node's C libraries, kmod for the sysfs backend, Debian's identity and /etc/services. */
-export const DEBIAN_PACKAGES = ['base-files', 'netbase', 'libc6', 'libstdc++6', 'kmod'] as const;
+/**
+ * Node's C libraries, kmod for the sysfs backend, xz for .ko.xz modules (Node
+ * decompresses zstd and gzip itself), Debian's identity and /etc/services.
+ */
+export const DEBIAN_PACKAGES = [
+  'base-files',
+  'netbase',
+  'libc6',
+  'libstdc++6',
+  'kmod',
+  'xz-utils',
+] as const;
 
 /** Paths of the Debian packages no program in the image reads (documentation, locales, init scripts). */
 const DEBIAN_PRUNED = [

@@ -36,7 +36,13 @@ const BUSYBOX_APPLETS = [
   'poweroff',
 ];
 
-export const TEST_MODULES = ['lpt_cmdline', 'lpt_cmdline_v2', 'lpt_holder', 'lpt_stall'] as const;
+export const TEST_MODULES = [
+  'lpt_cmdline',
+  'lpt_cmdline_v2',
+  'lpt_holder',
+  'lpt_stall',
+  'lpt_Upper',
+] as const;
 
 function modulesSourceDir(): string {
   return join(repositoryRoot(), 'lab', 'kernel', 'modules');

@@ -15,7 +15,12 @@ export type NodeName = Brand<string, 'NodeName'>;
 /** A kernel release as `uname -r` prints it. */
 export type KernelRelease = Brand<string, 'KernelRelease'>;
 
-export const PATCH_NAME_PATTERN = /^[a-z0-9_]{1,55}$/;
+/**
+ * A module name as the kernel keeps it: letters of either case (kpatch-build
+ * and klp-build keep the patch file's, vendors ship lkp_Ubuntu_…), digits and
+ * underscores; at most 55 characters (MODULE_NAME_LEN less its NUL). Never a path.
+ */
+export const PATCH_NAME_PATTERN = /^[A-Za-z0-9_]{1,55}$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -41,6 +46,15 @@ export function patchName(value: string): PatchName {
     );
   }
   return value as PatchName;
+}
+
+/**
+ * The name the kernel loads a module under, from the name its file or modinfo
+ * gives: kbuild and kmod turn every dash into an underscore
+ * (livepatch-fix.ko loads as livepatch_fix).
+ */
+export function kernelModuleName(name: string): string {
+  return name.replaceAll('-', '_');
 }
 
 export function nodeName(value: string): NodeName {

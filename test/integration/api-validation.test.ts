@@ -51,9 +51,9 @@ const CASES: Case[] = [
     spec: (s) => (s['patchName'] = 'live/patch'),
   },
   {
-    title: 'patchName with uppercase',
+    title: 'patchName with a dash (the kernel loads livepatch-fix.ko as livepatch_fix)',
     field: 'spec.patchName',
-    spec: (s) => (s['patchName'] = 'Livepatch_Fix'),
+    spec: (s) => (s['patchName'] = 'livepatch-fix'),
   },
   {
     title: 'patchName of 56 characters',
@@ -249,6 +249,15 @@ describe('kubectl apply refuses an invalid LivePatch and names the field', () =>
   test('the valid base manifest is accepted, so every refusal below is due to its one change', async () => {
     const manifest = validLivePatch('valid-base');
     created.push('valid-base');
+    const result = await kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  });
+
+  test('a patchName with upper-case letters, as kpatch-build and vendors name modules, is accepted', async () => {
+    const manifest = validLivePatch('valid-upper');
+    (manifest['spec'] as Json)['patchName'] = 'livepatch_CVE_2024_1086';
+    created.push('valid-upper');
     const result = await kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);

@@ -88,6 +88,10 @@ async function inImage(user: string, command: readonly string[]): Promise<string
       expect(await inImage('0:0', [tool, '-V'])).toMatch(/^kmod version \d+/);
   });
 
+  test('xz runs from the image, for .ko.xz modules', async () => {
+    expect(await inImage('0:0', ['xz', '--version'])).toMatch(/^xz \(XZ Utils\)/);
+  });
+
   test('nothing only development needs: no compiler, test tools, sources, maps, declarations or tests', async () => {
     const modules = await readdir(join(image.root, 'app', 'node_modules'));
     for (const dev of ['typescript', 'jest', 'eslint', 'prettier', 'ts-jest', 'node', '@peculiar'])

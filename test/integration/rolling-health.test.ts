@@ -24,7 +24,7 @@ function waitForPhase(name: string, phase: string): Promise<LivePatch> {
 
 /** Clears every simulator annotation the previous test left, then sets these on one node. */
 async function aim(node: string, annotations: string[]): Promise<void> {
-  for (const key of ['transition-seconds', 'load-taint'])
+  for (const key of ['transition-seconds', 'load-taint', 'load-error'])
     await kubectlOk([
       'annotate',
       'nodes',
@@ -68,6 +68,36 @@ describe('rolling pacing', () => {
     expect([...reports.values()].every((r) => r?.phase === 'Patched')).toBe(true);
     const lp = await getLivePatch('mixed');
     expect(lp.status).toMatchObject({ phase: 'Complete', summary: `${NODES}/${NODES}` });
+  });
+});
+
+describe('a busy kernel', () => {
+  test('EBUSY on insmod (another tool loading a patch) keeps the node in flight, not Failed: no rollback, and it loads once the kernel lets it', async () => {
+    const node = firstNode('busy');
+    await aim(node, ['sim.livepatch.io/load-error=EBUSY']);
+    await applyLivePatch('busy', {
+      kernel: KERNEL,
+      spec: { rollout: { maxUnavailable: 1 }, stall: { action: 'Rollback' }, failureBudget: 0 },
+    });
+    const waiting = await waitUntil(
+      `${node} to answer EBUSY twice`,
+      () => nodeReports('busy'),
+      (r) => r.get(node)?.message?.includes('answered EBUSY') === true,
+      60_000,
+    );
+    expect(waiting.get(node)?.phase).toBe('Loading');
+    // Longer than the five insmod attempts over ~8 s after which a node used to be Failed.
+    await new Promise((resolve) => setTimeout(resolve, 15_000));
+    const still = await nodeReports('busy');
+    expect(still.get(node)).toMatchObject({ phase: 'Loading' });
+    expect(still.get(node)?.message).toContain('waiting: load livepatch_busy answered EBUSY');
+    const lp = await getLivePatch('busy');
+    expect(lp.status?.phase).not.toBe('Failed');
+    expect(lp.status?.phase).not.toBe('RolledBack');
+    expect(lp.status?.nodes).toMatchObject({ failed: 0 });
+    await aim(node, []);
+    await waitForPhase('busy', 'Complete');
+    expect((await nodeReports('busy')).get(node)?.phase).toBe('Patched');
   });
 });
 

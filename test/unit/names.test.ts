@@ -1,13 +1,32 @@
 import { hostnameLabel } from '../../lab/controlplane/nodes.js';
 import { describe, expect, test } from '@jest/globals';
-import { InvalidNameError, kernelRelease, nodeName, patchName } from '../../src/api/names.js';
+import {
+  InvalidNameError,
+  kernelModuleName,
+  kernelRelease,
+  nodeName,
+  patchName,
+} from '../../src/api/names.js';
 
 describe('names are checked before they reach a path or the API', () => {
   test('a patch name is a plain module name', () => {
     expect(patchName('livepatch_cve_2024_1086')).toBe('livepatch_cve_2024_1086');
   });
 
-  test.each(['../etc', 'a/b', 'Upper', '', 'x'.repeat(56), 'with-dash'])(
+  test('upper-case letters occur in module names as kpatch-build and vendors make them', () => {
+    expect(patchName('livepatch_CVE_2024_1086')).toBe('livepatch_CVE_2024_1086');
+    expect(patchName('lkp_Ubuntu_6_8_0_40_42_generic_57')).toBe(
+      'lkp_Ubuntu_6_8_0_40_42_generic_57',
+    );
+    expect(patchName('x'.repeat(55))).toHaveLength(55);
+  });
+
+  test('a dash in a module file or modinfo name is an underscore to the kernel', () => {
+    expect(kernelModuleName('livepatch-fix-CVE')).toBe('livepatch_fix_CVE');
+    expect(kernelModuleName('livepatch_fix')).toBe('livepatch_fix');
+  });
+
+  test.each(['../etc', 'a/b', '', 'x'.repeat(56), 'with-dash', 'dot.ko'])(
     'patch name %j is refused',
     (value) => {
       expect(() => patchName(value)).toThrow(InvalidNameError);

@@ -27,10 +27,8 @@ import {
 } from './sim-tasks.js';
 import {
   KernelError,
-  retryOnBusy,
   type KernelBackend,
   type KernelPatch,
-  type LoadOptions,
   type ModuleInfo,
   type TransitionTasks,
 } from '../types.js';
@@ -86,6 +84,8 @@ export interface SimKernelState {
   readonly taint: number;
   readonly signaturesEnforced: boolean;
   readonly lockedDown: boolean;
+  /** The sysctl kernel.ftrace_enabled; absent in older state files, where it was 1. */
+  readonly ftraceEnabled?: boolean;
   readonly loaded: readonly { module: SimModule; enabled: boolean; removeAt?: number }[];
   readonly modules: readonly LoadedModule[];
   /** Successful insmods per module name since boot: a module loaded twice shows here. */
@@ -117,6 +117,7 @@ export class SimulatedKernel implements KernelBackend {
   private taint: number;
   private signaturesEnforced = false;
   private lockedDown = false;
+  private ftraceEnabled = true;
   private readonly loads = new Map<string, number>();
 
   constructor(private readonly options: SimulatorOptions) {
@@ -132,6 +133,7 @@ export class SimulatedKernel implements KernelBackend {
       taint: this.taint,
       signaturesEnforced: this.signaturesEnforced,
       lockedDown: this.lockedDown,
+      ftraceEnabled: this.ftraceEnabled,
       loaded: this.loaded.map((p) => ({ ...p })),
       modules: [...this.modules.values()].map((m) => ({ ...m })),
       loads: Object.fromEntries(this.loads),
@@ -161,6 +163,7 @@ export class SimulatedKernel implements KernelBackend {
     this.taint = state.taint;
     this.signaturesEnforced = state.signaturesEnforced;
     this.lockedDown = state.lockedDown;
+    this.ftraceEnabled = state.ftraceEnabled ?? true;
     this.loaded.push(...state.loaded.map((p) => ({ ...p })));
     for (const m of state.modules) this.modules.set(m.module.name, { ...m });
     for (const [name, n] of Object.entries(state.loads)) this.loads.set(name, n);
@@ -241,15 +244,11 @@ export class SimulatedKernel implements KernelBackend {
     return { name: module.name, vermagic: module.vermagic, livepatch: module.livepatch };
   }
 
-  async load(modulePath: string, options: LoadOptions = {}): Promise<void> {
+  async load(modulePath: string): Promise<void> {
     const bytes = await readFile(modulePath).catch((err: unknown) => {
       throw new KernelError('ENOENT', `insmod ${modulePath}`, (err as Error).message);
     });
-    await retryOnBusy(
-      () => this.insmod(modulePath, bytes),
-      (ms) => this.options.clock.sleep(ms),
-      options.attempts,
-    );
+    await this.insmod(modulePath, bytes);
   }
 
   /** What writing 1 to /sys/module/module/parameters/sig_enforce does: one way, unsigned modules are refused. */
@@ -261,6 +260,23 @@ export class SimulatedKernel implements KernelBackend {
   /** What writing `integrity` to /sys/kernel/security/lockdown does: one way, unsigned modules are refused. */
   lockDown(): void {
     this.lockedDown = true;
+    this.changed();
+  }
+
+  /**
+   * What writing the sysctl kernel.ftrace_enabled does. Livepatch's ftrace
+   * handlers are permanent: ftrace cannot be turned off under a loaded
+   * patch (EBUSY), and with it off no patch can register its handler.
+   */
+  setFtraceEnabled(enabled: boolean): void {
+    this.advance();
+    if (!enabled && this.loaded.length > 0)
+      throw new KernelError(
+        'EBUSY',
+        'sysctl kernel.ftrace_enabled=0',
+        'a livepatch holds a permanent ftrace handler',
+      );
+    this.ftraceEnabled = enabled;
     this.changed();
   }
 
@@ -301,12 +317,23 @@ export class SimulatedKernel implements KernelBackend {
     this.checkAdmission(module, op);
     if (this.modules.has(module.name)) throw new KernelError('EEXIST', op, 'File exists');
     const missing = module.depends.find((d) => !this.modules.has(d));
+    // The loader answers ENOENT for a symbol it cannot resolve; kmod words it "Unknown symbol in module".
     if (missing)
-      throw new KernelError('EINVAL', op, `Unknown symbol in module (needs ${missing})`, [
+      throw new KernelError('ENOENT', op, `Unknown symbol in module (needs ${missing})`, [
         `${module.name}: Unknown symbol in module ${missing}`,
       ]);
     if (module.livepatch && this.transition)
       throw new KernelError('EBUSY', op, 'Device or resource busy');
+    if (module.livepatch && !this.ftraceEnabled) {
+      // klp_enable_patch registers a permanent ftrace handler per function; ftrace refuses it.
+      const fn = module.objects[0]?.functions[0] ?? '';
+      const log = [
+        `livepatch: failed to register ftrace handler for function '${fn}' (-16)`,
+        `livepatch: failed to patch object '${module.objects[0]?.name ?? 'vmlinux'}'`,
+        `livepatch: failed to enable patch '${module.name}'`,
+      ];
+      throw new KernelError('EBUSY', op, `Device or resource busy; kernel: ${log.join('; ')}`, log);
+    }
     this.admit(module);
     if (module.livepatch) {
       // Module init calls klp_enable_patch: the patch is enabled and its transition starts at once.

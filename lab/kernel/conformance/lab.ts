@@ -7,7 +7,8 @@ import { KernelError, type KernelBackend } from '../../../agent/kernel/types.js'
 import { poll } from '../../wait.js';
 
 /** The project's own test modules (lab/kernel/modules). */
-export type TestModule = 'lpt_cmdline' | 'lpt_cmdline_v2' | 'lpt_holder' | 'lpt_stall';
+export type TestModule =
+  'lpt_cmdline' | 'lpt_cmdline_v2' | 'lpt_holder' | 'lpt_stall' | 'lpt_Upper';
 
 export interface SysfsEntry {
   readonly enabled: boolean;
@@ -31,6 +32,8 @@ export interface Lab {
   kthreadPid(comm: string): Promise<number | undefined>;
   /** Raises lockdown to integrity (one way). */
   lockDown(): Promise<void>;
+  /** Writes the sysctl kernel.ftrace_enabled; a refusal is a KernelError with the kernel's errno. */
+  setFtraceEnabled(enabled: boolean): Promise<void>;
   /** Sets module.sig_enforce (one way). */
   enforceSignatures(): Promise<void>;
   /** The kernel's clock: simulated time for the simulator, the wall clock in a VM. */

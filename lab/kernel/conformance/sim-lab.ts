@@ -21,6 +21,7 @@ const MODULES: Record<TestModule, Omit<SimModuleOptions, 'name' | 'kernel'>> = {
   lpt_cmdline_v2: { functions: ['vmlinux:cmdline_proc_show'], replace: true },
   lpt_holder: { livepatch: false, kthreads: [{ comm: 'lpt_holder', function: 'lpt_holder_wait' }] },
   lpt_stall: { functions: ['lpt_holder:lpt_holder_wait'], depends: ['lpt_holder'] },
+  lpt_Upper: { functions: ['vmlinux:cmdline_proc_show'] },
 };
 
 export class SimLab implements Lab {
@@ -79,6 +80,12 @@ export class SimLab implements Lab {
   lockDown(): Promise<void> {
     this.backend.lockDown();
     return Promise.resolve();
+  }
+
+  setFtraceEnabled(enabled: boolean): Promise<void> {
+    return Promise.resolve().then(() => {
+      this.backend.setFtraceEnabled(enabled);
+    });
   }
 
   enforceSignatures(): Promise<void> {

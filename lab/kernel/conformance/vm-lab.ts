@@ -3,7 +3,8 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { KernelProfile } from '../../../agent/kernel/profile.js';
-import type { KernelBackend } from '../../../agent/kernel/types.js';
+import { errnoFromFsError } from '../../../agent/kernel/sysfs.js';
+import { KernelError, type KernelBackend } from '../../../agent/kernel/types.js';
 import type { Lab, SysfsEntry, TestModule } from './lab.js';
 
 async function readOptional(path: string): Promise<string | undefined> {
@@ -66,6 +67,19 @@ export class VmLab implements Lab {
 
   async lockDown(): Promise<void> {
     await writeFile('/sys/kernel/security/lockdown', 'integrity');
+  }
+
+  async setFtraceEnabled(enabled: boolean): Promise<void> {
+    const value = enabled ? '1' : '0';
+    try {
+      await writeFile('/proc/sys/kernel/ftrace_enabled', value);
+    } catch (err) {
+      throw new KernelError(
+        errnoFromFsError(err),
+        `sysctl kernel.ftrace_enabled=${value}`,
+        String(err),
+      );
+    }
   }
 
   async enforceSignatures(): Promise<void> {

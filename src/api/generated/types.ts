@@ -29,7 +29,7 @@ export interface LivePatchNode {
 
 /** What to patch, where, how fast, and what to do on a stall. */
 export interface LivePatchSpec {
-  /** Name of the livepatch kernel module, which is also its directory /sys/kernel/livepatch/<patchName>. Lowercase letters, digits and underscores, 1 to 55 characters: never a path. */
+  /** Name of the livepatch kernel module, which is also its directory /sys/kernel/livepatch/<patchName>. Letters of either case, digits and underscores, 1 to 55 characters, as the kernel keeps module names (kpatch-build keeps the case of the patch file: livepatch_CVE_2024_1086): never a path. A module file named with dashes loads with underscores instead (livepatch-fix.ko is livepatch_fix): give that name. */
   readonly patchName: PatchName;
   /** Desired fleet-wide state. Disabled unpatches every node, in waves under the same limits. */
   readonly state: PatchState;
@@ -274,7 +274,7 @@ export interface LivePatchNodeSpec {
 export interface DesiredPatch {
   /** Name of the LivePatch this entry comes from. */
   readonly livePatch: LivePatchName;
-  /** Name of the livepatch kernel module, which is also its directory /sys/kernel/livepatch/<patchName>. Lowercase letters, digits and underscores, 1 to 55 characters: never a path. */
+  /** Name of the livepatch kernel module, which is also its directory /sys/kernel/livepatch/<patchName>. Letters of either case, digits and underscores, 1 to 55 characters, as the kernel keeps module names (kpatch-build keeps the case of the patch file: livepatch_CVE_2024_1086): never a path. A module file named with dashes loads with underscores instead (livepatch-fix.ko is livepatch_fix): give that name. */
   readonly patchName: PatchName;
   /** Enabled: load and enable. Disabled: disable, wait, unload. */
   readonly state: PatchState;
@@ -321,7 +321,7 @@ export type BackendKind = 'sysfs' | 'simulator';
 export interface ObservedPatch {
   /** Name of the LivePatch this entry reports on. */
   readonly livePatch: LivePatchName;
-  /** Name of the livepatch kernel module, which is also its directory /sys/kernel/livepatch/<patchName>. Lowercase letters, digits and underscores, 1 to 55 characters: never a path. */
+  /** Name of the livepatch kernel module, which is also its directory /sys/kernel/livepatch/<patchName>. Letters of either case, digits and underscores, 1 to 55 characters, as the kernel keeps module names (kpatch-build keeps the case of the patch file: livepatch_CVE_2024_1086): never a path. A module file named with dashes loads with underscores instead (livepatch-fix.ko is livepatch_fix): give that name. */
   readonly patchName: PatchName;
   /** Where this patch is on this node. */
   readonly phase: NodePatchPhase;

@@ -34,8 +34,10 @@ export function duration(description: string, bounds: DurationBounds): Schema {
 
 export const patchNameSchema = string(
   'Name of the livepatch kernel module, which is also its directory /sys/kernel/livepatch/<patchName>. ' +
-    'Lowercase letters, digits and underscores, 1 to 55 characters: never a path.',
-  { pattern: '^[a-z0-9_]{1,55}$', minLength: 1, maxLength: 55, tsType: 'PatchName' },
+    'Letters of either case, digits and underscores, 1 to 55 characters, as the kernel keeps module names ' +
+    '(kpatch-build keeps the case of the patch file: livepatch_CVE_2024_1086): never a path. A module file ' +
+    'named with dashes loads with underscores instead (livepatch-fix.ko is livepatch_fix): give that name.',
+  { pattern: '^[A-Za-z0-9_]{1,55}$', minLength: 1, maxLength: 55, tsType: 'PatchName' },
 );
 
 export const patchStateSchema = (description: string, withDefault: boolean): Schema =>

@@ -8,6 +8,7 @@ import { runAction, type ActionDeps } from '../../../agent/pass/actions.js';
 import { buildSimModule, serializeSimModule } from '../../../agent/kernel/sim/sim-module.js';
 import { SimulatedKernel } from '../../../agent/kernel/sim/simulator.js';
 import type { NodeAction } from '../../../agent/pass/node-machine.js';
+import { KernelError } from '../../../agent/kernel/types.js';
 import type { DesiredPatch } from '../../../src/api/generated/types.js';
 import { kernelRelease, type LivePatchName, type PatchName } from '../../../src/api/names.js';
 import { ManualClock } from '../../../src/clock.js';
@@ -152,6 +153,98 @@ describe('a refused load says what the kernel refused and what to do', () => {
         }),
       }),
     });
-    expect(failure).toMatchObject({ reason: 'KernelBusy', retryable: true });
+    expect(failure).toMatchObject({ reason: 'KernelBusy', retryable: true, busy: {} });
+    expect(failure?.message).toMatch(/^waiting: load livepatch_a answered EBUSY \(/);
   });
+});
+
+/** A simulated kernel whose insmod answers with `err` instead of loading. */
+class RefusingKernel extends SimulatedKernel {
+  constructor(private readonly err: KernelError) {
+    super({ release: RELEASE, clock: new ManualClock() });
+  }
+  override load(): Promise<void> {
+    return Promise.reject(this.err);
+  }
+}
+
+describe('a load the kernel refuses in its own words, or never answers', () => {
+  test('EBUSY with ftrace refusing the handler: the wait quotes the kernel', async () => {
+    const line =
+      "livepatch: failed to register ftrace handler for function 'cmdline_proc_show' (-16)";
+    const k = new RefusingKernel(
+      new KernelError('EBUSY', 'insmod /m.ko', 'Device or resource busy', [line]),
+    );
+    const failure = await runLoad(k, await moduleFile());
+    expect(failure).toMatchObject({
+      reason: 'KernelBusy',
+      busy: { answer: `load livepatch_a answered EBUSY (kernel: ${line})` },
+    });
+    expect(failure?.message).toBe(
+      `waiting: load livepatch_a answered EBUSY (kernel: ${line}); trying again`,
+    );
+  });
+
+  test('patch states the loaded patches do not allow (klp_state): a refusal naming the cause', async () => {
+    const line =
+      'livepatch: Livepatch patch (livepatch_a) is not compatible with the already installed livepatches.';
+    const k = new RefusingKernel(
+      new KernelError('EINVAL', 'insmod /m.ko', `Invalid parameters; kernel: ${line}`, [line]),
+    );
+    const failure = await runLoad(k, await moduleFile());
+    expect(failure).toMatchObject({ reason: 'ModuleRefused', retryable: false });
+    expect(failure?.message).toContain(line);
+    expect(failure?.message).toContain(
+      'its klp_state list does not allow the livepatches already loaded',
+    );
+  });
+
+  test("a failing pre-patch callback: a refusal quoting the kernel's line", async () => {
+    const line = "livepatch: pre-patch callback failed for object 'vmlinux'";
+    const k = new RefusingKernel(
+      new KernelError('EIO', 'insmod /m.ko', `Input/output error; kernel: ${line}`, [line]),
+    );
+    const failure = await runLoad(k, await moduleFile());
+    expect(failure).toMatchObject({ reason: 'ModuleRefused', retryable: false });
+    expect(failure?.message).toContain(
+      `pre-patch callback refused to load it (insmod /m.ko: EIO: Input/output error; kernel: ${line})`,
+    );
+  });
+
+  test('an insmod that timed out fails for the generation and says what happened', async () => {
+    const k = new RefusingKernel(
+      new KernelError(
+        'ETIMEDOUT',
+        'insmod /m.ko',
+        "insmod did not return within 60s: the module's init or exit is blocked in the kernel",
+      ),
+    );
+    const failure = await runLoad(k, await moduleFile());
+    expect(failure).toMatchObject({ reason: 'ModuleRefused', retryable: false });
+    expect(failure?.message).toContain('insmod did not return within 60s');
+    expect(failure?.message).toContain("Read the node's kernel log (dmesg)");
+  });
+});
+
+/** A simulated kernel whose livepatch loads without a /sys/kernel/livepatch directory: an init that never enables it. */
+class NoDirectoryKernel extends SimulatedKernel {
+  override patches(): ReturnType<SimulatedKernel['patches']> {
+    return Promise.resolve([]);
+  }
+}
+
+test('a livepatch=Y module that creates no /sys/kernel/livepatch directory is unloaded and fails, no load loop', async () => {
+  const k = new NoDirectoryKernel({ release: RELEASE, clock: new ManualClock() });
+  const unloads: string[] = [];
+  const unload = k.unload.bind(k);
+  k.unload = (name, timeoutMs) => {
+    unloads.push(name);
+    return unload(name, timeoutMs);
+  };
+  const failure = await runLoad(k, await moduleFile());
+  expect(failure).toMatchObject({ reason: 'ModuleRejected', retryable: false });
+  expect(failure?.message).toContain(
+    'the module livepatch_a loaded but created no /sys/kernel/livepatch/livepatch_a: its init did not enable a livepatch (klp_enable_patch)',
+  );
+  expect(unloads).toEqual([P]);
 });

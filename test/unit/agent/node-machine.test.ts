@@ -49,7 +49,7 @@ function prev(o: Partial<ObservedPatch>): ObservedPatch[] {
 }
 
 describe('what the agent refuses on its own, whatever the schema let through', () => {
-  test.each(['../../etc/evil', 'lp/x', 'A_upper', 'x'.repeat(56)])(
+  test.each(['../../etc/evil', 'lp/x', 'a-dash', 'x'.repeat(56)])(
     'patchName %s: Failed, no kernel action, and the other entries still served',
     (bad) => {
       const other = entry({
@@ -270,6 +270,38 @@ describe('enabling a patch on a node', () => {
     const d = decideNode([entry({ allowForce: true }), other], view, previous, at(61));
     expect(d.action).toMatchObject({ kind: 'force', patchName: P });
     expect(d.patches.map((p) => p.pinned)).toEqual([true, true]);
+  });
+
+  test('a force pins only the patches the kernel marks: those with a sysfs directory, not a loaded module without one', () => {
+    const Q = 'livepatch_b' as PatchName;
+    const other: DesiredPatch = entry({ livePatch: 'cve-b' as LivePatchName, patchName: Q });
+    const previous = [
+      ...prev({
+        phase: 'Reversing',
+        enabled: false,
+        transition: true,
+        transitionStartTime: iso(0),
+      }),
+      {
+        livePatch: other.livePatch,
+        patchName: Q,
+        phase: 'Unpatching' as const,
+        observedGeneration: 1,
+      },
+    ];
+    // livepatch_b was disabled: its module is still loaded, its directory is gone.
+    const view = kernel([{ enabled: false, transition: true }], {
+      release: '5.15.0-105-generic',
+      loaded: [P, Q],
+    });
+    const d = decideNode(
+      [entry({ allowForce: true }), { ...other, state: 'Disabled' }],
+      view,
+      previous,
+      at(61),
+    );
+    expect(d.action).toMatchObject({ kind: 'force', patchName: P });
+    expect(d.patches.map((p) => p.pinned)).toEqual([true, undefined]);
   });
 
   test('once reversed: unload the module and stay Stalled for this generation, never reloading it', () => {

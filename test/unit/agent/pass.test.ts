@@ -3,13 +3,19 @@
 // kernel described as data.
 import { describe, expect, test } from '@jest/globals';
 import type { ActionFailure } from '../../../agent/pass/actions.js';
-import { FAILURE_REST_MS, REFUSAL_REST_MS } from '../../../agent/pass/cooldowns.js';
+import {
+  BUSY_GIVE_UP_MS,
+  FAILURE_REST_MS,
+  REFUSAL_REST_MS,
+} from '../../../agent/pass/cooldowns.js';
 import { kernelProfile } from '../../../agent/kernel/profile.js';
 import type { KernelPatch } from '../../../agent/kernel/types.js';
+import type { FetchState } from '../../../agent/module/fetch-retry.js';
 import type { KernelView, NodeAction, NodeDecision } from '../../../agent/pass/node-machine.js';
 import {
   afterAction,
   beginPass,
+  busyExplained,
   decide,
   EMPTY_MEMORY,
   endPass,
@@ -60,9 +66,19 @@ const observed = (o: Partial<ObservedPatch>): ObservedPatch => ({
 
 const load: NodeAction = { kind: 'load', livePatch: LP, patchName: P, path: '/m.ko' };
 const busy: ActionFailure = {
-  message: 'insmod: Device or resource busy',
+  message:
+    'waiting: load livepatch_a answered EBUSY (another livepatch is in transition, or ftrace refuses the handler); trying again',
   retryable: true,
+  busy: {
+    answer:
+      'load livepatch_a answered EBUSY (another livepatch is in transition, or ftrace refuses the handler)',
+  },
   reason: 'KernelBusy',
+};
+const transient: ActionFailure = {
+  message: 'load livepatch_a: the module file vanished',
+  retryable: true,
+  reason: 'AgentError',
 };
 const refused: ActionFailure = {
   message: 'module is not signed',
@@ -78,20 +94,92 @@ const loading = (): NodeDecision => ({
 
 const memoryWith = (previous: ObservedPatch[]): PassMemory => ({ ...EMPTY_MEMORY, previous });
 
+describe('a busy kernel (EBUSY) is waited out, in flight, within a bound', () => {
+  const busyAt = (memory: PassMemory, s: number, failure: ActionFailure | undefined = busy) =>
+    afterAction(memory, loading(), {
+      action: load,
+      failure,
+      now: at(s),
+      failureRestMs: FAILURE_REST_MS,
+    });
+
+  test("the node stays Loading (not Failed, no failure of the rollout) with the kernel's answer, rests 10 s, then loads again", () => {
+    const { memory, announcements } = busyAt(EMPTY_MEMORY, 0);
+    expect(memory.previous[0]).toMatchObject({ phase: 'Loading', message: busy.message });
+    expect(announcements).toEqual([]);
+    const absent = kernel();
+    const resting = decide([entry()], absent, beginPass(memory, at(9)), new Map(), at(9));
+    expect(resting.action).toBeUndefined();
+    expect(resting.patches[0]).toMatchObject({ phase: 'Loading', message: busy.message });
+    const ready = new Map<string, FetchState>([[LP, { kind: 'ready', path: '/m.ko' }]]);
+    expect(decide([entry()], absent, beginPass(memory, at(10)), ready, at(10)).action).toEqual(
+      load,
+    );
+  });
+
+  test('EBUSY that no transition explains for 2 minutes fails the patch, quoting the kernel and saying what to do', () => {
+    let memory = EMPTY_MEMORY;
+    for (let s = 0; s < BUSY_GIVE_UP_MS / 1000; s += 10) {
+      memory = busyAt(memory, s).memory;
+      expect(memory.previous[0]?.phase).toBe('Loading');
+    }
+    const answer =
+      "load livepatch_a answered EBUSY (kernel: livepatch: failed to register ftrace handler for function 'cmdline_proc_show' (-16))";
+    const ftrace: ActionFailure = {
+      ...busy,
+      busy: { answer },
+      message: `waiting: ${answer}; trying again`,
+    };
+    const { memory: failed, announcements } = busyAt(memory, BUSY_GIVE_UP_MS / 1000, ftrace);
+    expect(failed.previous[0]?.phase).toBe('Failed');
+    expect(failed.previous[0]?.message).toBe(
+      "load livepatch_a answered EBUSY (kernel: livepatch: failed to register ftrace handler for function 'cmdline_proc_show' (-16)) " +
+        "for 120s while no other livepatch was in transition, so the agent stopped trying: ftrace refuses the patch's handler. " +
+        'Check that sysctl kernel.ftrace_enabled is 1 and that no other tool (a kprobe, a BPF trampoline, another patching tool) ' +
+        'modifies the patched functions, then change the LivePatch to try again',
+    );
+    expect(announcements).toMatchObject([{ reason: 'KernelBusy', once: true }]);
+    // A refusal: it stays Failed for this generation.
+    const later = beginPass(failed, at(BUSY_GIVE_UP_MS / 1000 + REFUSAL_REST_MS / 1000));
+    expect(later.previous[0]?.phase).toBe('Failed');
+  });
+
+  test('a transition the kernel shows explains the EBUSY: the 2 minutes start again after it', () => {
+    let memory = busyAt(EMPTY_MEMORY, 0).memory;
+    memory = busyExplained(memory, kernel([{ name: 'vendor_lp', transition: true }]));
+    memory = busyAt(memory, BUSY_GIVE_UP_MS / 1000).memory;
+    expect(memory.previous[0]?.phase).toBe('Loading');
+    // Without a transition in view nothing is explained.
+    expect(busyExplained(memory, kernel())).toBe(memory);
+  });
+
+  test('a load that succeeds ends the wait', () => {
+    const waited = busyAt(EMPTY_MEMORY, 0).memory;
+    expect(waited.busySince.size).toBe(1);
+    const loaded = afterAction(waited, loading(), {
+      action: load,
+      failure: undefined,
+      now: at(10),
+      failureRestMs: FAILURE_REST_MS,
+    });
+    expect(loaded.memory.busySince.size).toBe(0);
+  });
+});
+
 describe('a patch whose action failed rests, then is tried again', () => {
-  test('a busy kernel: Failed with its message, no action for 10 s, then tried afresh', () => {
+  test('a failure a later try may fix: Failed with its message, no action for 10 s, then tried afresh', () => {
     const failed = afterAction(EMPTY_MEMORY, loading(), {
       action: load,
-      failure: busy,
+      failure: transient,
       now: at(0),
       failureRestMs: FAILURE_REST_MS,
     }).memory;
-    expect(failed.previous[0]).toMatchObject({ phase: 'Failed', message: busy.message });
+    expect(failed.previous[0]).toMatchObject({ phase: 'Failed', message: transient.message });
 
     const absent = kernel();
     const resting = decide([entry()], absent, beginPass(failed, at(9)), new Map(), at(9));
     expect(resting.action).toBeUndefined();
-    expect(resting.patches[0]).toMatchObject({ phase: 'Failed', message: busy.message });
+    expect(resting.patches[0]).toMatchObject({ phase: 'Failed', message: transient.message });
 
     const rested = beginPass(failed, at(10));
     expect(rested.previous).toEqual([]);

@@ -235,6 +235,16 @@ OUT`,
     });
   });
 
+  test('the name is the one the module loads under: case kept, a dash made an underscore', async () => {
+    const modinfo = await script(
+      'modinfo',
+      `printf 'livepatch:      Y\nname:           livepatch-CVE_2024-1086\nvermagic:       6.1.0-50-amd64 SMP\n'`,
+    );
+    expect((await kernel({ modinfo }).moduleInfo(await elf('x.ko'))).name).toBe(
+      'livepatch_CVE_2024_1086',
+    );
+  });
+
   test('an ordinary module has no livepatch flag', async () => {
     const modinfo = await script(
       'modinfo',
@@ -273,19 +283,7 @@ echo 1 > "${sys}/kernel/livepatch/$n/enabled"; echo 1 > "${sys}/kernel/livepatch
     expect(await k.patches()).toEqual([{ name: 'lp_one', enabled: true, transition: true }]);
   });
 
-  test('retries insmod on EBUSY and succeeds on the 3rd attempt', async () => {
-    const counter = join(root, 'attempts');
-    const insmod = await script(
-      'insmod',
-      `c=$(cat "${counter}" 2>/dev/null || echo 0); c=$((c+1)); echo $c > "${counter}"
-if [ $c -lt 3 ]; then echo "insmod: ERROR: could not insert module $1: Device or resource busy" >&2; exit 1; fi`,
-    );
-    await kernel({ insmod }).load('/x/lp_one.ko');
-    expect((await readFile(counter, 'utf8')).trim()).toBe('3');
-    expect(sleeps).toEqual([2000, 2000]);
-  });
-
-  test('gives up after 5 EBUSY attempts', async () => {
+  test("insmod is tried once on EBUSY: the agent's pass waits it out, not the backend", async () => {
     const counter = join(root, 'attempts');
     const insmod = await script(
       'insmod',
@@ -295,8 +293,43 @@ echo "insmod: ERROR: could not insert module $1: Device or resource busy" >&2; e
     const err = await refusal(kernel({ insmod }).load('/x/lp_one.ko'));
     expect(err.errno).toBe('EBUSY');
     expect(err.message).toContain('Device or resource busy');
-    expect((await readFile(counter, 'utf8')).trim()).toBe('5');
-    expect(sleeps).toHaveLength(4);
+    expect((await readFile(counter, 'utf8')).trim()).toBe('1');
+    expect(sleeps).toEqual([]);
+  });
+
+  test('an EBUSY carries the kernel line of ftrace refusing the handler', async () => {
+    await put(join(proc, 'uptime'), '100.50 80.00\n');
+    await put(
+      join(root, 'dev', 'kmsg'),
+      "3,902,100700000,-;livepatch: failed to register ftrace handler for function 'cmdline_proc_show' (-16)\n",
+    );
+    const insmod = await script(
+      'insmod',
+      `echo "insmod: ERROR: could not insert module $1: Device or resource busy" >&2; exit 1`,
+    );
+    const err = await refusal(kernel({ insmod }).load('/x/lp_one.ko'));
+    expect(err.errno).toBe('EBUSY');
+    expect(err.kernelLog).toEqual([
+      "livepatch: failed to register ftrace handler for function 'cmdline_proc_show' (-16)",
+    ]);
+  });
+
+  test('an insmod that does not return (a blocking pre-patch callback) times out with ETIMEDOUT and says so', async () => {
+    const insmod = await script('insmod', 'sleep 30');
+    const started = Date.now();
+    const err = await refusal(kernel({ insmod, toolTimeoutMs: 300 }).load('/x/lp_one.ko'));
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(err.errno).toBe('ETIMEDOUT');
+    expect(err.message).toContain('insmod did not return within 0.3s');
+    expect(err.message).toContain("the module's init or exit is blocked in the kernel");
+  });
+
+  test('an rmmod that does not return times out too', async () => {
+    await put(join(sys, 'module', 'lp_one', 'refcnt'), '0\n');
+    const rmmod = await script('rmmod', 'sleep 30');
+    const err = await refusal(kernel({ rmmod, toolTimeoutMs: 300 }).unload(P1, 1000));
+    expect(err.errno).toBe('ETIMEDOUT');
+    expect(err.message).toContain('rmmod did not return within 0.3s');
   });
 
   test('maps a vermagic refusal to ENOEXEC without retrying', async () => {
@@ -347,7 +380,8 @@ echo "insmod: ERROR: could not insert module $1: Device or resource busy" >&2; e
       ['could not insert module x.ko: Invalid module format', 'ENOEXEC'],
       ['could not insert module x.ko: File exists', 'EEXIST'],
       ['could not insert module x.ko: Invalid argument', 'EINVAL'],
-      ['could not insert module x.ko: Unknown symbol in module', 'EINVAL'],
+      ['could not insert module x.ko: Unknown symbol in module', 'ENOENT'],
+      ['could not insert module x.ko: Invalid parameters', 'EINVAL'],
       ['could not load module x.ko: No such file or directory', 'ENOENT'],
       ['could not insert module x.ko: Operation not permitted', 'EPERM'],
       ['rmmod: ERROR: Module x is in use', 'EBUSY'],
