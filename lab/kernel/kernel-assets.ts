@@ -144,10 +144,13 @@ async function buildTestModules(line: KernelLine, unpacked: string, tmp: string)
     await copyFile(join(modulesSourceDir(), f), join(src, f));
   const headers = join(unpacked, 'root', 'usr', 'src', `linux-headers-${line.release}`);
   // No BTF for test modules: it needs pahole and the kernel's vmlinux, and livepatching does not use it.
+  // The host's gcc-12 for every line: 5.10's headers ask for gcc-10, which bookworm lacks, and a
+  // module's code does not depend on the compiler the kernel was built with.
   await runCommand('make', [
     '-C',
     headers,
     `M=${src}`,
+    'CC=gcc-12',
     'CONFIG_DEBUG_INFO_BTF_MODULES=',
     'modules',
   ]);
