@@ -36,7 +36,15 @@ const BUSYBOX_APPLETS = [
   'poweroff',
 ];
 
-export const TEST_MODULES = ['lpt_cmdline', 'lpt_cmdline_v2', 'lpt_holder', 'lpt_stall'] as const;
+export const TEST_MODULES = [
+  'lpt_cmdline',
+  'lpt_cmdline_v2',
+  'lpt_holder',
+  'lpt_stall',
+  'lpt_stall_twin',
+  'lpt_sleeper',
+  'lpt_signal',
+] as const;
 
 function modulesSourceDir(): string {
   return join(repositoryRoot(), 'lab', 'kernel', 'modules');
