@@ -35,7 +35,7 @@ export interface KernelProfile {
    * CONFIG_MODVERSIONS (every distribution kernel) vermagic's release word is
    * not compared; before 6.4 the CRC of `module_layout` gives the mismatch
    * away, from 6.4 (module_layout gone) the size of struct module does.
-   * Seen on 6.1 and 6.12.
+   * Seen on 5.10, 6.1 and 6.12.
    */
   readonly foreignBuildCheck: 'module_layout' | 'struct_module_size';
 }

@@ -31,7 +31,7 @@ one of its nodes stalls. Prints the fleet's progress as it happens, then stays
 up (KUBECONFIG printed) until Ctrl-C so you can look around with kubectl.
 
   --nodes N      simulated nodes (default 12)
-  --vm-nodes N   also N real-kernel nodes: VMs running Debian's 6.1 and 6.12
+  --vm-nodes N   also N real-kernel nodes: VMs running Debian's 5.10, 6.1 and 6.12
                  kernels under qemu, each with the real agent on sysfs (the
                  first use fetches and builds them; a Debian host with qemu)
   --exit         stop after the two rollouts instead of staying up

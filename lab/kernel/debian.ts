@@ -23,6 +23,16 @@ async function debIn(dir: string): Promise<string | undefined> {
   }
 }
 
+let refreshing: Promise<void> | undefined;
+
+/** One refresh at a time: the kernel's packages download in parallel and share the lists. */
+function refreshOnce(apt: PrivateApt, log: Logger): Promise<void> {
+  refreshing ??= refreshLists(apt, log).finally(() => {
+    refreshing = undefined;
+  });
+  return refreshing;
+}
+
 /**
  * Downloads `name=version` once into the cache and returns the .deb's path.
  * Stale or missing lists are refreshed once before giving up on a version.
@@ -32,14 +42,14 @@ export async function debianPackage(spec: string, log: Logger): Promise<string> 
   const cached = await debIn(dir);
   if (cached) return join(dir, cached);
   const apt = kernelApt();
-  if ((await listsAgeMs(apt)) > LISTS_MAX_AGE_MS) await refreshLists(apt, log);
+  if ((await listsAgeMs(apt)) > LISTS_MAX_AGE_MS) await refreshOnce(apt, log);
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   try {
     await aptGet(apt, ['download', spec], log, tmp);
   } catch {
-    await refreshLists(apt, log);
+    await refreshOnce(apt, log);
     await aptGet(apt, ['download', spec], log, tmp).catch((err: unknown) => {
       throw new Error(
         `Debian no longer serves ${spec}: update the pins in lab/kernel/kernels.ts (${(err as Error).message})`,

@@ -1,6 +1,6 @@
 // What the real-kernel harness needs from the host, and getting it: qemu to
 // boot the kernels, kmod (insmod, rmmod and modinfo run inside the VMs from
-// the host's own root), gcc-12 and make for the test modules, xz for 6.12's
+// the host's own root), gcc-12 and make for the test modules (5.10's too), xz for 6.12's
 // compressed modules, and apt/dpkg with Debian's keyring for the packages. On
 // a Debian host as root, missing tools are installed with apt-get; anywhere
 // else the suite is skipped with the reason.

@@ -42,6 +42,9 @@ export const TEST_MODULES = [
   'lpt_holder',
   'lpt_stall',
   'lpt_Upper',
+  'lpt_stall_twin',
+  'lpt_sleeper',
+  'lpt_signal',
 ] as const;
 
 function modulesSourceDir(): string {
@@ -150,10 +153,13 @@ async function buildTestModules(line: KernelLine, unpacked: string, tmp: string)
     await copyFile(join(modulesSourceDir(), f), join(src, f));
   const headers = join(unpacked, 'root', 'usr', 'src', `linux-headers-${line.release}`);
   // No BTF for test modules: it needs pahole and the kernel's vmlinux, and livepatching does not use it.
+  // The host's gcc-12 for every line: 5.10's headers ask for gcc-10, which bookworm lacks, and a
+  // module's code does not depend on the compiler the kernel was built with.
   await runCommand('make', [
     '-C',
     headers,
     `M=${src}`,
+    'CC=gcc-12',
     'CONFIG_DEBUG_INFO_BTF_MODULES=',
     'modules',
   ]);

@@ -1,6 +1,6 @@
-// The real kernels the agent is tested on, pinned in one place: Debian 12's
-// 6.1 LTS (no `replace` file) and Debian 12 backports' 6.12 LTS (has it).
-// Both are built with CONFIG_LIVEPATCH=y and reliable stack traces. The
+// The real kernels the agent is tested on, pinned in one place: Debian 11's
+// 5.10 LTS (force marks every patch), Debian 12's 6.1 LTS (no `replace` file)
+// and Debian 12 backports' 6.12 LTS (has it). All are built with CONFIG_LIVEPATCH=y and reliable stack traces. The
 // packages come from Debian's archive through a private apt state
 // (debian.ts), verified by apt against Debian's signed indexes. To move to a
 // newer build, change the versions here: every cache is keyed by them.
@@ -13,11 +13,17 @@ export interface KernelLine {
   readonly release: string;
   /** Debian source version of the image, headers and kbuild packages. */
   readonly version: string;
-  /** The kbuild package's name (Debian names it per major.minor on 6.1, per release on 6.12). */
+  /** The kbuild package's name (Debian names it per major.minor on 5.10 and 6.1, per release on 6.12). */
   readonly kbuild: string;
 }
 
 export const KERNEL_LINES: readonly KernelLine[] = [
+  {
+    line: '5.10',
+    release: '5.10.0-32-amd64',
+    version: '5.10.223-1',
+    kbuild: 'linux-kbuild-5.10',
+  },
   {
     line: '6.1',
     release: '6.1.0-50-amd64',
@@ -35,8 +41,9 @@ export const KERNEL_LINES: readonly KernelLine[] = [
 /** The initramfs's shell and tools. */
 export const BUSYBOX = { name: 'busybox-static', version: '1:1.35.0-4+deb12u1+b1' } as const;
 
-/** Where they come from: bookworm for 6.1 and busybox, bookworm-backports for 6.12. */
+/** Where they come from: bullseye for 5.10, bookworm for 6.1 and busybox, bookworm-backports for 6.12. */
 export const DEBIAN_SOURCES: readonly string[] = [
+  debLine('http://deb.debian.org/debian', 'bullseye'),
   debLine('http://deb.debian.org/debian', 'bookworm'),
   debLine('http://deb.debian.org/debian', 'bookworm-backports'),
 ];

@@ -1,6 +1,7 @@
 // Several real-kernel nodes at once, alternating the pinned kernel lines,
-// for the demo (`--vm-nodes N`) and the tests: boots them, waits until each
-// one's agent reports, and writes LivePatch kernel entries for their builds.
+// for the demo (`--vm-nodes N`) and the tests: boots them, as many at once as
+// the host has cores, waits until each one's agent reports, and writes
+// LivePatch kernel entries for their builds.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import type { Logger } from '../../src/log.js';
 import { prepareHost } from './host.js';
 import { ensureKernelAssets, type KernelAssets, type TEST_MODULES } from './kernel-assets.js';
 import { KERNEL_LINES } from './kernels.js';
+import { mapLimited, vmSlots } from '../parallel.js';
 import { startVmNode, type VmNode } from './vm-node.js';
 
 /** Booting, then Node 24 and the API client on an emulated CPU: tens of seconds. */
@@ -56,23 +58,28 @@ export async function startVmFleet(o: VmFleetOptions): Promise<VmFleet> {
   const lines = KERNEL_LINES.slice(0, Math.max(1, Math.min(o.count, KERNEL_LINES.length)));
   const assets: KernelAssets[] = [];
   for (const line of lines) assets.push(await ensureKernelAssets(line, o.log));
-  const nodes = await Promise.all(
-    Array.from({ length: o.count }, (_, i) => {
-      const a = assets[i % assets.length] as KernelAssets;
-      return startVmNode({
-        name: nodeName(`vm-${a.line.line.replace('.', '-')}-${Math.floor(i / assets.length)}`),
-        assets: a,
-        kubeconfig: o.kubeconfig,
-        labels: o.labels ?? {},
-        log: o.log,
-      });
-    }),
-  );
+  // One vCPU each: booting more at once than the host has cores slows every boot.
+  const nodes: VmNode[] = [];
   const stop = async (): Promise<void> => {
-    await Promise.all(nodes.map((n) => n.stop()));
+    await Promise.all(nodes.filter(Boolean).map((n) => n.stop()));
   };
   try {
-    await Promise.all(nodes.map((n) => waitForReport(o, n)));
+    await mapLimited(
+      Array.from({ length: o.count }, (_, i) => i),
+      vmSlots(),
+      async (i) => {
+        const a = assets[i % assets.length] as KernelAssets;
+        const node = await startVmNode({
+          name: nodeName(`vm-${a.line.line.replace('.', '-')}-${Math.floor(i / assets.length)}`),
+          assets: a,
+          kubeconfig: o.kubeconfig,
+          labels: o.labels ?? {},
+          log: o.log,
+        });
+        nodes[i] = node;
+        await waitForReport(o, node);
+      },
+    );
   } catch (err) {
     await stop();
     throw err;

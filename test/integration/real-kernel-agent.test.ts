@@ -1,14 +1,17 @@
 // The whole operator with real kernels in it: one VM per pinned kernel line
-// runs the real agent process (sysfs backend) against this file's API server,
-// beside a simulated fleet, all driven by the real controller. A patch rolls
-// out to Complete on every node; then a patch of the function the VM's
-// helper kthread sleeps in stalls there, the node's own guard reverses it,
-// the controller rolls the patch back, and the user sees the real kthread.
+// (5.10, 6.1, 6.12) runs the real agent process (sysfs backend) against this
+// file's API server, beside a simulated fleet, all driven by the real
+// controller. A patch rolls out to Complete on every node; then a patch of the
+// function the VM's helper kthread sleeps in stalls there, the node's own
+// guard reverses it, the controller rolls the patch back, and the user sees
+// the real kthread. Each scenario's outcome is recorded for every kernel line
+// in test-results/real-kernel.json, beside the conformance suite's.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { LivePatch, LivePatchNode } from '../../src/api/generated/types.js';
 import { createLogger } from '../../src/log.js';
 import { prepareHost, realKernelsRequired } from '../../lab/kernel/host.js';
 import { KERNEL_LINES } from '../../lab/kernel/kernels.js';
+import { recordKernelResults, type AgentRecord } from '../../lab/kernel/results.js';
 import { startVmFleet, type VmFleet } from '../../lab/kernel/vm-fleet.js';
 import { kubectlJson, kubectlOk } from '../support/kubectl.js';
 import { applyLivePatchSpec, eventsFor } from '../support/livepatches.js';
@@ -17,6 +20,8 @@ import { writeSimModule } from '../../lab/sim-modules.js';
 import { waitUntil } from '../../lab/wait.js';
 
 const SIM_KERNEL = '6.1.0-26-amd64';
+const SIM_NODES = 3;
+const ALL_NODES = SIM_NODES + KERNEL_LINES.length;
 const POOL = 'livepatch.io/pool';
 const log = createLogger({
   component: 'real-kernel-agent',
@@ -44,6 +49,26 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
   expect(lpn.status?.transitioning).toBeUndefined();
 }
 
+const outcomes: AgentRecord[] = [];
+
+/** A test whose outcome goes to test-results/real-kernel.json under every kernel line: each asserts on all the VMs. */
+function scenario(name: string, title: string, fn: () => Promise<void>, timeoutMs: number): void {
+  test(
+    title,
+    async () => {
+      const started = Date.now();
+      let passed = false;
+      try {
+        await fn();
+        passed = true;
+      } finally {
+        outcomes.push({ name, passed, durationMs: Date.now() - started });
+      }
+    },
+    timeoutMs,
+  );
+}
+
 (skipReason ? describe.skip : describe)('the agent on real kernels, in a cluster', () => {
   let vms: VmFleet | undefined;
   const fleet = (): VmFleet => {
@@ -52,9 +77,19 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
   };
   // Before the cluster's own hooks: the VMs go while the API server is still there to tidy up.
   afterAll(async () => {
+    if (outcomes.length)
+      await recordKernelResults(
+        KERNEL_LINES.map((l) => ({
+          line: l.line,
+          release: l.release,
+          part: { suite: 'agent' as const, scenarios: outcomes },
+        })),
+        KERNEL_LINES.map((l) => l.line),
+        log,
+      );
     await vms?.stop();
   });
-  const cluster = useOwnCluster({ nodes: 3, kernels: [SIM_KERNEL], prefix: 'beside-vm' });
+  const cluster = useOwnCluster({ nodes: SIM_NODES, kernels: [SIM_KERNEL], prefix: 'beside-vm' });
 
   beforeAll(async () => {
     await cluster().startController('real-kernel-controller');
@@ -66,18 +101,24 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
     });
   }, 20 * 60_000);
 
-  test('every VM node reports the pinned kernel it booted, through the sysfs backend', async () => {
-    const releases = [];
-    for (const vm of fleet().nodes) {
-      const lpn = await kubectlJson<LivePatchNode>(['get', 'lpn', vm.name]);
-      expect(lpn.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-      expect(lpn.status?.backend).toBe('sysfs');
-      releases.push(lpn.status?.kernelRelease);
-    }
-    expect(releases.sort()).toEqual(KERNEL_LINES.map((l) => l.release).sort());
-  });
+  scenario(
+    'reports-pinned-kernel',
+    'every VM node reports the pinned kernel it booted, through the sysfs backend',
+    async () => {
+      const releases = [];
+      for (const vm of fleet().nodes) {
+        const lpn = await kubectlJson<LivePatchNode>(['get', 'lpn', vm.name]);
+        expect(lpn.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+        expect(lpn.status?.backend).toBe('sysfs');
+        releases.push(lpn.status?.kernelRelease);
+      }
+      expect(releases.sort()).toEqual(KERNEL_LINES.map((l) => l.release).sort());
+    },
+    60_000,
+  );
 
-  test(
+  scenario(
+    'rollout-complete',
     'a LivePatch rolls out to Complete on the real kernels and the simulated fleet',
     async () => {
       const sim = await writeSimModule('lpt_cmdline', SIM_KERNEL);
@@ -93,7 +134,7 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
       });
       await kubectlOk(['wait', '--for=condition=Complete', 'lp/cmdline', '--timeout=300s']);
       const lp = await kubectlJson<LivePatch>(['get', 'lp', 'cmdline']);
-      expect(lp.status?.summary).toBe('5/5');
+      expect(lp.status?.summary).toBe(`${ALL_NODES}/${ALL_NODES}`);
       for (const vm of fleet().nodes) {
         const entry = (await kubectlJson<LivePatchNode>(['get', 'lpn', vm.name])).status
           ?.patches?.[0];
@@ -108,7 +149,8 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
     10 * 60_000,
   );
 
-  test(
+  scenario(
+    'cumulative-replace',
     'a cumulative patch replaces the first on real kernels: Replaced, never loaded again on top',
     async () => {
       const sim = await writeSimModule('lpt_cmdline_v2', SIM_KERNEL, true);
@@ -124,10 +166,10 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
       await waitUntil(
         'every node of the first patch to report it replaced',
         () => kubectlJson<LivePatch>(['get', 'lp', 'cmdline']),
-        (lp) => lp.status?.nodes?.replaced === 5,
+        (lp) => lp.status?.nodes?.replaced === ALL_NODES,
         60_000,
       );
-      // 6.1 has no replace file: the agent must still never load the superseded patch again.
+      // 5.10 and 6.1 have no replace file: the agent must still never load the superseded patch again.
       const seen = new Set<string>();
       for (let i = 0; i < 10; i++) {
         for (const vm of fleet().nodes) {
@@ -142,7 +184,8 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
     10 * 60_000,
   );
 
-  test(
+  scenario(
+    'unpatch-unload',
     'deleting the replaced patch and disabling the cumulative one unpatch and unload on real kernels',
     async () => {
       await kubectlOk(['delete', 'lp', 'cmdline', '--timeout=120s']);
@@ -171,7 +214,8 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
     10 * 60_000,
   );
 
-  test(
+  scenario(
+    'stall-rolled-back',
     'a stall on a real kernel is reversed by the node and rolled back by the controller, naming the kthread',
     async () => {
       await applyLivePatchSpec('stall', {
@@ -192,7 +236,9 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
       expect(stalled?.blockingTasks?.map((t) => t.comm)).toEqual(['lpt_holder']);
       expect(stalled?.blockingTasks?.[0]?.pid).toBeGreaterThan(1);
       const table = await kubectlOk(['get', 'lp', 'stall']);
-      expect(table).toMatch(/stall\s+Enabled\s+RolledBack\s+0\/2\s+0\s+1\s+0/);
+      expect(table).toMatch(
+        new RegExp(`stall\\s+Enabled\\s+RolledBack\\s+0/${KERNEL_LINES.length}\\s+0\\s+1\\s+0`),
+      );
       await expectNodeReport(stalled?.node ?? '', stalled?.blockingTasks ?? []);
       expect((await eventsFor('stall')).map((e) => e.reason)).toContain('NodeStalled');
     },

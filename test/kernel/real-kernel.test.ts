@@ -1,12 +1,13 @@
-// The conformance suite on real kernels: each pinned kernel line boots in a
-// VM and runs every scenario against the sysfs backend; the simulator,
-// configured as the same release, runs them too and must see exactly what
-// the kernel showed. Results per kernel and scenario go to
-// test-results/real-kernel.json. Where the host cannot run VMs the suite is
-// skipped with one line saying why, unless LIVEPATCH_REAL_KERNELS=require
-// (.ci/run sets it), which turns the skip into a failure.
+// The conformance suite on real kernels: each pinned kernel line (5.10, 6.1,
+// 6.12) boots in a VM, as many at once as the host has cores, and runs every
+// scenario against the sysfs backend; the simulator, configured as the same
+// release, runs them too and must see exactly what the kernel showed. Results
+// per kernel and scenario go to test-results/real-kernel.json. Where the host
+// cannot run VMs the suite is skipped with one line saying why, unless
+// LIVEPATCH_REAL_KERNELS=require (.ci/run sets it), which turns the skip into
+// a failure.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger } from '../../src/log.js';
 import { repositoryRoot } from '../../src/paths.js';
@@ -20,7 +21,9 @@ import { SimLab } from '../../lab/kernel/conformance/sim-lab.js';
 import { prepareHost, realKernelsRequired } from '../../lab/kernel/host.js';
 import { ensureKernelAssets, type KernelAssets } from '../../lab/kernel/kernel-assets.js';
 import { KERNEL_LINES, type KernelLine } from '../../lab/kernel/kernels.js';
+import { recordKernelResults } from '../../lab/kernel/results.js';
 import { bootVm, type VmOutcome } from '../../lab/kernel/vm.js';
+import { mapLimited, vmSlots } from '../../lab/parallel.js';
 
 const log = createLogger({
   component: 'real-kernel',
@@ -40,8 +43,10 @@ interface KernelRun {
 
 const runs = new Map<string, KernelRun>();
 
+/** The line whose builds a kernel must refuse: the next one, or the one before for the newest. */
 function otherLine(line: KernelLine): KernelLine {
-  return KERNEL_LINES.find((l) => l !== line) ?? line;
+  const i = KERNEL_LINES.indexOf(line);
+  return KERNEL_LINES[i + 1] ?? KERNEL_LINES[i - 1] ?? line;
 }
 
 /** Boots the kernel and runs the scenarios inside; the VM's own `uname -r` comes back with them. */
@@ -82,30 +87,33 @@ async function runLine(
 }
 
 async function writeResults(): Promise<void> {
-  const kernels = [...runs.values()].map((r) => ({
+  const entries = [...runs.values()].map((r) => ({
     line: r.line.line,
     release: r.release,
-    vmSeconds: Math.round(r.vm.seconds * 10) / 10,
-    scenarios: r.kernel.map((k) => ({
-      name: k.scenario,
-      passed:
-        k.passed &&
-        compareTraces(
-          k,
-          r.simulator.find((s) => s.scenario === k.scenario),
-        ) === undefined,
-      kernelPassed: k.passed,
-      simulatorMatches:
-        compareTraces(
-          k,
-          r.simulator.find((s) => s.scenario === k.scenario),
-        ) === undefined,
-      durationMs: k.durationMs,
-    })),
+    part: {
+      suite: 'conformance' as const,
+      vmSeconds: Math.round(r.vm.seconds * 10) / 10,
+      scenarios: r.kernel.map((k) => {
+        const simulatorMatches =
+          compareTraces(
+            k,
+            r.simulator.find((s) => s.scenario === k.scenario),
+          ) === undefined;
+        return {
+          name: k.scenario,
+          passed: k.passed && simulatorMatches,
+          kernelPassed: k.passed,
+          simulatorMatches,
+          durationMs: k.durationMs,
+        };
+      }),
+    },
   }));
-  const dir = join(repositoryRoot(), 'test-results');
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'real-kernel.json'), JSON.stringify({ kernels }, null, 2) + '\n');
+  await recordKernelResults(
+    entries,
+    KERNEL_LINES.map((l) => l.line),
+    log,
+  );
 }
 
 const describeOnHost = skipReason ? describe.skip : describe;
@@ -120,8 +128,8 @@ describeOnHost('real kernels in VMs, and the simulator as the same release', () 
   beforeAll(async () => {
     const assets = new Map<KernelLine, KernelAssets>();
     for (const line of KERNEL_LINES) assets.set(line, await ensureKernelAssets(line, log));
-    // One vCPU each, two at once: this host has two cores.
-    const done = await Promise.all(KERNEL_LINES.map((line) => runLine(line, assets)));
+    // One vCPU each, as many at once as the host has cores.
+    const done = await mapLimited(KERNEL_LINES, vmSlots(), (line) => runLine(line, assets));
     for (const run of done) runs.set(run.line.line, run);
   }, 40 * 60_000);
 

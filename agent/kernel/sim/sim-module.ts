@@ -23,7 +23,14 @@ export interface PatchedObject {
 export interface SimKthread {
   readonly comm: string;
   readonly function: string;
+  /**
+   * 'idle' (the default): nothing wakes it. 'interruptible': the transition's
+   * fake signal wakes it, and it steps out of the function for a moment.
+   */
+  readonly sleep?: KthreadSleep;
 }
+
+export type KthreadSleep = 'idle' | 'interruptible';
 
 export interface SimModule {
   readonly format: typeof SIM_MODULE_FORMAT;

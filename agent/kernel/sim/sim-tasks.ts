@@ -3,9 +3,11 @@
 // "Transitions"). A task switches when none of the functions being changed
 // is on its stack: ordinary tasks after a while, signal-only tasks after the
 // fake signal, stuck tasks never, and a module's kthread sleeping inside a
-// patched function for as long as it sleeps there.
+// patched function for as long as it sleeps there (uninterruptibly) or until
+// the fake signal wakes it out of the function (interruptibly).
 import type { BlockingTask } from '../../../src/api/generated/types.js';
 import type { SimKnobs } from './sim-knobs.js';
+import type { KthreadSleep } from './sim-module.js';
 
 /** The kernel retries switching tasks about once a second ... */
 export const TICK_MS = 1000;
@@ -32,6 +34,8 @@ export interface Sleeper {
   readonly comm: string;
   readonly module: string;
   readonly fn: FunctionKey;
+  /** Absent: 'idle'. */
+  readonly sleep?: KthreadSleep;
   held: boolean;
   /** The patch whose code it sleeps in; undefined for the module's own code. */
   code: string | undefined;
@@ -47,6 +51,8 @@ export interface SimTask {
   /** When it can switch: after its spread time (normal), after a signal (signal), never (stuck). */
   readyAt: number;
   readonly sleeper?: Sleeper;
+  /** An interruptible sleeper the fake signal woke: off its function at the next try. */
+  woken?: boolean;
 }
 
 /** What a transition changes, for the stack check of sleepers. */
@@ -116,6 +122,21 @@ export function reverseTasks(
     else if (task.kind === 'sleeper') task.readyAt = now;
     else task.readyAt = Infinity;
   });
+  for (const task of tasks) task.woken = false;
+}
+
+/** The code the kthread runs in its function once switched to the transition's target. */
+function codeAfterSwitch(s: Sleeper, scope: TransitionScope): string | undefined {
+  return scope.target === 1 ? scope.patch : scope.codeBelow.get(s.fn);
+}
+
+/** Whether a kthread that has not switched yet blocks this try. */
+function sleeperStillBlocks(task: SimTask, scope: TransitionScope): boolean {
+  if (!task.sleeper || !sleeperBlocks(task.sleeper, scope)) return false;
+  if (!task.woken) return true;
+  // Woken by the signal, it stepped out of the function and is switched; it goes back into the new code.
+  task.sleeper.code = codeAfterSwitch(task.sleeper, scope);
+  return false;
 }
 
 /** One klp_try_complete_transition at time `now`; true when every task has switched. */
@@ -128,17 +149,21 @@ export function tryComplete(
   let blocking = 0;
   for (const task of tasks) {
     if (task.state === scope.target) continue;
-    const blocked = task.sleeper ? sleeperBlocks(task.sleeper, scope) : task.readyAt > now;
+    const blocked = task.sleeper ? sleeperStillBlocks(task, scope) : task.readyAt > now;
     if (blocked) blocking++;
     else task.state = scope.target;
   }
   if (blocking === 0) return true;
   const elapsed = now - phaseStart;
   if (elapsed > 0 && elapsed % SIGNAL_EVERY_MS === 0) {
-    // The fake signal: signal-only tasks switch on their way back to user space, at the next try.
-    // Kthreads in uninterruptible sleep (stuck tasks, sleepers) are not woken by it.
-    for (const task of tasks)
-      if (task.kind === 'signal' && task.state !== scope.target) task.readyAt = now;
+    // The fake signal: signal-only tasks switch on their way back to user space, at the next try;
+    // kthreads asleep interruptibly are woken (wake_up_state) and leave their function. Kthreads in
+    // uninterruptible sleep (stuck tasks, idle sleepers) are not woken by it.
+    for (const task of tasks) {
+      if (task.state === scope.target) continue;
+      if (task.kind === 'signal') task.readyAt = now;
+      if (task.sleeper?.sleep === 'interruptible' && task.sleeper.held) task.woken = true;
+    }
   }
   return false;
 }

@@ -385,6 +385,7 @@ export class SimulatedKernel implements KernelBackend {
         comm: k.comm,
         module: module.name,
         fn,
+        ...(k.sleep ? { sleep: k.sleep } : {}),
         held: true,
         code: undefined,
       };

@@ -8,7 +8,17 @@ import { poll } from '../../wait.js';
 
 /** The project's own test modules (lab/kernel/modules). */
 export type TestModule =
-  'lpt_cmdline' | 'lpt_cmdline_v2' | 'lpt_holder' | 'lpt_stall' | 'lpt_Upper';
+  | 'lpt_cmdline'
+  | 'lpt_cmdline_v2'
+  | 'lpt_holder'
+  | 'lpt_stall'
+  | 'lpt_stall_twin'
+  | 'lpt_Upper'
+  | 'lpt_sleeper'
+  | 'lpt_signal';
+
+/** The helper modules whose kthread sleeps in a function of theirs while held. */
+export type HelperModule = 'lpt_holder' | 'lpt_sleeper';
 
 export interface SysfsEntry {
   readonly enabled: boolean;
@@ -20,8 +30,11 @@ export interface Lab {
   readonly profile: KernelProfile;
   /** The module built for this kernel, or for the other kernel line (a vermagic refusal). */
   module(name: TestModule, build?: 'own' | 'other'): string;
-  /** Writes lpt_holder's `hold` parameter: its kthread sleeps in lpt_holder_wait (true) or leaves it. */
-  hold(held: boolean): Promise<void>;
+  /**
+   * Writes a helper's `hold` parameter: its kthread sleeps in its function
+   * (lpt_holder_wait uninterruptibly, lpt_sleeper_wait interruptibly) or leaves it.
+   */
+  hold(held: boolean, helper?: HelperModule): Promise<void>;
   /** Whose cmdline_proc_show runs: the test patch named in /proc/cmdline, or undefined for the kernel's own. */
   cmdlineOwner(): Promise<string | undefined>;
   /** /sys/kernel/livepatch/<name> as `cat` sees it, including a directory about to be freed. */

@@ -13,7 +13,7 @@ import {
 } from '../../../agent/kernel/sim/sim-module.js';
 import { SimulatedKernel } from '../../../agent/kernel/sim/simulator.js';
 import type { KernelProfile } from '../../../agent/kernel/profile.js';
-import type { Lab, SysfsEntry, TestModule } from './lab.js';
+import type { HelperModule, Lab, SysfsEntry, TestModule } from './lab.js';
 
 /** The test modules as the simulator knows them: what each patches, and the helper's kthread. */
 const MODULES: Record<TestModule, Omit<SimModuleOptions, 'name' | 'kernel'>> = {
@@ -22,6 +22,12 @@ const MODULES: Record<TestModule, Omit<SimModuleOptions, 'name' | 'kernel'>> = {
   lpt_holder: { livepatch: false, kthreads: [{ comm: 'lpt_holder', function: 'lpt_holder_wait' }] },
   lpt_stall: { functions: ['lpt_holder:lpt_holder_wait'], depends: ['lpt_holder'] },
   lpt_Upper: { functions: ['vmlinux:cmdline_proc_show'] },
+  lpt_stall_twin: { functions: ['lpt_holder:lpt_holder_wait'], depends: ['lpt_holder'] },
+  lpt_sleeper: {
+    livepatch: false,
+    kthreads: [{ comm: 'lpt_sleeper', function: 'lpt_sleeper_wait', sleep: 'interruptible' }],
+  },
+  lpt_signal: { functions: ['lpt_sleeper:lpt_sleeper_wait'], depends: ['lpt_sleeper'] },
 };
 
 export class SimLab implements Lab {
@@ -56,8 +62,8 @@ export class SimLab implements Lab {
     return join(this.dir, `${name}-${build}.ko`);
   }
 
-  hold(held: boolean): Promise<void> {
-    this.backend.holdKthreads('lpt_holder', held);
+  hold(held: boolean, helper: HelperModule = 'lpt_holder'): Promise<void> {
+    this.backend.holdKthreads(helper, held);
     return Promise.resolve();
   }
 

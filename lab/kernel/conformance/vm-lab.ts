@@ -5,7 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { KernelProfile } from '../../../agent/kernel/profile.js';
 import { errnoFromFsError } from '../../../agent/kernel/sysfs.js';
 import { KernelError, type KernelBackend } from '../../../agent/kernel/types.js';
-import type { Lab, SysfsEntry, TestModule } from './lab.js';
+import type { HelperModule, Lab, SysfsEntry, TestModule } from './lab.js';
 
 async function readOptional(path: string): Promise<string | undefined> {
   try {
@@ -35,8 +35,8 @@ export class VmLab implements Lab {
     return join(this.o.modules[build], `${name}.ko`);
   }
 
-  async hold(held: boolean): Promise<void> {
-    await writeFile('/sys/module/lpt_holder/parameters/hold', held ? '1' : '0');
+  async hold(held: boolean, helper: HelperModule = 'lpt_holder'): Promise<void> {
+    await writeFile(`/sys/module/${helper}/parameters/hold`, held ? '1' : '0');
   }
 
   async cmdlineOwner(): Promise<string | undefined> {

@@ -535,6 +535,36 @@ describe("a module's kthread sleeping in a function that a patch changes", () =>
     expect(kernel.functionOwner('vmlinux', 'cmdline_proc_show')).toBe('livepatch_b');
   });
 
+  test('asleep interruptibly, it blocks until the fake signal 15 s in and switches at the next try, into the new code', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 1 });
+    const signal = patchName('lpt_signal');
+    await kernel.load(
+      await moduleFile('lpt_sleeper', {
+        livepatch: false,
+        kthreads: [{ comm: 'lpt_sleeper', function: 'lpt_sleeper_wait', sleep: 'interruptible' }],
+      }),
+    );
+    await kernel.load(
+      await moduleFile('lpt_signal', {
+        functions: ['lpt_sleeper:lpt_sleeper_wait'],
+        depends: ['lpt_sleeper'],
+      }),
+    );
+    clock.advance(15_000);
+    expect(await state(kernel, signal)).toBe('enabled=1 transition=1');
+    expect((await kernel.transitionTasks(signal, 10)).blocking.map((b) => b.comm)).toEqual([
+      'lpt_sleeper',
+    ]);
+    clock.advance(1000);
+    expect(await state(kernel, signal)).toBe('enabled=1 transition=0');
+    // Back in its function, it now sleeps in the patch's code: the disable waits for the signal too.
+    await kernel.setEnabled(signal, false);
+    clock.advance(15_000);
+    expect(await state(kernel, signal)).toBe('enabled=0 transition=1');
+    clock.advance(1000);
+    expect(await state(kernel, signal)).not.toBe('enabled=0 transition=1');
+  });
+
   test('the load-error knob answers the injected errno', async () => {
     const { kernel } = setup({ loadError: 'EINVAL' });
     expect(await errnoOf(kernel.load(await moduleFile('livepatch_a')))).toBe('EINVAL');

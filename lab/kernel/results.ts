@@ -1,0 +1,90 @@
+// test-results/real-kernel.json: for each kernel line, what the conformance
+// suite (test/kernel/real-kernel.test.ts) and the agent-in-VM test
+// (test/integration/real-kernel-agent.test.ts) saw, scenario by scenario.
+// Each writes its own half and keeps the other's; they may finish together.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../src/log.js';
+import { repositoryRoot } from '../../src/paths.js';
+import { withLock } from '../cache.js';
+
+export interface ConformanceRecord {
+  readonly name: string;
+  /** The kernel behaved as the rule says and the simulator saw the same. */
+  readonly passed: boolean;
+  readonly kernelPassed: boolean;
+  readonly simulatorMatches: boolean;
+  readonly durationMs: number;
+}
+
+export interface AgentRecord {
+  readonly name: string;
+  readonly passed: boolean;
+  readonly durationMs: number;
+}
+
+export interface KernelLineResults {
+  readonly line: string;
+  readonly release: string;
+  /** The conformance VM's whole run, boot to power-off. */
+  readonly vmSeconds?: number;
+  readonly scenarios?: readonly ConformanceRecord[];
+  readonly agentScenarios?: readonly AgentRecord[];
+}
+
+export type ResultsPart =
+  | {
+      readonly suite: 'conformance';
+      readonly vmSeconds: number;
+      readonly scenarios: readonly ConformanceRecord[];
+    }
+  | { readonly suite: 'agent'; readonly scenarios: readonly AgentRecord[] };
+
+/** Merges one suite's results for one kernel line into what is there, keeping the order of the lines. */
+export function mergeResults(
+  kernels: readonly KernelLineResults[],
+  line: { readonly line: string; readonly release: string },
+  part: ResultsPart,
+  order: readonly string[],
+): KernelLineResults[] {
+  const old = kernels.find((k) => k.line === line.line);
+  const fields =
+    part.suite === 'conformance'
+      ? { vmSeconds: part.vmSeconds, scenarios: part.scenarios }
+      : { agentScenarios: part.scenarios };
+  const merged: KernelLineResults = { ...old, ...line, ...fields };
+  const rank = (k: KernelLineResults): number => {
+    const i = order.indexOf(k.line);
+    return i < 0 ? order.length : i;
+  };
+  return [...kernels.filter((k) => k.line !== line.line), merged].sort((a, b) => rank(a) - rank(b));
+}
+
+export function resultsFile(): string {
+  return join(repositoryRoot(), 'test-results', 'real-kernel.json');
+}
+
+/** Writes one suite's results for the given lines into test-results/real-kernel.json. */
+export async function recordKernelResults(
+  entries: readonly {
+    readonly line: string;
+    readonly release: string;
+    readonly part: ResultsPart;
+  }[],
+  order: readonly string[],
+  log: Logger,
+): Promise<void> {
+  const file = resultsFile();
+  await mkdir(join(file, '..'), { recursive: true });
+  await withLock(
+    `${file}.lock`,
+    async () => {
+      const text = await readFile(file, 'utf8').catch(() => '{"kernels":[]}');
+      let kernels = (JSON.parse(text) as { kernels?: KernelLineResults[] }).kernels ?? [];
+      for (const e of entries) kernels = mergeResults(kernels, e, e.part, order);
+      await writeFile(file, JSON.stringify({ kernels }, null, 2) + '\n');
+    },
+    log,
+    'test-results/real-kernel.json',
+  );
+}
