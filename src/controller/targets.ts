@@ -13,6 +13,7 @@ import type {
 } from '../api/generated/types.js';
 import { AGENT_STALE_MS } from '../api/heartbeat.js';
 import type { KernelRelease, NodeName } from '../api/names.js';
+import { supersedingMember } from '../api/series.js';
 import { judgeBake, type Bake } from './bake.js';
 import type { NodeFacts } from './node-facts.js';
 
@@ -126,6 +127,8 @@ export function progressOf(
   generation: number,
 ): Progress {
   if (!desired) return 'none';
+  // A fall-back start the agent has not answered yet.
+  if (desired.fallback && observed?.phase === 'Replaced') return 'inFlight';
   if (settledEnabled(desired, observed))
     return observed?.phase === 'Patched' ? 'patched' : 'replaced';
   if (
@@ -160,6 +163,21 @@ function answered(desired: DesiredPatch, observed: ObservedPatch, current: boole
     default:
       return IN_FLIGHT_PHASES.has(observed.phase) ? 'inFlight' : 'none';
   }
+}
+
+/**
+ * A series member its agent reports Replaced while no newer member stands on
+ * the node any more (disabled, deleted, failed there): the node waits to load
+ * this build again, started within maxUnavailable like any pending node.
+ */
+function fallbackDue(
+  lpn: LivePatchNode | undefined,
+  desired: DesiredPatch | undefined,
+  observed: ObservedPatch | undefined,
+): boolean {
+  if (!lpn || !desired?.series || desired.state !== 'Enabled' || desired.fallback) return false;
+  if (observed?.phase !== 'Replaced' || observed.patchName !== desired.patchName) return false;
+  return !supersedingMember(lpn.spec.patches ?? [], lpn.status?.patches ?? [], desired);
 }
 
 function busyElsewhere(lpn: LivePatchNode, livePatch: string): boolean {
@@ -208,7 +226,9 @@ function classifyNode(
 ): NodeSlot | undefined {
   const name = lp.metadata.name ?? '';
   const { desired, observed } = entriesOf(lpn, name);
-  const progress = progressOf(desired, observed, lp.metadata.generation ?? 1);
+  const progress = fallbackDue(lpn, desired, observed)
+    ? 'none'
+    : progressOf(desired, observed, lp.metadata.generation ?? 1);
   const selected = matchesSelector(lp.spec.nodeSelector, node.labels);
   const kernel = selected ? kernelFor(lp.spec.kernels, node.kernel) : undefined;
   if (!kernel) return untargeted(node, selected, desired, observed, progress);
