@@ -311,13 +311,34 @@ export function rolloutOrder(livePatch: string, nodes: readonly NodeName[]): Nod
   return keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((k) => k.n);
 }
 
-/** The oldest other LivePatch rolling out the same patchName, if any: it owns the name on the nodes. */
-export function patchNameOwner(lp: LivePatch, all: readonly LivePatch[]): string | undefined {
+/** The oldest other LivePatch older than `lp` that claims what `lp` claims, if any: it keeps the claim. */
+function olderClaimant(
+  lp: LivePatch,
+  all: readonly LivePatch[],
+  claims: (o: LivePatch) => boolean,
+): string | undefined {
   const key = (o: LivePatch): string =>
     `${o.metadata.creationTimestamp ? new Date(o.metadata.creationTimestamp).toISOString() : ''}/${o.metadata.name ?? ''}`;
-  const rivals = all.filter(
-    (o) => o.spec.patchName === lp.spec.patchName && o.metadata.name !== lp.metadata.name,
-  );
+  const rivals = all.filter((o) => o.metadata.name !== lp.metadata.name && claims(o));
   const older = rivals.filter((o) => key(o) < key(lp)).sort((a, b) => key(a).localeCompare(key(b)));
   return older[0]?.metadata.name;
+}
+
+/** The oldest other LivePatch rolling out the same patchName, if any: it owns the name on the nodes. */
+export function patchNameOwner(lp: LivePatch, all: readonly LivePatch[]): string | undefined {
+  return olderClaimant(lp, all, (o) => o.spec.patchName === lp.spec.patchName);
+}
+
+/**
+ * The oldest other LivePatch with the same spec.series name and sequence, if
+ * any: which of the two builds is newer is not declared, so only it acts.
+ */
+export function seriesSequenceOwner(lp: LivePatch, all: readonly LivePatch[]): string | undefined {
+  const own = lp.spec.series;
+  if (!own) return undefined;
+  return olderClaimant(
+    lp,
+    all,
+    (o) => o.spec.series?.name === own.name && o.spec.series.sequence === own.sequence,
+  );
 }

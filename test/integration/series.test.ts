@@ -73,4 +73,22 @@ describe('a series of cumulative builds on a fleet', () => {
     expect(most).toBeLessThanOrEqual(1);
     expect(await phases('cmdline-1')).toEqual(Array(NODES).fill('Patched'));
   }, 300_000);
+
+  test('a second LivePatch with the same series and sequence does nothing and says why', async () => {
+    await member('cmdline-1-again', 'livepatch_cmdline_v1b', 1);
+    const twin = await waitUntil(
+      'cmdline-1-again refused',
+      () => getLivePatch('cmdline-1-again'),
+      (lp) => lp.status?.phase === 'Failed',
+      30_000,
+      200,
+    );
+    const progressing = twin.status?.conditions?.find((c) => c.type === 'Progressing');
+    expect(progressing?.reason).toBe('SeriesSequenceInUse');
+    expect(progressing?.message).toContain(
+      'Give it another spec.series.sequence, or delete cmdline-1',
+    );
+    expect([...(await nodeReports('cmdline-1-again')).values()].filter(Boolean)).toEqual([]);
+    expect(await phases('cmdline-1')).toEqual(Array(NODES).fill('Patched'));
+  }, 60_000);
 });

@@ -58,8 +58,8 @@ export const seriesSchema = object(
     'builds arrive in or load after a reboot: the older one reports Replaced, superseded by the newer. ' +
     'When the newer member is disabled or deleted, the older one is loaded again on its nodes, paced ' +
     'like a rollout (maxUnavailable). Every member must be an atomic-replace build (klp_patch.replace); ' +
-    'two LivePatches of one series must not share a sequence: the agent loads neither and reports both ' +
-    'Failed on the nodes where both are enabled.',
+    'two LivePatches of one series must not share a sequence: the younger one stays Failed ' +
+    '(SeriesSequenceInUse) and touches no node, and an agent given both loads neither and reports both Failed.',
   {
     name: string('Name of the series, shared by every build of it.', {
       pattern: DNS_LABEL,

@@ -5,7 +5,19 @@
 import { describe, expect, test } from '@jest/globals';
 import type { DesiredPatch, LivePatch } from '../../../src/api/generated/types.js';
 import type { LivePatchName, NodeName, PatchName } from '../../../src/api/names.js';
-import { at, entry, Fleet, iso, livePatch, observed, reconcile, simulate } from './fixtures.js';
+import { planRollout } from '../../../src/controller/planner.js';
+import { classifyNodes, seriesSequenceOwner } from '../../../src/controller/targets.js';
+import {
+  at,
+  entry,
+  Fleet,
+  iso,
+  livePatch,
+  observed,
+  reconcile,
+  simulate,
+  withMetadata,
+} from './fixtures.js';
 
 const NEWER = 'fix-v2' as LivePatchName;
 const SERIES = { name: 'cmdline', sequence: 1 };
@@ -126,4 +138,42 @@ test('a LivePatch without a series keeps the old meaning of Replaced: done, neve
   const pass = reconcile(sim.lp, fleet, sim.now);
   expect(pass.plan.started).toEqual([]);
   expect(pass.status.nodes).toMatchObject({ replaced: 2 });
+});
+
+describe('two LivePatches declaring one series and sequence', () => {
+  const SAME = { name: 'cmdline', sequence: 3 };
+  const older = withMetadata(livePatch({ name: 'first', spec: { series: SAME } }), {
+    creationTimestamp: new Date(at(0)),
+  });
+  const younger = withMetadata(
+    livePatch({
+      name: 'second',
+      spec: { series: SAME, patchName: 'livepatch_other' as PatchName },
+    }),
+    { creationTimestamp: new Date(at(1)) },
+  );
+
+  test('the younger one touches no node and says which LivePatch holds the sequence and what to do', () => {
+    expect(seriesSequenceOwner(older, [older, younger])).toBeUndefined();
+    expect(seriesSequenceOwner(younger, [older, younger])).toBe('first');
+    const fleet = Fleet.of(3, at(0));
+    const slots = classifyNodes(younger, fleet.nodes, fleet.lpns, at(0));
+    const plan = planRollout(younger, slots, at(0), undefined, 'first');
+    expect(plan).toMatchObject({ phase: 'Failed', reason: 'SeriesSequenceInUse' });
+    expect(plan.writes.size).toBe(0);
+    expect(plan.message).toContain('Give it another spec.series.sequence, or delete first');
+  });
+
+  test('another sequence, another series, or no series: no conflict', () => {
+    const other = (series: LivePatch['spec']['series']): LivePatch =>
+      withMetadata(livePatch({ name: 'second', spec: series ? { series } : {} }), {
+        creationTimestamp: new Date(at(1)),
+      });
+    for (const lp of [
+      other({ name: 'cmdline', sequence: 4 }),
+      other({ name: 'other', sequence: 3 }),
+      other(undefined),
+    ])
+      expect(seriesSequenceOwner(lp, [older, lp])).toBeUndefined();
+  });
 });
