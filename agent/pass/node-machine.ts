@@ -12,6 +12,7 @@ import type {
 } from '../../src/api/generated/types.js';
 import { PATCH_NAME_PATTERN, type LivePatchName, type PatchName } from '../../src/api/names.js';
 import { durationMs } from '../../src/api/quantities.js';
+import { sequenceRival, supersedingMember } from '../../src/api/series.js';
 import { describeTasks } from '../../src/api/tasks.js';
 import { fetchMessage, FIRST_ATTEMPT, type FetchState } from '../module/fetch-retry.js';
 import { forceMarks, type KernelProfile } from '../kernel/profile.js';
@@ -68,8 +69,12 @@ interface Context {
   readonly now: number;
   /** Another patch (managed or not) is in transition. */
   readonly busyWith: string | undefined;
-  /** Patch names the node's LivePatches manage; any other patch was loaded outside the operator. */
-  readonly managed: ReadonlySet<string>;
+  /** Patch names the node's LivePatches manage, and by which; any other patch was loaded outside the operator. */
+  readonly managed: ReadonlyMap<string, LivePatchName>;
+  /** The newest newer member of this entry's series asked for on the node (src/api/series.ts). */
+  readonly superseding: DesiredPatch | undefined;
+  /** Another entry of this entry's series with the same sequence. */
+  readonly rival: DesiredPatch | undefined;
   /** Where the fetch of this entry's module stands, if one started. */
   readonly fetch: FetchState | undefined;
 }
@@ -279,8 +284,56 @@ function replaced(c: Context, status: ObservedPatch, loaded: boolean): EntryResu
     return undefined;
   const by = replacer(c, loaded);
   if (!by) return undefined;
+  const owner = c.managed.get(by);
   return {
-    status: { ...status, phase: 'Replaced', message: `replaced by the atomic-replace patch ${by}` },
+    status: {
+      ...status,
+      phase: 'Replaced',
+      ...(owner ? { replacedBy: owner } : {}),
+      message: `replaced by the atomic-replace patch ${by}`,
+    },
+  };
+}
+
+/**
+ * A member of a series (spec.series) not in the kernel: the declared order
+ * decides, not the kernel's last load. The kernel lets any replace patch
+ * replace the enabled ones, older or not, so an older build loaded after a
+ * newer one (a reboot loading entries in their order, or an older
+ * LivePatch reaching the node later) would run older code. Never load it
+ * while a newer member stands on the node; once the newer one is gone, load
+ * it again only when the controller says so (entry.fallback), so falling
+ * back is paced like a rollout.
+ */
+function seriesTurn(c: Context, status: ObservedPatch): EntryResult | undefined {
+  const series = c.entry.series;
+  if (c.entry.state !== 'Enabled' || !series) return undefined;
+  const place = `series ${series.name}, sequence ${series.sequence}`;
+  if (c.rival) {
+    const message =
+      `LivePatches ${c.entry.livePatch} and ${c.rival.livePatch} both declare ${place}: the agent cannot tell ` +
+      'which build is newer and loads neither. Give one of them another spec.series.sequence';
+    return { status: { ...status, phase: 'Failed', message } };
+  }
+  const newer = c.superseding;
+  if (newer) {
+    const message =
+      `superseded by LivePatch ${newer.livePatch} (sequence ${newer.series?.sequence ?? '?'} of series ` +
+      `${series.name}, this is sequence ${series.sequence}): an older build of a series is not loaded ` +
+      'on a node where a newer one is enabled';
+    return { status: { ...status, phase: 'Replaced', replacedBy: newer.livePatch, message } };
+  }
+  if (c.prev?.phase !== 'Replaced' || c.entry.fallback) return undefined;
+  const message =
+    `the newer member of series ${series.name} that replaced it is no longer enabled on this node; ` +
+    'the controller loads this build again as a rollout, within spec.rollout.maxUnavailable';
+  return {
+    status: {
+      ...status,
+      phase: 'Replaced',
+      ...(c.prev.replacedBy ? { replacedBy: c.prev.replacedBy } : {}),
+      message,
+    },
   };
 }
 
@@ -302,7 +355,10 @@ function absent(c: Context): EntryResult {
     action: { ...target(c), kind: 'unload' },
     priority: PRIORITY['unload'],
   };
-  const replacedBy = replaced(c, status, loaded);
+  const inSeries = seriesTurn(c, status);
+  if (inSeries) return inSeries;
+  // A fall-back start: the controller saw the newer member go, whatever else the kernel has enabled.
+  const replacedBy = c.entry.fallback ? undefined : replaced(c, status, loaded);
   if (replacedBy) return replacedBy;
   if (sameGeneration(c, 'Stalled', 'Reversing')) return afterStall(c, status, unload, loaded);
   if (sameGeneration(c, 'Failed'))
@@ -388,14 +444,16 @@ export function decideNode(
 ): NodeDecision {
   const resting = agent.resting ?? new Set<string>();
   const inFlight = kernel.patches.find((p) => p.transition)?.name;
-  const managed = new Set<string>(desired.map((d) => d.patchName));
+  const managed = new Map<string, LivePatchName>(desired.map((d) => [d.patchName, d.livePatch]));
   const results = desired.map((entry) => {
     const prev = previous.find(
       (p) => p.livePatch === entry.livePatch && p.patchName === entry.patchName,
     );
     const busyWith = inFlight !== undefined && inFlight !== entry.patchName ? inFlight : undefined;
     const fetch = agent.fetches?.get(entry.livePatch);
-    return decideEntry({ entry, kernel, prev, now, busyWith, managed, fetch });
+    const superseding = supersedingMember(desired, previous, entry);
+    const rival = sequenceRival(desired, entry);
+    return decideEntry({ entry, kernel, prev, now, busyWith, managed, fetch, superseding, rival });
   });
   const chosen = results
     .filter((r) => r.action && !resting.has(r.action.livePatch))

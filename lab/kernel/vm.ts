@@ -29,6 +29,11 @@ export interface VmOptions {
   readonly memoryMiB?: number;
   readonly timeoutMs: number;
   readonly log: Logger;
+  /**
+   * Boot on this job folder, a powered-off VM's: a reboot into the same kernel
+   * keeps what the VM wrote there, as a node keeps its disk.
+   */
+  readonly jobDir?: string;
 }
 
 export interface VmOutcome {
@@ -81,8 +86,17 @@ function qemuArgs(o: VmOptions, jobDir: string): string[] {
   ];
 }
 
+/**
+ * Reboots a VM into the same kernel: waits for it to power off (or pulls the
+ * plug), then boots it again on the same job folder with the next job.
+ */
+export async function rebootVm(vm: Vm, o: Omit<VmOptions, 'jobDir'>): Promise<Vm> {
+  await vm.stop();
+  return bootVm({ ...o, jobDir: vm.jobDir });
+}
+
 export async function bootVm(o: VmOptions): Promise<Vm> {
-  const jobDir = await mkdtemp(join(tmpdir(), `lpt-vm-${o.name}-`));
+  const jobDir = o.jobDir ?? (await mkdtemp(join(tmpdir(), `lpt-vm-${o.name}-`)));
   await writeFile(join(jobDir, 'job.sh'), o.script);
   for (const [name, content] of Object.entries(o.files ?? {}))
     await writeFile(join(jobDir, name), content, { mode: 0o600 });
@@ -95,7 +109,11 @@ export async function bootVm(o: VmOptions): Promise<Vm> {
   let text = '';
   child.stdout.on('data', (d: Buffer) => (text += d.toString()));
   child.stderr.on('data', (d: Buffer) => (text += d.toString()));
-  o.log.info('booting a VM', { vm: o.name, release: o.assets.line.release, jobDir });
+  o.log.info(o.jobDir ? 'booting a VM again' : 'booting a VM', {
+    vm: o.name,
+    release: o.assets.line.release,
+    jobDir,
+  });
   const done = new Promise<VmOutcome>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');

@@ -18,6 +18,12 @@ export type Steer =
 
 const watchHint = (name: string): string => `Watch it: kubectl livepatch status ${name} -w`;
 
+/** Failed because another LivePatch holds what this one claims (planner.ts): what it holds. */
+const CLAIMED: Readonly<Record<string, string>> = {
+  PatchNameInUse: 'owns its patchName',
+  SeriesSequenceInUse: 'declares its series sequence',
+};
+
 /** The phase the status gives for the current generation; undefined while the controller has not caught up. */
 function currentPhase(lp: LivePatch): string | undefined {
   const s = lp.status;
@@ -44,8 +50,9 @@ function abortRefusal(lp: LivePatch, rollbackComplete: boolean): string | undefi
     return `${abort.names} of ${name} is already aborted (phase ${lp.status?.phase ?? 'Pending'}): it stays aborted until kubectl livepatch retry ${name}. ${watchHint(name)}`;
   if (phase === 'RollingBack')
     return `${name} is already rolling back (stall.action Rollback). ${watchHint(name)}`;
-  if (phase === 'Failed' && progressingReason(lp) === 'PatchNameInUse')
-    return `${name} rolls out nothing: another LivePatch owns its patchName (see kubectl livepatch status ${name})`;
+  const claimed = phase === 'Failed' ? CLAIMED[progressingReason(lp) ?? ''] : undefined;
+  if (claimed)
+    return `${name} rolls out nothing: another LivePatch ${claimed} (see kubectl livepatch status ${name})`;
   if (phase === 'Complete' && !rollbackComplete)
     return (
       `${name} is Complete: every targeted node has the patch. Aborting it now unpatches every node and ends ` +

@@ -8,9 +8,10 @@ import type {
   LivePatchStatus,
   NodeCounts,
   StalledNode,
+  Superseder,
 } from '../api/generated/types.js';
 import { STEERING_ANNOTATIONS } from '../api/constants.js';
-import type { KernelRelease } from '../api/names.js';
+import type { KernelRelease, LivePatchName } from '../api/names.js';
 import { clip } from '../api/listing.js';
 import { byWhom, requestedBy } from '../api/steering.js';
 import { describeTasks } from '../api/tasks.js';
@@ -18,6 +19,8 @@ import type { Plan } from './plan.js';
 import type { NodeSlot, TargetSlot } from './targets.js';
 
 const MAX_STALLED_LISTED = 20;
+/** status.supersededBy's maxItems. */
+const MAX_SUPERSEDERS_LISTED = 16;
 /** status.kernels' maxItems: the releases with the most targeted nodes are listed. */
 const MAX_KERNELS_LISTED = 256;
 /** metav1.Condition's message limit. */
@@ -85,6 +88,20 @@ export function stalledNodes(slots: readonly NodeSlot[]): StalledNode[] {
       ...(s.observed?.transitionStartTime ? { since: s.observed.transitionStartTime } : {}),
       blockingTasks: [...(s.observed?.blockingTasks ?? [])],
     }));
+}
+
+/** Which LivePatches took this one's place, and on how many nodes each, most first. */
+export function supersededBy(slots: readonly NodeSlot[]): Superseder[] {
+  const counts = new Map<LivePatchName, number>();
+  for (const s of slots) {
+    const by =
+      s.kind === 'target' && s.progress === 'replaced' ? s.observed?.replacedBy : undefined;
+    if (by) counts.set(by, (counts.get(by) ?? 0) + 1);
+  }
+  return [...counts]
+    .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
+    .slice(0, MAX_SUPERSEDERS_LISTED)
+    .map(([livePatch, nodes]) => ({ livePatch, nodes }));
 }
 
 /** "generation 3 aborted by alice (livepatch.io/abort): every node of the patch was reversed" */
@@ -242,6 +259,7 @@ export function aggregateStatus(
 ): LivePatchStatus {
   const counts = countNodes(slots);
   const stalled = stalledNodes(slots);
+  const superseders = supersededBy(slots);
   const generation = lp.metadata.generation ?? 1;
   const iso = (ms: number): string => new Date(ms).toISOString();
   return {
@@ -255,6 +273,7 @@ export function aggregateStatus(
     ...(plan.unhealthy.length ? { unhealthyNodes: [...plan.unhealthy] } : {}),
     kernels: kernels(slots),
     stalledNodes: stalled,
+    ...(superseders.length ? { supersededBy: superseders } : {}),
     conditions: conditions(
       lp,
       drafts(lp, plan, counts, stalled, failedSummary(slots)),

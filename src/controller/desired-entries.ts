@@ -4,6 +4,7 @@ import type {
   ConfigMapModuleSource,
   DesiredPatch,
   ModuleSource,
+  PatchSeries,
   PatchState,
 } from '../api/generated/types.js';
 import type { NodeName } from '../api/names.js';
@@ -26,12 +27,23 @@ export function specEntry(
     stallTimeout: lp.spec.stall.timeout,
     allowForce: lp.spec.stall.allowForce,
     bakeTime: lp.spec.rollout.bakeTime,
+    ...(lp.spec.series ? { series: lp.spec.series } : {}),
   };
 }
 
 /** A target's entry: the module built for its kernel. */
 export function desiredEntry(ctx: PlanContext, slot: TargetSlot, state: PatchState): DesiredPatch {
   return specEntry(ctx, slot.kernel.module, state);
+}
+
+/**
+ * The entry that starts a node: a series member its agent reports Replaced
+ * (the newer member is gone, see targets.ts) is told to load again, which is
+ * how falling back is paced like any start.
+ */
+export function startEntry(ctx: PlanContext, slot: TargetSlot): DesiredPatch {
+  const fallback = slot.desired?.series !== undefined && slot.observed?.phase === 'Replaced';
+  return { ...desiredEntry(ctx, slot, 'Enabled'), ...(fallback ? { fallback: true } : {}) };
 }
 
 /**
@@ -62,6 +74,8 @@ const MODULE: FieldComparisons<ModuleSource> = {
   sha256: equal,
 };
 
+const SERIES: FieldComparisons<PatchSeries> = { name: equal, sequence: equal };
+
 const ENTRY: FieldComparisons<DesiredPatch> = {
   livePatch: equal,
   patchName: equal,
@@ -71,6 +85,8 @@ const ENTRY: FieldComparisons<DesiredPatch> = {
   stallTimeout: equal,
   allowForce: equal,
   bakeTime: equal,
+  series: (a, b) => a === b || (a !== undefined && b !== undefined && sameFields(SERIES, a, b)),
+  fallback: equal,
 };
 
 /** Field by field: this runs for every started node on every pass, canonical JSON was most of a pass. */
@@ -95,7 +111,9 @@ export function refreshEntries(ctx: PlanContext, writes: Map<NodeName, DesiredPa
     if (!slot.desired || slot.desired.state !== 'Enabled') continue;
     const current = slot.desired.generation === ctx.generation;
     if (!REFRESHED.has(slot.progress) && !(current && SETTLED.has(slot.progress))) continue;
-    const fresh = desiredEntry(ctx, slot, 'Enabled');
+    // A fall-back start keeps its mark until the node has loaded the build again.
+    const keep = slot.progress === 'inFlight' && slot.desired.fallback === true;
+    const fresh = { ...desiredEntry(ctx, slot, 'Enabled'), ...(keep ? { fallback: true } : {}) };
     if (!sameEntry(fresh, slot.desired)) writes.set(slot.node.name, fresh);
   }
 }

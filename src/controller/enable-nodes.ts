@@ -3,7 +3,7 @@
 // pause step, complete, or stopped by its stall policy. Pure.
 import type { NodeName } from '../api/names.js';
 import { listSome } from '../api/listing.js';
-import { desiredEntry, refreshEntries } from './desired-entries.js';
+import { refreshEntries, startEntry } from './desired-entries.js';
 import {
   countProgress,
   LISTED_NODES,
@@ -30,7 +30,7 @@ function startNodes(ctx: PlanContext, step: StepState, room: number, occupied: s
   const next = rolloutOrder(ctx.lp.metadata.name ?? '', [...byName.keys()]).slice(0, room);
   for (const name of next) {
     const slot = byName.get(name);
-    if (slot) b.writes.set(name, desiredEntry(ctx, slot, 'Enabled'));
+    if (slot) b.writes.set(name, startEntry(ctx, slot));
   }
   if (next.length > 0)
     return {

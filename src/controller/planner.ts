@@ -67,13 +67,16 @@ function unhealthyNodes(lp: LivePatch, slots: readonly NodeSlot[]): UnhealthyNod
 /**
  * `patchNameOwner`: an older LivePatch with the same patchName. Nodes know a
  * patch by that name only, so this one must not touch them: it waits, Failed,
- * until the other is gone or this one is deleted.
+ * until the other is gone or this one is deleted. `seriesSequenceOwner`: an
+ * older LivePatch with the same series and sequence; the same, until one of
+ * them changes its sequence or goes.
  */
 export function planRollout(
   lp: LivePatch,
   slots: readonly NodeSlot[],
   now: number,
   patchNameOwner?: string,
+  seriesSequenceOwner?: string,
 ): Plan {
   const generation = lp.metadata.generation ?? 1;
   const targets = slots.filter((s): s is TargetSlot => s.kind === 'target');
@@ -94,6 +97,15 @@ export function planRollout(
       phase: 'Failed',
       reason: 'PatchNameInUse',
       message: `LivePatch ${patchNameOwner} already rolls out patchName ${lp.spec.patchName}; nodes know a patch by this name only, so this one does nothing. Give it another patchName (a new LivePatch) or delete ${patchNameOwner}`,
+    };
+  }
+  const series = lp.spec.series;
+  if (seriesSequenceOwner && series) {
+    return {
+      ...planBase(ctx, initialStep(ctx)),
+      phase: 'Failed',
+      reason: 'SeriesSequenceInUse',
+      message: `LivePatch ${seriesSequenceOwner} already declares series ${series.name} sequence ${series.sequence}; which of the two builds is newer is not declared, so this one does nothing. Give it another spec.series.sequence, or delete ${seriesSequenceOwner}`,
     };
   }
   if (lp.spec.state === 'Disabled') return unpatchNodes(ctx, { kind: 'disable' });

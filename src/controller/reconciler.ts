@@ -30,7 +30,7 @@ import type { Plan } from './plan.js';
 import { planRollout } from './planner.js';
 import { statusWrite, type StatusWrite } from './status-write.js';
 import { nodeFacts, type NodeFacts } from './node-facts.js';
-import { classifyNodes, patchNameOwner } from './targets.js';
+import { classifyNodes, patchNameOwner, seriesSequenceOwner } from './targets.js';
 import type { WorkResult } from './queue.js';
 
 /** What the reconciler uses of a cache: reads, and its own writes read back. */
@@ -93,7 +93,8 @@ export class Reconciler {
     const now = Date.now();
     const lpns = this.heartbeats.observe(this.d.livePatchNodes.list(), now);
     const slots = classifyNodes(lp, this.nodeFacts(), lpns, now);
-    const plan = planRollout(lp, slots, now, patchNameOwner(lp, this.d.livePatches.list()));
+    const all = this.d.livePatches.list();
+    const plan = planRollout(lp, slots, now, patchNameOwner(lp, all), seriesSequenceOwner(lp, all));
     const log = this.d.log.child({ livePatch: name });
     const unwritten = await this.writeEntries(lp, plan.writes, log);
     const status = aggregateStatus(lp, slots, plan, now);
@@ -220,7 +221,7 @@ export class Reconciler {
     if (canonicalJson(status) === canonicalJson(lp.status)) return;
     const name = lp.metadata.name ?? '';
     // Merge patch: keys the new status lacks must be sent as null to go away.
-    const body = { unhealthyNodes: null, ...status };
+    const body = { unhealthyNodes: null, supersededBy: null, ...status };
     this.ensureLeader();
     const written = await mergePatch<LivePatch>(
       this.d.kc,

@@ -38,7 +38,10 @@ export class Controller {
     const enqueueAll = (): void => {
       for (const lp of this.livePatches.list()) this.queue.add(lp.metadata.name ?? '');
     };
-    const patchNames = new Map<string, string>();
+    /** What each LivePatch claims, so that its deletion or edit wakes the ones waiting on it. */
+    const claims = new Map<string, { patchName: string; series?: string }>();
+    const claimKey = (lp: LivePatch): string | undefined =>
+      lp.spec.series ? `${lp.spec.series.name}/${lp.spec.series.sequence}` : undefined;
     this.livePatches = new Reflector(o.kc, {
       path: PATHS.livePatches,
       log: o.log,
@@ -46,15 +49,21 @@ export class Controller {
       onChange: (name) => {
         this.queue.add(name);
         const lp = this.livePatches.get(name);
+        const before = claims.get(name);
         if (lp) {
-          patchNames.set(name, lp.spec.patchName);
-          return;
+          const series = claimKey(lp);
+          claims.set(name, { patchName: lp.spec.patchName, ...(series ? { series } : {}) });
+          if (before?.series === series) return;
+        } else claims.delete(name);
+        if (!before) return;
+        // A LivePatch gone frees its patchName, and one gone or moved its series sequence: one waiting
+        // on it (PatchNameInUse, SeriesSequenceInUse) starts now, not at its resync.
+        for (const other of this.livePatches.list()) {
+          const freed =
+            (!lp && other.spec.patchName === before.patchName) ||
+            (before.series !== undefined && claimKey(other) === before.series);
+          if (freed) this.queue.add(other.metadata.name ?? '');
         }
-        // A LivePatch gone frees its patchName: one waiting on it (PatchNameInUse) starts now, not at its resync.
-        const freed = patchNames.get(name);
-        patchNames.delete(name);
-        for (const other of this.livePatches.list())
-          if (other.spec.patchName === freed) this.queue.add(other.metadata.name ?? '');
       },
     });
     this.livePatchNodes = new Reflector(o.kc, {

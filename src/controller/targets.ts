@@ -13,6 +13,7 @@ import type {
 } from '../api/generated/types.js';
 import { AGENT_STALE_MS } from '../api/heartbeat.js';
 import type { KernelRelease, NodeName } from '../api/names.js';
+import { supersedingMember } from '../api/series.js';
 import { judgeBake, type Bake } from './bake.js';
 import type { NodeFacts } from './node-facts.js';
 
@@ -126,6 +127,8 @@ export function progressOf(
   generation: number,
 ): Progress {
   if (!desired) return 'none';
+  // A fall-back start the agent has not answered yet.
+  if (desired.fallback && observed?.phase === 'Replaced') return 'inFlight';
   if (settledEnabled(desired, observed))
     return observed?.phase === 'Patched' ? 'patched' : 'replaced';
   if (
@@ -160,6 +163,21 @@ function answered(desired: DesiredPatch, observed: ObservedPatch, current: boole
     default:
       return IN_FLIGHT_PHASES.has(observed.phase) ? 'inFlight' : 'none';
   }
+}
+
+/**
+ * A series member its agent reports Replaced while no newer member stands on
+ * the node any more (disabled, deleted, failed there): the node waits to load
+ * this build again, started within maxUnavailable like any pending node.
+ */
+function fallbackDue(
+  lpn: LivePatchNode | undefined,
+  desired: DesiredPatch | undefined,
+  observed: ObservedPatch | undefined,
+): boolean {
+  if (!lpn || !desired?.series || desired.state !== 'Enabled' || desired.fallback) return false;
+  if (observed?.phase !== 'Replaced' || observed.patchName !== desired.patchName) return false;
+  return !supersedingMember(lpn.spec.patches ?? [], lpn.status?.patches ?? [], desired);
 }
 
 function busyElsewhere(lpn: LivePatchNode, livePatch: string): boolean {
@@ -208,7 +226,9 @@ function classifyNode(
 ): NodeSlot | undefined {
   const name = lp.metadata.name ?? '';
   const { desired, observed } = entriesOf(lpn, name);
-  const progress = progressOf(desired, observed, lp.metadata.generation ?? 1);
+  const progress = fallbackDue(lpn, desired, observed)
+    ? 'none'
+    : progressOf(desired, observed, lp.metadata.generation ?? 1);
   const selected = matchesSelector(lp.spec.nodeSelector, node.labels);
   const kernel = selected ? kernelFor(lp.spec.kernels, node.kernel) : undefined;
   if (!kernel) return untargeted(node, selected, desired, observed, progress);
@@ -291,13 +311,34 @@ export function rolloutOrder(livePatch: string, nodes: readonly NodeName[]): Nod
   return keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((k) => k.n);
 }
 
-/** The oldest other LivePatch rolling out the same patchName, if any: it owns the name on the nodes. */
-export function patchNameOwner(lp: LivePatch, all: readonly LivePatch[]): string | undefined {
+/** The oldest other LivePatch older than `lp` that claims what `lp` claims, if any: it keeps the claim. */
+function olderClaimant(
+  lp: LivePatch,
+  all: readonly LivePatch[],
+  claims: (o: LivePatch) => boolean,
+): string | undefined {
   const key = (o: LivePatch): string =>
     `${o.metadata.creationTimestamp ? new Date(o.metadata.creationTimestamp).toISOString() : ''}/${o.metadata.name ?? ''}`;
-  const rivals = all.filter(
-    (o) => o.spec.patchName === lp.spec.patchName && o.metadata.name !== lp.metadata.name,
-  );
+  const rivals = all.filter((o) => o.metadata.name !== lp.metadata.name && claims(o));
   const older = rivals.filter((o) => key(o) < key(lp)).sort((a, b) => key(a).localeCompare(key(b)));
   return older[0]?.metadata.name;
+}
+
+/** The oldest other LivePatch rolling out the same patchName, if any: it owns the name on the nodes. */
+export function patchNameOwner(lp: LivePatch, all: readonly LivePatch[]): string | undefined {
+  return olderClaimant(lp, all, (o) => o.spec.patchName === lp.spec.patchName);
+}
+
+/**
+ * The oldest other LivePatch with the same spec.series name and sequence, if
+ * any: which of the two builds is newer is not declared, so only it acts.
+ */
+export function seriesSequenceOwner(lp: LivePatch, all: readonly LivePatch[]): string | undefined {
+  const own = lp.spec.series;
+  if (!own) return undefined;
+  return olderClaimant(
+    lp,
+    all,
+    (o) => o.spec.series?.name === own.name && o.spec.series.sequence === own.sequence,
+  );
 }

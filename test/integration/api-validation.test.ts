@@ -233,6 +233,21 @@ const CASES: Case[] = [
     spec: (s) => (s['nodeSelector'] = { matchExpressions: [{ key: 'pool', operator: 'In' }] }),
   },
   { title: 'malformed CVE id', field: 'spec.cves[0]', spec: (s) => (s['cves'] = ['CVE-1']) },
+  {
+    title: 'series sequence 0',
+    field: 'spec.series.sequence',
+    spec: (s) => (s['series'] = { name: 'cmdline', sequence: 0 }),
+  },
+  {
+    title: 'series without a sequence',
+    field: 'spec.series.sequence',
+    spec: (s) => (s['series'] = { name: 'cmdline' }),
+  },
+  {
+    title: 'series name with uppercase',
+    field: 'spec.series.name',
+    spec: (s) => (s['series'] = { name: 'Cmdline', sequence: 1 }),
+  },
 ];
 
 const created: string[] = [];
@@ -276,6 +291,31 @@ describe('kubectl apply refuses an invalid LivePatch and names the field', () =>
       expect(stored.stderr).toContain('NotFound');
     },
   );
+});
+
+describe('a series of cumulative builds (spec.series)', () => {
+  test('a series name and sequence are accepted and kept', async () => {
+    const manifest = validLivePatch('series-member');
+    (manifest['spec'] as Json)['series'] = { name: 'cmdline', sequence: 2 };
+    created.push('series-member');
+    const result = await kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
+    expect(result.code).toBe(0);
+    const stored = await kubectl([
+      'get',
+      'livepatch',
+      'series-member',
+      '-o',
+      'jsonpath={.spec.series}',
+    ]);
+    expect(JSON.parse(stored.stdout)).toEqual({ name: 'cmdline', sequence: 2 });
+  });
+
+  test('kubectl explain says what the order does and what falling back means', async () => {
+    const result = await kubectl(['explain', 'livepatch.spec.series']);
+    const text = result.stdout.replaceAll(/\s+/g, ' ');
+    expect(text).toContain('never loads a member older than a newer member of the same series');
+    expect(text).toContain('paced like a rollout');
+  });
 });
 
 describe('kubectl apply warns about a stall timeout real kernels cannot honour', () => {

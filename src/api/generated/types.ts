@@ -33,6 +33,8 @@ export interface LivePatchSpec {
   readonly patchName: PatchName;
   /** Desired fleet-wide state. Disabled unpatches every node, in waves under the same limits. */
   readonly state: PatchState;
+  /** Declares this LivePatch one build in a series of cumulative atomic-replace patches (each build contains every fix of the ones before it). On every node the agent never loads a member older than a newer member of the same series that is enabled for that node, whatever the order the builds arrive in or load after a reboot: the older one reports Replaced, superseded by the newer. When the newer member is disabled or deleted, the older one is loaded again on its nodes, paced like a rollout (maxUnavailable). Every member must be an atomic-replace build (klp_patch.replace); two LivePatches of one series must not share a sequence: the younger one stays Failed (SeriesSequenceInUse) and touches no node, and an agent given both loads neither and reports both Failed. */
+  readonly series?: PatchSeries;
   /** CVE identifiers this patch fixes; informational, shown in events. */
   readonly cves?: ReadonlyArray<string>;
   /** Which nodes this patch is for, as a standard label selector. Empty or absent selects every node. */
@@ -49,6 +51,14 @@ export interface LivePatchSpec {
 
 /** Desired fleet-wide state. Disabled unpatches every node, in waves under the same limits. */
 export type PatchState = 'Enabled' | 'Disabled';
+
+/** Declares this LivePatch one build in a series of cumulative atomic-replace patches (each build contains every fix of the ones before it). On every node the agent never loads a member older than a newer member of the same series that is enabled for that node, whatever the order the builds arrive in or load after a reboot: the older one reports Replaced, superseded by the newer. When the newer member is disabled or deleted, the older one is loaded again on its nodes, paced like a rollout (maxUnavailable). Every member must be an atomic-replace build (klp_patch.replace); two LivePatches of one series must not share a sequence: the younger one stays Failed (SeriesSequenceInUse) and touches no node, and an agent given both loads neither and reports both Failed. */
+export interface PatchSeries {
+  /** Name of the series, shared by every build of it. */
+  readonly name: string;
+  /** Order within the series: a higher sequence is a newer build. */
+  readonly sequence: number;
+}
 
 /** Which nodes this patch is for, as a standard label selector. Empty or absent selects every node. */
 export interface LabelSelector {
@@ -165,6 +175,8 @@ export interface LivePatchStatus {
   readonly kernels?: ReadonlyArray<KernelProgress>;
   /** Nodes whose transition stalled, with the tasks that blocked it (at most 20 listed). */
   readonly stalledNodes?: ReadonlyArray<StalledNode>;
+  /** The LivePatches whose patch took this one's place, with how many nodes each holds (at most 16 listed, most nodes first). Nodes of a newer member of spec.series count here once their agent reports this patch Replaced. */
+  readonly supersededBy?: ReadonlyArray<Superseder>;
   /** Standard conditions, one per type, each with the generation it describes. */
   readonly conditions?: ReadonlyArray<Condition>;
 }
@@ -188,7 +200,7 @@ export interface NodeCounts {
   readonly failed?: number;
   /** Nodes where the patch was reversed or unpatched by a rollback. */
   readonly reverted?: number;
-  /** Nodes where a newer atomic-replace patch took this one's place. */
+  /** Nodes where a newer atomic-replace patch took this one's place, or a newer member of its spec.series is enabled (status.supersededBy says by which). */
   readonly replaced?: number;
   /** Selected nodes whose kernel matches no entry of spec.kernels. */
   readonly notApplicable?: number;
@@ -245,6 +257,14 @@ export interface BlockingTask {
   readonly comm: string;
 }
 
+/** One LivePatch that superseded this one. */
+export interface Superseder {
+  /** Name of the superseding LivePatch. */
+  readonly livePatch: LivePatchName;
+  /** Nodes where it superseded this one. */
+  readonly nodes: number;
+}
+
 /** A metav1.Condition. */
 export interface Condition {
   /** Condition type. */
@@ -286,6 +306,10 @@ export interface DesiredPatch {
   readonly stallTimeout: Duration;
   /** Allow writing the patch's "force" file to finish a stalled transition. Force is irreversible: the module can never be unloaded afterwards. Never used unless true. */
   readonly allowForce: boolean;
+  /** Declares this LivePatch one build in a series of cumulative atomic-replace patches (each build contains every fix of the ones before it). On every node the agent never loads a member older than a newer member of the same series that is enabled for that node, whatever the order the builds arrive in or load after a reboot: the older one reports Replaced, superseded by the newer. When the newer member is disabled or deleted, the older one is loaded again on its nodes, paced like a rollout (maxUnavailable). Every member must be an atomic-replace build (klp_patch.replace); two LivePatches of one series must not share a sequence: the younger one stays Failed (SeriesSequenceInUse) and touches no node, and an agent given both loads neither and reports both Failed. */
+  readonly series?: PatchSeries;
+  /** Set by the controller when it starts this node again after the newer member of the series that replaced this patch left (disabled or deleted): load this build again. Without it a replaced series member waits for its turn in the rollout. */
+  readonly fallback?: boolean;
   /** How long the node must stay Patched and healthy before its slot frees; the agent reports once more when it is over, so the controller sees the node alive after the bake. A duration such as "90s", "5m" or "1h30m" (units h, m, s, ms). */
   readonly bakeTime?: Duration;
 }
@@ -337,6 +361,8 @@ export interface ObservedPatch {
   readonly blockingTasks?: ReadonlyArray<BlockingTask>;
   /** The spec entry generation this reports on. */
   readonly observedGeneration?: number;
+  /** Phase Replaced: the LivePatch whose patch took this one's place on this node, when it is known. */
+  readonly replacedBy?: LivePatchName;
   /** Force was written during this patch's transition (spec.stall.allowForce). */
   readonly forced?: boolean;
   /** The kernel holds this module forever because a transition was forced (on 5.18+ kernels: a forced disable, or a forced replace of it; before 5.18: any force while it was loaded). It can never be unloaded or loaded again until the node reboots. */

@@ -47,6 +47,33 @@ export const patchStateSchema = (description: string, withDefault: boolean): Sch
   });
 
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+
+/**
+ * A LivePatch's place in a series of cumulative atomic-replace builds. The
+ * same shape on the LivePatch and in each node's entry, so the agent knows the
+ * order without the controller.
+ */
+export const seriesSchema = object(
+  'Declares this LivePatch one build in a series of cumulative atomic-replace patches (each build ' +
+    'contains every fix of the ones before it). On every node the agent never loads a member older ' +
+    'than a newer member of the same series that is enabled for that node, whatever the order the ' +
+    'builds arrive in or load after a reboot: the older one reports Replaced, superseded by the newer. ' +
+    'When the newer member is disabled or deleted, the older one is loaded again on its nodes, paced ' +
+    'like a rollout (maxUnavailable). Every member must be an atomic-replace build (klp_patch.replace); ' +
+    'two LivePatches of one series must not share a sequence: the younger one stays Failed ' +
+    '(SeriesSequenceInUse) and touches no node, and an agent given both loads neither and reports both Failed.',
+  {
+    name: string('Name of the series, shared by every build of it.', {
+      pattern: DNS_LABEL,
+      minLength: 1,
+      maxLength: 63,
+    }),
+    sequence: integer('Order within the series: a higher sequence is a newer build.', {
+      minimum: 1,
+    }),
+  },
+  { required: ['name', 'sequence'], name: 'PatchSeries' },
+);
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 
 export const moduleSourceSchema = object(

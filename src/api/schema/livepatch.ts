@@ -8,6 +8,7 @@ import {
   observedGenerationSchema,
   patchNameSchema,
   patchStateSchema,
+  seriesSchema,
 } from './common.js';
 import {
   array,
@@ -232,9 +233,11 @@ const nodeCounts = object(
     reverted: integer('Nodes where the patch was reversed or unpatched by a rollback.', {
       minimum: 0,
     }),
-    replaced: integer("Nodes where a newer atomic-replace patch took this one's place.", {
-      minimum: 0,
-    }),
+    replaced: integer(
+      "Nodes where a newer atomic-replace patch took this one's place, or a newer member of its " +
+        'spec.series is enabled (status.supersededBy says by which).',
+      { minimum: 0 },
+    ),
     notApplicable: integer('Selected nodes whose kernel matches no entry of spec.kernels.', {
       minimum: 0,
     }),
@@ -325,6 +328,20 @@ const status = object(
       ),
       { maxItems: 20, 'x-kubernetes-list-type': 'atomic' },
     ),
+    supersededBy: array(
+      "The LivePatches whose patch took this one's place, with how many nodes each holds (at most 16 " +
+        'listed, most nodes first). Nodes of a newer member of spec.series count here once their agent ' +
+        'reports this patch Replaced.',
+      object(
+        'One LivePatch that superseded this one.',
+        {
+          livePatch: string('Name of the superseding LivePatch.', { tsType: 'LivePatchName' }),
+          nodes: integer('Nodes where it superseded this one.', { minimum: 1 }),
+        },
+        { required: ['livePatch', 'nodes'], name: 'Superseder' },
+      ),
+      { maxItems: 16, 'x-kubernetes-list-type': 'atomic' },
+    ),
     conditions: conditionsSchema,
   },
   { name: 'LivePatchStatus' },
@@ -338,6 +355,7 @@ export const livePatchSpec = object(
       'Desired fleet-wide state. Disabled unpatches every node, in waves under the same limits.',
       true,
     ),
+    series: seriesSchema,
     cves: array(
       'CVE identifiers this patch fixes; informational, shown in events.',
       string('A CVE identifier.', { pattern: '^CVE-[0-9]{4}-[0-9]{4,}$', maxLength: 32 }),

@@ -8,6 +8,7 @@ import {
   observedGenerationSchema,
   patchNameSchema,
   patchStateSchema,
+  seriesSchema,
 } from './common.js';
 import { array, boolean, enumeration, integer, object, string, cel } from './dsl.js';
 
@@ -42,6 +43,12 @@ const desiredPatch = object(
       max: '24h',
     }),
     allowForce: allowForceSchema,
+    series: seriesSchema,
+    fallback: boolean(
+      'Set by the controller when it starts this node again after the newer member of the series that ' +
+        'replaced this patch left (disabled or deleted): load this build again. Without it a replaced ' +
+        'series member waits for its turn in the rollout.',
+    ),
     bakeTime: duration(
       'How long the node must stay Patched and healthy before its slot frees; the agent reports once ' +
         'more when it is over, so the controller sees the node alive after the bake.',
@@ -73,6 +80,10 @@ const observedPatch = object(
     pendingTasks: integer('Tasks not yet switched to the target state.', { minimum: 0 }),
     blockingTasks: blockingTasksSchema('Some of the pending tasks (at most 10).', 10),
     observedGeneration: observedGenerationSchema('The spec entry generation this reports on.'),
+    replacedBy: string(
+      "Phase Replaced: the LivePatch whose patch took this one's place on this node, when it is known.",
+      { maxLength: 253, tsType: 'LivePatchName' },
+    ),
     forced: boolean("Force was written during this patch's transition (spec.stall.allowForce)."),
     pinned: boolean(
       'The kernel holds this module forever because a transition was forced (on 5.18+ kernels: a forced ' +
