@@ -26,6 +26,8 @@ export type NodeSlot =
   | {
       readonly kind: 'leftover';
       readonly node: NodeFacts;
+      /** Still selected, but its kernel has no build (a reboot into another release): notApplicable. */
+      readonly selected: boolean;
       readonly desired: DesiredPatch;
       readonly observed?: ObservedPatch;
       readonly progress: Progress;
@@ -242,7 +244,14 @@ function untargeted(
   progress: Progress,
 ): NodeSlot | undefined {
   if (desired)
-    return { kind: 'leftover', node, desired, progress, ...(observed ? { observed } : {}) };
+    return {
+      kind: 'leftover',
+      node,
+      selected,
+      desired,
+      progress,
+      ...(observed ? { observed } : {}),
+    };
   return selected ? { kind: 'notApplicable', node } : undefined;
 }
 

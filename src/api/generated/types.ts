@@ -102,7 +102,7 @@ export interface ConfigMapModuleSource {
 
 /** How fast the patch reaches the fleet. */
 export interface RolloutSpec {
-  /** How many nodes may be in flight at any moment (loading, in transition, or baking): an integer of at least 1, or a percentage of the targeted nodes from "1%" to "100%", rounded up and at least 1. A node that frees its slot starts the next one at once (rolling, like a DaemonSet). Defaults to 1. */
+  /** How many nodes may be in flight at any moment (loading, in transition, or baking): an integer of at least 1, or a percentage of the targeted nodes from "1%" to "100%", rounded up and at least 1. Targeted nodes that are NotReady or whose agent is silent count in the percentage. A node that frees its slot starts the next one at once (rolling, like a DaemonSet); nodes that join or reboot later take slots like any other. Defaults to 1. */
   readonly maxUnavailable: IntOrPercent;
   /** Progressive steps. Absent: one step of 100%. After the last step the rollout continues to every targeted node. */
   readonly steps?: ReadonlyArray<RolloutStep>;
@@ -118,7 +118,7 @@ export interface RolloutSpec {
 export interface RolloutStep {
   /** Grow the patched set to this many nodes. */
   readonly nodes?: number;
-  /** Grow the patched set to this percentage of targeted nodes (rounded up). */
+  /** Grow the patched set to this percentage of targeted nodes (rounded up), NotReady and silent ones included. */
   readonly percent?: number;
   /** Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed. */
   readonly pause?: PauseStep;
@@ -147,7 +147,7 @@ export type StallAction = 'Rollback' | 'Halt' | 'Ignore';
 export interface LivePatchStatus {
   /** The .metadata.generation this status describes. */
   readonly observedGeneration?: number;
-  /** Where the rollout is. */
+  /** Where the rollout is. Complete (and the Complete condition, what kubectl wait reads) means every targeted node runs the patch, or the newer patch that replaced it, or stalled or failed within failureBudget and is named in status; a NotReady or silent node without the patch keeps it Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes. */
   readonly phase?: LivePatchPhase;
   /** Patched over targeted nodes, e.g. "37/40". */
   readonly summary?: string;
@@ -169,12 +169,12 @@ export interface LivePatchStatus {
   readonly conditions?: ReadonlyArray<Condition>;
 }
 
-/** Where the rollout is. */
+/** Where the rollout is. Complete (and the Complete condition, what kubectl wait reads) means every targeted node runs the patch, or the newer patch that replaced it, or stalled or failed within failureBudget and is named in status; a NotReady or silent node without the patch keeps it Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes. */
 export type LivePatchPhase = 'Pending' | 'Progressing' | 'Paused' | 'Complete' | 'RollingBack' | 'RolledBack' | 'Disabling' | 'Disabled' | 'Failed';
 
 /** Nodes by state. */
 export interface NodeCounts {
-  /** Nodes selected whose kernel has a build. */
+  /** Nodes selected whose kernel has a build, NotReady nodes and nodes whose agent is silent included (unknown): they stay targets until their Node object is deleted or the selector leaves them out. */
   readonly targeted?: number;
   /** Targeted nodes with the patch enabled and its transition complete. */
   readonly patched?: number;
@@ -190,9 +190,9 @@ export interface NodeCounts {
   readonly reverted?: number;
   /** Nodes where a newer atomic-replace patch took this one's place. */
   readonly replaced?: number;
-  /** Selected nodes whose kernel matches no entry of spec.kernels. */
+  /** Selected nodes whose kernel matches no entry of spec.kernels (a node that rebooted into such a release among them). */
   readonly notApplicable?: number;
-  /** Targeted nodes whose agent is absent or stopped reporting. */
+  /** Targeted nodes that are NotReady or whose agent is absent or stopped reporting (90 s). One that last reported the patch running counts as running it; any other keeps the LivePatch from Complete (Complete condition False, reason NodesUnreachable, naming the first few). */
   readonly unknown?: number;
 }
 
