@@ -154,9 +154,10 @@ function inTransition(c: Context, k: KernelPatch): EntryResult {
     };
   }
   const phase = wantEnabled ? 'Transitioning' : 'Unpatching';
-  const message = tasks.pending
+  const progress = tasks.pending
     ? `${tasks.pending} tasks still on the ${wantEnabled ? 'old' : 'patched'} code (${describeTasks(tasks.blocking)})`
     : 'transition in progress';
+  const message = wantEnabled && repatching(c) ? `${REBOOTED}: ${progress}` : progress;
   return { status: { ...status, phase, message } };
 }
 
@@ -202,8 +203,12 @@ function reversing(
 function settled(c: Context, k: KernelPatch): EntryResult {
   const status = base(c, k);
   if (c.entry.state === 'Enabled') {
-    if (k.enabled)
-      return { status: { ...status, phase: 'Patched', message: 'enabled; transition complete' } };
+    if (k.enabled) {
+      const message = repatching(c)
+        ? `${REBOOTED}: re-patched; enabled, transition complete`
+        : 'enabled; transition complete';
+      return { status: { ...status, phase: 'Patched', message } };
+    }
     return { status: { ...status, phase: 'Pending' } };
   }
   if (sameGeneration(c, 'Stalled', 'Reversing')) {
@@ -324,14 +329,38 @@ function absent(c: Context): EntryResult {
 }
 
 /**
+ * What a node that rebooted says while it loads its patch again, and once it
+ * has: the kernel came back without a patch this agent had reported Patched.
+ */
+export const REBOOTED = 'the node rebooted without the patch';
+
+/**
+ * Loading again a patch this node had Patched, or still doing so: the kernel
+ * lost it with no replacing patch (replaced() ruled that out), which is what a
+ * reboot looks like. The word is kept from Loading through the transition.
+ */
+function repatching(c: Context): boolean {
+  if (c.entry.state !== 'Enabled' || !c.prev) return false;
+  if (c.prev.phase === 'Patched')
+    return !c.kernel.loaded.has(c.entry.patchName) || !!c.prev.message?.startsWith(REBOOTED);
+  return (
+    (c.prev.phase === 'Loading' ||
+      c.prev.phase === 'Transitioning' ||
+      c.prev.phase === 'Pending') &&
+    !!c.prev.message?.startsWith(REBOOTED)
+  );
+}
+
+/**
  * Fetch, then load. While a fetch runs or waits to retry the node stays
  * Loading: in flight, not failed, until the fetch gives up (module/fetch-retry.ts).
  */
 function toLoad(c: Context, status: ObservedPatch): EntryResult {
   const f = c.fetch;
+  const lead = repatching(c) ? `${REBOOTED}: loading it again; ` : '';
   if (f?.kind === 'ready')
     return {
-      status: { ...status, phase: 'Loading', message: fetchMessage(f) },
+      status: { ...status, phase: 'Loading', message: `${lead}${fetchMessage(f)}` },
       action: { ...target(c), kind: 'load', path: f.path },
       priority: PRIORITY['load'],
     };
@@ -339,7 +368,7 @@ function toLoad(c: Context, status: ObservedPatch): EntryResult {
   const loading = {
     ...status,
     phase: 'Loading' as const,
-    message: fetchMessage(f ?? FIRST_ATTEMPT),
+    message: `${lead}${fetchMessage(f ?? FIRST_ATTEMPT)}`,
   };
   if (f?.kind === 'fetching' || (f?.kind === 'waiting' && f.retryAt > c.now))
     return { status: loading };

@@ -11,6 +11,7 @@ import type {
 import type { Clock } from '../../src/clock.js';
 import type { Logger } from '../../src/log.js';
 import { runAction } from './actions.js';
+import { rebootAnnouncements } from './announcements.js';
 import type { Announcer } from '../report/announcer.js';
 import type { KernelCheck } from '../kernel/check.js';
 import { readKernel } from './kernel-view.js';
@@ -81,6 +82,9 @@ export async function runPass(
     version: deps.version,
     ready: deps.ready,
   });
+  const reboots = rebootAnnouncements(carried.previous, end.memory.previous);
+  for (const r of reboots) deps.log.info(r.message, { livePatch: r.livePatch, reason: r.reason });
+  deps.announcer.announce(reboots);
   return { memory: end.memory, status, wakeInMs: end.wakeInMs };
 }
 
