@@ -61,6 +61,10 @@ export interface Fleet {
   /** Stops one node's agent, as if its pod died; `restart` brings a fresh one up. */
   stopAgent(node: NodeName): Promise<void>;
   restartAgent(node: NodeName): Promise<void>;
+  /** The node reboots into the same kernel: its agent stops, the kernel comes back empty, a fresh agent starts. */
+  reboot(node: NodeName): Promise<void>;
+  /** A new node joins: its Node object (on the first release), then its agent. */
+  join(node: NodeName): Promise<void>;
   /** The node's simulated kernel, which outlives its agents as a real one does. */
   kernel(node: NodeName): KernelBackend | undefined;
   /** Stops every agent; removes the Nodes and LivePatchNodes it created unless `keep`. */
@@ -109,14 +113,16 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     agents.set(name, agent);
   };
 
-  await eachLimited([...names.entries()], START_CONCURRENCY, ([i, name]) =>
+  const register = (name: NodeName, release: string): Promise<void> =>
     registerNode(o.kubeConfig, {
       name,
-      release: releases[i % releases.length] ?? '',
+      release,
       labels: { [LABELS.simulatedNode]: 'true', ...o.labels },
       providerID: `livepatch-sim://${name}`,
       osImage: 'Simulated Linux',
-    }),
+    });
+  await eachLimited([...names.entries()], START_CONCURRENCY, ([i, name]) =>
+    register(name, releases[i % releases.length] ?? ''),
   );
   await eachLimited(names, START_CONCURRENCY, startAgent);
   o.log.info('simulated fleet running', { nodes: names.length, kernels: releases });
@@ -129,6 +135,18 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     nodes: names,
     stopAgent,
     restartAgent: startAgent,
+    reboot: async (name) => {
+      await stopAgent(name);
+      // Another boot: the simulated kernel starts empty, as a real one does (its file, if any, goes too).
+      kernels.delete(name);
+      if (o.stateDir) await rm(join(workDir, name, SIM_KERNEL_FILE), { force: true });
+      await startAgent(name);
+    },
+    join: async (name) => {
+      names.push(name);
+      await register(name, releases[0] ?? '');
+      await startAgent(name);
+    },
     kernel: (name) => kernels.get(name),
     stop: async (options) => {
       await Promise.all(names.map(stopAgent));
