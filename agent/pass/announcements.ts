@@ -71,7 +71,7 @@ export function rebootAnnouncements(
         {
           livePatch,
           reason: 'NodeRebooted',
-          message: `${REBOOTED}; loading it again, in transition (holding a rollout slot) until Patched`,
+          message: `${REBOOTED}; it is patched again in its turn, within maxUnavailable`,
           once: false,
         },
       ];

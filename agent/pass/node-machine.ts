@@ -72,6 +72,8 @@ interface Context {
   readonly managed: ReadonlySet<string>;
   /** Where the fetch of this entry's module stands, if one started. */
   readonly fetch: FetchState | undefined;
+  /** This boot's ID, as the Node reports it, when known. */
+  readonly bootID: string | undefined;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -325,8 +327,23 @@ function absent(c: Context): EntryResult {
       status: { ...status, phase: 'Pending', message: 'unloading a disabled copy before loading' },
     };
   }
+  if (slotOfAnotherBoot(c))
+    return {
+      status: {
+        ...status,
+        phase: 'Pending',
+        message: `${REBOOTED}: waiting for the controller to give it a rollout slot (maxUnavailable)`,
+      },
+    };
   return toLoad(c, status);
 }
+
+/** The entry's slot was given to an earlier boot of this node: the controller gives a rebooted node a new one in turn. */
+const slotOfAnotherBoot = (c: Context): boolean =>
+  c.entry.state === 'Enabled' &&
+  c.entry.bootID !== undefined &&
+  c.bootID !== undefined &&
+  c.entry.bootID !== c.bootID;
 
 /**
  * What a node that rebooted says while it loads its patch again, and once it
@@ -406,6 +423,8 @@ export interface AgentView {
   readonly resting?: ReadonlySet<string>;
   /** Each LivePatch's module fetch, for its current entry. */
   readonly fetches?: ReadonlyMap<string, FetchState>;
+  /** The Node's boot ID when this agent started, if it could read it. */
+  readonly bootID?: string;
 }
 
 export function decideNode(
@@ -424,7 +443,16 @@ export function decideNode(
     );
     const busyWith = inFlight !== undefined && inFlight !== entry.patchName ? inFlight : undefined;
     const fetch = agent.fetches?.get(entry.livePatch);
-    return decideEntry({ entry, kernel, prev, now, busyWith, managed, fetch });
+    return decideEntry({
+      entry,
+      kernel,
+      prev,
+      now,
+      busyWith,
+      managed,
+      fetch,
+      bootID: agent.bootID,
+    });
   });
   const chosen = results
     .filter((r) => r.action && !resting.has(r.action.livePatch))

@@ -46,6 +46,8 @@ export interface PassDeps {
   readonly ready: Condition;
   readonly unloadTimeoutMs: number;
   readonly timings: PassTimings;
+  /** The Node's boot ID when the agent started: an entry given to another boot waits for a new slot. */
+  readonly bootID?: string;
 }
 
 export interface PassResult {
@@ -78,6 +80,7 @@ export async function runPass(
     view,
     tainted,
     release: await deps.backend.release(),
+    ...(deps.bootID ? { bootID: deps.bootID } : {}),
     backend: deps.backend.kind,
     version: deps.version,
     ready: deps.ready,
@@ -97,7 +100,13 @@ async function act(
   const read = (): Promise<KernelView> =>
     readKernel(deps.backend, deps.kernel.profile, desired, deps.log);
   const decideNow = (view: KernelView, memory: PassMemory): NodeDecision =>
-    decide(desired, view, memory, deps.fetches.view(desired), deps.clock.now());
+    decide(
+      desired,
+      view,
+      memory,
+      { fetches: deps.fetches.view(desired), ...(deps.bootID ? { bootID: deps.bootID } : {}) },
+      deps.clock.now(),
+    );
   let memory = beginPass(carried, deps.clock.now());
   let view = await read();
   let decision = decideNow(view, memory);

@@ -10,7 +10,7 @@ import { kernelRelease, nodeName, type NodeName } from '../../src/api/names.js';
 import type { Clock } from '../../src/clock.js';
 import { rawJson } from '../../src/kube/raw.js';
 import { isNotFound, PATHS } from '../../src/kube/resources.js';
-import { registerNode } from '../controlplane/nodes.js';
+import { markRebooted, registerNode } from '../controlplane/nodes.js';
 import type { Logger } from '../../src/log.js';
 import type { Agent } from '../../agent/agent.js';
 import { SIM_KERNEL_FILE } from '../../agent/kernel/sim/sim-state-file.js';
@@ -79,6 +79,16 @@ async function deleteIgnoringMissing(kc: KubeConfig, path: string): Promise<void
   }
 }
 
+function registerSimNode(o: FleetOptions, name: NodeName, release: string): Promise<void> {
+  return registerNode(o.kubeConfig, {
+    name,
+    release,
+    labels: { [LABELS.simulatedNode]: 'true', ...o.labels },
+    providerID: `livepatch-sim://${name}`,
+    osImage: 'Simulated Linux',
+  });
+}
+
 export async function startFleet(o: FleetOptions): Promise<Fleet> {
   if (o.kernels.length === 0) throw new Error('a fleet needs at least one kernel release');
   const releases = o.kernels.map((k) => kernelRelease(k));
@@ -88,6 +98,8 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   );
   const agents = new Map<NodeName, Agent>();
   const kernels = new Map<NodeName, KernelBackend>();
+  /** Reboots so far per node, for a new boot ID each time. */
+  const boots = new Map<NodeName, number>();
 
   const startAgent = async (name: NodeName): Promise<void> => {
     const { agent, backend } = await createAgent(
@@ -113,16 +125,8 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     agents.set(name, agent);
   };
 
-  const register = (name: NodeName, release: string): Promise<void> =>
-    registerNode(o.kubeConfig, {
-      name,
-      release,
-      labels: { [LABELS.simulatedNode]: 'true', ...o.labels },
-      providerID: `livepatch-sim://${name}`,
-      osImage: 'Simulated Linux',
-    });
   await eachLimited([...names.entries()], START_CONCURRENCY, ([i, name]) =>
-    register(name, releases[i % releases.length] ?? ''),
+    registerSimNode(o, name, releases[i % releases.length] ?? ''),
   );
   await eachLimited(names, START_CONCURRENCY, startAgent);
   o.log.info('simulated fleet running', { nodes: names.length, kernels: releases });
@@ -137,6 +141,9 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     restartAgent: startAgent,
     reboot: async (name) => {
       await stopAgent(name);
+      const boot = (boots.get(name) ?? 0) + 1;
+      boots.set(name, boot);
+      await markRebooted(o.kubeConfig, name, `${name}-boot-${boot}`);
       // Another boot: the simulated kernel starts empty, as a real one does (its file, if any, goes too).
       kernels.delete(name);
       if (o.stateDir) await rm(join(workDir, name, SIM_KERNEL_FILE), { force: true });
@@ -144,7 +151,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     },
     join: async (name) => {
       names.push(name);
-      await register(name, releases[0] ?? '');
+      await registerSimNode(o, name, releases[0] ?? '');
       await startAgent(name);
     },
     kernel: (name) => kernels.get(name),

@@ -29,9 +29,10 @@ export function specEntry(
   };
 }
 
-/** A target's entry: the module built for its kernel. */
+/** A target's entry: the module built for its kernel, and the boot it was given for. */
 export function desiredEntry(ctx: PlanContext, slot: TargetSlot, state: PatchState): DesiredPatch {
-  return specEntry(ctx, slot.kernel.module, state);
+  const entry = specEntry(ctx, slot.kernel.module, state);
+  return slot.node.bootID ? { ...entry, bootID: slot.node.bootID } : entry;
 }
 
 /**
@@ -71,6 +72,7 @@ const ENTRY: FieldComparisons<DesiredPatch> = {
   stallTimeout: equal,
   allowForce: equal,
   bakeTime: equal,
+  bootID: equal,
 };
 
 /** Field by field: this runs for every started node on every pass, canonical JSON was most of a pass. */

@@ -2,15 +2,15 @@
 // them with kubectl: a silent NotReady node keeps `kubectl wait
 // --for=condition=Complete` from returning and is named in status; deleting
 // its Node lets the rollout complete; a node that joins afterwards is patched
-// and counted; a node rebooted into the same kernel is patched again, in
-// transition (a rollout slot) meanwhile, and Events say so.
+// and counted; a node rebooted into the same kernel waits for a rollout slot,
+// is patched again, and Events say so.
 import { describe, expect, test } from '@jest/globals';
-import type { LivePatch } from '../../src/api/generated/types.js';
-import { nodeName } from '../../src/api/names.js';
+import type { LivePatch, LivePatchNode } from '../../src/api/generated/types.js';
+import { nodeName, type NodeName } from '../../src/api/names.js';
 import { rolloutOrder } from '../../src/controller/targets.js';
-import { kubectl, kubectlOk } from '../support/kubectl.js';
+import { kubectl, kubectlJson, kubectlOk } from '../support/kubectl.js';
 import { applyLivePatch, eventsFor, getLivePatch, nodeReports } from '../support/livepatches.js';
-import { useOwnCluster } from '../support/own-cluster.js';
+import { useOwnCluster, type OwnCluster } from '../support/own-cluster.js';
 import { waitUntil } from '../../lab/wait.js';
 
 const KERNEL = '6.1.0-26-amd64';
@@ -56,6 +56,30 @@ function waitForComplete(summary: string): Promise<LivePatch> {
   );
 }
 
+/** A node reboots into the same kernel: its agent finds the kernel empty, waits for a slot, patches it again. */
+async function rebootAndExpectRepatched(c: OwnCluster, rebooted: NodeName): Promise<void> {
+  await c.fleet.reboot(rebooted);
+  const events = await waitUntil(
+    `${rebooted} to announce it was re-patched`,
+    () => eventsFor(LP),
+    (list) => list.some((e) => e.reason === 'NodeRepatched'),
+    60_000,
+  );
+  const rebootedEvent = events.find((e) => e.reason === 'NodeRebooted');
+  expect(rebootedEvent?.message).toContain(`node ${rebooted}: the node rebooted without the patch`);
+  expect(events.find((e) => e.reason === 'NodeRepatched')?.message).toContain(`node ${rebooted}`);
+  const lpn = await kubectlJson<LivePatchNode>(['get', 'lpn', rebooted]);
+  expect(lpn.status?.bootID).toBe(`${rebooted}-boot-1`);
+  expect(lpn.spec.patches?.[0]?.bootID).toBe(`${rebooted}-boot-1`);
+  const report = (await nodeReports(LP)).get(rebooted);
+  expect(report?.phase).toBe('Patched');
+  expect(report?.message).toContain('the node rebooted without the patch: re-patched');
+  expect(c.fleet.kernel(rebooted)).toBeDefined();
+  expect(await c.fleet.kernel(rebooted)?.patches()).toEqual([
+    expect.objectContaining({ name: `livepatch_${LP}`, enabled: true }),
+  ]);
+}
+
 describe('nodes that go dark, join or reboot', () => {
   test('a dark node holds Complete back until its Node is deleted; a joining node and a rebooted one are patched without anyone acting', async () => {
     const c = cluster();
@@ -94,26 +118,8 @@ describe('nodes that go dark, join or reboot', () => {
     expect(afterJoin.status?.nodes).toMatchObject({ targeted: 3, patched: 3, unknown: 0 });
     expect((await nodeReports(LP)).get(joined)?.phase).toBe('Patched');
 
-    // A node reboots into the same kernel: its agent finds the kernel empty and patches it again.
-    await c.fleet.reboot(rebooted);
-    const events = await waitUntil(
-      `${rebooted} to announce it was re-patched`,
-      () => eventsFor(LP),
-      (list) => list.some((e) => e.reason === 'NodeRepatched'),
-      60_000,
-    );
-    const rebootedEvent = events.find((e) => e.reason === 'NodeRebooted');
-    expect(rebootedEvent?.message).toContain(
-      `node ${rebooted}: the node rebooted without the patch`,
-    );
-    expect(events.find((e) => e.reason === 'NodeRepatched')?.message).toContain(`node ${rebooted}`);
-    const report = (await nodeReports(LP)).get(rebooted);
-    expect(report?.phase).toBe('Patched');
-    expect(report?.message).toContain('the node rebooted without the patch: re-patched');
-    expect(c.fleet.kernel(rebooted)).toBeDefined();
-    expect(await c.fleet.kernel(rebooted)?.patches()).toEqual([
-      expect.objectContaining({ name: `livepatch_${LP}`, enabled: true }),
-    ]);
+    // A node reboots into the same kernel: it is patched again in its turn.
+    await rebootAndExpectRepatched(c, rebooted);
     await waitForComplete('3/3');
   });
 });

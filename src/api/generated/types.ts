@@ -288,12 +288,16 @@ export interface DesiredPatch {
   readonly allowForce: boolean;
   /** How long the node must stay Patched and healthy before its slot frees; the agent reports once more when it is over, so the controller sees the node alive after the bake. A duration such as "90s", "5m" or "1h30m" (units h, m, s, ms). */
   readonly bakeTime?: Duration;
+  /** The Node's status.nodeInfo.bootID when the controller gave this node its rollout slot. An agent on another boot (the node rebooted) that finds the patch gone from its kernel waits, Pending, until the controller gives it a slot again, so maxUnavailable holds for rebooted nodes too. */
+  readonly bootID?: string;
 }
 
 /** What the node's kernel has, written by the node's agent. */
 export interface LivePatchNodeStatus {
   /** `uname -r` of the node. */
   readonly kernelRelease?: KernelRelease;
+  /** The Node's status.nodeInfo.bootID when this agent started: the boot this report is from. Until it names the current boot, the controller takes a rebooted node for one still in flight. */
+  readonly bootID?: string;
   /** How the agent reaches the kernel: the real sysfs interface, or the simulator. */
   readonly backend?: BackendKind;
   /** Version of the agent. */

@@ -89,13 +89,19 @@ describe('a patch whose action failed rests, then is tried again', () => {
     expect(failed.previous[0]).toMatchObject({ phase: 'Failed', message: busy.message });
 
     const absent = kernel();
-    const resting = decide([entry()], absent, beginPass(failed, at(9)), new Map(), at(9));
+    const resting = decide(
+      [entry()],
+      absent,
+      beginPass(failed, at(9)),
+      { fetches: new Map() },
+      at(9),
+    );
     expect(resting.action).toBeUndefined();
     expect(resting.patches[0]).toMatchObject({ phase: 'Failed', message: busy.message });
 
     const rested = beginPass(failed, at(10));
     expect(rested.previous).toEqual([]);
-    expect(decide([entry()], absent, rested, new Map(), at(10)).action).toMatchObject({
+    expect(decide([entry()], absent, rested, { fetches: new Map() }, at(10)).action).toMatchObject({
       kind: 'fetch',
     });
   });

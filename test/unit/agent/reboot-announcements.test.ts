@@ -24,7 +24,7 @@ describe('a rebooted node announces', () => {
     const said = rebootAnnouncements([entry('Patched', 'enabled; transition complete')], [LOADING]);
     expect(said).toEqual([expect.objectContaining({ livePatch: 'cve-a', reason: 'NodeRebooted' })]);
     expect(said[0]?.type ?? 'Warning').toBe('Warning');
-    expect(said[0]?.message).toContain('holding a rollout slot');
+    expect(said[0]?.message).toContain('patched again in its turn, within maxUnavailable');
     expect(rebootAnnouncements([LOADING], [LOADING])).toEqual([]);
   });
 

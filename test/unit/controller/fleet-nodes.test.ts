@@ -34,6 +34,12 @@ function settleAll(start: Pass, fleet: Fleet, from: number): Pass {
   return pass;
 }
 
+/** The boot a node's agent reports from (LivePatchNode status.bootID). */
+function reportsFrom(fleet: Fleet, name: string, bootID: string): void {
+  const current = fleet.get(name);
+  fleet.lpns.set(name, { ...current, status: { ...current.status, bootID } });
+}
+
 function darken(fleet: Fleet, name: string): void {
   fleet.gone.add(name);
   fleet.nodes = fleet.nodes.map((n) => (n.name === name ? { ...n, ready: false } : n));
@@ -149,6 +155,42 @@ describe('a node that reboots', () => {
     fleet.settle(now + 1000);
     pass = reconcile(pass.lp, fleet, now + 1000);
     expect(pass.plan.started).toEqual(['node-90']);
+  });
+
+  test('into the same kernel: it waits for a slot in its turn (maxUnavailable holds), is counted once, and its entry names the new boot', () => {
+    const fleet = Fleet.of(4, T0, { bootID: 'boot-1' });
+    for (const n of fleet.nodes) reportsFrom(fleet, n.name, 'boot-1');
+    const lp = livePatch({ spec: { rollout: { maxUnavailable: 1 } } });
+    const start = simulate(lp, fleet);
+    expect(fleet.desired('node-02')?.bootID).toBe('boot-1');
+    const now = start.now;
+    const [first, second] = ['node-02', 'node-03'];
+    fleet.nodes = fleet.nodes.map((n) =>
+      n.name === first || n.name === second ? { ...n, bootID: 'boot-2' } : n,
+    );
+    let pass = reconcile(start.lp, fleet, now);
+    expect(pass.status).toMatchObject({ phase: 'Progressing', summary: '2/4' });
+    expect(pass.status.nodes).toMatchObject({ targeted: 4, patched: 2, pending: 2 });
+    expect(pass.plan.started).toHaveLength(1);
+    const restarted = nth(pass.plan.started, 0);
+    expect(fleet.desired(restarted)?.bootID).toBe('boot-2');
+    const other = restarted === first ? second : first;
+    expect(fleet.desired(other)?.bootID).toBe('boot-1');
+    // Its agent has not reported from the new boot yet: the Patched report is the old boot's, it holds its slot.
+    pass = reconcile(pass.lp, fleet, now + 1000);
+    expect(pass.plan.started).toEqual([]);
+    expect(pass.status.nodes).toMatchObject({ patched: 2, transitioning: 1, pending: 1 });
+    reportsFrom(fleet, restarted, 'boot-2');
+    fleet.report(restarted, observed('Loading'), now + 1000);
+    pass = reconcile(pass.lp, fleet, now + 1000);
+    expect(pass.plan).toMatchObject({ reason: 'NodesInFlight', started: [] });
+    fleet.settle(now + 2000);
+    pass = reconcile(pass.lp, fleet, now + 2000);
+    expect(pass.plan.started).toEqual([other]);
+    reportsFrom(fleet, other, 'boot-2');
+    expect(fleet.desired(other)?.bootID).toBe('boot-2');
+    pass = settleAll(pass, fleet, (now - T0) / 1000 + 3);
+    expect(pass.status).toMatchObject({ phase: 'Complete', summary: '4/4' });
   });
 
   test('into a release without a build: notApplicable, no longer targeted, Complete', () => {
