@@ -51,7 +51,7 @@ const desiredPatch = object(
       "The Node's status.nodeInfo.bootID when the controller gave this node its rollout slot. An agent " +
         'on another boot (the node rebooted) that finds the patch gone from its kernel waits, Pending, ' +
         'until the controller gives it a slot again, so maxUnavailable holds for rebooted nodes too.',
-      { maxLength: 64 },
+      { maxLength: 256 },
     ),
   },
   {
@@ -125,7 +125,7 @@ const status = object(
     bootID: string(
       "The Node's status.nodeInfo.bootID when this agent started: the boot this report is from. Until " +
         'it names the current boot, the controller takes a rebooted node for one still in flight.',
-      { maxLength: 64 },
+      { maxLength: 256 },
     ),
     backend: enumeration(
       'How the agent reaches the kernel: the real sysfs interface, or the simulator.',
