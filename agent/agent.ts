@@ -56,6 +56,8 @@ export interface AgentOptions {
   readonly startSyncWaitMs?: number;
   /** Called after each status write: a change, or a heartbeat alone. */
   readonly onStatusWritten?: (why: 'change' | 'heartbeat') => void;
+  /** The Node's status.nodeInfo.bootID as read at start, when it could be. */
+  readonly bootID?: string;
 }
 
 /** A failed status write, or a pass that threw, is tried again after this long. */
@@ -164,6 +166,7 @@ export class Agent {
         heartbeatMs: o.heartbeatMs ?? AGENT_HEARTBEAT_MS,
         failureRestMs: o.failureRestMs ?? FAILURE_REST_MS,
       },
+      ...(o.bootID ? { bootID: o.bootID } : {}),
     };
   }
 

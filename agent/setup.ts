@@ -148,6 +148,7 @@ async function readNodeIdentity(
           ? { kernelVersion: node.status.nodeInfo.kernelVersion }
           : {}),
         ...(node.spec?.providerID ? { providerID: node.spec.providerID } : {}),
+        ...(node.status?.nodeInfo?.bootID ? { bootID: node.status.nodeInfo.bootID } : {}),
       };
       if (state) state.facts = facts;
       return facts;
@@ -195,7 +196,9 @@ export async function createAgent(
   const state = setup.stateDir
     ? new NodeStateFile(join(setup.stateDir, 'agent-state.json'), setup.nodeName, setup.log)
     : undefined;
-  const backend = existing ?? (await createBackend(setup, await readNodeIdentity(setup, state)));
+  // An existing (simulated) kernel is this boot's: its agent restarted, the node did not.
+  const identity = existing ? undefined : await readNodeIdentity(setup, state);
+  const backend = existing ?? (await createBackend(setup, identity ?? {}));
   await clearStaleDownloads(setup);
   const agent = new Agent({
     nodeName: setup.nodeName,
@@ -219,6 +222,7 @@ export async function createAgent(
     ...(setup.onReconciled ? { onReconciled: setup.onReconciled } : {}),
     ...(state ? { state } : {}),
     ...(setup.onStatusWritten ? { onStatusWritten: setup.onStatusWritten } : {}),
+    ...(identity?.bootID ? { bootID: identity.bootID } : {}),
   });
   return { agent, backend };
 }

@@ -15,6 +15,8 @@ import type { Logger } from '../../src/log.js';
 export interface NodeIdentity {
   readonly kernelVersion?: string;
   readonly providerID?: string;
+  /** This boot's ID, read from the Node only: a saved one would be an earlier boot's, so it is never restored. */
+  readonly bootID?: string;
 }
 
 export interface NodeState {

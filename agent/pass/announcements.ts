@@ -4,14 +4,15 @@
 import type { DesiredPatch, ObservedPatch } from '../../src/api/generated/types.js';
 import type { ActionFailure } from './actions.js';
 import { fetchMessage, type FetchState } from '../module/fetch-retry.js';
-import type { NodeAction } from './node-machine.js';
+import { REBOOTED, type NodeAction } from './node-machine.js';
 
-/** A Warning Event on a LivePatch; `once`: not again while it is the LivePatch's last message. */
+/** An Event on a LivePatch (Warning unless said); `once`: not again while it is the LivePatch's last message. */
 export interface Announcement {
   readonly livePatch: string;
   readonly reason: string;
   readonly message: string;
   readonly once: boolean;
+  readonly type?: 'Normal' | 'Warning';
 }
 
 /** A refusal (once per distinct message, not per retry), and a stall this node reversed (each time). */
@@ -39,4 +40,41 @@ export function fetchAnnouncements(entry: DesiredPatch, state: FetchState): Anno
   if (state.kind === 'failed')
     return [{ livePatch, reason: state.reason, message: state.message, once: true }];
   return [];
+}
+
+const afterReboot = (p: ObservedPatch | undefined): boolean => !!p?.message?.startsWith(REBOOTED);
+
+/**
+ * A node that came back from a reboot without its patch: once when it starts
+ * loading it again (NodeRebooted), once when it is Patched again (NodeRepatched).
+ */
+export function rebootAnnouncements(
+  before: readonly ObservedPatch[],
+  after: readonly ObservedPatch[],
+): Announcement[] {
+  return after.flatMap((p): Announcement[] => {
+    if (!afterReboot(p)) return [];
+    const was = before.find((b) => b.livePatch === p.livePatch && b.patchName === p.patchName);
+    const livePatch = p.livePatch;
+    if (p.phase === 'Patched' && !(was?.phase === 'Patched' && afterReboot(was)))
+      return [
+        {
+          livePatch,
+          reason: 'NodeRepatched',
+          type: 'Normal',
+          message: `${REBOOTED} and is patched again`,
+          once: false,
+        },
+      ];
+    if (p.phase !== 'Patched' && !afterReboot(was))
+      return [
+        {
+          livePatch,
+          reason: 'NodeRebooted',
+          message: `${REBOOTED}; it is patched again in its turn, within maxUnavailable`,
+          once: false,
+        },
+      ];
+    return [];
+  });
 }

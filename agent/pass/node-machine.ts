@@ -77,6 +77,8 @@ interface Context {
   readonly rival: DesiredPatch | undefined;
   /** Where the fetch of this entry's module stands, if one started. */
   readonly fetch: FetchState | undefined;
+  /** This boot's ID, as the Node reports it, when known. */
+  readonly bootID: string | undefined;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -159,9 +161,10 @@ function inTransition(c: Context, k: KernelPatch): EntryResult {
     };
   }
   const phase = wantEnabled ? 'Transitioning' : 'Unpatching';
-  const message = tasks.pending
+  const progress = tasks.pending
     ? `${tasks.pending} tasks still on the ${wantEnabled ? 'old' : 'patched'} code (${describeTasks(tasks.blocking)})`
     : 'transition in progress';
+  const message = wantEnabled && repatching(c) ? `${REBOOTED}: ${progress}` : progress;
   return { status: { ...status, phase, message } };
 }
 
@@ -207,8 +210,12 @@ function reversing(
 function settled(c: Context, k: KernelPatch): EntryResult {
   const status = base(c, k);
   if (c.entry.state === 'Enabled') {
-    if (k.enabled)
-      return { status: { ...status, phase: 'Patched', message: 'enabled; transition complete' } };
+    if (k.enabled) {
+      const message = repatching(c)
+        ? `${REBOOTED}: re-patched; enabled, transition complete`
+        : 'enabled; transition complete';
+      return { status: { ...status, phase: 'Patched', message } };
+    }
     return { status: { ...status, phase: 'Pending' } };
   }
   if (sameGeneration(c, 'Stalled', 'Reversing')) {
@@ -376,7 +383,45 @@ function absent(c: Context): EntryResult {
       status: { ...status, phase: 'Pending', message: 'unloading a disabled copy before loading' },
     };
   }
+  if (slotOfAnotherBoot(c))
+    return {
+      status: {
+        ...status,
+        phase: 'Pending',
+        message: `${REBOOTED}: waiting for the controller to give it a rollout slot (maxUnavailable)`,
+      },
+    };
   return toLoad(c, status);
+}
+
+/** The entry's slot was given to an earlier boot of this node: the controller gives a rebooted node a new one in turn. */
+const slotOfAnotherBoot = (c: Context): boolean =>
+  c.entry.state === 'Enabled' &&
+  c.entry.bootID !== undefined &&
+  c.bootID !== undefined &&
+  c.entry.bootID !== c.bootID;
+
+/**
+ * What a node that rebooted says while it loads its patch again, and once it
+ * has: the kernel came back without a patch this agent had reported Patched.
+ */
+export const REBOOTED = 'the node rebooted without the patch';
+
+/**
+ * Loading again a patch this node had Patched, or still doing so: the kernel
+ * lost it with no replacing patch (replaced() ruled that out), which is what a
+ * reboot looks like. The word is kept from Loading through the transition.
+ */
+function repatching(c: Context): boolean {
+  if (c.entry.state !== 'Enabled' || !c.prev) return false;
+  if (c.prev.phase === 'Patched')
+    return !c.kernel.loaded.has(c.entry.patchName) || !!c.prev.message?.startsWith(REBOOTED);
+  return (
+    (c.prev.phase === 'Loading' ||
+      c.prev.phase === 'Transitioning' ||
+      c.prev.phase === 'Pending') &&
+    !!c.prev.message?.startsWith(REBOOTED)
+  );
 }
 
 /**
@@ -385,9 +430,10 @@ function absent(c: Context): EntryResult {
  */
 function toLoad(c: Context, status: ObservedPatch): EntryResult {
   const f = c.fetch;
+  const lead = repatching(c) ? `${REBOOTED}: loading it again; ` : '';
   if (f?.kind === 'ready')
     return {
-      status: { ...status, phase: 'Loading', message: fetchMessage(f) },
+      status: { ...status, phase: 'Loading', message: `${lead}${fetchMessage(f)}` },
       action: { ...target(c), kind: 'load', path: f.path },
       priority: PRIORITY['load'],
     };
@@ -395,7 +441,7 @@ function toLoad(c: Context, status: ObservedPatch): EntryResult {
   const loading = {
     ...status,
     phase: 'Loading' as const,
-    message: fetchMessage(f ?? FIRST_ATTEMPT),
+    message: `${lead}${fetchMessage(f ?? FIRST_ATTEMPT)}`,
   };
   if (f?.kind === 'fetching' || (f?.kind === 'waiting' && f.retryAt > c.now))
     return { status: loading };
@@ -433,6 +479,8 @@ export interface AgentView {
   readonly resting?: ReadonlySet<string>;
   /** Each LivePatch's module fetch, for its current entry. */
   readonly fetches?: ReadonlyMap<string, FetchState>;
+  /** The Node's boot ID when this agent started, if it could read it. */
+  readonly bootID?: string;
 }
 
 export function decideNode(
@@ -453,7 +501,18 @@ export function decideNode(
     const fetch = agent.fetches?.get(entry.livePatch);
     const superseding = supersedingMember(desired, previous, entry);
     const rival = sequenceRival(desired, entry);
-    return decideEntry({ entry, kernel, prev, now, busyWith, managed, fetch, superseding, rival });
+    return decideEntry({
+      entry,
+      kernel,
+      prev,
+      now,
+      busyWith,
+      managed,
+      fetch,
+      superseding,
+      rival,
+      bootID: agent.bootID,
+    });
   });
   const chosen = results
     .filter((r) => r.action && !resting.has(r.action.livePatch))

@@ -11,6 +11,7 @@ import type {
 import type { Clock } from '../../src/clock.js';
 import type { Logger } from '../../src/log.js';
 import { runAction } from './actions.js';
+import { rebootAnnouncements } from './announcements.js';
 import type { Announcer } from '../report/announcer.js';
 import type { KernelCheck } from '../kernel/check.js';
 import { readKernel } from './kernel-view.js';
@@ -46,6 +47,8 @@ export interface PassDeps {
   readonly ready: Condition;
   readonly unloadTimeoutMs: number;
   readonly timings: PassTimings;
+  /** The Node's boot ID when the agent started: an entry given to another boot waits for a new slot. */
+  readonly bootID?: string;
 }
 
 export interface PassResult {
@@ -78,10 +81,14 @@ export async function runPass(
     view,
     tainted,
     release: await deps.backend.release(),
+    ...(deps.bootID ? { bootID: deps.bootID } : {}),
     backend: deps.backend.kind,
     version: deps.version,
     ready: deps.ready,
   });
+  const reboots = rebootAnnouncements(carried.previous, end.memory.previous);
+  for (const r of reboots) deps.log.info(r.message, { livePatch: r.livePatch, reason: r.reason });
+  deps.announcer.announce(reboots);
   return { memory: end.memory, status, wakeInMs: end.wakeInMs };
 }
 
@@ -94,7 +101,13 @@ async function act(
   const read = (): Promise<KernelView> =>
     readKernel(deps.backend, deps.kernel.profile, desired, deps.log);
   const decideNow = (view: KernelView, memory: PassMemory): NodeDecision =>
-    decide(desired, view, memory, deps.fetches.view(desired), deps.clock.now());
+    decide(
+      desired,
+      view,
+      memory,
+      { fetches: deps.fetches.view(desired), ...(deps.bootID ? { bootID: deps.bootID } : {}) },
+      deps.clock.now(),
+    );
   let view = await read();
   let memory = busyExplained(beginPass(carried, deps.clock.now()), view);
   let decision = decideNow(view, memory);

@@ -70,12 +70,12 @@ export function decide(
   desired: readonly DesiredPatch[],
   view: KernelView,
   memory: PassMemory,
-  fetches: ReadonlyMap<string, FetchState>,
+  agent: { readonly fetches: ReadonlyMap<string, FetchState>; readonly bootID?: string },
   now: number,
 ): NodeDecision {
   const decision = decideNode(desired, view, memory.previous, now, {
+    ...agent,
     resting: new Set(memory.cooldowns.keys()),
-    fetches,
   });
   return { ...decision, patches: heldBack(decision.patches, memory.cooldowns) };
 }
@@ -195,6 +195,7 @@ export interface StatusInputs {
   readonly view: KernelView;
   readonly tainted: number;
   readonly release: KernelRelease;
+  readonly bootID?: string;
   readonly backend: LivePatchNodeStatus['backend'];
   readonly version: string;
   readonly ready: Condition;
@@ -206,6 +207,7 @@ export function nodeStatus(i: StatusInputs): LivePatchNodeStatus {
   const transitioning = i.view.patches.find((p) => p.transition)?.name;
   return {
     kernelRelease: i.release,
+    ...(i.bootID ? { bootID: i.bootID } : {}),
     backend: i.backend,
     agentVersion: i.version,
     kernelTainted: i.tainted,

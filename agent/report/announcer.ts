@@ -1,4 +1,4 @@
-// Writes the agent's announcements as Warning Events on their LivePatch, in
+// Writes the agent's announcements as Events on their LivePatch, in
 // the background (an API server that does not answer must not hold the node
 // guard), and drops one that repeats the LivePatch's last message.
 import { API_VERSION, LIVEPATCH } from '../../src/api/constants.js';
@@ -22,7 +22,7 @@ export class Announcer {
       if (a.once) this.last.set(a.livePatch, a.message);
       const target = { apiVersion: API_VERSION, kind: LIVEPATCH.kind, name: a.livePatch };
       const write = this.events.record(target, {
-        type: 'Warning',
+        type: a.type ?? 'Warning',
         reason: a.reason,
         message: `node ${this.nodeName}: ${a.message}`,
       });

@@ -69,6 +69,11 @@ function nodeStatus(n: NodeRegistration, now: string): object {
   };
 }
 
+/** The node booted again: a new status.nodeInfo.bootID, as its kubelet reports after a reboot. */
+export async function markRebooted(kc: KubeConfig, name: NodeName, bootID: string): Promise<void> {
+  await patchStatus(kc, `${PATHS.nodes}/${name}`, { nodeInfo: { bootID } }, FIELD_MANAGER.fleet);
+}
+
 /** Creates the Node (or keeps the one there) and marks it Ready with its kernel release. */
 export async function registerNode(kc: KubeConfig, n: NodeRegistration): Promise<void> {
   try {

@@ -10,7 +10,7 @@ import { kernelRelease, nodeName, type NodeName } from '../../src/api/names.js';
 import type { Clock } from '../../src/clock.js';
 import { rawJson } from '../../src/kube/raw.js';
 import { isNotFound, PATHS } from '../../src/kube/resources.js';
-import { registerNode } from '../controlplane/nodes.js';
+import { markRebooted, registerNode } from '../controlplane/nodes.js';
 import type { Logger } from '../../src/log.js';
 import type { Agent } from '../../agent/agent.js';
 import { SIM_KERNEL_FILE } from '../../agent/kernel/sim/sim-state-file.js';
@@ -61,6 +61,10 @@ export interface Fleet {
   /** Stops one node's agent, as if its pod died; `restart` brings a fresh one up. */
   stopAgent(node: NodeName): Promise<void>;
   restartAgent(node: NodeName): Promise<void>;
+  /** The node reboots into the same kernel: its agent stops, the kernel comes back empty, a fresh agent starts. */
+  reboot(node: NodeName): Promise<void>;
+  /** A new node joins: its Node object (on the first release), then its agent. */
+  join(node: NodeName): Promise<void>;
   /** The node's simulated kernel, which outlives its agents as a real one does. */
   kernel(node: NodeName): KernelBackend | undefined;
   /** Stops every agent; removes the Nodes and LivePatchNodes it created unless `keep`. */
@@ -75,6 +79,16 @@ async function deleteIgnoringMissing(kc: KubeConfig, path: string): Promise<void
   }
 }
 
+function registerSimNode(o: FleetOptions, name: NodeName, release: string): Promise<void> {
+  return registerNode(o.kubeConfig, {
+    name,
+    release,
+    labels: { [LABELS.simulatedNode]: 'true', ...o.labels },
+    providerID: `livepatch-sim://${name}`,
+    osImage: 'Simulated Linux',
+  });
+}
+
 export async function startFleet(o: FleetOptions): Promise<Fleet> {
   if (o.kernels.length === 0) throw new Error('a fleet needs at least one kernel release');
   const releases = o.kernels.map((k) => kernelRelease(k));
@@ -84,6 +98,8 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   );
   const agents = new Map<NodeName, Agent>();
   const kernels = new Map<NodeName, KernelBackend>();
+  /** Reboots so far per node, for a new boot ID each time. */
+  const boots = new Map<NodeName, number>();
 
   const startAgent = async (name: NodeName): Promise<void> => {
     const { agent, backend } = await createAgent(
@@ -110,13 +126,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   };
 
   await eachLimited([...names.entries()], START_CONCURRENCY, ([i, name]) =>
-    registerNode(o.kubeConfig, {
-      name,
-      release: releases[i % releases.length] ?? '',
-      labels: { [LABELS.simulatedNode]: 'true', ...o.labels },
-      providerID: `livepatch-sim://${name}`,
-      osImage: 'Simulated Linux',
-    }),
+    registerSimNode(o, name, releases[i % releases.length] ?? ''),
   );
   await eachLimited(names, START_CONCURRENCY, startAgent);
   o.log.info('simulated fleet running', { nodes: names.length, kernels: releases });
@@ -129,6 +139,21 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     nodes: names,
     stopAgent,
     restartAgent: startAgent,
+    reboot: async (name) => {
+      await stopAgent(name);
+      const boot = (boots.get(name) ?? 0) + 1;
+      boots.set(name, boot);
+      await markRebooted(o.kubeConfig, name, `${name}-boot-${boot}`);
+      // Another boot: the simulated kernel starts empty, as a real one does (its file, if any, goes too).
+      kernels.delete(name);
+      if (o.stateDir) await rm(join(workDir, name, SIM_KERNEL_FILE), { force: true });
+      await startAgent(name);
+    },
+    join: async (name) => {
+      names.push(name);
+      await registerSimNode(o, name, releases[0] ?? '');
+      await startAgent(name);
+    },
     kernel: (name) => kernels.get(name),
     stop: async (options) => {
       await Promise.all(names.map(stopAgent));

@@ -58,7 +58,10 @@ export function countNodes(slots: readonly NodeSlot[]): NodeCounts {
     failed: by('failed') + awayUnhealthy,
     reverted: by('unpatched'),
     replaced: by('replaced'),
-    notApplicable: slots.filter((s) => s.kind === 'notApplicable').length,
+    // A selected node that rebooted into a release without a build keeps its entry (for unpatching) but is not targeted.
+    notApplicable: slots.filter(
+      (s) => s.kind === 'notApplicable' || (s.kind === 'leftover' && s.selected),
+    ).length,
     unknown: slots.filter((s) => s.kind === 'unknown').length - awayUnhealthy,
   };
 }
@@ -158,6 +161,12 @@ function toleratedStalls(lp: LivePatch, counts: NodeCounts): string {
   return `, ${counts.stalled} stalled (${why})`;
 }
 
+/** Why a Complete rollout counts silent nodes as done: each last reported the patch running. */
+function silentButRunning(counts: NodeCounts): string {
+  if (!counts.unknown) return '';
+  return `, ${counts.unknown} unreachable (each last reported the patch running)`;
+}
+
 function drafts(
   lp: LivePatch,
   plan: Plan,
@@ -175,7 +184,7 @@ function drafts(
           type: CONDITION.complete,
           status: 'True',
           reason: 'RolloutComplete',
-          message: `${done}${toleratedStalls(lp, counts)}`,
+          message: `${done}${toleratedStalls(lp, counts)}${silentButRunning(counts)}`,
         }
       : { type: CONDITION.complete, status: 'False', reason: plan.reason, message: plan.message };
   const progressing = ['Progressing', 'RollingBack', 'Disabling'].includes(plan.phase);

@@ -1,6 +1,6 @@
 // The Events a user wants in `kubectl describe livepatch`, derived from what
 // changed between the last status and the new one. Pure.
-import type { LivePatchStatus } from '../api/generated/types.js';
+import type { Condition, LivePatchStatus } from '../api/generated/types.js';
 import { listSome } from '../api/listing.js';
 import { describeTasks } from '../api/tasks.js';
 import type { EventRecord } from '../kube/events.js';
@@ -102,6 +102,28 @@ function retryEvent(next: LivePatchStatus, retry: Retry): EventRecord {
   };
 }
 
+/**
+ * One NodesUnreachable when the rollout comes to wait for silent nodes alone
+ * (the Complete condition's reason turns to it), not on every pass it waits.
+ */
+function unreachableEvent(
+  previous: LivePatchStatus | undefined,
+  next: LivePatchStatus,
+  plan: Plan,
+): EventRecord[] {
+  if (plan.reason !== 'NodesUnreachable') return [];
+  const complete = (s: LivePatchStatus | undefined): Condition | undefined =>
+    s?.conditions?.find((c) => c.type === 'Complete');
+  if (complete(previous)?.reason === 'NodesUnreachable') return [];
+  return [
+    {
+      type: 'Warning',
+      reason: 'NodesUnreachable',
+      message: complete(next)?.message ?? plan.message,
+    },
+  ];
+}
+
 export function decisionEvents(
   previous: LivePatchStatus | undefined,
   next: LivePatchStatus,
@@ -122,6 +144,7 @@ export function decisionEvents(
   }
   events.push(
     ...abortEvent(previous, next, plan),
+    ...unreachableEvent(previous, next, plan),
     ...newlyStalled(previous, next),
     ...newlyUnhealthy(previous, next),
   );

@@ -31,9 +31,10 @@ export function specEntry(
   };
 }
 
-/** A target's entry: the module built for its kernel. */
+/** A target's entry: the module built for its kernel, and the boot it was given for. */
 export function desiredEntry(ctx: PlanContext, slot: TargetSlot, state: PatchState): DesiredPatch {
-  return specEntry(ctx, slot.kernel.module, state);
+  const entry = specEntry(ctx, slot.kernel.module, state);
+  return slot.node.bootID ? { ...entry, bootID: slot.node.bootID } : entry;
 }
 
 /**
@@ -87,6 +88,7 @@ const ENTRY: FieldComparisons<DesiredPatch> = {
   bakeTime: equal,
   series: (a, b) => a === b || (a !== undefined && b !== undefined && sameFields(SERIES, a, b)),
   fallback: equal,
+  bootID: equal,
 };
 
 /** Field by field: this runs for every started node on every pass, canonical JSON was most of a pass. */

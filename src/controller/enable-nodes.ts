@@ -9,23 +9,28 @@ import {
   LISTED_NODES,
   planBase,
   SETTLED,
+  type PlanBase,
   type Plan,
   type PlanContext,
   type StepState,
 } from './plan.js';
 import { initialStep, resolveStep } from './rollout-steps.js';
 import { stallPolicy } from './stall-policy.js';
-import { rolloutOrder } from './targets.js';
+import { rolloutOrder, type NodeSlot, type TargetSlot } from './targets.js';
+
+type UnknownSlot = Extract<NodeSlot, { kind: 'unknown' }>;
 
 const BUSY_RETRY_MS = 5000;
+
+/** A target not started yet (or unpatched by an earlier generation's rollback). */
+const waitingToStart = (t: TargetSlot): boolean =>
+  t.progress === 'none' || t.progress === 'unpatched';
 
 /** Starts the next nodes in rollout order into the free slots, up to the step's goal. */
 function startNodes(ctx: PlanContext, step: StepState, room: number, occupied: string): Plan {
   const b = planBase(ctx, step);
   refreshEntries(ctx, b.writes);
-  const candidates = ctx.targets.filter(
-    (t) => (t.progress === 'none' || t.progress === 'unpatched') && !t.busyElsewhere,
-  );
+  const candidates = ctx.targets.filter((t) => waitingToStart(t) && !t.busyElsewhere);
   const byName = new Map(candidates.map((c) => [c.node.name, c]));
   const next = rolloutOrder(ctx.lp.metadata.name ?? '', [...byName.keys()]).slice(0, room);
   for (const name of next) {
@@ -59,6 +64,19 @@ function silentInFlight(ctx: PlanContext): NodeName[] {
     .map((s) => s.node.name);
 }
 
+/**
+ * A silent node that counts as done: it last reported the patch (or the newer
+ * patch that replaced it) running, or it went away while baking and is a
+ * failed node, named in status.unhealthyNodes and counted against failureBudget.
+ */
+const silentSettled = (s: UnknownSlot): boolean =>
+  s.unhealthy !== undefined || s.progress === 'patched' || s.progress === 'replaced';
+
+/** Silent nodes not known to run the patch: they keep the LivePatch from Complete. */
+function unreachable(ctx: PlanContext): UnknownSlot[] {
+  return ctx.slots.filter((s): s is UnknownSlot => s.kind === 'unknown' && !silentSettled(s));
+}
+
 function inFlightMessage(inFlight: number, baking: number, silent: readonly NodeName[]): string {
   const text = `${inFlight} node(s) in transition, ${baking} baking`;
   if (!silent.length) return text;
@@ -66,8 +84,33 @@ function inFlightMessage(inFlight: number, baking: number, silent: readonly Node
   return `${text}; ${who} went silent mid-transition and ${silent.length > 1 ? 'keep their slots' : 'keeps its slot'}: if the patch took ${silent.length > 1 ? 'them' : 'it'} down, disable the LivePatch`;
 }
 
+/**
+ * Every reachable node has settled, but targeted nodes are silent without the
+ * patch: not Complete, as a DaemonSet's rollout status waits for its NotReady
+ * nodes. The message names them and says how to let a dead one go.
+ */
+function waitingForUnreachable(b: PlanBase, waiting: readonly UnknownSlot[]): Plan {
+  const who = listSome(
+    waiting.map((s) => `${s.node.name} (${s.why})`),
+    LISTED_NODES,
+    '; ',
+  );
+  return {
+    ...b,
+    phase: 'Progressing',
+    reason: 'NodesUnreachable',
+    message:
+      `${waiting.length} targeted node(s) cannot be reached and do not run the patch: ${who}. ` +
+      'Each is patched in turn when its agent reports again; to let a node that will not come back go, ' +
+      'delete its Node object or take it out of spec.nodeSelector',
+  };
+}
+
 export function enableNodes(ctx: PlanContext): Plan {
-  const settled = ctx.targets.filter((t) => SETTLED.has(t.progress)).length;
+  const waiting = unreachable(ctx);
+  const settledTargets = ctx.targets.filter((t) => SETTLED.has(t.progress)).length;
+  const settledSilent = ctx.slots.filter((s) => s.kind === 'unknown' && silentSettled(s)).length;
+  const settled = settledTargets + settledSilent;
   const silent = silentInFlight(ctx);
   const inFlight = countProgress(ctx.targets, 'inFlight') + silent.length;
   const baking = ctx.targets.filter((t) => t.bake?.kind === 'baking').length;
@@ -94,7 +137,8 @@ export function enableNodes(ctx: PlanContext): Plan {
       ...(outcome.requeueAfterMs ? { requeueAfterMs: outcome.requeueAfterMs } : {}),
     };
   }
-  if (settled >= ctx.targets.length && occupied === 0) {
+  if (settledTargets >= ctx.targets.length && occupied === 0) {
+    if (waiting.length) return waitingForUnreachable(b, waiting);
     return {
       ...b,
       phase: 'Complete',
@@ -104,7 +148,9 @@ export function enableNodes(ctx: PlanContext): Plan {
   }
   const message = inFlightMessage(inFlight, baking, silent);
   // Settled counts baking nodes too: they are started, and the step's goal counts them.
+  // Silent nodes count toward the goal but cannot start: room is only for a node that can.
   const room = Math.min(ctx.maxUnavailable - occupied, outcome.goal - settled - inFlight);
-  if (room > 0) return startNodes(ctx, outcome.step, room, message);
+  if (room > 0 && ctx.targets.some(waitingToStart))
+    return startNodes(ctx, outcome.step, room, message);
   return { ...b, phase: 'Progressing', reason: 'NodesInFlight', message };
 }

@@ -10,14 +10,18 @@ export interface NodeFacts {
   readonly labels: Readonly<Record<string, string>>;
   readonly kernel?: KernelRelease;
   readonly ready: boolean;
+  /** The kubelet's boot ID: it changes when the node reboots. */
+  readonly bootID?: string;
 }
 
 export function nodeFacts(node: NodeObject): NodeFacts {
   const kernel = node.status?.nodeInfo?.kernelVersion;
+  const bootID = node.status?.nodeInfo?.bootID;
   return {
     name: node.metadata.name as NodeName,
     labels: node.metadata.labels ?? {},
     ...(kernel ? { kernel: kernel as KernelRelease } : {}),
+    ...(bootID ? { bootID } : {}),
     ready: node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
   };
 }

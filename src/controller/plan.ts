@@ -48,6 +48,12 @@ export interface PlanContext {
   readonly lp: LivePatch;
   readonly slots: readonly NodeSlot[];
   readonly targets: readonly TargetSlot[];
+  /**
+   * Targets plus the nodes the LivePatch is for whose Node is not Ready or
+   * whose agent is silent: they stay targeted, like a DaemonSet's nodes, so
+   * maxUnavailable and step percentages count them and Complete waits for them.
+   */
+  readonly targeted: number;
   readonly now: number;
   readonly generation: number;
   readonly sameGeneration: boolean;

@@ -15,6 +15,10 @@
 //   for bakeTime (bake.ts); the next node in rolloutOrder (stable hash)
 //   starts at once. A node that went silent (NotReady, agent gone)
 //   mid-transition keeps its slot: the patch may be what took it down.
+// - Targeted nodes that are NotReady or silent stay targets, as a DaemonSet's
+//   NotReady nodes do: maxUnavailable and step percentages count them, and the
+//   rollout is not Complete while one of them is not known to run the patch
+//   (reason NodesUnreachable). Deleting the Node lets it go.
 // - The health gate: a baking node whose Node turns NotReady, whose agent
 //   stops reporting, or whose kernel gains a damage taint fails; it counts
 //   against failureBudget like a stalled one.
@@ -80,14 +84,16 @@ export function planRollout(
 ): Plan {
   const generation = lp.metadata.generation ?? 1;
   const targets = slots.filter((s): s is TargetSlot => s.kind === 'target');
+  const targeted = targets.length + slots.filter((s) => s.kind === 'unknown').length;
   const ctx: PlanContext = {
     lp,
     slots,
     targets,
+    targeted,
     now,
     generation,
     sameGeneration: lp.status?.observedGeneration === generation,
-    maxUnavailable: scaleIntOrPercent(lp.spec.rollout.maxUnavailable, targets.length),
+    maxUnavailable: scaleIntOrPercent(lp.spec.rollout.maxUnavailable, targeted),
     unhealthy: unhealthyNodes(lp, slots),
   };
   if (lp.metadata.deletionTimestamp) return unpatchNodes(ctx, { kind: 'delete' });

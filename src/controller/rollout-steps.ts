@@ -85,7 +85,7 @@ export function resolveStep(
   inFlight: number,
 ): StepOutcome {
   const steps = ctx.lp.spec.rollout.steps ?? [];
-  const total = ctx.targets.length;
+  const total = ctx.targeted;
   const passed = previousStep(ctx)?.index ?? 0;
   let step = start;
   for (; step.index < steps.length; step = enterStep(ctx, step.index + 1)) {

@@ -27,6 +27,8 @@ export type NodeSlot =
   | {
       readonly kind: 'leftover';
       readonly node: NodeFacts;
+      /** Still selected, but its kernel has no build (a reboot into another release): notApplicable. */
+      readonly selected: boolean;
       readonly desired: DesiredPatch;
       readonly observed?: ObservedPatch;
       readonly progress: Progress;
@@ -180,6 +182,54 @@ function fallbackDue(
   return !supersedingMember(lpn.spec.patches ?? [], lpn.status?.patches ?? [], desired);
 }
 
+/**
+ * The Node booted again since its entry was written: the kernel came back
+ * without the patch, and its agent waits for a rollout slot before loading it
+ * again (DesiredPatch.bootID), so maxUnavailable holds for rebooted nodes too.
+ */
+function rebootedSince(desired: DesiredPatch | undefined, node: NodeFacts): boolean {
+  return (
+    desired?.state === 'Enabled' &&
+    desired.bootID !== undefined &&
+    node.bootID !== undefined &&
+    desired.bootID !== node.bootID
+  );
+}
+
+/**
+ * Restarted after a reboot, but its agent has not reported from the new boot
+ * yet: a Patched report is the earlier boot's, so the node holds its slot.
+ */
+function reportOfEarlierBoot(
+  desired: DesiredPatch | undefined,
+  node: NodeFacts,
+  lpn: LivePatchNode | undefined,
+): boolean {
+  const reportedBoot = lpn?.status?.bootID;
+  return (
+    desired?.bootID !== undefined &&
+    desired.bootID === node.bootID &&
+    reportedBoot !== undefined &&
+    reportedBoot !== node.bootID
+  );
+}
+
+/**
+ * Progress as it stands on the node's current boot: a rebooted node that had
+ * the patch, or was on its way to it, starts again in its turn; once started,
+ * a Patched report of its earlier boot holds its slot.
+ */
+function onThisBoot(
+  reported: Progress,
+  desired: DesiredPatch | undefined,
+  node: NodeFacts,
+  lpn: LivePatchNode | undefined,
+): Progress {
+  if (rebootedSince(desired, node))
+    return reported === 'patched' || reported === 'inFlight' ? 'none' : reported;
+  return reported === 'patched' && reportOfEarlierBoot(desired, node, lpn) ? 'inFlight' : reported;
+}
+
 function busyElsewhere(lpn: LivePatchNode, livePatch: string): boolean {
   const status = lpn.status;
   const own = lpn.spec.patches?.find((p) => p.livePatch === livePatch)?.patchName;
@@ -228,7 +278,7 @@ function classifyNode(
   const { desired, observed } = entriesOf(lpn, name);
   const progress = fallbackDue(lpn, desired, observed)
     ? 'none'
-    : progressOf(desired, observed, lp.metadata.generation ?? 1);
+    : onThisBoot(progressOf(desired, observed, lp.metadata.generation ?? 1), desired, node, lpn);
   const selected = matchesSelector(lp.spec.nodeSelector, node.labels);
   const kernel = selected ? kernelFor(lp.spec.kernels, node.kernel) : undefined;
   if (!kernel) return untargeted(node, selected, desired, observed, progress);
@@ -262,7 +312,14 @@ function untargeted(
   progress: Progress,
 ): NodeSlot | undefined {
   if (desired)
-    return { kind: 'leftover', node, desired, progress, ...(observed ? { observed } : {}) };
+    return {
+      kind: 'leftover',
+      node,
+      selected,
+      desired,
+      progress,
+      ...(observed ? { observed } : {}),
+    };
   return selected ? { kind: 'notApplicable', node } : undefined;
 }
 

@@ -22,7 +22,7 @@ export interface NodeObject {
   };
   spec?: { providerID?: string };
   status?: {
-    nodeInfo?: { kernelVersion?: string };
+    nodeInfo?: { kernelVersion?: string; bootID?: string };
     conditions?: { type: string; status: string }[];
   };
 }
@@ -35,9 +35,10 @@ export function withoutManagedFields<T extends { metadata?: object }>(object: T)
   return { ...object, metadata };
 }
 
-/** Only the fields of a Node that the controller reads: name, labels, kernel, Ready. */
+/** Only the fields of a Node that the controller reads: name, labels, kernel, boot, Ready. */
 export function nodeEssentials(node: NodeObject): NodeObject {
   const kernelVersion = node.status?.nodeInfo?.kernelVersion;
+  const bootID = node.status?.nodeInfo?.bootID;
   const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
   return {
     metadata: {
@@ -47,7 +48,14 @@ export function nodeEssentials(node: NodeObject): NodeObject {
       ...(node.metadata.resourceVersion ? { resourceVersion: node.metadata.resourceVersion } : {}),
     },
     status: {
-      ...(kernelVersion ? { nodeInfo: { kernelVersion } } : {}),
+      ...(kernelVersion || bootID
+        ? {
+            nodeInfo: {
+              ...(kernelVersion ? { kernelVersion } : {}),
+              ...(bootID ? { bootID } : {}),
+            },
+          }
+        : {}),
       ...(ready ? { conditions: [{ type: ready.type, status: ready.status }] } : {}),
     },
   };

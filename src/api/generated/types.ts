@@ -112,7 +112,7 @@ export interface ConfigMapModuleSource {
 
 /** How fast the patch reaches the fleet. */
 export interface RolloutSpec {
-  /** How many nodes may be in flight at any moment (loading, in transition, or baking): an integer of at least 1, or a percentage of the targeted nodes from "1%" to "100%", rounded up and at least 1. A node that frees its slot starts the next one at once (rolling, like a DaemonSet). Defaults to 1. */
+  /** How many nodes may be in flight at any moment (loading, in transition, or baking): an integer of at least 1, or a percentage of the targeted nodes from "1%" to "100%", rounded up and at least 1. Targeted nodes that are NotReady or whose agent is silent count in the percentage. A node that frees its slot starts the next one at once (rolling, like a DaemonSet); nodes that join or reboot later take slots like any other. Defaults to 1. */
   readonly maxUnavailable: IntOrPercent;
   /** Progressive steps. Absent: one step of 100%. After the last step the rollout continues to every targeted node. */
   readonly steps?: ReadonlyArray<RolloutStep>;
@@ -128,7 +128,7 @@ export interface RolloutSpec {
 export interface RolloutStep {
   /** Grow the patched set to this many nodes. */
   readonly nodes?: number;
-  /** Grow the patched set to this percentage of targeted nodes (rounded up). */
+  /** Grow the patched set to this percentage of targeted nodes (rounded up), NotReady and silent ones included. */
   readonly percent?: number;
   /** Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed. */
   readonly pause?: PauseStep;
@@ -157,7 +157,7 @@ export type StallAction = 'Rollback' | 'Halt' | 'Ignore';
 export interface LivePatchStatus {
   /** The .metadata.generation this status describes. */
   readonly observedGeneration?: number;
-  /** Where the rollout is. */
+  /** Where the rollout is. Complete (and the Complete condition, what kubectl wait reads) means every targeted node runs the patch, or the newer patch that replaced it, or stalled or failed within failureBudget and is named in status; a NotReady or silent node without the patch keeps it Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes. */
   readonly phase?: LivePatchPhase;
   /** Patched over targeted nodes, e.g. "37/40". */
   readonly summary?: string;
@@ -181,12 +181,12 @@ export interface LivePatchStatus {
   readonly conditions?: ReadonlyArray<Condition>;
 }
 
-/** Where the rollout is. */
+/** Where the rollout is. Complete (and the Complete condition, what kubectl wait reads) means every targeted node runs the patch, or the newer patch that replaced it, or stalled or failed within failureBudget and is named in status; a NotReady or silent node without the patch keeps it Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes. */
 export type LivePatchPhase = 'Pending' | 'Progressing' | 'Paused' | 'Complete' | 'RollingBack' | 'RolledBack' | 'Disabling' | 'Disabled' | 'Failed';
 
 /** Nodes by state. */
 export interface NodeCounts {
-  /** Nodes selected whose kernel has a build. */
+  /** Nodes selected whose kernel has a build, NotReady nodes and nodes whose agent is silent included (unknown): they stay targets until their Node object is deleted or the selector leaves them out. */
   readonly targeted?: number;
   /** Targeted nodes with the patch enabled and its transition complete. */
   readonly patched?: number;
@@ -202,9 +202,9 @@ export interface NodeCounts {
   readonly reverted?: number;
   /** Nodes where a newer atomic-replace patch took this one's place, or a newer member of its spec.series is enabled (status.supersededBy says by which). */
   readonly replaced?: number;
-  /** Selected nodes whose kernel matches no entry of spec.kernels. */
+  /** Selected nodes whose kernel matches no entry of spec.kernels (a node that rebooted into such a release among them). */
   readonly notApplicable?: number;
-  /** Targeted nodes whose agent is absent or stopped reporting. */
+  /** Targeted nodes that are NotReady or whose agent is absent or stopped reporting (90 s). One that last reported the patch running counts as running it; any other keeps the LivePatch from Complete (Complete condition False, reason NodesUnreachable, naming the first few). */
   readonly unknown?: number;
 }
 
@@ -312,12 +312,16 @@ export interface DesiredPatch {
   readonly fallback?: boolean;
   /** How long the node must stay Patched and healthy before its slot frees; the agent reports once more when it is over, so the controller sees the node alive after the bake. A duration such as "90s", "5m" or "1h30m" (units h, m, s, ms). */
   readonly bakeTime?: Duration;
+  /** The Node's status.nodeInfo.bootID when the controller gave this node its rollout slot. An agent on another boot (the node rebooted) that finds the patch gone from its kernel waits, Pending, until the controller gives it a slot again, so maxUnavailable holds for rebooted nodes too. */
+  readonly bootID?: string;
 }
 
 /** What the node's kernel has, written by the node's agent. */
 export interface LivePatchNodeStatus {
   /** `uname -r` of the node. */
   readonly kernelRelease?: KernelRelease;
+  /** The Node's status.nodeInfo.bootID when this agent started: the boot this report is from. Until it names the current boot, the controller takes a rebooted node for one still in flight. */
+  readonly bootID?: string;
   /** How the agent reaches the kernel: the real sysfs interface, or the simulator. */
   readonly backend?: BackendKind;
   /** Version of the agent. */

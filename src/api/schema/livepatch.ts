@@ -122,10 +122,13 @@ const step = object(
     'Exactly one of nodes, percent or pause.',
   {
     nodes: integer('Grow the patched set to this many nodes.', { minimum: 1 }),
-    percent: integer('Grow the patched set to this percentage of targeted nodes (rounded up).', {
-      minimum: 1,
-      maximum: 100,
-    }),
+    percent: integer(
+      'Grow the patched set to this percentage of targeted nodes (rounded up), NotReady and silent ones included.',
+      {
+        minimum: 1,
+        maximum: 100,
+      },
+    ),
     pause: object(
       'Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed.',
       {
@@ -151,7 +154,9 @@ const rollout = object(
     maxUnavailable: intOrString(
       'How many nodes may be in flight at any moment (loading, in transition, or baking): an integer of at ' +
         'least 1, or a percentage of the targeted nodes from "1%" to "100%", rounded up and at least 1. ' +
-        'A node that frees its slot starts the next one at once (rolling, like a DaemonSet). Defaults to 1.',
+        'Targeted nodes that are NotReady or whose agent is silent count in the percentage. A node that ' +
+        'frees its slot starts the next one at once (rolling, like a DaemonSet); nodes that join or reboot ' +
+        'later take slots like any other. Defaults to 1.',
       {
         default: 1,
         tsType: 'IntOrPercent',
@@ -216,7 +221,11 @@ const stall = object(
 const nodeCounts = object(
   'Nodes by state.',
   {
-    targeted: integer('Nodes selected whose kernel has a build.', { minimum: 0 }),
+    targeted: integer(
+      'Nodes selected whose kernel has a build, NotReady nodes and nodes whose agent is silent included ' +
+        '(unknown): they stay targets until their Node object is deleted or the selector leaves them out.',
+      { minimum: 0 },
+    ),
     patched: integer('Targeted nodes with the patch enabled and its transition complete.', {
       minimum: 0,
     }),
@@ -238,10 +247,19 @@ const nodeCounts = object(
         'spec.series is enabled (status.supersededBy says by which).',
       { minimum: 0 },
     ),
-    notApplicable: integer('Selected nodes whose kernel matches no entry of spec.kernels.', {
-      minimum: 0,
-    }),
-    unknown: integer('Targeted nodes whose agent is absent or stopped reporting.', { minimum: 0 }),
+    notApplicable: integer(
+      'Selected nodes whose kernel matches no entry of spec.kernels (a node that rebooted into such a ' +
+        'release among them).',
+      {
+        minimum: 0,
+      },
+    ),
+    unknown: integer(
+      'Targeted nodes that are NotReady or whose agent is absent or stopped reporting (90 s). One that last ' +
+        'reported the patch running counts as running it; any other keeps the LivePatch from Complete ' +
+        '(Complete condition False, reason NodesUnreachable, naming the first few).',
+      { minimum: 0 },
+    ),
   },
   { name: 'NodeCounts' },
 );
@@ -251,7 +269,10 @@ const status = object(
   {
     observedGeneration: observedGenerationSchema('The .metadata.generation this status describes.'),
     phase: enumeration(
-      'Where the rollout is.',
+      'Where the rollout is. Complete (and the Complete condition, what kubectl wait reads) means every ' +
+        'targeted node runs the patch, or the newer patch that replaced it, or stalled or failed within ' +
+        'failureBudget and is named in status; a NotReady or silent node without the patch keeps it ' +
+        'Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes.',
       [
         'Pending',
         'Progressing',

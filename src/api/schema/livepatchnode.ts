@@ -54,6 +54,12 @@ const desiredPatch = object(
         'more when it is over, so the controller sees the node alive after the bake.',
       { max: '24h' },
     ),
+    bootID: string(
+      "The Node's status.nodeInfo.bootID when the controller gave this node its rollout slot. An agent " +
+        'on another boot (the node rebooted) that finds the patch gone from its kernel waits, Pending, ' +
+        'until the controller gives it a slot again, so maxUnavailable holds for rebooted nodes too.',
+      { maxLength: 256 },
+    ),
   },
   {
     required: ['livePatch', 'patchName', 'state', 'module', 'generation', 'stallTimeout'],
@@ -127,6 +133,11 @@ const status = object(
   "What the node's kernel has, written by the node's agent.",
   {
     kernelRelease: string('`uname -r` of the node.', { maxLength: 64, tsType: 'KernelRelease' }),
+    bootID: string(
+      "The Node's status.nodeInfo.bootID when this agent started: the boot this report is from. Until " +
+        'it names the current boot, the controller takes a rebooted node for one still in flight.',
+      { maxLength: 256 },
+    ),
     backend: enumeration(
       'How the agent reaches the kernel: the real sysfs interface, or the simulator.',
       ['sysfs', 'simulator'],

@@ -354,6 +354,52 @@ describe('enabling a patch on a node', () => {
     expect(d.action).toMatchObject({ kind: 'fetch' });
   });
 
+  test('after a reboot the status says so from the load through the transition to Patched again', () => {
+    const ready = new Map<string, FetchState>([[LP, { kind: 'ready', path: '/m/a.ko' }]]);
+    const empty = kernel([], { loaded: [] });
+    const loading = decideNode([entry()], empty, prev({ phase: 'Patched' }), at(0), {
+      fetches: ready,
+    });
+    expect(loading.action).toMatchObject({ kind: 'load' });
+    expect(loading.patches[0]?.phase).toBe('Loading');
+    expect(loading.patches[0]?.message).toMatch(
+      /^the node rebooted without the patch: loading it again/,
+    );
+    const moving = decideNode([entry()], kernel([{ transition: true }]), loading.patches, at(1));
+    expect(moving.patches[0]).toMatchObject({ phase: 'Transitioning' });
+    expect(moving.patches[0]?.message).toMatch(/^the node rebooted without the patch: /);
+    const patched = decideNode([entry()], kernel([{}]), moving.patches, at(2));
+    expect(patched.patches[0]).toMatchObject({
+      phase: 'Patched',
+      message: 'the node rebooted without the patch: re-patched; enabled, transition complete',
+    });
+    const first = decideNode([entry()], kernel([{}]), prev({ phase: 'Loading' }), at(0));
+    expect(first.patches[0]?.message).toBe('enabled; transition complete');
+  });
+
+  test('a rebooted node whose entry was given to its earlier boot waits for a new slot, then loads', () => {
+    const empty = kernel([], { loaded: [] });
+    const earlier = entry({ bootID: 'boot-1' });
+    const waiting = decideNode([earlier], empty, prev({ phase: 'Patched' }), at(0), {
+      bootID: 'boot-2',
+    });
+    expect(waiting.action).toBeUndefined();
+    expect(waiting.patches[0]).toMatchObject({
+      phase: 'Pending',
+      message:
+        'the node rebooted without the patch: waiting for the controller to give it a rollout slot (maxUnavailable)',
+    });
+    const given = decideNode([entry({ bootID: 'boot-2' })], empty, waiting.patches, at(1), {
+      bootID: 'boot-2',
+    });
+    expect(given.action).toMatchObject({ kind: 'fetch' });
+    expect(given.patches[0]?.message).toMatch(
+      /^the node rebooted without the patch: loading it again/,
+    );
+    const sameBoot = decideNode([earlier], empty, [], at(0), { bootID: 'boot-1' });
+    expect(sameBoot.action).toMatchObject({ kind: 'fetch' });
+  });
+
   test('a replaced patch that is then disabled is unloaded', () => {
     const newer = { name: 'livepatch_cumulative' as PatchName, replace: true };
     const d = decideNode(

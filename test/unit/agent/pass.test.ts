@@ -108,13 +108,19 @@ describe('a busy kernel (EBUSY) is waited out, in flight, within a bound', () =>
     expect(memory.previous[0]).toMatchObject({ phase: 'Loading', message: busy.message });
     expect(announcements).toEqual([]);
     const absent = kernel();
-    const resting = decide([entry()], absent, beginPass(memory, at(9)), new Map(), at(9));
+    const resting = decide(
+      [entry()],
+      absent,
+      beginPass(memory, at(9)),
+      { fetches: new Map() },
+      at(9),
+    );
     expect(resting.action).toBeUndefined();
     expect(resting.patches[0]).toMatchObject({ phase: 'Loading', message: busy.message });
     const ready = new Map<string, FetchState>([[LP, { kind: 'ready', path: '/m.ko' }]]);
-    expect(decide([entry()], absent, beginPass(memory, at(10)), ready, at(10)).action).toEqual(
-      load,
-    );
+    expect(
+      decide([entry()], absent, beginPass(memory, at(10)), { fetches: ready }, at(10)).action,
+    ).toEqual(load);
   });
 
   test('EBUSY that no transition explains for 2 minutes fails the patch, quoting the kernel and saying what to do', () => {
@@ -177,13 +183,19 @@ describe('a patch whose action failed rests, then is tried again', () => {
     expect(failed.previous[0]).toMatchObject({ phase: 'Failed', message: transient.message });
 
     const absent = kernel();
-    const resting = decide([entry()], absent, beginPass(failed, at(9)), new Map(), at(9));
+    const resting = decide(
+      [entry()],
+      absent,
+      beginPass(failed, at(9)),
+      { fetches: new Map() },
+      at(9),
+    );
     expect(resting.action).toBeUndefined();
     expect(resting.patches[0]).toMatchObject({ phase: 'Failed', message: transient.message });
 
     const rested = beginPass(failed, at(10));
     expect(rested.previous).toEqual([]);
-    expect(decide([entry()], absent, rested, new Map(), at(10)).action).toMatchObject({
+    expect(decide([entry()], absent, rested, { fetches: new Map() }, at(10)).action).toMatchObject({
       kind: 'fetch',
     });
   });
