@@ -9,12 +9,7 @@ import { rawJson } from './raw.js';
 import { watch, WatchIdleError } from './watch.js';
 
 export interface KubeObject {
-  metadata?: {
-    name?: string;
-    resourceVersion?: string;
-    deletionTimestamp?: string | Date;
-    finalizers?: string[];
-  };
+  metadata?: { name?: string; resourceVersion?: string };
 }
 
 export interface ReflectorOptions<T = unknown> {
@@ -67,11 +62,6 @@ export class Reflector<T extends KubeObject> {
     // An answer that arrives after the object's deletion event must not bring it back.
     const deletedAt = this.deletedAt.get(name);
     if (deletedAt !== undefined && rv <= deletedAt) return;
-    // The write that removed the last finalizer of an object being deleted: the server deleted it.
-    if (object.metadata?.deletionTimestamp && (object.metadata.finalizers ?? []).length === 0) {
-      this.objects.delete(name);
-      return;
-    }
     const known = Number(this.objects.get(name)?.metadata?.resourceVersion ?? 0);
     if (rv >= known) this.objects.set(name, this.keep(object));
   }

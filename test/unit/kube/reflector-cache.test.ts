@@ -41,13 +41,12 @@ describe('the reflector cache', () => {
     expect(changed).toEqual(['a', 'a']);
   });
 
-  test('the write that removes the last finalizer of an object being deleted removes it', () => {
+  test('an object being deleted gracefully (a Pod) stays until its deletion event', () => {
     const { r } = cache();
-    r.applyEvent(
-      'ADDED',
-      obj(10, { deletionTimestamp: '2026-01-01T00:00:00Z', finalizers: ['f'] }),
-    );
-    r.observe(obj(11, { deletionTimestamp: '2026-01-01T00:00:00Z', finalizers: [] }));
+    r.applyEvent('ADDED', obj(10));
+    r.observe(obj(11, { deletionTimestamp: '2026-01-01T00:00:00Z' }));
+    expect(r.get('a')?.metadata.deletionTimestamp).toBe('2026-01-01T00:00:00Z');
+    r.applyEvent('DELETED', obj(12));
     expect(r.get('a')).toBeUndefined();
   });
 
