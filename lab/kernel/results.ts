@@ -1,7 +1,8 @@
 // test-results/real-kernel.json: for each kernel line, what the conformance
-// suite (test/kernel/real-kernel.test.ts) and the agent-in-VM test
+// suite (test/kernel/real-kernel.test.ts), the series reboot suite
+// (test/kernel/series-reboot.test.ts) and the agent-in-VM test
 // (test/integration/real-kernel-agent.test.ts) saw, scenario by scenario.
-// Each writes its own half and keeps the other's; they may finish together.
+// Each writes its own part and keeps the others'; they may finish together.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../src/log.js';
@@ -30,6 +31,8 @@ export interface KernelLineResults {
   readonly vmSeconds?: number;
   readonly scenarios?: readonly ConformanceRecord[];
   readonly agentScenarios?: readonly AgentRecord[];
+  /** Two series members across a real reboot, by arrival order and phase. */
+  readonly rebootScenarios?: readonly ConformanceRecord[];
 }
 
 export type ResultsPart =
@@ -38,7 +41,8 @@ export type ResultsPart =
       readonly vmSeconds: number;
       readonly scenarios: readonly ConformanceRecord[];
     }
-  | { readonly suite: 'agent'; readonly scenarios: readonly AgentRecord[] };
+  | { readonly suite: 'agent'; readonly scenarios: readonly AgentRecord[] }
+  | { readonly suite: 'reboot'; readonly scenarios: readonly ConformanceRecord[] };
 
 /** Merges one suite's results for one kernel line into what is there, keeping the order of the lines. */
 export function mergeResults(
@@ -51,7 +55,9 @@ export function mergeResults(
   const fields =
     part.suite === 'conformance'
       ? { vmSeconds: part.vmSeconds, scenarios: part.scenarios }
-      : { agentScenarios: part.scenarios };
+      : part.suite === 'agent'
+        ? { agentScenarios: part.scenarios }
+        : { rebootScenarios: part.scenarios };
   const merged: KernelLineResults = { ...old, ...line, ...fields };
   const rank = (k: KernelLineResults): number => {
     const i = order.indexOf(k.line);

@@ -6,7 +6,7 @@
 // fresh simulated kernel, must see exactly what the kernel showed. Skipped
 // where the host cannot run VMs, like real-kernel.test.ts.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ObservedPatch } from '../../src/api/generated/types.js';
 import { createLogger } from '../../src/log.js';
@@ -23,6 +23,7 @@ import { SimLab } from '../../lab/kernel/conformance/sim-lab.js';
 import { prepareHost, realKernelsRequired } from '../../lab/kernel/host.js';
 import { ensureKernelAssets, type KernelAssets } from '../../lab/kernel/kernel-assets.js';
 import { KERNEL_LINES, type KernelLine } from '../../lab/kernel/kernels.js';
+import { recordKernelResults } from '../../lab/kernel/results.js';
 import { bootVm, rebootVm, type Vm } from '../../lab/kernel/vm.js';
 
 const log = createLogger({
@@ -101,17 +102,32 @@ async function onKernel(
     });
 }
 
+/** Each line's runs into test-results/real-kernel.json, beside the conformance suite's. */
 async function writeResults(): Promise<void> {
-  const dir = join(repositoryRoot(), 'test-results');
-  await mkdir(dir, { recursive: true });
-  const rows = [...runs].map(([k, r]) => ({
-    run: k,
-    release: r.release,
-    vmSeconds: Math.round(r.vmSeconds * 10) / 10,
-    kernelPassed: r.kernel.passed,
-    simulatorMatches: compareTraces(r.kernel, r.simulator) === undefined,
-  }));
-  await writeFile(join(dir, 'series-reboot.json'), JSON.stringify({ runs: rows }, null, 2) + '\n');
+  const entries = KERNEL_LINES.map((line) => ({
+    line: line.line,
+    release: line.release,
+    part: {
+      suite: 'reboot' as const,
+      scenarios: [...runs]
+        .filter(([k]) => k.startsWith(`${line.line}/`))
+        .map(([k, r]) => {
+          const simulatorMatches = compareTraces(r.kernel, r.simulator) === undefined;
+          return {
+            name: k.slice(line.line.length + 1),
+            passed: r.kernel.passed && simulatorMatches,
+            kernelPassed: r.kernel.passed,
+            simulatorMatches,
+            durationMs: Math.round(r.vmSeconds * 1000),
+          };
+        }),
+    },
+  })).filter((e) => e.part.scenarios.length > 0);
+  await recordKernelResults(
+    entries,
+    KERNEL_LINES.map((l) => l.line),
+    log,
+  );
 }
 
 const describeOnHost = skipReason ? describe.skip : describe;
