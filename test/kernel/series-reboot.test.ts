@@ -25,6 +25,7 @@ import { ensureKernelAssets, type KernelAssets } from '../../lab/kernel/kernel-a
 import { KERNEL_LINES, type KernelLine } from '../../lab/kernel/kernels.js';
 import { recordKernelResults } from '../../lab/kernel/results.js';
 import { bootVm, rebootVm, type Vm } from '../../lab/kernel/vm.js';
+import { mapLimited, vmSlots } from '../../lab/parallel.js';
 
 const log = createLogger({
   component: 'series-reboot',
@@ -142,14 +143,12 @@ describeOnHost('a series across a reboot, on real kernels in VMs and on the simu
   beforeAll(async () => {
     const assets = new Map<KernelLine, KernelAssets>();
     for (const line of KERNEL_LINES) assets.set(line, await ensureKernelAssets(line, log));
-    // One VM per kernel line at a time; the orders one after the other on each.
-    await Promise.all(
-      KERNEL_LINES.map(async (line) => {
-        const a = assets.get(line);
-        if (!a) throw new Error(`no assets for ${line.release}`);
-        for (const order of ARRIVAL_ORDERS) await onKernel(line, a, order);
-      }),
-    );
+    // At most one VM per core (lab/parallel.ts); on each line the orders one after the other.
+    await mapLimited(KERNEL_LINES, vmSlots(), async (line) => {
+      const a = assets.get(line);
+      if (!a) throw new Error(`no assets for ${line.release}`);
+      for (const order of ARRIVAL_ORDERS) await onKernel(line, a, order);
+    });
   }, 60 * 60_000);
 
   afterAll(async () => {
