@@ -72,6 +72,49 @@ function freePort(): Promise<number> {
   });
 }
 
+const PORT_ATTEMPTS = 3;
+
+function addressInUse(err: unknown): boolean {
+  return err instanceof Error && err.message.includes('address already in use');
+}
+
+/**
+ * Starts a process on ports picked free a moment earlier. Another process on
+ * the host (a parallel test, an outgoing connection) can take such a port
+ * before ours binds it; then the process is started again on fresh ones.
+ * Fixed ports are never swapped.
+ */
+async function startOnFreePorts<P extends readonly number[]>(
+  pick: () => Promise<P>,
+  fixed: P | undefined,
+  make: (ports: P) => RestartableProcess,
+  cleanup: () => Promise<void>,
+): Promise<{ readonly process: RestartableProcess; readonly ports: P }> {
+  for (let attempt = 1; ; attempt++) {
+    const ports = fixed ?? (await pick());
+    const process = make(ports);
+    try {
+      await process.start();
+      return { process, ports };
+    } catch (err) {
+      await process.stop();
+      if (fixed || attempt >= PORT_ATTEMPTS || !addressInUse(err)) throw err;
+      await cleanup();
+    }
+  }
+}
+
+async function twoFreePorts(): Promise<readonly [number, number]> {
+  const first = await freePort();
+  let second = await freePort();
+  while (second === first) second = await freePort();
+  return [first, second];
+}
+
+async function oneFreePort(): Promise<readonly [number]> {
+  return [await freePort()];
+}
+
 async function waitFor(
   what: string,
   probe: () => Promise<boolean>,
@@ -185,52 +228,65 @@ class RestartableProcess {
   }
 }
 
+function etcdProcess(
+  dir: string,
+  binary: string,
+  [client, peer]: readonly [number, number],
+): RestartableProcess {
+  return new RestartableProcess({
+    name: 'etcd',
+    binary,
+    args: etcdArgs(dir, client, peer, randomUUID()),
+    dir,
+    what: 'healthy',
+    ready: () => etcdHealthy(`http://127.0.0.1:${client}`),
+  });
+}
+
 export async function startControlPlane(options: StartOptions): Promise<LocalControlPlane> {
   const { log } = options;
   const network = options.network ?? LOOPBACK;
   const assets = await ensureControlPlaneAssets(log);
   const dir = await mkdtemp(join(tmpdir(), 'livepatch-controlplane-'));
-  let etcd: RestartableProcess | undefined;
-  let apiserver: RestartableProcess | undefined;
+  const started: RestartableProcess[] = [];
+  const track = (process: RestartableProcess): RestartableProcess => {
+    started.unshift(process);
+    return process;
+  };
   const stop = async (): Promise<void> => {
-    await apiserver?.stop();
-    await etcd?.stop();
+    for (const process of started) await process.stop();
     if (!options.keepDir) await rm(dir, { recursive: true, force: true });
   };
   try {
     const t0 = Date.now();
     const pki = await createControlPlanePki(network.extraSans);
     const files = await writePki(dir, pki);
-    const [etcdClient, etcdPeer] = [await freePort(), await freePort()];
-    const securePort = options.port ?? (await freePort());
-    const etcdUrl = `http://127.0.0.1:${etcdClient}`;
-    etcd = new RestartableProcess({
-      name: 'etcd',
-      binary: assets.etcd,
-      args: etcdArgs(dir, etcdClient, etcdPeer, randomUUID()),
-      dir,
-      what: 'healthy',
-      ready: () => etcdHealthy(etcdUrl),
-    });
-    await etcd.start();
-    const server = `https://127.0.0.1:${securePort}`;
-    const flags = {
-      dir,
-      port: securePort,
-      etcdUrl,
-      files,
-      network,
-      mode: options.mode ?? 'apiserver',
-    };
-    apiserver = new RestartableProcess({
-      name: 'kube-apiserver',
-      binary: assets.apiserver,
-      args: apiserverArgs(flags),
-      dir,
-      what: 'ready',
-      ready: () => apiserverReady(server, pki),
-    });
-    await apiserver.start();
+    const etcdStarted = await startOnFreePorts(
+      twoFreePorts,
+      undefined,
+      (ports) => track(etcdProcess(dir, assets.etcd, ports)),
+      // A member that never bound its ports must not leave its data behind.
+      () => rm(join(dir, 'etcd'), { recursive: true, force: true }),
+    );
+    const etcdUrl = `http://127.0.0.1:${etcdStarted.ports[0]}`;
+    const mode = options.mode ?? 'apiserver';
+    const apiserverStarted = await startOnFreePorts(
+      oneFreePort,
+      options.port === undefined ? undefined : [options.port],
+      ([port]) =>
+        track(
+          new RestartableProcess({
+            name: 'kube-apiserver',
+            binary: assets.apiserver,
+            args: apiserverArgs({ dir, port, etcdUrl, files, network, mode }),
+            dir,
+            what: 'ready',
+            ready: () => apiserverReady(`https://127.0.0.1:${port}`, pki),
+          }),
+        ),
+      () => Promise.resolve(),
+    );
+    const server = `https://127.0.0.1:${apiserverStarted.ports[0]}`;
     const kubeconfig = join(dir, 'kubeconfig');
     await writeFile(kubeconfig, adminKubeconfig(server, pki), { mode: 0o600 });
     if (options.installCrds ?? true) await installCrds(kubeconfig);
@@ -241,7 +297,7 @@ export async function startControlPlane(options: StartOptions): Promise<LocalCon
       assets: assets.origin,
       seconds: (Date.now() - t0) / 1000,
     });
-    const [runningApiserver, runningEtcd] = [apiserver, etcd];
+    const [runningApiserver, runningEtcd] = [apiserverStarted.process, etcdStarted.process];
     return {
       dir,
       kubeconfig,
