@@ -11,6 +11,8 @@ export interface CommandOptions {
   readonly onStderr?: (text: string) => void;
   /** What to do when the command cannot be started at all (not installed). */
   readonly missingHint?: string;
+  /** Written to its stdin, which is then closed; without it stdin is empty. */
+  readonly input?: string;
 }
 
 const TAIL_CHARS = 4000;
@@ -25,8 +27,12 @@ export function runCommand(
     const child = spawn(cmd, args, {
       cwd: options.cwd,
       env: { ...process.env, LC_ALL: 'C', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    child.stdin.on('error', () => {
+      // A command that exits without reading its input: its exit code tells.
+    });
+    child.stdin.end(options.input ?? '');
     let stdout = '';
     let output = '';
     child.stdout.on('data', (d: Buffer) => {
