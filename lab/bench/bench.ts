@@ -2,21 +2,11 @@
 // recorded in bench/results/latest.json (a list of runs), never asserted.
 // BENCH_NODES=100,1000,3000 (the default) chooses the fleet sizes.
 import { writeFile, mkdir } from 'node:fs/promises';
-import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { repositoryRoot } from '../../src/paths.js';
 import { liveRun, AGENT_NODE_OPTIONS, CONTROLLER_NODE_OPTIONS, type RunResult } from './live.js';
 import { MIX } from './mix.js';
-
-function machine(): Record<string, string | number> {
-  return {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? '',
-    memoryGiB: Math.round(totalmem() / 1024 ** 3),
-    kernel: release(),
-    node: process.version,
-  };
-}
+import { requirePinnedNode, startRecordedRun } from '../record.js';
 
 const COLUMNS: [string, (r: RunResult) => string][] = [
   ['nodes', (r) => String(r.nodes)],
@@ -41,6 +31,8 @@ function table(runs: readonly RunResult[]): string {
   return rows.map((row) => row.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ')).join('\n');
 }
 
+requirePinnedNode('bench/results/latest.json');
+const recorded = await startRecordedRun();
 const sizes = (process.env['BENCH_NODES'] ?? '100,1000,3000').split(',').map(Number);
 const runs: RunResult[] = [];
 for (const size of sizes) {
@@ -52,7 +44,7 @@ for (const size of sizes) {
 console.log(`\n${table(runs)}\n`);
 const record = {
   generatedAt: new Date().toISOString(),
-  machine: machine(),
+  run: recorded.finish(),
   setup:
     'real kube-apiserver + etcd; controller, fleet simulator and one agent as separate processes; ' +
     `maxUnavailable 10%, bakeTime 0s; transition mix ${MIX.map((k) => `${k.share * 100}% ${k.label}`).join(', ')} (seeded); ` +

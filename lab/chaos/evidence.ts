@@ -3,7 +3,7 @@
 // LivePatch and LivePatchNode objects sampled over time. Pure shapes and the
 // pure readings of them; the I/O that fetches them is in sampler.ts and
 // kernels.ts.
-import type { SimKernelState } from '../../agent/kernel/sim/simulator.js';
+import type { KernelEvent, SimKernelState } from '../../agent/kernel/sim/simulator.js';
 import type { NodeCounts, NodePatchPhase } from '../../src/api/generated/types.js';
 
 /** A node's kernel as the kernel itself has it. */
@@ -17,6 +17,8 @@ export interface KernelReading {
   readonly patches: readonly { readonly name: string; readonly enabled: boolean }[];
   /** Loaded modules (lsmod). */
   readonly modules: readonly string[];
+  /** What the kernel did and when, by its own record (insmods, transitions and their ends, rmmods). */
+  readonly timeline: readonly KernelEvent[];
 }
 
 export function readingOf(node: string, state: SimKernelState): KernelReading {
@@ -29,6 +31,7 @@ export function readingOf(node: string, state: SimKernelState): KernelReading {
       .filter((p) => p.removeAt === undefined)
       .map((p) => ({ name: p.module.name, enabled: p.enabled })),
     modules: state.modules.map((m) => m.module.name),
+    timeline: state.timeline ?? [],
   };
 }
 
@@ -58,6 +61,15 @@ export interface Snapshot {
   readonly at: number;
   readonly livePatches: readonly LivePatchSample[];
   readonly nodes: readonly NodeSample[];
+}
+
+/** A LivePatchNode entry's phase as the API server's watch delivered it, when the suite received it. */
+export interface PhaseSeen {
+  readonly at: number;
+  readonly node: string;
+  readonly livePatch: string;
+  readonly patchName: string;
+  readonly phase: NodePatchPhase;
 }
 
 /** Phases in which a node is busy with a patch: it holds a maxUnavailable slot and a kernel transition may run. */

@@ -16,7 +16,7 @@ export async function readKernel(
   const read = await readSimKernelFile(file, r);
   if (read.kind === 'ignored')
     throw new Error(`node ${node}: cannot read its kernel ${file}: ${read.why}`);
-  if (read.kind === 'none') return { node, loads: {}, patches: [], modules: [] };
+  if (read.kind === 'none') return { node, loads: {}, patches: [], modules: [], timeline: [] };
   // No onChange: reading the kernel must not write it.
   const kernel = new SimulatedKernel({ release: r, clock: systemClock, state: read.state });
   await kernel.patches();

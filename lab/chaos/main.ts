@@ -4,19 +4,22 @@
 // Exits 1 when an invariant was violated, naming scenario, seed, node and
 // what was seen.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { cpus, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { repositoryRoot } from '../../src/paths.js';
+import { requirePinnedNode, startRecordedRun, type RecordHeader } from '../record.js';
 import { ChaosUsageError, parseChaosArgs, type ChaosArgs } from './args.js';
 import { freshSeed, Random } from './random.js';
 import { markdownTable, recoveryNotes, type ScenarioResult } from './report.js';
 import type { ScenarioContext } from './scenario.js';
 import { FAULT_SCENARIOS, type FaultScenarioName } from './scenarios/index.js';
 
+/** A row of chaos.json: a scenario's figures and the run that made them (rows kept from earlier runs keep theirs). */
+type RecordedResult = ScenarioResult & { readonly run?: RecordHeader };
+
 /** The rows of an earlier chaos.json for scenarios not run now. */
-async function earlierResults(file: string, running: readonly string[]): Promise<ScenarioResult[]> {
+async function earlierResults(file: string, running: readonly string[]): Promise<RecordedResult[]> {
   try {
-    const earlier = JSON.parse(await readFile(file, 'utf8')) as { results?: ScenarioResult[] };
+    const earlier = JSON.parse(await readFile(file, 'utf8')) as { results?: RecordedResult[] };
     return (earlier.results ?? []).filter((r) => !running.includes(r.scenario));
   } catch {
     return [];
@@ -32,6 +35,9 @@ try {
   console.error(err.message);
   process.exit(2);
 }
+// A slice writes nothing, so any Node may run it; a record comes from the pinned one only.
+if (!args.slice) requirePinnedNode('bench/results/chaos.json');
+const recorded = await startRecordedRun();
 const chosen = args.scenarios;
 const seed = args.seed ?? freshSeed();
 console.log(
@@ -62,19 +68,14 @@ if (!args.slice) {
   const file = join(repositoryRoot(), 'bench', 'results', 'chaos.json');
   // One scenario run again replaces its own row; the others keep theirs (each row has its seed).
   const kept = args.named ? await earlierResults(file, chosen) : [];
+  const run = recorded.finish();
+  const fresh = results.map((r): RecordedResult => ({ ...r, run }));
   const record = {
     generatedAt: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model ?? '',
-      memoryGiB: Math.round(totalmem() / 1024 ** 3),
-      kernel: release(),
-      node: process.version,
-    },
     setup:
       'real kube-apiserver + etcd; controller replicas, the fleet simulator and standalone agents as ' +
       'separate processes; each simulated kernel kept in its node folder, read by the suite as evidence',
-    results: names.flatMap((name) => [...kept, ...results].filter((r) => r.scenario === name)),
+    results: names.flatMap((name) => [...kept, ...fresh].filter((r) => r.scenario === name)),
   };
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, `${JSON.stringify(record, null, 2)}\n`);

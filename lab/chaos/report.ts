@@ -3,6 +3,15 @@
 // was seen). Pure.
 import type { Violation } from './invariants.js';
 
+/** One fault's aim and where it landed, by the kernel's own timeline at the moment of the fault. */
+export interface FaultPoint {
+  readonly node: string;
+  readonly patch: string;
+  readonly at: string;
+  readonly intended: string;
+  readonly landed: string;
+}
+
 export interface ScenarioResult {
   readonly scenario: string;
   readonly seed: number;
@@ -16,6 +25,8 @@ export interface ScenarioResult {
   readonly recovery: { readonly what: string; readonly seconds: readonly number[] };
   readonly violations: readonly string[];
   readonly durationSeconds: number;
+  /** Where each fault was aimed and where it landed (scenarios that aim at a kernel's moment). */
+  readonly faultPoints?: readonly FaultPoint[];
   /** Anything else the scenario measured (kinds of faults, a README figure it is held to). */
   readonly notes?: Readonly<Record<string, string | number>>;
 }
@@ -51,7 +62,14 @@ const COLUMNS: readonly [string, (r: ScenarioResult) => string][] = [
   ['recovery median', (r) => `${median(r.recovery.seconds).toFixed(1)} s`],
   ['recovery max', (r) => `${Math.max(0, ...r.recovery.seconds).toFixed(1)} s`],
   ['violations', (r) => String(r.violations.length)],
+  ['landed as intended', (r) => landedText(r.faultPoints)],
 ];
+
+/** Faults that landed where they were aimed, of those aimed: `-` when the scenario aims at no kernel moment. */
+export function landedText(points: readonly FaultPoint[] | undefined): string {
+  if (!points?.length) return '-';
+  return `${points.filter((p) => p.landed === p.intended).length}/${points.length}`;
+}
 
 /** The results as a Markdown table (right-aligned figures), as printed and as in the README. */
 export function markdownTable(results: readonly ScenarioResult[]): string {

@@ -2,12 +2,15 @@
 // the invariants that hold at every moment (maxUnavailable, one transition
 // per node, counts that never go backwards). Polls rather than watches: a
 // watch the suite breaks on purpose (API server, etcd) must not blind the
-// witness. A failed poll is a gap, not an error.
+// witness. A failed poll is a gap, not an error. Beside the polls it keeps the
+// API server's watch history of the LivePatchNodes (watch-history.ts), from
+// which the kernels' flights take the agents' Loading.
 import type { LivePatch, LivePatchNode } from '../../src/api/generated/types.js';
 import type { KubeConfig } from '../../src/kube/config.js';
 import { rawJson } from '../../src/kube/raw.js';
 import { PATHS } from '../../src/kube/resources.js';
-import type { LivePatchSample, NodeSample, Snapshot } from './evidence.js';
+import type { LivePatchSample, NodeSample, PhaseSeen, Snapshot } from './evidence.js';
+import { WatchHistory } from './watch-history.js';
 
 const nodeSample = (n: LivePatchNode): NodeSample => ({
   node: n.metadata.name ?? '',
@@ -42,6 +45,7 @@ export async function takeSnapshot(kc: KubeConfig): Promise<Snapshot> {
 
 export class Sampler {
   readonly snapshots: Snapshot[] = [];
+  private readonly history: WatchHistory;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -49,9 +53,17 @@ export class Sampler {
   constructor(
     private readonly kc: KubeConfig,
     private readonly intervalMs = 250,
-  ) {}
+  ) {
+    this.history = new WatchHistory(kc);
+  }
+
+  /** Every entry's phase changes as the watch delivered them. */
+  get seen(): readonly PhaseSeen[] {
+    return this.history.seen;
+  }
 
   start(): void {
+    void this.history.start();
     const tick = (): void => {
       if (this.stopped) return;
       this.running = takeSnapshot(this.kc)
@@ -68,6 +80,7 @@ export class Sampler {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.history.stop();
     if (this.timer) clearTimeout(this.timer);
     await this.running;
   }

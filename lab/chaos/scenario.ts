@@ -2,7 +2,8 @@
 // progress, and the judgement at its end from the kernels and the samples.
 import type { NodeCounts } from '../../src/api/generated/types.js';
 import type { ChaosCluster } from './cluster.js';
-import { IN_FLIGHT, type KernelReading, type Snapshot } from './evidence.js';
+import { IN_FLIGHT, type KernelReading, type PhaseSeen, type Snapshot } from './evidence.js';
+import { flights, flightsExceeded, patchOwners } from './in-flight.js';
 import {
   countsBackwards,
   endOfRun,
@@ -62,23 +63,32 @@ export function readKernels(
   return Promise.all(nodes.map((n) => readKernel(n, cluster.kernelFile(n), KERNEL)));
 }
 
+/** What was watched while the scenario ran: the sampled statuses and the watch history of the nodes. */
+export interface Watched {
+  readonly snapshots: readonly Snapshot[];
+  readonly seen: readonly PhaseSeen[];
+}
+
 /**
  * The end of a scenario: once the nodes have settled, every node's kernel and
- * last status, and every sample taken meanwhile, against the invariants.
+ * last status, every sample taken meanwhile, and the nodes in flight by their
+ * kernels' timelines and the watch's Loading, against the invariants.
  */
 export async function judge(
   cluster: ChaosCluster,
   nodes: readonly string[],
-  snapshots: readonly Snapshot[],
+  watched: Watched,
   maxUnavailable: ReadonlyMap<string, number>,
 ): Promise<Judgement> {
   const last = await settled(cluster, nodes);
   const kernels = await readKernels(cluster, nodes);
   const lastNodes = last?.nodes ?? [];
+  const { snapshots, seen } = watched;
   return {
     violations: [
       ...endOfRun(kernels, lastNodes),
       ...maxUnavailableExceeded(snapshots, maxUnavailable),
+      ...flightsExceeded(flights(kernels, seen), patchOwners(seen), maxUnavailable),
       ...twoTransitions(snapshots),
       ...countsBackwards(snapshots),
     ],

@@ -3,11 +3,14 @@
 // (test/kernel/series-reboot.test.ts) and the agent-in-VM test
 // (test/integration/real-kernel-agent.test.ts) saw, scenario by scenario.
 // Each writes its own part and keeps the others'; they may finish together.
+// Each part carries the run that wrote it (lab/record.ts): commit, clean tree,
+// Node, machine and load, under `runs` by suite.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../src/log.js';
 import { repositoryRoot } from '../../src/paths.js';
 import { withLock } from '../cache.js';
+import type { RecordHeader } from '../record.js';
 
 export interface ConformanceRecord {
   readonly name: string;
@@ -33,6 +36,8 @@ export interface KernelLineResults {
   readonly agentScenarios?: readonly AgentRecord[];
   /** Two series members across a real reboot, by arrival order and phase. */
   readonly rebootScenarios?: readonly ConformanceRecord[];
+  /** The run that wrote each suite's part. */
+  readonly runs?: Readonly<Partial<Record<ResultsPart['suite'], RecordHeader>>>;
 }
 
 export type ResultsPart =
@@ -50,6 +55,7 @@ export function mergeResults(
   line: { readonly line: string; readonly release: string },
   part: ResultsPart,
   order: readonly string[],
+  run: RecordHeader,
 ): KernelLineResults[] {
   const old = kernels.find((k) => k.line === line.line);
   const fields =
@@ -58,7 +64,12 @@ export function mergeResults(
       : part.suite === 'agent'
         ? { agentScenarios: part.scenarios }
         : { rebootScenarios: part.scenarios };
-  const merged: KernelLineResults = { ...old, ...line, ...fields };
+  const merged: KernelLineResults = {
+    ...old,
+    ...line,
+    ...fields,
+    runs: { ...old?.runs, [part.suite]: run },
+  };
   const rank = (k: KernelLineResults): number => {
     const i = order.indexOf(k.line);
     return i < 0 ? order.length : i;
@@ -78,6 +89,7 @@ export async function recordKernelResults(
     readonly part: ResultsPart;
   }[],
   order: readonly string[],
+  run: RecordHeader,
   log: Logger,
 ): Promise<void> {
   const file = resultsFile();
@@ -87,7 +99,7 @@ export async function recordKernelResults(
     async () => {
       const text = await readFile(file, 'utf8').catch(() => '{"kernels":[]}');
       let kernels = (JSON.parse(text) as { kernels?: KernelLineResults[] }).kernels ?? [];
-      for (const e of entries) kernels = mergeResults(kernels, e, e.part, order);
+      for (const e of entries) kernels = mergeResults(kernels, e, e.part, order, run);
       await writeFile(file, JSON.stringify({ kernels }, null, 2) + '\n');
     },
     log,

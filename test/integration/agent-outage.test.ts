@@ -21,6 +21,13 @@ import { runOperator, type Running } from '../../lab/operator-process.js';
 import { writeSimModule } from '../../lab/sim-modules.js';
 import { waitUntil } from '../../lab/wait.js';
 
+/**
+ * "On time": the guard checks the kernel every poll (1 s) and reverses an
+ * overdue transition at the first check past its stall timeout; 3 s more are
+ * allowed because the test shares two cores with the control plane and fleet.
+ */
+const GUARD_POLL_MS = 1_000;
+const SHARED_MACHINE_TOLERANCE_MS = 3_000;
 const KERNEL = '6.1.0-26-amd64';
 const quiet = createLogger({ component: 'outage-test', format: 'text', level: 'error' });
 let plane: LocalControlPlane;
@@ -145,6 +152,7 @@ describe('an API server outage during a stalling transition', () => {
       expect(ready.body).toContain('cannot report to the API server');
       const late = (reversedAt ?? 0) - transitionStart(started) - 8000;
       expect(late).toBeGreaterThanOrEqual(0);
+      expect(late).toBeLessThan(GUARD_POLL_MS + SHARED_MACHINE_TOLERANCE_MS);
       process.stdout.write(
         `outage guard (running agent): reversed ${late} ms after the 8 s stall timeout\n`,
       );
@@ -196,6 +204,8 @@ describe('an API server outage during a stalling transition', () => {
     );
     const late = (reversedAt ?? 0) - transitionStart(started) - 10_000;
     expect(late).toBeGreaterThanOrEqual(0);
+    // Measured when the kernel's reversal has finished: its 1 s transition on top of the poll.
+    expect(late).toBeLessThan(GUARD_POLL_MS + 1_000 + SHARED_MACHINE_TOLERANCE_MS);
     process.stdout.write(
       `outage guard (agent started without the API): reversed within ${late} ms after the 10 s stall timeout\n`,
     );

@@ -20,8 +20,18 @@ import { applyLivePatch, getLivePatch, nodeReports } from '../support/livepatche
 import { useOwnCluster } from '../support/own-cluster.js';
 import type { Running } from '../../lab/operator-process.js';
 import { waitUntil } from '../../lab/wait.js';
+import { SimulatedKernel } from '../../agent/kernel/sim/simulator.js';
 
 const KERNEL = '6.1.0-26-amd64';
+/**
+ * The README's take-over figures (17 s after a SIGKILL: lease 15 s + retry
+ * 2 s; 2 s after a clean stop or a release on the way out) are bounded here
+ * with 3 s to spare: the test shares two cores with the control plane, the
+ * fleet and whatever else runs.
+ */
+const SHARED_MACHINE_TOLERANCE_MS = 3_000;
+const KILL_TAKEOVER_MS = 17_000;
+const RELEASE_TAKEOVER_MS = 2_000;
 const NODES = 12;
 const cluster = useOwnCluster({ nodes: NODES, kernels: [KERNEL], prefix: 'ha' });
 
@@ -127,11 +137,17 @@ async function expectFullyPatched(livePatch: string): Promise<void> {
   expect([...reports.values()].map((r) => r?.phase)).toEqual(Array(NODES).fill('Patched'));
 }
 
-/** Every node started once across all controllers: nobody started twice, nobody left out. */
+/**
+ * Every node started once across all controllers, by each simulated kernel's
+ * own count of the patch's insmods: nobody loaded twice, nobody left out.
+ */
 async function expectEveryNodeStartedOnce(livePatch: string): Promise<void> {
-  const started = nodesStartedInLogs(livePatch);
-  const everyNode = [...(await nodeReports(livePatch)).keys()].sort();
-  expect([...started].sort()).toEqual(everyNode);
+  const patch = (await getLivePatch(livePatch)).spec.patchName;
+  const loads = cluster().fleet.nodes.map((n) => {
+    const kernel = cluster().fleet.kernel(n);
+    return kernel instanceof SimulatedKernel ? (kernel.state().loads[patch] ?? 0) : -1;
+  });
+  expect(loads).toEqual(Array(NODES).fill(1));
 }
 
 describe('controller replicas sharing the leader Lease', () => {
@@ -186,7 +202,7 @@ describe('controller replicas sharing the leader Lease', () => {
         `ha-b became the leader ${(takeoverMs / 1000).toFixed(1)} s later, ` +
         `started its first wave ${(resumedMs / 1000).toFixed(1)} s later`,
     );
-    expect(takeoverMs).toBeLessThan(25_000);
+    expect(takeoverMs).toBeLessThan(KILL_TAKEOVER_MS + SHARED_MACHINE_TOLERANCE_MS);
 
     await expectFullyPatched('killed-mid-rollout');
     await expectEveryNodeStartedOnce('killed-mid-rollout');
@@ -243,7 +259,7 @@ describe('controller replicas sharing the leader Lease', () => {
       `clean stop (SIGTERM) of ${leaderId}: Lease released ${((releasedAt - stoppingAt) / 1000).toFixed(1)} s ` +
         `after the signal, ${standbyId} became the leader ${((tookOverAt - releasedAt) / 1000).toFixed(1)} s after the release`,
     );
-    expect(tookOverAt - releasedAt).toBeLessThan(5_000);
+    expect(tookOverAt - releasedAt).toBeLessThan(RELEASE_TAKEOVER_MS + SHARED_MACHINE_TOLERANCE_MS);
 
     await waitComplete('after-handover', '60s');
     await expectFullyPatched('after-handover');
@@ -299,7 +315,12 @@ describe('controller replicas sharing the leader Lease', () => {
       const released = logged(leader, 'released the leader lease');
       expect(released.length).toBeLessThanOrEqual(1);
       const releasedAt = released.length ? firstLogged(leader, 'released the leader lease') : NaN;
-      if (released.length) expect(tookOverAt).toBeGreaterThanOrEqual(releasedAt);
+      if (released.length) {
+        expect(tookOverAt).toBeGreaterThanOrEqual(releasedAt);
+        expect(tookOverAt - releasedAt).toBeLessThan(
+          RELEASE_TAKEOVER_MS + SHARED_MACHINE_TOLERANCE_MS,
+        );
+      }
       console.log(
         `${what} down 12 s: ${standbyId ?? ''} became the leader ${((tookOverAt - restartAt) / 1000).toFixed(1)} s after its restart began, ` +
           (released.length

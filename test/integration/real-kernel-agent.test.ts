@@ -12,6 +12,7 @@ import { createLogger } from '../../src/log.js';
 import { prepareHost, realKernelsRequired } from '../../lab/kernel/host.js';
 import { KERNEL_LINES } from '../../lab/kernel/kernels.js';
 import { recordKernelResults, type AgentRecord } from '../../lab/kernel/results.js';
+import { startRecordedRun } from '../../lab/record.js';
 import { startVmFleet, type VmFleet } from '../../lab/kernel/vm-fleet.js';
 import { kubectlJson, kubectlOk } from '../support/kubectl.js';
 import { applyLivePatchSpec, eventsFor } from '../support/livepatches.js';
@@ -29,6 +30,8 @@ const log = createLogger({
   level: process.env['LOG_LEVEL'] ?? 'warn',
 });
 const skipReason = await prepareHost(log);
+// The record's header: this run's commit, Node and the load while it ran.
+const recorded = await startRecordedRun();
 if (skipReason) process.stderr.write(`real-kernel agent test skipped: ${skipReason}\n`);
 
 if (skipReason && realKernelsRequired()) {
@@ -85,6 +88,7 @@ function scenario(name: string, title: string, fn: () => Promise<void>, timeoutM
           part: { suite: 'agent' as const, scenarios: outcomes },
         })),
         KERNEL_LINES.map((l) => l.line),
+        recorded.finish(),
         log,
       );
     await vms?.stop();

@@ -22,6 +22,7 @@ import { prepareHost, realKernelsRequired } from '../../lab/kernel/host.js';
 import { ensureKernelAssets, type KernelAssets } from '../../lab/kernel/kernel-assets.js';
 import { KERNEL_LINES, type KernelLine } from '../../lab/kernel/kernels.js';
 import { recordKernelResults } from '../../lab/kernel/results.js';
+import { startRecordedRun } from '../../lab/record.js';
 import { bootVm, type VmOutcome } from '../../lab/kernel/vm.js';
 import { mapLimited, vmSlots } from '../../lab/parallel.js';
 
@@ -31,6 +32,8 @@ const log = createLogger({
   level: process.env['LOG_LEVEL'] ?? 'info',
 });
 const skipReason = await prepareHost(log);
+// The record's header: this run's commit, Node and the load while it ran.
+const recorded = await startRecordedRun();
 if (skipReason) process.stderr.write(`real-kernel suite skipped: ${skipReason}\n`);
 
 interface KernelRun {
@@ -112,6 +115,7 @@ async function writeResults(): Promise<void> {
   await recordKernelResults(
     entries,
     KERNEL_LINES.map((l) => l.line),
+    recorded.finish(),
     log,
   );
 }

@@ -24,6 +24,7 @@ import { prepareHost, realKernelsRequired } from '../../lab/kernel/host.js';
 import { ensureKernelAssets, type KernelAssets } from '../../lab/kernel/kernel-assets.js';
 import { KERNEL_LINES, type KernelLine } from '../../lab/kernel/kernels.js';
 import { recordKernelResults } from '../../lab/kernel/results.js';
+import { startRecordedRun } from '../../lab/record.js';
 import { bootVm, rebootVm, type Vm } from '../../lab/kernel/vm.js';
 import { mapLimited, vmSlots } from '../../lab/parallel.js';
 
@@ -33,6 +34,8 @@ const log = createLogger({
   level: process.env['LOG_LEVEL'] ?? 'info',
 });
 const skipReason = await prepareHost(log);
+// The record's header: this run's commit, Node and the load while it ran.
+const recorded = await startRecordedRun();
 if (skipReason) process.stderr.write(`series reboot suite skipped: ${skipReason}\n`);
 
 const PHASES: readonly RebootPhase[] = ['arrival', 'rebooted'];
@@ -127,6 +130,7 @@ async function writeResults(): Promise<void> {
   await recordKernelResults(
     entries,
     KERNEL_LINES.map((l) => l.line),
+    recorded.finish(),
     log,
   );
 }

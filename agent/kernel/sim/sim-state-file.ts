@@ -40,6 +40,8 @@ function shapeProblem(kernel: unknown): string | undefined {
   const loads = kernel['loads'];
   if (!isRecord(loads) || !Object.values(loads).every((n) => Number.isInteger(n)))
     return 'loads is not a map of counts';
+  if (kernel['timeline'] !== undefined && !Array.isArray(kernel['timeline']))
+    return 'timeline is not a list';
   if (kernel['transition'] !== undefined && !isRecord(kernel['transition']))
     return 'transition is not an object';
   return undefined;

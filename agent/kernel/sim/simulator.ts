@@ -41,6 +41,31 @@ import {
 /** How long a finished patch's directory lingers (enabled=0, transition=0) before the kernel's worker removes it. */
 const REMOVAL_DELAY_MS = 5;
 const FIRST_KTHREAD_PID = 200;
+/** The kernel's own timeline keeps its most recent events only: a long-lived simulated node must not grow its file without end. */
+const TIMELINE_LIMIT = 1000;
+
+/**
+ * What the kernel did and when, by its own clock: an insmod of a patch (its
+ * transition starts at once), a disable that starts one, a reversal, a
+ * transition that ended (at the retry tick that completed it, even when
+ * nobody looked until later), an rmmod. The fault suite judges by it.
+ */
+export type KernelEvent =
+  | { readonly at: number; readonly event: 'insmod'; readonly patch: string }
+  | { readonly at: number; readonly event: 'disable'; readonly patch: string }
+  | {
+      readonly at: number;
+      readonly event: 'reverse';
+      readonly patch: string;
+      readonly target: 0 | 1;
+    }
+  | {
+      readonly at: number;
+      readonly event: 'settled';
+      readonly patch: string;
+      readonly enabled: boolean;
+    }
+  | { readonly at: number; readonly event: 'rmmod'; readonly patch: string };
 
 interface SimPatch {
   readonly module: SimModule;
@@ -91,6 +116,8 @@ export interface SimKernelState {
   /** Successful insmods per module name since boot: a module loaded twice shows here. */
   readonly loads: Readonly<Record<string, number>>;
   readonly sleepers: readonly Sleeper[];
+  /** The kernel's own timeline (see KernelEvent); absent in older state files. */
+  readonly timeline?: readonly KernelEvent[];
   readonly transition?: {
     readonly patch: string;
     readonly target: TaskState;
@@ -119,6 +146,7 @@ export class SimulatedKernel implements KernelBackend {
   private lockedDown = false;
   private ftraceEnabled = true;
   private readonly loads = new Map<string, number>();
+  private readonly timeline: KernelEvent[] = [];
 
   constructor(private readonly options: SimulatorOptions) {
     this.taint = options.tainted ?? 0;
@@ -138,6 +166,7 @@ export class SimulatedKernel implements KernelBackend {
       modules: [...this.modules.values()].map((m) => ({ ...m })),
       loads: Object.fromEntries(this.loads),
       sleepers: this.sleepers.map((x) => ({ ...x })),
+      timeline: [...this.timeline],
       ...(t
         ? {
             transition: {
@@ -168,6 +197,7 @@ export class SimulatedKernel implements KernelBackend {
     for (const m of state.modules) this.modules.set(m.module.name, { ...m });
     for (const [name, n] of Object.entries(state.loads)) this.loads.set(name, n);
     this.sleepers.push(...state.sleepers.map((x) => ({ ...x })));
+    this.timeline.push(...(state.timeline ?? []));
     const t = state.transition;
     const owner = t && this.loaded.find((p) => p.module.name === t.patch);
     if (!t || !owner) return;
@@ -308,6 +338,7 @@ export class SimulatedKernel implements KernelBackend {
 
   private async insmod(path: string, bytes: Uint8Array): Promise<void> {
     this.advance();
+    const startedAt = this.options.clock.now();
     const op = `insmod ${path}`;
     const knobs = await this.knobs();
     if (knobs.loadError)
@@ -335,6 +366,7 @@ export class SimulatedKernel implements KernelBackend {
       throw new KernelError('EBUSY', op, `Device or resource busy; kernel: ${log.join('; ')}`, log);
     }
     this.admit(module);
+    this.note({ at: startedAt, event: 'insmod', patch: module.name });
     if (module.livepatch) {
       // Module init calls klp_enable_patch: the patch is enabled and its transition starts at once.
       const patch: SimPatch = { module, enabled: true };
@@ -401,6 +433,12 @@ export class SimulatedKernel implements KernelBackend {
     if (!patch) throw new KernelError('ENOENT', op, `/sys/kernel/livepatch/${name} does not exist`);
     if (patch.enabled === enabled) throw new KernelError('EINVAL', op, 'already has that value');
     if (this.transition?.owner === patch) {
+      this.note({
+        at: this.options.clock.now(),
+        event: 'reverse',
+        patch: name,
+        target: this.transition.target === 1 ? 0 : 1,
+      });
       this.reverse(this.transition);
       this.changed();
       return;
@@ -416,6 +454,7 @@ export class SimulatedKernel implements KernelBackend {
     // Read the knobs before touching any state: a failed read must leave the patch as it was.
     const knobs = await this.knobs();
     patch.enabled = false;
+    this.note({ at: this.options.clock.now(), event: 'disable', patch: name });
     this.transition = this.startTransition(patch, 0, knobs);
     this.advance();
     this.changed();
@@ -460,6 +499,7 @@ export class SimulatedKernel implements KernelBackend {
       if (!module) return;
       if (module.refcnt === 0) {
         this.remove(module);
+        this.note({ at: this.options.clock.now(), event: 'rmmod', patch: name });
         this.changed();
         return;
       }
@@ -481,6 +521,11 @@ export class SimulatedKernel implements KernelBackend {
     }
     for (let i = this.sleepers.length - 1; i >= 0; i--)
       if (this.sleepers[i]?.module === module.module.name) this.sleepers.splice(i, 1);
+  }
+
+  private note(e: KernelEvent): void {
+    this.timeline.push(e);
+    if (this.timeline.length > TIMELINE_LIMIT) this.timeline.shift();
   }
 
   private async knobs(): Promise<SimKnobs> {
@@ -557,6 +602,7 @@ export class SimulatedKernel implements KernelBackend {
 
   private complete(t: Transition, at: number): void {
     this.transition = undefined;
+    this.note({ at, event: 'settled', patch: t.patch, enabled: t.target === 1 });
     const removeAt = at + REMOVAL_DELAY_MS;
     if (t.target === 1) {
       // Atomic replace: the older patches are disabled now and removed a moment later.

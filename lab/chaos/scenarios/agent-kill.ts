@@ -10,17 +10,16 @@ import type { Running } from '../../operator-process.js';
 import { annotateNode, KERNEL, setNodePatches, simModule, sleep, until } from '../api.js';
 import { startChaosCluster, type ChaosCluster } from '../cluster.js';
 import type { KernelReading } from '../evidence.js';
+import { landedAt, type KillPoint } from '../in-flight.js';
 import { statusAgainstKernel } from '../invariants.js';
 import { readKernel } from '../kernels.js';
 import type { Random } from '../random.js';
-import { violationMessages, type ScenarioResult } from '../report.js';
+import { violationMessages, type FaultPoint, type ScenarioResult } from '../report.js';
 import { Sampler, takeSnapshot } from '../sampler.js';
 import { judge, seconds, type ScenarioContext } from '../scenario.js';
 
 const NODES = 5;
 const CONVERGE_TIMEOUT_MS = 60_000;
-
-type KillPoint = 'load' | 'transition' | 'reversal' | 'unload';
 
 /** What the node's status must say about the patch once the agent is back. */
 const SETTLED: Record<KillPoint, string> = {
@@ -39,6 +38,7 @@ interface NodeRun {
   readonly recoveries: number[];
   readonly problems: string[];
   readonly kinds: Record<KillPoint, number>;
+  readonly points: FaultPoint[];
 }
 
 const knobs = (run: NodeRun, a: Record<string, string | null>): Promise<unknown> =>
@@ -134,8 +134,18 @@ async function oneKill(run: NodeRun, n: number): Promise<void> {
       : run.rng.pick<KillPoint>(['load', 'transition', 'reversal']);
   const patch = await prepare(run, point, n);
   if (!patch) return;
+  const killedAt = Date.now();
   await run.agent.stop('SIGKILL');
   run.kinds[point]++;
+  // Where it landed, by the kernel's own timeline (brought up to now) at the moment of the kill.
+  const landed = landedAt((await kernelOf(run)).timeline, patch.patchName, killedAt);
+  run.points.push({
+    node: run.node,
+    patch: patch.patchName,
+    at: new Date(killedAt).toISOString(),
+    intended: point,
+    landed,
+  });
   // No agent for a while: the kernel's transition goes on (or its stall outlasts the timeout).
   await sleep(run.rng.int(0, 2500));
   const restartedAt = Date.now();
@@ -181,6 +191,7 @@ export async function agentKill(ctx: ScenarioContext): Promise<ScenarioResult> {
       recoveries: [],
       problems: [],
       kinds: { load: 0, transition: 0, reversal: 0, unload: 0 },
+      points: [],
     }));
     for (const run of runs) await run.agent.waitFor(/agent running/, 60_000);
     const sampler = new Sampler(cluster.kc);
@@ -197,7 +208,7 @@ export async function agentKill(ctx: ScenarioContext): Promise<ScenarioResult> {
       }),
     );
     await sampler.stop();
-    const verdict = await judge(cluster, nodes, sampler.snapshots, new Map());
+    const verdict = await judge(cluster, nodes, sampler, new Map());
     const sum = (k: KillPoint): number => runs.reduce((s, r) => s + r.kinds[k], 0);
     const kills = sum('load') + sum('transition') + sum('reversal') + sum('unload');
     const recoveries = runs.flatMap((r) => r.recoveries);
@@ -219,6 +230,7 @@ export async function agentKill(ctx: ScenarioContext): Promise<ScenarioResult> {
         ...violationMessages('agent-kill', ctx.seed, verdict.violations),
       ],
       durationSeconds: seconds(Date.now() - t0),
+      faultPoints: runs.flatMap((r) => r.points),
       notes: {
         midLoad: sum('load'),
         midTransition: sum('transition'),

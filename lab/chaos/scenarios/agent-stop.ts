@@ -172,7 +172,10 @@ export async function agentStop(ctx: ScenarioContext): Promise<ScenarioResult> {
     const problems: string[] = [];
     const recoveries: number[] = [];
     let reached = 0;
+    // Both LivePatches of each run roll out one node at a time (the default, and `fresh` says so).
+    const limits = new Map<string, number>();
     for (let n = 1; n <= ctx.faults; n++) {
+      limits.set(`as-${n}-stall`, 1).set(`as-${n}-all`, 1);
       const x = ctx.rng.pick(nodes);
       const u = ctx.rng.pick(nodes.filter((node) => node !== x));
       const out = await oneStop({
@@ -191,7 +194,7 @@ export async function agentStop(ctx: ScenarioContext): Promise<ScenarioResult> {
       );
     }
     await sampler.stop();
-    const verdict = await judge(cluster, nodes, sampler.snapshots, new Map());
+    const verdict = await judge(cluster, nodes, sampler, limits);
     return {
       scenario: 'agent-stop',
       seed: ctx.seed,

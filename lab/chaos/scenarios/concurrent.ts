@@ -122,7 +122,7 @@ export async function concurrent(ctx: ScenarioContext): Promise<ScenarioResult> 
       );
     }
     await sampler.stop();
-    const verdict = await judge(cluster, nodes, sampler.snapshots, limits);
+    const verdict = await judge(cluster, nodes, sampler, limits);
     return {
       scenario: 'concurrent-edits',
       seed: ctx.seed,

@@ -102,7 +102,7 @@ export function controlPlaneRestart(
       }
       const replaced = await unsupervise();
       await sampler.stop();
-      const verdict = await judge(cluster, nodes, sampler.snapshots, limits);
+      const verdict = await judge(cluster, nodes, sampler, limits);
       return {
         scenario,
         seed: ctx.seed,

@@ -192,7 +192,7 @@ export async function controllerKill(ctx: ScenarioContext): Promise<ScenarioResu
     }
     problems.push(...replicas.exited());
     await sampler.stop();
-    const verdict = await judge(cluster, nodes, sampler.snapshots, limits);
+    const verdict = await judge(cluster, nodes, sampler, limits);
     const slow = takeovers.filter((s) => s > README_TAKEOVER_S);
     return {
       scenario: 'controller-kill',

@@ -27,6 +27,7 @@ const reading = (o: Partial<KernelReading> = {}): KernelReading => ({
   loads: {},
   patches: [],
   modules: [],
+  timeline: [],
   ...o,
 });
 
@@ -79,6 +80,8 @@ describe('the kernel as evidence', () => {
       transition: { patch: 'livepatch_a', target: 1 },
       patches: [{ name: 'livepatch_a', enabled: true }],
       modules: ['livepatch_a'],
+      // A state file from before the kernel kept its timeline reads as an empty one.
+      timeline: [],
     });
   });
 });

@@ -4,6 +4,7 @@ import {
   markdownTable,
   median,
   violationMessages,
+  type FaultPoint,
   type ScenarioResult,
 } from '../../../lab/chaos/report.js';
 import { Random } from '../../../lab/chaos/random.js';
@@ -31,11 +32,24 @@ describe('the chaos report', () => {
     expect(median(values)).toBe(expected);
   });
 
-  test('one Markdown row per scenario, figures right-aligned', () => {
-    expect(markdownTable([result]).split('\n')).toEqual([
-      '| scenario        | runs | faults | end states | double loads | left in transition | recovery median | recovery max | violations |',
-      '| --------------- | ---: | -----: | ---------: | -----------: | -----------------: | --------------: | -----------: | ---------: |',
-      '| controller-kill |    4 |      2 |        4/4 |            0 |                  0 |          16.5 s |       17.3 s |          0 |',
+  test('one Markdown row per scenario, figures right-aligned, kill points landed of those aimed', () => {
+    const point = (intended: string, landed: string): FaultPoint => ({
+      node: 'ak-0',
+      patch: 'livepatch_x',
+      at: '2025-01-01T00:00:00.000Z',
+      intended,
+      landed,
+    });
+    const aimed: ScenarioResult = {
+      ...result,
+      scenario: 'agent-kill',
+      faultPoints: [point('load', 'load'), point('load', 'transition'), point('unload', 'unload')],
+    };
+    expect(markdownTable([result, aimed]).split('\n')).toEqual([
+      '| scenario        | runs | faults | end states | double loads | left in transition | recovery median | recovery max | violations | landed as intended |',
+      '| --------------- | ---: | -----: | ---------: | -----------: | -----------------: | --------------: | -----------: | ---------: | -----------------: |',
+      '| controller-kill |    4 |      2 |        4/4 |            0 |                  0 |          16.5 s |       17.3 s |          0 |                  - |',
+      '| agent-kill      |    4 |      2 |        4/4 |            0 |                  0 |          16.5 s |       17.3 s |          0 |                2/3 |',
     ]);
   });
 

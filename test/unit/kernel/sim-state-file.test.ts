@@ -55,6 +55,38 @@ describe('a simulated kernel kept in a file', () => {
     await expect(second.load(module)).rejects.toMatchObject({ errno: 'EEXIST' });
   });
 
+  test("the kernel keeps its own timeline across agents: insmod, the transition's end at the tick it ended, disable, rmmod", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sim-kernel-file-'));
+    const module = join(dir, 'a.ko');
+    await writeFile(module, serializeSimModule(buildSimModule({ name: A, kernel: RELEASE })));
+    const clock = new ManualClock();
+    const loadedAt = clock.now();
+    await (await kernelIn(dir, clock)).load(module);
+    // No agent for 30 s: the transition (about 4 s) ends meanwhile, when nobody looks.
+    clock.advance(30_000);
+    const second = await kernelIn(dir, clock);
+    await second.setEnabled(A, false);
+    clock.advance(30_000);
+    await second.unload(A, 1000);
+    const onDisk = parseSimKernelFile(
+      await readFile(join(dir, 'sim-kernel.json'), 'utf8'),
+      RELEASE,
+    );
+    const timeline = onDisk.kind === 'restored' ? onDisk.state.timeline : undefined;
+    expect(timeline?.map((e) => e.event)).toEqual([
+      'insmod',
+      'settled',
+      'disable',
+      'settled',
+      'rmmod',
+    ]);
+    expect(timeline?.[0]?.at).toBe(loadedAt);
+    // Ended by the kernel's clock, seconds after the insmod, not when the next agent looked.
+    expect(timeline?.[1]?.at).toBeGreaterThan(loadedAt);
+    expect(timeline?.[1]?.at).toBeLessThan(loadedAt + 10_000);
+    expect(timeline?.[2]?.at).toBe(loadedAt + 30_000);
+  });
+
   test('no file: a fresh boot', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sim-kernel-file-'));
     expect(await readSimKernelFile(join(dir, 'missing.json'), RELEASE)).toEqual({ kind: 'none' });
