@@ -120,6 +120,7 @@ describe('the PrometheusRule', () => {
       }),
     ]);
     const agentPort = await freePort();
+    const agentDir = await mkdtemp(join(tmpdir(), 'alert-rules-agent-'));
     const agent = runOperator(
       [
         'agent',
@@ -127,7 +128,9 @@ describe('the PrometheusRule', () => {
         `--kernel-release=${KERNEL}`,
         `--metrics-port=${agentPort}`,
         `--kubeconfig=${kubeconfigPath()}`,
-        `--module-dir=${await mkdtemp(join(tmpdir(), 'alert-rules-agent-'))}`,
+        `--module-dir=${join(agentDir, 'modules')}`,
+        // A simulated kernel of its own, which starts empty: the agent loads the patch itself.
+        `--state-dir=${join(agentDir, 'state')}`,
       ],
       { NODE_NAME: AGENT_NODE },
     );
