@@ -27,7 +27,7 @@ import type { ModuleFetcher } from './module/module-source.js';
 import { NodeMemory } from './memory/node-memory.js';
 import type { NodeStateFile } from './memory/node-state.js';
 import { EMPTY_MEMORY, readyCondition, type PassMemory } from './pass/pass.js';
-import { runPass, type PassDeps } from './pass/pass-runner.js';
+import { runPass, type KernelActionDone, type PassDeps } from './pass/pass-runner.js';
 import { StatusReporter } from './report/status-reporter.js';
 
 export interface AgentOptions {
@@ -48,8 +48,11 @@ export interface AgentOptions {
   readonly failureRestMs?: number;
   /** When a module fetch that may work later is retried, and for how long (module/fetch-retry.ts). */
   readonly fetchRetry?: RetryPolicy;
-  /** Called after each pass of the kernel loop, for metrics and liveness. */
-  readonly onReconciled?: (status: LivePatchNodeStatus) => void;
+  /** Called after each pass of the kernel loop, with what it did to the kernel, for metrics and liveness. */
+  readonly onReconciled?: (
+    status: LivePatchNodeStatus,
+    actions: readonly KernelActionDone[],
+  ) => void;
   /** The node-local memory; without it an agent started during an outage guards nothing. */
   readonly state?: NodeStateFile;
   /** How long a start without node-local state waits for the API server before guarding nothing. */
@@ -208,7 +211,7 @@ export class Agent {
     const desired = this.memory.desired();
     const pass = await runPass(deps, desired, this.carried);
     this.carried = pass.memory;
-    this.o.onReconciled?.(pass.status);
+    this.o.onReconciled?.(pass.status, pass.actions);
     await this.memory.save(desired, pass.memory.previous);
     this.reporter.submit(pass.status);
     this.schedule(pass.wakeInMs);

@@ -10,7 +10,7 @@ import { rawJson } from '../src/kube/raw.js';
 import { PATHS, type NodeObject } from '../src/kube/resources.js';
 import type { Logger } from '../src/log.js';
 import { operatorVersion } from '../src/paths.js';
-import { Agent } from './agent.js';
+import { Agent, type AgentOptions } from './agent.js';
 import { knobsFromAnnotations } from './kernel/sim/sim-knobs.js';
 import type { SimulatedKernel, SimulatorOptions } from './kernel/sim/simulator.js';
 import type { SysfsOptions } from './kernel/sysfs.js';
@@ -19,7 +19,6 @@ import { DEFAULT_RETRY_POLICY } from './module/fetch-retry.js';
 import type { DownloadOptions } from './module/module-download.js';
 import { createModuleFetcher, removeStaleDownloads } from './module/module-source.js';
 import { NodeStateFile, type NodeIdentity } from './memory/node-state.js';
-import type { LivePatchNodeStatus } from '../src/api/generated/types.js';
 
 export type BackendChoice =
   | {
@@ -51,7 +50,7 @@ export interface AgentSetup {
   /** Where the node-local state is kept; none: an agent restarted during an outage guards nothing. */
   readonly stateDir?: string;
   readonly heartbeatMs?: number;
-  readonly onReconciled?: (status: LivePatchNodeStatus) => void;
+  readonly onReconciled?: AgentOptions['onReconciled'];
   readonly onStatusWritten?: (why: 'change' | 'heartbeat') => void;
 }
 

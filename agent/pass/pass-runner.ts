@@ -18,7 +18,7 @@ import { readKernel } from './kernel-view.js';
 import type { KernelBackend } from '../kernel/types.js';
 import type { ModuleFetches } from '../module/module-fetches.js';
 import type { NodeMemory } from '../memory/node-memory.js';
-import type { KernelView, NodeDecision } from './node-machine.js';
+import type { KernelView, NodeAction, NodeDecision } from './node-machine.js';
 import {
   afterAction,
   beginPass,
@@ -51,10 +51,27 @@ export interface PassDeps {
   readonly bootID?: string;
 }
 
+/** What the kernel loop did, by kind: a stall reversal is told apart from the enable or disable it is. */
+export type KernelActionName =
+  'fetch' | 'load' | 'enable' | 'disable' | 'reverse_stall' | 'force' | 'unload';
+
+export interface KernelActionDone {
+  readonly action: KernelActionName;
+  readonly failed: boolean;
+}
+
+export function kernelActionName(action: NodeAction): KernelActionName {
+  if (action.kind !== 'setEnabled') return action.kind;
+  if (action.why === 'stalled') return 'reverse_stall';
+  return action.enabled ? 'enable' : 'disable';
+}
+
 export interface PassResult {
   readonly memory: PassMemory;
   readonly status: LivePatchNodeStatus;
   readonly wakeInMs: number;
+  /** The actions of this pass, in order. */
+  readonly actions: readonly KernelActionDone[];
 }
 
 export async function runPass(
@@ -62,7 +79,7 @@ export async function runPass(
   desired: readonly DesiredPatch[],
   carried: PassMemory,
 ): Promise<PassResult> {
-  const { view, decision, memory } = await act(deps, desired, carried);
+  const { view, decision, memory, actions } = await act(deps, desired, carried);
   const tainted = await deps.backend.tainted();
   const end = endPass({
     desired,
@@ -89,7 +106,7 @@ export async function runPass(
   const reboots = rebootAnnouncements(carried.previous, end.memory.previous);
   for (const r of reboots) deps.log.info(r.message, { livePatch: r.livePatch, reason: r.reason });
   deps.announcer.announce(reboots);
-  return { memory: end.memory, status, wakeInMs: end.wakeInMs };
+  return { memory: end.memory, status, wakeInMs: end.wakeInMs, actions };
 }
 
 /** `carried`: the memory as the last pass left it, whose entries the bake stamps continue. */
@@ -97,7 +114,12 @@ async function act(
   deps: PassDeps,
   desired: readonly DesiredPatch[],
   carried: PassMemory,
-): Promise<{ view: KernelView; decision: NodeDecision; memory: PassMemory }> {
+): Promise<{
+  view: KernelView;
+  decision: NodeDecision;
+  memory: PassMemory;
+  actions: KernelActionDone[];
+}> {
   const read = (): Promise<KernelView> =>
     readKernel(deps.backend, deps.kernel.profile, desired, deps.log);
   const decideNow = (view: KernelView, memory: PassMemory): NodeDecision =>
@@ -111,6 +133,7 @@ async function act(
   let view = await read();
   let memory = busyExplained(beginPass(carried, deps.clock.now()), view);
   let decision = decideNow(view, memory);
+  const actions: KernelActionDone[] = [];
   for (let i = 0; decision.action && i < MAX_ACTIONS_PER_PASS; i++) {
     const action = decision.action;
     if (action.kind === 'load')
@@ -134,13 +157,14 @@ async function act(
       failureRestMs: deps.timings.failureRestMs,
     });
     memory = after.memory;
+    actions.push({ action: kernelActionName(action), failed: failure !== undefined });
     deps.announcer.announce(after.announcements);
     if (failure) break;
     view = await read();
     memory = busyExplained(memory, view);
     decision = decideNow(view, memory);
   }
-  return { view, decision, memory };
+  return { view, decision, memory, actions };
 }
 
 /**

@@ -123,8 +123,8 @@ function setupFrom(values: Values, name: string, metrics: AgentMetrics): AgentSe
         ? { extraCa: readFileSync(values['module-ca-file'], 'utf8') }
         : {}),
     },
-    onReconciled: (status) => {
-      metrics.observe(status, Date.now());
+    onReconciled: (status, actions) => {
+      metrics.observe(status, actions, Date.now());
     },
     onStatusWritten: (why) => {
       metrics.statusWritten(why);

@@ -10,6 +10,18 @@ export interface WorkResult {
   readonly requeueAfterMs?: number;
 }
 
+/** How a reconcile ended, in controller-runtime's words (its `result` label). */
+export type ReconcileResult = 'success' | 'error' | 'requeue_after';
+
+/** What the queue tells its metrics: the counters controller-runtime keeps for its queue and reconciles. */
+export interface QueueObserver {
+  /** A key went in (not one already waiting). */
+  added(): void;
+  /** A failed key was put back with backoff. */
+  retried(): void;
+  reconciled(result: ReconcileResult, seconds: number): void;
+}
+
 const BASE_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 60_000;
 
@@ -29,15 +41,18 @@ export class WorkQueue {
   constructor(
     private readonly handler: (key: string) => Promise<WorkResult>,
     private readonly log: Logger,
+    private readonly observer?: QueueObserver,
   ) {}
 
   add(key: string): void {
     if (this.stopped) return;
     if (this.processing === key) {
+      if (!this.dirty.has(key)) this.observer?.added();
       this.dirty.add(key);
       return;
     }
     if (this.queued.has(key)) return;
+    this.observer?.added();
     this.queued.add(key);
     this.queue.push(key);
     this.wake?.();
@@ -57,6 +72,11 @@ export class WorkQueue {
     this.timers.set(key, { timer, due });
   }
 
+  /** Keys waiting for the worker. */
+  depth(): number {
+    return this.queue.length;
+  }
+
   /** Milliseconds the worker has spent on its current key; 0 when idle. */
   busyFor(): number {
     return this.processingSince === undefined ? 0 : Date.now() - this.processingSince;
@@ -72,6 +92,10 @@ export class WorkQueue {
     this.timers.clear();
     this.wake?.();
     await this.done;
+  }
+
+  private secondsBusy(): number {
+    return this.busyFor() / 1000;
   }
 
   private async next(): Promise<string | undefined> {
@@ -94,6 +118,10 @@ export class WorkQueue {
         this.failures.delete(key);
         if (result.requeueAfterMs !== undefined)
           this.addAfter(key, Math.max(10, result.requeueAfterMs));
+        this.observer?.reconciled(
+          result.requeueAfterMs === undefined ? 'success' : 'requeue_after',
+          this.secondsBusy(),
+        );
       } catch (err) {
         const n = (this.failures.get(key) ?? 0) + 1;
         this.failures.set(key, n);
@@ -104,6 +132,8 @@ export class WorkQueue {
           retryInMs: delay,
         });
         this.addAfter(key, delay);
+        this.observer?.reconciled('error', this.secondsBusy());
+        this.observer?.retried();
       } finally {
         this.processing = undefined;
         this.processingSince = undefined;

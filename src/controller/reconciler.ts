@@ -8,6 +8,7 @@
 // nearly every pass.
 import type { KubeConfig } from '../kube/config.js';
 import { canonicalJson } from '../api/canonical.js';
+import { AGENT_STALE_MS } from '../api/heartbeat.js';
 import { API_VERSION, FIELD_MANAGER, FINALIZER, LIVEPATCH } from '../api/constants.js';
 import { clip, listSome } from '../api/listing.js';
 import type {
@@ -86,12 +87,16 @@ export class Reconciler {
   async reconcile(name: string): Promise<WorkResult> {
     const lp = this.d.livePatches.get(name);
     if (!this.d.isLeader()) return {};
-    if (!lp) return this.removeOrphans(name);
+    if (!lp) {
+      this.d.metrics.forget(name);
+      return this.removeOrphans(name);
+    }
     const finalizers = lp.metadata.finalizers ?? [];
     if (!finalizers.includes(FINALIZER)) return this.withoutFinalizer(lp, finalizers);
     const started = performance.now();
     const now = Date.now();
     const lpns = this.heartbeats.observe(this.d.livePatchNodes.list(), now);
+    this.countAgents(lpns.values(), now);
     const slots = classifyNodes(lp, this.nodeFacts(), lpns, now);
     const all = this.d.livePatches.list();
     const plan = planRollout(lp, slots, now, patchNameOwner(lp, all), seriesSequenceOwner(lp, all));
@@ -113,7 +118,7 @@ export class Reconciler {
         lp,
         finalizers.filter((f) => f !== FINALIZER),
       );
-    this.d.metrics.observe(name, status, (performance.now() - started) / 1000);
+    this.d.metrics.observe(name, lp.spec.patchName, status, (performance.now() - started) / 1000);
     const retry = unwritten ? UNWRITTEN_RETRY_MS : Infinity;
     return {
       requeueAfterMs: Math.min(
@@ -123,6 +128,18 @@ export class Reconciler {
         retry,
       ),
     };
+  }
+
+  /** Agents whose heartbeat this controller saw change within AGENT_STALE_MS, and the rest. */
+  private countAgents(lpns: Iterable<LivePatchNode>, now: number): void {
+    let silent = 0;
+    let reporting = 0;
+    for (const lpn of lpns) {
+      const seen = lpn.status?.heartbeatTime;
+      if (seen && now - Date.parse(seen) <= AGENT_STALE_MS) reporting++;
+      else silent++;
+    }
+    this.d.metrics.agentHeartbeats(reporting, silent);
   }
 
   /** A LivePatch being deleted after its finalizer came off needs nothing; any other gets the finalizer first. */

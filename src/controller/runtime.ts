@@ -6,6 +6,7 @@ import type { KubeConfig } from '../kube/config.js';
 import type { LivePatch, LivePatchNode } from '../api/generated/types.js';
 import { EventRecorder } from '../kube/events.js';
 import { Reflector } from '../kube/reflector.js';
+import { onApiRequest } from '../kube/requests.js';
 import { serveEndpoints } from '../observability/endpoints.js';
 import { nodeEssentials, PATHS, withoutManagedFields, type NodeObject } from '../kube/resources.js';
 import type { Logger } from '../log.js';
@@ -26,15 +27,17 @@ export interface ControllerOptions {
 }
 
 export class Controller {
-  private readonly metrics = new ControllerMetrics();
+  private readonly metrics: ControllerMetrics;
   private readonly livePatches: Reflector<LivePatch>;
   private readonly livePatchNodes: Reflector<LivePatchNode>;
   private readonly nodes: Reflector<NodeObject>;
   private readonly queue: WorkQueue;
   private readonly elector: LeaderElector;
   private server: Server | undefined;
+  private stopCountingRequests: (() => void) | undefined;
 
   constructor(private readonly o: ControllerOptions) {
+    this.metrics = new ControllerMetrics(o.lease.name);
     const enqueueAll = (): void => {
       for (const lp of this.livePatches.list()) this.queue.add(lp.metadata.name ?? '');
     };
@@ -85,7 +88,7 @@ export class Controller {
       onChange: enqueueAll,
     });
     this.elector = new LeaderElector(o.kc, o.lease, o.log, (leading) => {
-      this.metrics.leader.set(leading ? 1 : 0);
+      this.metrics.setLeader(leading);
       if (leading) enqueueAll();
       else o.onLostLeadership();
     });
@@ -99,7 +102,8 @@ export class Controller {
       isLeader: () => this.elector.isLeader(),
       log: o.log,
     });
-    this.queue = new WorkQueue((key) => reconciler.reconcile(key), o.log);
+    this.queue = new WorkQueue((key) => reconciler.reconcile(key), o.log, this.metrics);
+    this.metrics.watchQueue(this.queue);
   }
 
   /** A worker stuck in one reconcile this long is wedged: let the kubelet restart the pod. */
@@ -116,6 +120,9 @@ export class Controller {
 
   async start(): Promise<void> {
     this.server = this.serve();
+    this.stopCountingRequests = onApiRequest((request) => {
+      this.metrics.apiRequest(request);
+    });
     for (const r of [this.livePatches, this.livePatchNodes, this.nodes]) r.start();
     await Promise.all([
       this.livePatches.waitForSync(),
@@ -132,6 +139,7 @@ export class Controller {
     await this.elector.stop();
     for (const r of [this.livePatches, this.livePatchNodes, this.nodes]) r.stop();
     this.server?.close();
+    this.stopCountingRequests?.();
   }
 
   private serve(): Server {

@@ -4,6 +4,7 @@
 // alone costs each process about 85 MiB.
 import type { RequestOptions } from 'node:http';
 import type { KubeConfig } from './config.js';
+import { apiRequestDone } from './requests.js';
 import { send } from './transport.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -46,7 +47,10 @@ export async function rawJson<T>(
   const opts: RequestOptions = { method, headers, timeout: REQUEST_TIMEOUT_MS };
   await kc.authorize(opts);
   return new Promise<T>((resolve, reject) => {
+    let answered = false;
     const req = send(url, opts, (res) => {
+      answered = true;
+      apiRequestDone(method, url, res.statusCode);
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
@@ -70,7 +74,10 @@ export async function rawJson<T>(
     req.on('timeout', () => {
       req.destroy(new Error(`${method} ${path}: no answer within ${REQUEST_TIMEOUT_MS / 1000}s`));
     });
-    req.on('error', reject);
+    req.on('error', (err) => {
+      if (!answered) apiRequestDone(method, url, undefined);
+      reject(err);
+    });
     req.end(payload);
   });
 }

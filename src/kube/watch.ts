@@ -3,6 +3,7 @@
 // past IDLE_MS (a dead peer). The reflector opens the next one.
 import type { RequestOptions } from 'node:http';
 import type { KubeConfig } from './config.js';
+import { apiRequestDone } from './requests.js';
 import { send } from './transport.js';
 
 /** The server ends each watch after a random 5 to 10 minutes, as client-go asks, so watchers spread out. */
@@ -44,7 +45,10 @@ export async function watch(
     finished = true;
     onDone(err);
   };
+  let answered = false;
   const req = send(url, opts, (res) => {
+    answered = true;
+    apiRequestDone('GET', url, res.statusCode);
     if (res.statusCode !== 200) {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -83,6 +87,8 @@ export async function watch(
     req.destroy(new WatchIdleError(`watch ${path}: nothing for ${IDLE_MS / 1000}s`));
   });
   req.on('error', (err) => {
+    // An abort by the caller is no failed request.
+    if (!answered && !abort.signal.aborted) apiRequestDone('GET', url, undefined);
     finish(err);
   });
   req.end();

@@ -38,6 +38,11 @@ export class TextMetrics implements MetricsSource {
     values.set(key, (values.get(key) ?? 0) + by);
   }
 
+  /** Drops every series of a metric: a label value that will not come back. */
+  clear(name: string): void {
+    this.family(name).values.clear();
+  }
+
   metrics(): Promise<string> {
     const lines: string[] = [];
     for (const [name, f] of this.families) {

@@ -140,7 +140,10 @@ describe('an API server outage during a stalling transition', () => {
         () => httpGet(port, '/metrics'),
         (m) =>
           /livepatch_agent_transition_in_progress 0/.test(m.body) &&
-          /phase="Stalled"} 1/.test(m.body),
+          /phase="Stalled",kernel_release="[^"]+"} 1/.test(m.body),
+      );
+      expect(metrics.body).toContain(
+        'livepatch_agent_kernel_actions_total{action="reverse_stall",result="ok"} 1',
       );
       expect(metrics.status).toBe(200);
       expect((await httpGet(port, '/healthz')).status).toBe(200);

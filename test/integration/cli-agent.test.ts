@@ -48,7 +48,10 @@ describe('livepatch-operator agent', () => {
     expect(lpn.status?.backend).toBe('simulator');
     expect((await httpGet(port, '/healthz')).status).toBe(200);
     const metrics = await httpGet(port, '/metrics');
-    expect(metrics.body).toContain('livepatch_agent_patches{phase="Patched"} 0');
+    expect(metrics.body).toContain(
+      'livepatch_agent_patches{phase="Patched",kernel_release="6.8.0-45-generic"} 0',
+    );
+    expect(metrics.body).toMatch(/^livepatch_agent_last_pass_timestamp_seconds \d+/m);
     expect(metrics.body).toContain('livepatch_agent_reconciles_total');
     expect(agent.output()).toContain('"node":"cli-agent-node"');
     expect(await agent.stop('SIGTERM')).toBe(0);

@@ -276,6 +276,7 @@ const TEMPLATE_FILES = [
   'pod-security-check.yaml',
   'service.yaml',
   'servicemonitor.yaml',
+  'prometheusrule.yaml',
   'NOTES.txt',
 ];
 

@@ -30,7 +30,7 @@ async function reconciler(): Promise<Reconciler> {
     kc: await api.start(),
     ...caches,
     events,
-    metrics: new ControllerMetrics(),
+    metrics: new ControllerMetrics('livepatch-controller'),
     isLeader: () => true,
     log: createLogger({ component: 'test', level: 'error', format: 'text' }),
   });
