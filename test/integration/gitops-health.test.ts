@@ -69,6 +69,10 @@ describe('kstatus and Argo CD read each phase', () => {
     const done = await read(await getLivePatch('roll'));
     expect(done).toMatchObject({ kstatus: 'Current', argo: 'Healthy' });
     expect(done.says[1]).toBe('3/3 nodes patched');
+    // A person reads the same news once: Ready repeats Complete on the status page.
+    const page = await kubectlOk(['livepatch', 'status', 'roll']);
+    expect(page).toContain('  Complete: RolloutComplete: 3/3 nodes patched');
+    expect(page).not.toContain('Ready:');
   });
 
   test('Disabling reads InProgress until every node has unpatched, then Disabled reads Current', async () => {
