@@ -28,7 +28,6 @@ let readers: Readers;
 
 beforeAll(async () => {
   readers = await ensureReaders(createLogger({ component: 'readers', level: 'error' }));
-  await cluster().startController('health-controller');
 }, 600_000);
 
 /** kstatus's reading and Argo CD's health of one object, and their messages. */
@@ -58,9 +57,17 @@ const slow = (seconds: number): Promise<string> =>
   ]);
 
 describe('kstatus and Argo CD read each phase', () => {
-  test('Progressing reads InProgress/Progressing; Complete reads Current/Healthy once kubectl wait returns', async () => {
+  test('applied, before the controller has acted on it, reads InProgress/Progressing', async () => {
     await slow(2);
     await applyLivePatch('roll', { kernel: KERNEL, spec: { rollout: { maxUnavailable: 1 } } });
+    expect(await read(await getLivePatch('roll'))).toMatchObject({
+      kstatus: 'InProgress',
+      argo: 'Progressing',
+    });
+  });
+
+  test('Progressing reads InProgress/Progressing; Complete reads Current/Healthy once kubectl wait returns', async () => {
+    await cluster().startController('health-controller');
     expect(await read(await phase('roll', 'Progressing'))).toMatchObject({
       kstatus: 'InProgress',
       argo: 'Progressing',
