@@ -47,7 +47,8 @@ export function runCommand(
       const hint = options.missingHint ? `; ${options.missingHint}` : '';
       reject(new Error(`cannot run ${cmd} (${err.message})${hint}`));
     });
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the process can exit before its last output is read.
+    child.on('close', (code) => {
       if (code === 0) resolve(stdout);
       else
         reject(

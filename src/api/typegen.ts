@@ -1,6 +1,7 @@
 // Renders TypeScript types from the CRD schemas, so the types and the CRDs
 // cannot disagree. The types describe objects as the API server returns them:
-// fields with a schema default are always present.
+// fields with a schema default are always present, except a root's status,
+// which code and tests also build before any API server has filled it in.
 import { typeHint, type Schema } from './schema/dsl.js';
 
 export interface RootType {
@@ -23,7 +24,7 @@ class Emitter {
     ];
     for (const key of ['spec', 'status']) {
       const child = props[key];
-      if (child) lines.push(...this.property(key, child, key === 'spec', '  '));
+      if (child) lines.push(...this.property(key, child, key === 'spec', '  ', key === 'status'));
     }
     lines.push('}');
     return lines.join('\n');
@@ -33,8 +34,15 @@ class Emitter {
     return [...this.declarations.values()].map((i) => i.text);
   }
 
-  private property(key: string, schema: Schema, required: boolean, indent: string): string[] {
-    const optional = required || schema.default !== undefined ? '' : '?';
+  private property(
+    key: string,
+    schema: Schema,
+    required: boolean,
+    indent: string,
+    optionalDespiteDefault = false,
+  ): string[] {
+    const defaulted = schema.default !== undefined && !optionalDespiteDefault;
+    const optional = required || defaulted ? '' : '?';
     return [
       ...doc(schema.description, indent),
       `${indent}readonly ${key}${optional}: ${this.type(schema, indent)};`,

@@ -4,6 +4,7 @@
 import type { LivePatch, LivePatchNode, ObservedPatch } from '../api/generated/types.js';
 import { STEERING_ANNOTATIONS } from '../api/constants.js';
 import { abortAnnotation } from '../api/steering.js';
+import { KSTATUS_CONDITION } from '../controller/kstatus-conditions.js';
 import { describeTasks } from '../api/tasks.js';
 import type { KubeConfig } from '../kube/config.js';
 import { rawJson } from '../kube/raw.js';
@@ -56,6 +57,9 @@ function abortNote(lp: LivePatch): string[] {
   return [];
 }
 
+/** Ready, Reconciling and Stalled repeat Complete, Progressing and Degraded for GitOps tools: shown once. */
+const FOR_TOOLS: ReadonlySet<string> = new Set(Object.values(KSTATUS_CONDITION));
+
 /** The status page of one LivePatch, from the LivePatch and the nodes' own reports. */
 function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): string {
   const name = lp.metadata.name ?? '';
@@ -63,7 +67,7 @@ function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): string {
   const head = [
     `LivePatch ${name}: ${lp.spec.state}, ${s?.phase ?? 'Pending'}, ${s?.summary ?? '0/0'} patched (patchName ${lp.spec.patchName})`,
     ...(s?.conditions ?? [])
-      .filter((c) => c.status === 'True')
+      .filter((c) => c.status === 'True' && !FOR_TOOLS.has(c.type))
       .map((c) => `  ${c.type}: ${c.reason}: ${c.message}`),
     ...abortNote(lp),
   ];

@@ -27,10 +27,9 @@ const CLAIMED: Readonly<Record<string, string>> = {
 /** The phase the status gives for the current generation; undefined while the controller has not caught up. */
 function currentPhase(lp: LivePatch): string | undefined {
   const s = lp.status;
-  if (!s) return 'Pending';
-  return s.observedGeneration === (lp.metadata.generation ?? 1)
-    ? (s.phase ?? 'Pending')
-    : undefined;
+  // No phase: the controller has never written (the API server fills in observedGeneration 0).
+  if (!s?.phase) return 'Pending';
+  return s.observedGeneration === (lp.metadata.generation ?? 1) ? s.phase : undefined;
 }
 
 const progressingReason = (lp: LivePatch): string | undefined =>

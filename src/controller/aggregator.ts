@@ -15,6 +15,7 @@ import type { KernelRelease, LivePatchName } from '../api/names.js';
 import { clip } from '../api/listing.js';
 import { byWhom, requestedBy } from '../api/steering.js';
 import { describeTasks } from '../api/tasks.js';
+import { kstatusDrafts, type ConditionDraft } from './kstatus-conditions.js';
 import type { Plan } from './plan.js';
 import type { NodeSlot, TargetSlot } from './targets.js';
 
@@ -32,14 +33,14 @@ const DEGRADED_LEAD: Record<string, string> = {
   RolledBack: 'stall.action Rollback: every node of the patch was reversed',
 };
 
-/** The condition types of LivePatch.status, and what True means. */
+/** The condition types of LivePatch.status besides Ready, Reconciling and Stalled, and what True means. */
 export const CONDITION = {
   /** Every targeted node has settled with the patch (kubectl wait --for=condition=Complete). */
   complete: 'Complete',
   /** Nodes are being patched or unpatched. */
   progressing: 'Progressing',
-  /** At least one node's transition stalled. */
-  stalled: 'Stalled',
+  /** At least one node's transition stalled (the rollout may still go on: failureBudget, Ignore). */
+  nodesStalled: 'NodesStalled',
   /** The rollout was rolled back or halted, or nodes failed. */
   degraded: 'Degraded',
 } as const;
@@ -143,13 +144,6 @@ function stalledSummary(stalled: readonly StalledNode[]): string {
     .join(', ');
 }
 
-interface ConditionDraft {
-  readonly type: string;
-  readonly status: Condition['status'];
-  readonly reason: string;
-  readonly message: string;
-}
-
 /** Why a Complete rollout still has stalled nodes: the failure budget allowed them, or Ignore went past them. */
 function toleratedStalls(lp: LivePatch, counts: NodeCounts): string {
   if (!counts.stalled) return '';
@@ -219,7 +213,9 @@ function drafts(
           reason: 'Healthy',
           message: 'no rollback, halt or failed node',
         };
+  const ready = plan.phase === 'Complete' ? complete.message : plan.message;
   return [
+    ...kstatusDrafts(plan, ready, { reason: degraded.reason, message: degraded.message }),
     complete,
     {
       type: CONDITION.progressing,
@@ -229,13 +225,13 @@ function drafts(
     },
     stalled.length
       ? {
-          type: CONDITION.stalled,
+          type: CONDITION.nodesStalled,
           status: 'True',
           reason: 'NodesStalled',
           message: `${counts.stalled} node(s) stalled: ${stalledSummary(stalled)}`,
         }
       : {
-          type: CONDITION.stalled,
+          type: CONDITION.nodesStalled,
           status: 'False',
           reason: 'NoStall',
           message: 'no node has stalled',

@@ -125,7 +125,7 @@ describe('stall policy', () => {
       nodes: expect.objectContaining({ patched: 5, stalled: 1 }),
     });
     expect(lp.status?.stalledNodes?.map((s) => s.node)).toEqual([stuck]);
-    expect(condition(lp, 'Stalled')).toMatchObject({ status: 'True', reason: 'NodesStalled' });
+    expect(condition(lp, 'NodesStalled')).toMatchObject({ status: 'True', reason: 'NodesStalled' });
   });
 
   test('failureBudget: one stalled node within the budget does not fire Rollback', async () => {

@@ -162,6 +162,14 @@ describe('retry', () => {
     expect(refusal(planRetry(at(phase)))).toMatch(message);
   });
 
+  test('a LivePatch as the API server fills it in before the controller writes (observedGeneration 0) is Pending', () => {
+    const unwritten = withMetadata(
+      livePatch({ name: 'cve-1', generation: 3, status: { observedGeneration: 0 } }),
+      { resourceVersion: '812' },
+    );
+    expect(refusal(planRetry(unwritten))).toMatch(/cve-1 is Pending: .*it has not started/);
+  });
+
   test.each<[LivePatchPhase, 'stalled' | 'failed']>([
     ['Complete', 'failed'],
     ['Complete', 'stalled'],

@@ -365,7 +365,8 @@ const status = object(
     ),
     conditions: conditionsSchema,
   },
-  { name: 'LivePatchStatus' },
+  // Generation 0 observed until the controller first writes: kstatus reads a LivePatch without status as Current.
+  { name: 'LivePatchStatus', default: { observedGeneration: 0 } },
 );
 
 export const livePatchSpec = object(

@@ -16,6 +16,7 @@ import {
   stalledNodes,
 } from '../../../src/controller/aggregator.js';
 import { decisionEvents } from '../../../src/controller/decision-events.js';
+import { KSTATUS_CONDITION } from '../../../src/controller/kstatus-conditions.js';
 import type { Plan } from '../../../src/controller/plan.js';
 import { classifyNodes, rolloutOrder, type NodeSlot } from '../../../src/controller/targets.js';
 import {
@@ -164,7 +165,7 @@ describe('counts and summary', () => {
       pausedAtStepStart: true,
       unhealthyNodes: [unhealthy],
     });
-    expect(status.conditions?.map((c) => c.observedGeneration)).toEqual([7, 7, 7, 7]);
+    expect(status.conditions?.map((c) => c.observedGeneration)).toEqual([7, 7, 7, 7, 7, 7, 7]);
   });
 });
 
@@ -209,13 +210,13 @@ describe('conditions', () => {
     ['Disabling', healthy, ['False', 'True', 'False', 'False'], 'Healthy'],
     ['Disabled', healthy, ['False', 'False', 'False', 'False'], 'Healthy'],
   ])(
-    'phase %s: Complete, Progressing, Stalled, Degraded are %j',
+    'phase %s: Complete, Progressing, NodesStalled, Degraded are %j',
     (phase, rows, expected, degraded) => {
       const status = aggregateStatus(livePatch(), slotsOf(rows), plan(phase), T0);
       const types = [
         CONDITION.complete,
         CONDITION.progressing,
-        CONDITION.stalled,
+        CONDITION.nodesStalled,
         CONDITION.degraded,
       ];
       expect(types.map((t) => byType(status.conditions, t).status)).toEqual(expected);
@@ -223,10 +224,49 @@ describe('conditions', () => {
     },
   );
 
-  test('the Stalled condition names the stalled node and what blocks it', () => {
+  // kstatus reads Reconciling=True as InProgress and Stalled=True as Failed; Argo CD's check reads them too.
+  test.each<[LivePatchPhase, Row[], [string, string, string]]>([
+    ['Progressing', healthy, ['False', 'True', 'False']],
+    ['Paused', healthy, ['False', 'True', 'False']],
+    ['Complete', healthy, ['True', 'False', 'False']],
+    ['Complete', stalling, ['True', 'False', 'False']],
+    ['RollingBack', stalling, ['False', 'True', 'False']],
+    ['RolledBack', stalling, ['False', 'False', 'True']],
+    ['Failed', stalling, ['False', 'False', 'True']],
+    ['Disabling', healthy, ['False', 'True', 'False']],
+    ['Disabled', healthy, ['True', 'False', 'False']],
+  ])('phase %s: Ready, Reconciling, Stalled are %j', (phase, rows, expected) => {
+    const status = aggregateStatus(livePatch(), slotsOf(rows), plan(phase), T0);
+    const types = [
+      KSTATUS_CONDITION.ready,
+      KSTATUS_CONDITION.reconciling,
+      KSTATUS_CONDITION.stalled,
+    ];
+    expect(types.map((t) => byType(status.conditions, t).status)).toEqual(expected);
+  });
+
+  test('Stalled says what to do, in the words of Degraded; Ready of a Complete rollout counts the nodes', () => {
+    const rows: Row[] = [...healthy, ['stuck', { lpn: reporting('stuck', 'Stalled') }]];
+    const failed = aggregateStatus(livePatch(), slotsOf(rows), plan('Failed'), T0);
+    const degraded = byType(failed.conditions, CONDITION.degraded);
+    expect(byType(failed.conditions, KSTATUS_CONDITION.stalled)).toMatchObject({
+      reason: 'Halted',
+      message: degraded.message,
+    });
+    expect(byType(failed.conditions, KSTATUS_CONDITION.stalled).message).toContain(
+      `kubectl livepatch retry ${LP}`,
+    );
+    const done = aggregateStatus(livePatch(), slotsOf(rows), plan('Complete'), T0);
+    expect(byType(done.conditions, KSTATUS_CONDITION.ready)).toMatchObject({
+      reason: 'RolloutComplete',
+      message: byType(done.conditions, CONDITION.complete).message,
+    });
+  });
+
+  test('the NodesStalled condition names the stalled node and what blocks it', () => {
     const rows: Row[] = [['stuck', { lpn: reporting('stuck', 'Stalled') }]];
     const status = aggregateStatus(livePatch(), slotsOf(rows), plan('Progressing'), T0);
-    expect(byType(status.conditions, CONDITION.stalled).message).toMatch(
+    expect(byType(status.conditions, CONDITION.nodesStalled).message).toMatch(
       /stuck \(blocked by qemu-kvm\[812\]\)/,
     );
   });
@@ -250,7 +290,7 @@ describe('conditions', () => {
     const when = (type: string): string => byType(done.conditions, type).lastTransitionTime;
     expect(when(CONDITION.complete)).toBe(iso(at(120)));
     expect(when(CONDITION.progressing)).toBe(iso(at(120)));
-    expect(when(CONDITION.stalled)).toBe(iso(at(0)));
+    expect(when(CONDITION.nodesStalled)).toBe(iso(at(0)));
     expect(when(CONDITION.degraded)).toBe(iso(at(0)));
   });
 
