@@ -9,10 +9,10 @@ import { buildSimModule, serializeSimModule } from '../../../agent/kernel/sim/si
 import { SimulatedKernel } from '../../../agent/kernel/sim/simulator.js';
 import type { NodeAction } from '../../../agent/pass/node-machine.js';
 import { KernelError } from '../../../agent/kernel/types.js';
-import type { DesiredPatch } from '../../../src/api/generated/types.js';
-import { kernelRelease, type LivePatchName, type PatchName } from '../../../src/api/names.js';
+import { kernelRelease, type PatchName } from '../../../src/api/names.js';
 import { ManualClock } from '../../../src/clock.js';
 import { createLogger } from '../../../src/log.js';
+import { desiredPatch } from '../../support/desired-patch.js';
 
 const RELEASE = kernelRelease('6.1.0-50-amd64');
 const P = 'livepatch_a' as PatchName;
@@ -28,15 +28,7 @@ async function moduleFile(o: Partial<Parameters<typeof buildSimModule>[0]> = {})
   return path;
 }
 
-const entry: DesiredPatch = {
-  livePatch: 'cve-a' as LivePatchName,
-  patchName: P,
-  state: 'Enabled',
-  module: { hostPath: '/m.ko', sha256: 'a'.repeat(64) },
-  generation: 1,
-  stallTimeout: '60s',
-  allowForce: false,
-};
+const entry = desiredPatch();
 /** Loads the file at `path` as the state machine's load action would. */
 function runLoad(
   kernel: SimulatedKernel,

@@ -5,13 +5,14 @@ import { kernelProfile } from '../../../agent/kernel/profile.js';
 import { decideNode } from '../../../agent/pass/node-machine.js';
 import { kernelActionName, type KernelActionDone } from '../../../agent/pass/pass-runner.js';
 import { AgentMetrics } from '../../../agent/server.js';
-import type { DesiredPatch, LivePatchNodeStatus } from '../../../src/api/generated/types.js';
+import type { LivePatchNodeStatus } from '../../../src/api/generated/types.js';
 import {
   kernelRelease,
   type KernelRelease,
   type LivePatchName,
   type PatchName,
 } from '../../../src/api/names.js';
+import { desiredPatch } from '../../support/desired-patch.js';
 
 const P = 'livepatch_a' as PatchName;
 const LP = 'cve-a' as LivePatchName;
@@ -59,15 +60,8 @@ describe('agent metrics', () => {
   });
 
   test("the stall guard's reversal is counted as reverse_stall, with when it happened", async () => {
-    const desired: DesiredPatch = {
-      livePatch: LP,
-      patchName: P,
-      state: 'Enabled',
-      module: { hostPath: '/m.ko', sha256: 'a'.repeat(64) },
-      generation: 1,
-      stallTimeout: '60s',
-      allowForce: false,
-    };
+    const desired = desiredPatch();
+
     const decision = decideNode(
       [desired],
       {

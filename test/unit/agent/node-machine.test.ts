@@ -6,6 +6,7 @@ import { kernelProfile } from '../../../agent/kernel/profile.js';
 import type { KernelPatch } from '../../../agent/kernel/types.js';
 import type { DesiredPatch, ObservedPatch } from '../../../src/api/generated/types.js';
 import { kernelRelease, type LivePatchName, type PatchName } from '../../../src/api/names.js';
+import { desiredPatch } from '../../support/desired-patch.js';
 
 const T0 = Date.UTC(2026, 10, 25, 12, 0, 0);
 const at = (s: number): number => T0 + s * 1000;
@@ -13,18 +14,7 @@ const iso = (s: number): string => new Date(at(s)).toISOString();
 const P = 'livepatch_a' as PatchName;
 const LP = 'cve-a' as LivePatchName;
 
-function entry(o: Partial<DesiredPatch> = {}): DesiredPatch {
-  return {
-    livePatch: LP,
-    patchName: P,
-    state: 'Enabled',
-    module: { hostPath: '/m.ko', sha256: 'a'.repeat(64) },
-    generation: 1,
-    stallTimeout: '60s',
-    allowForce: false,
-    ...o,
-  };
-}
+const entry = desiredPatch;
 
 /** A kernel described as data; 6.1 by default (no replace or stack_order files, 5.18+ force rules). */
 function kernel(

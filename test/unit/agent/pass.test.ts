@@ -27,6 +27,7 @@ import {
 } from '../../../agent/pass/pass.js';
 import type { DesiredPatch, ObservedPatch } from '../../../src/api/generated/types.js';
 import { kernelRelease, type LivePatchName, type PatchName } from '../../../src/api/names.js';
+import { desiredPatch } from '../../support/desired-patch.js';
 
 const T0 = Date.UTC(2026, 10, 25, 12, 0, 0);
 const at = (s: number): number => T0 + s * 1000;
@@ -36,16 +37,7 @@ const LP = 'cve-a' as LivePatchName;
 const RELEASE = kernelRelease('6.1.0-50-amd64');
 const TIMINGS: PassTimings = { pollMs: 1000, heartbeatMs: 30_000, failureRestMs: FAILURE_REST_MS };
 
-const entry = (o: Partial<DesiredPatch> = {}): DesiredPatch => ({
-  livePatch: LP,
-  patchName: P,
-  state: 'Enabled',
-  module: { hostPath: '/m.ko', sha256: 'a'.repeat(64) },
-  generation: 1,
-  stallTimeout: '60s',
-  allowForce: false,
-  ...o,
-});
+const entry = desiredPatch;
 
 const kernel = (patches: Partial<KernelPatch>[] = []): KernelView => {
   const list = patches.map((p) => ({ name: P, enabled: true, transition: false, ...p }));

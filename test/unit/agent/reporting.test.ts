@@ -11,6 +11,7 @@ import {
 } from '../../../agent/pass/reporting.js';
 import type { DesiredPatch, ObservedPatch } from '../../../src/api/generated/types.js';
 import type { LivePatchName, PatchName } from '../../../src/api/names.js';
+import { desiredPatch } from '../../support/desired-patch.js';
 
 const T0 = Date.UTC(2026, 3, 1, 12, 0, 0);
 const at = (s: number): number => T0 + s * 1000;
@@ -20,17 +21,8 @@ const P = 'livepatch_a' as PatchName;
 const W = 1 << 9;
 const K = 1 << 15;
 
-const entry = (o: Partial<DesiredPatch> = {}): DesiredPatch => ({
-  livePatch: LP,
-  patchName: P,
-  state: 'Enabled',
-  module: { hostPath: '/m.ko', sha256: 'a'.repeat(64) },
-  generation: 1,
-  stallTimeout: '60s',
-  allowForce: false,
-  bakeTime: '30s',
-  ...o,
-});
+const entry = (o: Partial<DesiredPatch> = {}): DesiredPatch =>
+  desiredPatch({ bakeTime: '30s', ...o });
 const report = (o: Partial<ObservedPatch> = {}): ObservedPatch => ({
   livePatch: LP,
   patchName: P,
