@@ -60,8 +60,16 @@ function abortNote(lp: LivePatch): string[] {
 /** Ready, Reconciling and Stalled repeat Complete, Progressing and Degraded for GitOps tools: shown once. */
 const FOR_TOOLS: ReadonlySet<string> = new Set(Object.values(KSTATUS_CONDITION));
 
+/** Which newer members of its series hold its nodes, most nodes first, as status.supersededBy lists them. */
+function supersededNote(lp: LivePatch): string[] {
+  const by = lp.status?.supersededBy ?? [];
+  if (!by.length) return [];
+  const each = by.map((b) => `${b.livePatch} on ${b.nodes} node${b.nodes === 1 ? '' : 's'}`);
+  return [`  superseded by: ${each.join(', ')}`];
+}
+
 /** The status page of one LivePatch, from the LivePatch and the nodes' own reports. */
-function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): string {
+export function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): string {
   const name = lp.metadata.name ?? '';
   const s = lp.status;
   const head = [
@@ -69,6 +77,7 @@ function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): string {
     ...(s?.conditions ?? [])
       .filter((c) => c.status === 'True' && !FOR_TOOLS.has(c.type))
       .map((c) => `  ${c.type}: ${c.reason}: ${c.message}`),
+    ...supersededNote(lp),
     ...abortNote(lp),
   ];
   const rows = nodes.map((n) => nodeRow(n, name)).filter((r): r is string[] => r !== undefined);

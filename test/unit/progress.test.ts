@@ -1,8 +1,10 @@
-// The progress line and bar of a rollout, as the demo and `status -w` print them.
+// The progress line and bar of a rollout, as the demo and `status -w` print them,
+// and the status page of `kubectl livepatch status`.
 import { describe, expect, test } from '@jest/globals';
 import type { LivePatch } from '../../src/api/generated/types.js';
 import { progressBar, progressLine } from '../../src/cli/progress.js';
-import type { NodeName } from '../../src/api/names.js';
+import type { LivePatchName, NodeName } from '../../src/api/names.js';
+import { renderStatus } from '../../src/cli/plugin-views.js';
 
 const lp = (
   nodes: Record<string, number>,
@@ -46,5 +48,25 @@ describe('progress', () => {
     expect(line).toBe(
       '10:11:12  cve-1           Progressing   patched 1/4     in flight 1   not applicable 2    stalled: n1 (qemu-kvm[7])',
     );
+  });
+});
+
+describe('status page', () => {
+  test('a superseded LivePatch says by which LivePatches and on how many nodes', () => {
+    const page = renderStatus(
+      lp(
+        { targeted: 4, patched: 0, replaced: 4 },
+        {
+          phase: 'Complete',
+          supersededBy: [
+            { livePatch: 'cve-2' as LivePatchName, nodes: 3 },
+            { livePatch: 'cve-3' as LivePatchName, nodes: 1 },
+          ],
+        },
+      ),
+      [],
+    );
+    expect(page.split('\n')).toContain('  superseded by: cve-2 on 3 nodes, cve-3 on 1 node');
+    expect(renderStatus(lp({ targeted: 1, patched: 1 }), [])).not.toContain('superseded');
   });
 });
