@@ -1,5 +1,8 @@
 // The agent, fleet and sim-module commands as processes, as a DaemonSet pod or
 // a person at a terminal runs them.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { kubectl, kubectlJson, kubectlOk, kubeconfigPath } from '../support/kubectl.js';
 import { freePort, httpGet } from '../support/http.js';
@@ -7,8 +10,10 @@ import { runOperator, type Running } from '../../lab/operator-process.js';
 import { waitUntil } from '../../lab/wait.js';
 
 const running: Running[] = [];
+const dirs: string[] = [];
 afterAll(async () => {
   for (const p of running) await p.stop('SIGKILL');
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
   await kubectl(['delete', 'node', 'cli-agent-node', 'kind-worker', '--ignore-not-found']);
   await kubectl(['delete', 'lpn', 'cli-agent-node', 'kind-worker', '--ignore-not-found']);
 });
@@ -22,9 +27,13 @@ describe('livepatch-operator agent', () => {
   test('runs for one node with the simulator and serves /healthz and /metrics', async () => {
     await createNode('cli-agent-node', 'livepatch-sim://cli-agent-node');
     const port = await freePort();
+    // Its own state: the default folder would keep a simulated kernel from one run to the next.
+    const stateDir = await mkdtemp(join(tmpdir(), 'livepatch-cli-agent-'));
+    dirs.push(stateDir);
     const agent = runOperator(
       [
         'agent',
+        `--state-dir=${stateDir}`,
         '--backend=simulator',
         '--kernel-release=6.8.0-45-generic',
         `--metrics-port=${port}`,
