@@ -4,6 +4,7 @@
 // alone costs each process about 85 MiB.
 import type { RequestOptions } from 'node:http';
 import type { KubeConfig } from './config.js';
+import { retryAfterMs } from './backoff.js';
 import { apiRequestDone } from './requests.js';
 import { send } from './transport.js';
 
@@ -14,6 +15,8 @@ export class RawApiError extends Error {
   constructor(
     readonly code: number,
     readonly body: string,
+    /** What a 429 or 503 asked the client to wait, when it said. */
+    readonly retryAfterMs?: number,
   ) {
     super(`${statusMessage(body)} (HTTP ${code})`);
   }
@@ -61,7 +64,8 @@ export async function rawJson<T>(
         const text = Buffer.concat(chunks).toString('utf8');
         const code = res.statusCode ?? 0;
         if (code < 200 || code >= 300) {
-          reject(new RawApiError(code, text));
+          const retryAfter = retryAfterMs(res.headers['retry-after'], Date.now());
+          reject(new RawApiError(code, text, retryAfter));
           return;
         }
         try {

@@ -1,12 +1,18 @@
-// A list-then-watch cache that never stays stopped: it re-watches from the
-// last resourceVersion after any end, relists on 410 Gone, and backs off while
-// the server is away. Consumers are level-triggered: `onChange` only says
-// which key to look at. `transform` keeps only what its consumer reads
-// (managedFields alone can be half of an object), for every copy it stores.
+// A list-then-watch cache that never stays stopped. It lists in pages (first
+// from the API server's watch cache, at resourceVersion "0"), keeping each page
+// through `transform` as it arrives; it re-watches from the last
+// resourceVersion after any end or transient error, relists only when that
+// resourceVersion is gone (410), and backs off with jitter while the server is
+// away, never sooner than its Retry-After. Consumers are level-triggered:
+// `onChange` only says which key to look at. `transform` keeps only what its
+// consumer reads (managedFields alone can be half of an object).
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from './config.js';
 import type { Logger } from '../log.js';
-import { rawJson } from './raw.js';
-import { watch, WatchIdleError } from './watch.js';
+import { NO_BACKOFF_YET, nextBackoff, WATCH_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { listPages } from './pager.js';
+import { RawApiError } from './raw.js';
+import { watch, WatchHttpError, WatchIdleError } from './watch.js';
 
 export interface KubeObject {
   metadata?: { name?: string; resourceVersion?: string };
@@ -22,23 +28,29 @@ export interface ReflectorOptions<T = unknown> {
   readonly onChange: (name: string) => void;
   /** What is kept of each object (default: all of it). */
   readonly transform?: (object: T) => T;
+  /** Items per list request (default 500, as client-go). */
+  readonly pageSize?: number;
+  /** How long to wait between failed attempts (default: client-go's). */
+  readonly backoff?: BackoffPolicy;
 }
 
-interface ListResponse<T> {
-  metadata?: { resourceVersion?: string };
-  items: T[];
-}
-
-const MAX_BACKOFF_MS = 30_000;
+const PAGE_SIZE = 500;
+/** A watch that ends this soon with no event is a failure to back off from, not a normal end. */
+const SHORT_WATCH_MS = 1000;
 
 export class Reflector<T extends KubeObject> {
   private readonly objects = new Map<string, T>();
   private resourceVersion = '';
   /** The resourceVersion each object was deleted at, since the last list. */
   private readonly deletedAt = new Map<string, number>();
+  /** The last list's resourceVersion is gone: the next list reads from etcd at its latest. */
+  private resourceVersionGone = false;
+  /** The server paged a list before: it honours `limit`, so later lists ask for pages too. */
+  private paginated = false;
   private stopped = false;
+  private readonly stopping = new AbortController();
   private abort: AbortController | undefined;
-  private backoffMs = 500;
+  private backoff = NO_BACKOFF_YET;
   private synced = false;
   private readonly syncWaiters: (() => void)[] = [];
 
@@ -108,40 +120,78 @@ export class Reflector<T extends KubeObject> {
 
   stop(): void {
     this.stopped = true;
+    this.stopping.abort();
     this.abort?.abort();
   }
 
-  private query(extra: Record<string, string>): string {
-    const params = new URLSearchParams(extra);
-    if (this.options.fieldSelector) params.set('fieldSelector', this.options.fieldSelector);
-    if (this.options.labelSelector) params.set('labelSelector', this.options.labelSelector);
-    return params.toString();
+  private query(extra: Record<string, string>): Record<string, string> {
+    return {
+      ...extra,
+      ...(this.options.fieldSelector ? { fieldSelector: this.options.fieldSelector } : {}),
+      ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
+    };
+  }
+
+  /** As client-go: "0" at first (any cached state will do), then no older than what was seen, or "" (latest, from etcd) once that is gone. */
+  private listResourceVersion(): string {
+    if (this.resourceVersionGone) return '';
+    return this.resourceVersion || '0';
   }
 
   private async relist(): Promise<void> {
-    const response = await rawJson<ListResponse<T>>(
+    let listed: Listed<T>;
+    try {
+      listed = await this.listAt(this.listResourceVersion());
+    } catch (err) {
+      if (!(err instanceof RawApiError && err.code === 410)) throw err;
+      // The resourceVersion asked for, or a continue token's snapshot, was compacted away.
+      this.resourceVersionGone = true;
+      listed = await this.listAt('');
+    }
+    this.resourceVersionGone = false;
+    this.replace(listed);
+  }
+
+  private async listAt(resourceVersion: string): Promise<Listed<T>> {
+    // The watch cache answers a list at a given resourceVersion whole, and only when no
+    // limit is asked; with a limit it would go to etcd. "0" and "" lists are paged
+    // (a cache that cannot page answers them whole).
+    const page =
+      this.paginated || resourceVersion === '' || resourceVersion === '0'
+        ? (this.options.pageSize ?? PAGE_SIZE)
+        : undefined;
+    const items = new Map<string, T>();
+    const listed = await listPages(
       this.kc,
-      'GET',
-      `${this.options.path}?${this.query({})}`,
+      this.options.path,
+      this.query(resourceVersion ? { resourceVersion } : {}),
+      page,
+      (objects) => {
+        for (const item of objects as readonly T[])
+          items.set(item.metadata?.name ?? '', this.keep(item));
+      },
     );
-    const seen = new Set<string>();
-    // A list is the whole truth: deletions seen before it need no memory.
+    if (listed.paginated) this.paginated = true;
+    return { items, resourceVersion: listed.resourceVersion };
+  }
+
+  /** A list is the whole truth: what it lacks was deleted. */
+  private replace(listed: Listed<T>): void {
+    // Deletions seen before it need no memory.
     this.deletedAt.clear();
-    for (const item of response.items) {
-      const name = item.metadata?.name ?? '';
-      seen.add(name);
+    for (const [name, item] of listed.items) {
       const before = this.objects.get(name);
-      this.objects.set(name, this.keep(item));
+      this.objects.set(name, item);
       if (before?.metadata?.resourceVersion !== item.metadata?.resourceVersion)
         this.options.onChange(name);
     }
     for (const name of [...this.objects.keys()]) {
-      if (!seen.has(name)) {
+      if (!listed.items.has(name)) {
         this.objects.delete(name);
         this.options.onChange(name);
       }
     }
-    this.resourceVersion = response.metadata?.resourceVersion ?? '';
+    this.resourceVersion = listed.resourceVersion;
     if (!this.synced) {
       this.synced = true;
       this.syncWaiters.splice(0).forEach((resolve) => {
@@ -152,38 +202,59 @@ export class Reflector<T extends KubeObject> {
 
   private async run(): Promise<void> {
     let needList = true;
-    while (!this.stopped) {
+    while (!this.isStopped()) {
+      let trouble: Error;
       try {
         if (needList) await this.relist();
         needList = false;
-        const outcome = await this.watchOnce();
-        if (outcome === 'gone') needList = true;
-        this.backoffMs = 500;
+        if ((await this.watchOnce()) === 'ended') continue;
+        // Relisting is the expensive request: a fleet told 410 at once spreads its relists.
+        needList = true;
+        trouble = new Error(`resourceVersion ${this.resourceVersion} is gone (410); relisting`);
       } catch (err) {
         if (this.isStopped()) return;
-        this.options.log.warn('watch failed; retrying', {
-          path: this.options.path,
-          error: (err as Error).message,
-          retryInMs: this.backoffMs,
-        });
-        await new Promise((r) => setTimeout(r, this.backoffMs));
-        this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
-        needList = true;
+        // A list that failed is tried again; a watch that failed resumes where it was.
+        trouble = err instanceof Error ? err : new Error(String(err));
       }
+      await this.backOff(trouble);
     }
   }
 
-  /** One watch connection; resolves when it ends ('gone' when the resourceVersion expired). */
+  private async backOff(trouble: Error): Promise<void> {
+    const next = nextBackoff(
+      this.options.backoff ?? WATCH_BACKOFF,
+      this.backoff,
+      Date.now(),
+      Math.random,
+    );
+    this.backoff = next.state;
+    // The server's Retry-After is a floor: it knows how long it needs.
+    const waitMs = Math.round(Math.max(next.delayMs, retryAfterOf(trouble) ?? 0));
+    this.options.log.warn('watch failed; retrying', {
+      path: this.options.path,
+      error: trouble.message,
+      retryInMs: waitMs,
+    });
+    await sleep(waitMs, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+  }
+
+  /**
+   * One watch connection from the last resourceVersion; resolves when it ends
+   * ('gone' when that resourceVersion expired), rejects on a failure.
+   */
   private watchOnce(): Promise<'ended' | 'gone'> {
+    const startedAt = Date.now();
+    let events = 0;
     return new Promise((resolve, reject) => {
       let gone = false;
       let failure: Error | undefined;
       const onEvent = (type: string, obj: unknown): void => {
+        events++;
         if (type === 'ERROR') {
-          // 410: the resourceVersion expired, relist at once. Any other error: back off, then relist.
-          const status = obj as { code?: number; message?: string };
+          // 410: the resourceVersion expired, relist. Any other error: back off, then watch again.
+          const status = obj as StatusObject;
           if (status.code === 410) gone = true;
-          else failure = new Error(`watch error ${status.code ?? '?'}: ${status.message ?? ''}`);
+          else failure = statusError(status);
           this.abort?.abort();
           return;
         }
@@ -195,17 +266,17 @@ export class Reflector<T extends KubeObject> {
       };
       const onDone = (err: unknown): void => {
         if (failure) reject(failure);
-        else if (gone) resolve('gone');
+        else if (gone || (err instanceof WatchHttpError && err.code === 410)) resolve('gone');
         else if (err && !this.stopped && !isIdleEnd(err))
           reject(err instanceof Error ? err : new Error(JSON.stringify(err)));
+        else if (!err && events === 0 && Date.now() - startedAt < SHORT_WATCH_MS)
+          reject(new Error('the watch closed at once with no event'));
         else resolve('ended');
       };
-      const query = {
+      const query = this.query({
         resourceVersion: this.resourceVersion,
         allowWatchBookmarks: 'true',
-        ...(this.options.fieldSelector ? { fieldSelector: this.options.fieldSelector } : {}),
-        ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
-      };
+      });
       watch(this.kc, this.options.path, query, onEvent, onDone).then(
         (controller) => {
           this.abort = controller;
@@ -217,6 +288,30 @@ export class Reflector<T extends KubeObject> {
       );
     });
   }
+}
+
+interface Listed<T> {
+  readonly items: Map<string, T>;
+  readonly resourceVersion: string;
+}
+
+interface StatusObject {
+  code?: number;
+  message?: string;
+  details?: { retryAfterSeconds?: number };
+}
+
+function statusError(status: StatusObject): WatchHttpError {
+  const after = status.details?.retryAfterSeconds;
+  return new WatchHttpError(
+    `watch error ${status.code ?? '?'}: ${status.message ?? ''}`,
+    status.code ?? 0,
+    after === undefined ? undefined : after * 1000,
+  );
+}
+
+function retryAfterOf(err: Error): number | undefined {
+  return err instanceof RawApiError || err instanceof WatchHttpError ? err.retryAfterMs : undefined;
 }
 
 /** A silent connection we closed, or our own abort: neither is a failure. */

@@ -1,7 +1,9 @@
 // One watch connection: GET ?watch=true, one JSON event per line, until the
-// server ends it (timeoutSeconds), the caller aborts it, or it stays silent
-// past IDLE_MS (a dead peer). The reflector opens the next one.
+// server ends it (timeoutSeconds), the caller aborts it, it stays silent past
+// IDLE_MS (a dead peer), or a line is not an event. The reflector opens the
+// next one.
 import type { RequestOptions } from 'node:http';
+import { retryAfterMs } from './backoff.js';
 import type { KubeConfig } from './config.js';
 import { apiRequestDone } from './requests.js';
 import { send } from './transport.js';
@@ -12,11 +14,40 @@ const MIN_TIMEOUT_S = 300;
 const IDLE_MS = 150_000;
 
 export type WatchEvent = (type: string, object: unknown) => void;
-/** `err` undefined: the server ended the watch; 'idle': no byte for IDLE_MS; else what broke. */
+/** `err` undefined: the server ended the watch; WatchIdleError: no byte for IDLE_MS; else what broke. */
 export type WatchDone = (err?: Error) => void;
 
 export class WatchIdleError extends Error {
   override readonly name = 'WatchIdleError';
+}
+
+/** The server refused the watch: 410 means the resourceVersion is gone. */
+export class WatchHttpError extends Error {
+  override readonly name = 'WatchHttpError';
+  constructor(
+    message: string,
+    readonly code: number,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A line that is not a watch event: the stream can no longer be trusted. */
+export class WatchDecodeError extends Error {
+  override readonly name = 'WatchDecodeError';
+}
+
+function parseEvent(line: string): { type: string; object: unknown } | undefined {
+  try {
+    const event = JSON.parse(line) as unknown;
+    if (typeof event !== 'object' || event === null) return undefined;
+    const { type, object } = event as { type?: unknown; object?: unknown };
+    const whole = typeof type === 'string' && typeof object === 'object' && object !== null;
+    return whole ? { type, object } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function watch(
@@ -53,11 +84,10 @@ export async function watch(
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        finish(
-          new Error(
-            `watch ${path}: HTTP ${res.statusCode ?? 0}: ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`,
-          ),
-        );
+        const code = res.statusCode ?? 0;
+        const body = Buffer.concat(chunks).toString('utf8').slice(0, 300);
+        const retryAfter = retryAfterMs(res.headers['retry-after'], Date.now());
+        finish(new WatchHttpError(`watch ${path}: HTTP ${code}: ${body}`, code, retryAfter));
       });
       return;
     }
@@ -66,11 +96,16 @@ export async function watch(
     res.on('data', (chunk: string) => {
       pending += chunk;
       let newline = pending.indexOf('\n');
-      while (newline >= 0) {
+      while (newline >= 0 && !finished) {
         const line = pending.slice(0, newline);
         pending = pending.slice(newline + 1);
         if (line.trim()) {
-          const event = JSON.parse(line) as { type: string; object: unknown };
+          const event = parseEvent(line);
+          if (!event) {
+            finish(new WatchDecodeError(`watch ${path}: not an event: ${line.slice(0, 200)}`));
+            req.destroy();
+            return;
+          }
           onEvent(event.type, event.object);
         }
         newline = pending.indexOf('\n');
