@@ -1,7 +1,8 @@
 // How long a watcher waits before it asks the API server again. Jittered, so
 // that thousands of agents cut off by one API server restart do not come back
 // in step; exponential, so a server that stays away is asked less and less;
-// and forgotten after a quiet while, so one blip an hour later starts small.
+// and forgotten after a quiet while, so one blip an hour later starts small
+// (the reflector also forgets it once a watch is served again).
 // Pure: the caller passes the clock and the random source.
 
 export interface BackoffPolicy {

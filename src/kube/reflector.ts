@@ -37,6 +37,8 @@ export interface ReflectorOptions<T = unknown> {
 const PAGE_SIZE = 500;
 /** A watch that ends this soon with no event is a failure to back off from, not a normal end. */
 const SHORT_WATCH_MS = 1000;
+/** A watch open this long, or one that delivered an event, was served: the backoff starts over. */
+const SERVED_WATCH_MS = 10_000;
 
 export class Reflector<T extends KubeObject> {
   private readonly objects = new Map<string, T>();
@@ -250,6 +252,9 @@ export class Reflector<T extends KubeObject> {
       let failure: Error | undefined;
       const onEvent = (type: string, obj: unknown): void => {
         events++;
+        // The server is back and serving: the next trouble starts small again, so a
+        // second outage soon after the first is not waited out for up to a minute.
+        if (type !== 'ERROR') this.backoff = NO_BACKOFF_YET;
         if (type === 'ERROR') {
           // 410: the resourceVersion expired, relist. Any other error: back off, then watch again.
           const status = obj as StatusObject;
@@ -265,6 +270,7 @@ export class Reflector<T extends KubeObject> {
         this.applyEvent(type as 'ADDED' | 'MODIFIED' | 'DELETED', object);
       };
       const onDone = (err: unknown): void => {
+        if (!failure && Date.now() - startedAt >= SERVED_WATCH_MS) this.backoff = NO_BACKOFF_YET;
         if (failure) reject(failure);
         else if (gone || (err instanceof WatchHttpError && err.code === 410)) resolve('gone');
         else if (err && !this.stopped && !isIdleEnd(err))

@@ -185,3 +185,34 @@ describe('watching', () => {
     expect(api.requests('list')).toHaveLength(2);
   });
 });
+
+describe('backoff', () => {
+  test('once a watch is served again, the next failure waits the first step, not the grown one', async () => {
+    api.put('a');
+    reflector = new Reflector<Thing>(kc, {
+      path: api.path,
+      log: createLogger({ component: 'test', level: 'error', format: 'text' }),
+      onChange: () => undefined,
+      // No jitter: the steps are 100, 200, 400, 800 ms.
+      backoff: { initialMs: 100, capMs: 800, factor: 2, jitter: 0, resetAfterMs: 60_000 },
+    });
+    reflector.start();
+    await reflector.waitForSync();
+    await until('a watch', () => api.openWatches === 1);
+    const bookmark = JSON.stringify({
+      type: 'BOOKMARK',
+      object: { metadata: { resourceVersion: api.resourceVersion } },
+    });
+    for (let i = 0; i < 4; i++) api.script('watch', { status: 500 });
+    api.script('watch', { lines: [`${bookmark}\n`], end: false });
+    api.endWatches();
+    await until('the served watch', () => api.requests('watch').length === 6, 5000);
+    await until('its bookmark', () => api.openWatches === 1);
+    api.script('watch', { status: 500 });
+    api.endWatches();
+    await until('a watch after the new failure', () => api.requests('watch').length === 8, 5000);
+    const [failed, next] = api.requests('watch').slice(-2);
+    // 100 ms after the reset; 800 ms (the grown step) without it.
+    expect((next?.at ?? 0) - (failed?.at ?? 0)).toBeLessThan(500);
+  });
+});
