@@ -655,5 +655,7 @@ suite('Pod Security, by the API server itself', () => {
     expect(notes).toContain(
       'kubectl label namespace psa-unlabelled pod-security.kubernetes.io/enforce=privileged',
     );
+    expect(notes).toContain('whoever may create or change a LivePatch loads kernel code, as\nroot');
+    expect(notes).toContain('ClusterRole lp-notes-livepatch-operator-edit grants that');
   });
 });
