@@ -93,7 +93,7 @@ describe('the controller PodDisruptionBudget', () => {
   test('helm refuses maxUnavailable 0, which would hold every drain', async () => {
     await expect(
       render('--set', 'controller.podDisruptionBudget.maxUnavailable=0'),
-    ).rejects.toThrow(/maxUnavailable/);
+    ).rejects.toThrow(/maxUnavailable.: minimum: got 0, want 1/);
   });
 });
 
