@@ -17,6 +17,7 @@ import { clusterHostProblem, clusterTestsRequired } from '../support/cluster-hos
 import { buildTestImage, TEST_IMAGE } from '../support/image.js';
 import { startMiniCluster, type MiniCluster } from '../support/minicluster/client.js';
 import type { Pod } from '../support/minicluster/pod-types.js';
+import type { KubectlResult } from '../support/kubectl.js';
 import { writeSimModule } from '../../lab/sim-modules.js';
 import { waitUntil } from '../../lab/wait.js';
 
@@ -26,6 +27,10 @@ const NS = 'livepatch-system';
 const RELEASE = 'lp';
 const CHART = join(repositoryRoot(), 'charts', 'livepatch-operator');
 const AGENT_SA = `system:serviceaccount:${NS}:${RELEASE}-livepatch-operator-agent`;
+const CONTROLLER = `${RELEASE}-livepatch-operator-controller`;
+// ServiceAccounts bound to the built-in edit: cluster-wide, and in NS only.
+const EDITOR = 'editor';
+const NAMESPACE_EDITOR = 'ns-editor';
 const [repository, tag] = TEST_IMAGE.split(/:(?=[^:]+$)/);
 const IMAGE_VALUES = [
   '--set',
@@ -168,6 +173,44 @@ async function patchAs(
   return JSON.parse(r.stdout) as { status: number; message: string };
 }
 
+/** `kubectl auth can-i` for `user`: 'yes' or 'no'. */
+async function canI(
+  user: string,
+  verb: string,
+  resource: string,
+  ...more: string[]
+): Promise<string> {
+  const r = await cluster.kubectl(['auth', 'can-i', verb, resource, `--as=${user}`, ...more]);
+  return r.stdout.trim();
+}
+
+/** A ServiceAccount in NS bound cluster-wide (or, with `namespaced`, in NS only) to a built-in role. */
+async function boundTo(role: string, name: string, namespaced = false): Promise<string> {
+  await cluster.kubectlOk(['create', 'serviceaccount', '-n', NS, name]);
+  const binding = namespaced
+    ? ['rolebinding', name, '-n', NS]
+    : ['clusterrolebinding', `${NS}-${name}`];
+  await cluster.kubectlOk([
+    'create',
+    ...binding,
+    `--clusterrole=${role}`,
+    `--serviceaccount=${NS}:${name}`,
+  ]);
+  return `system:serviceaccount:${NS}:${name}`;
+}
+
+/** `kubectl create --dry-run=server` of a LivePatch as `user`: checked and authorized, never stored. */
+async function createLivePatchAs(user: string, ...more: string[]): Promise<KubectlResult> {
+  const module = {
+    configMap: { namespace: NS, name: 'any', key: 'module.ko' },
+    sha256: 'a'.repeat(64),
+  };
+  return cluster.kubectl(
+    ['create', '--dry-run=server', '-f', '-', `--as=${user}`, ...more],
+    livePatch('lp-by-hand', module),
+  );
+}
+
 async function tokenFor(serviceAccount: string, pod?: string): Promise<string> {
   const bound = pod ? ['--bound-object-kind', 'Pod', '--bound-object-name', pod] : [];
   return (await cluster.kubectlOk(['create', 'token', serviceAccount, '-n', NS, ...bound])).trim();
@@ -218,6 +261,28 @@ suite('the chart, installed with helm into a cluster', () => {
     expect((await pods('controller')).map((p) => p.metadata.name)).toContain(
       lease.spec.holderIdentity.replace(/-\d+$/, ''),
     );
+  });
+
+  test('the two controller replicas sit on two nodes, and their budget lets a drain evict one at a time', async () => {
+    const nodes = (await pods('controller')).map((p) => p.spec.nodeName);
+    expect(new Set(nodes).size).toBe(2);
+    // The status the cluster's disruption controller computes, which an eviction obeys.
+    const pdb = await waitUntil(
+      'the disruption controller to count the controller Pods',
+      () =>
+        cluster.kubectlJson<{ status?: Record<string, number> }>([
+          'get',
+          'pdb',
+          '-n',
+          NS,
+          CONTROLLER,
+        ]),
+      (b) => b.status?.['expectedPods'] === 2 && b.status['currentHealthy'] === 2,
+    );
+    expect(pdb.status).toMatchObject({ desiredHealthy: 1, disruptionsAllowed: 1 });
+    expect(
+      (await cluster.kubectlJson<{ items: unknown[] }>(['get', 'pdb', '-n', NS])).items,
+    ).toHaveLength(1);
   });
 
   test('a LivePatch from a ConfigMap in the module namespace rolls out to Complete', async () => {
@@ -320,6 +385,28 @@ suite('least privilege', () => {
   });
 });
 
+suite('ClusterRoles for people, through the built-in view and edit', () => {
+  test('view, bound cluster-wide, reads LivePatches and LivePatchNodes and writes nothing', async () => {
+    const viewer = await boundTo('view', 'viewer');
+    // The cluster's aggregation controller adds the chart's roles to view and edit.
+    await waitUntil(
+      'view to aggregate the LivePatch reader',
+      () => canI(viewer, 'get', 'livepatches'),
+      (answer) => answer === 'yes',
+    );
+    expect(await canI(viewer, 'watch', 'livepatchnodes')).toBe('yes');
+    expect(await canI(viewer, 'create', 'livepatches')).toBe('no');
+  });
+
+  test('edit reads LivePatches, and by default may not create them', async () => {
+    const editor = await boundTo('edit', EDITOR);
+    await boundTo('edit', NAMESPACE_EDITOR, true);
+    expect(await canI(editor, 'list', 'livepatches')).toBe('yes');
+    const refused = await createLivePatchAs(editor);
+    expect(refused.stderr).toContain('cannot create resource "livepatches"');
+  });
+});
+
 suite('helm upgrade and uninstall, as the README says', () => {
   test('CRDs are applied first; an upgrade with new values replaces each agent without a second one on its node', async () => {
     await cluster.kubectlOk([
@@ -361,6 +448,8 @@ suite('helm upgrade and uninstall, as the README says', () => {
         'agent.logLevel=debug',
         '--set',
         'controller.replicas=1',
+        '--set',
+        'rbac.aggregateToDefaultRoles.edit=true',
         '--wait',
         '--timeout',
         '5m',
@@ -375,11 +464,38 @@ suite('helm upgrade and uninstall, as the README says', () => {
     for (const p of after)
       expect(p.spec.containers[0]?.env?.find((e) => e.name === 'LOG_LEVEL')?.value).toBe('debug');
     expect(await pods('controller')).toHaveLength(1);
+    // One replica has no budget: evicting it is the only way to drain its node.
+    expect(
+      (await cluster.kubectlJson<{ items: unknown[] }>(['get', 'pdb', '-n', NS])).items,
+    ).toEqual([]);
     // A simulated kernel lives in its agent: each new agent loads the patch again.
     await diagnosed(
       cluster.kubectlOk(['wait', '--for=condition=Complete', 'lp/lp-one', '--timeout=180s']),
     );
   }, 600_000);
+
+  test('with aggregateToDefaultRoles.edit, edit bound cluster-wide writes LivePatches, never LivePatchNodes nor a status', async () => {
+    const editor = `system:serviceaccount:${NS}:${EDITOR}`;
+    await waitUntil(
+      'edit to aggregate the LivePatch editor',
+      () => canI(editor, 'create', 'livepatches'),
+      (answer) => answer === 'yes',
+    );
+    for (const verb of ['patch', 'update', 'delete'])
+      expect(await canI(editor, verb, 'livepatches')).toBe('yes');
+    expect(await canI(editor, 'patch', 'livepatches', '--subresource=status')).toBe('no');
+    expect(await canI(editor, 'patch', 'livepatchnodes')).toBe('no');
+    expect(await canI(editor, 'patch', 'livepatchnodes', '--subresource=status')).toBe('no');
+    expect(await createLivePatchAs(editor)).toMatchObject({ code: 0, stderr: '' });
+    // LivePatches are cluster-scoped: edit bound in one namespace grants nothing on them
+    // (a real request: `kubectl auth can-i -n` would ask about the namespace).
+    const namespaced = await createLivePatchAs(
+      `system:serviceaccount:${NS}:${NAMESPACE_EDITOR}`,
+      '-n',
+      NS,
+    );
+    expect(namespaced.stderr).toContain('cannot create resource "livepatches"');
+  });
 
   test('uninstall removes the operator and keeps the CRDs and LivePatches; a LivePatch deleted afterwards waits on its finalizer', async () => {
     await diagnosed(cluster.kubectlOk(['delete', 'lp', 'lp-one', '--timeout=120s']));
@@ -539,5 +655,7 @@ suite('Pod Security, by the API server itself', () => {
     expect(notes).toContain(
       'kubectl label namespace psa-unlabelled pod-security.kubernetes.io/enforce=privileged',
     );
+    expect(notes).toContain('whoever may create or change a LivePatch loads kernel code, as\nroot');
+    expect(notes).toContain('ClusterRole lp-notes-livepatch-operator-edit grants that');
   });
 });

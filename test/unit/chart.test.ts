@@ -219,6 +219,23 @@ describe('values.yaml and values.schema.json', () => {
     ['a relative host module folder', ['agent', 'sysfs', 'hostModuleDir'], 'var/lib/x'],
     ['a non-string node selector value', ['agent', 'nodeSelector'], { pool: true }],
     ['a bad maxUnavailable', ['agent', 'updateStrategy', 'rollingUpdate', 'maxUnavailable'], '1x'],
+    [
+      'a disruption budget that holds every drain',
+      ['controller', 'podDisruptionBudget', 'maxUnavailable'],
+      0,
+    ],
+    ['a budget of 0%', ['controller', 'podDisruptionBudget', 'maxUnavailable'], '0%'],
+    [
+      'a spread constraint without a topology key',
+      ['controller', 'topologySpreadConstraints'],
+      [{ maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway' }],
+    ],
+    [
+      'a misspelt whenUnsatisfiable',
+      ['controller', 'topologySpreadConstraints'],
+      [{ topologyKey: 'kubernetes.io/hostname', maxSkew: 1, whenUnsatisfiable: 'Schedule' }],
+    ],
+    ['aggregation as text', ['rbac', 'aggregateToDefaultRoles'], { view: true, edit: 'yes' }],
   ])('the schema refuses %s', (_what, path, value) => {
     expect(validate(rootSchema, withValue(path, value))).not.toEqual([]);
   });
@@ -232,6 +249,21 @@ describe('values.yaml and values.schema.json', () => {
     ],
     ['a pinned digest', ['image', 'digest'], `sha256:${'a'.repeat(64)}`],
     ['values a parent chart passes down', ['global'], { imageRegistry: 'x' }],
+    ['a budget as a percentage', ['controller', 'podDisruptionBudget', 'maxUnavailable'], '50%'],
+    [
+      'a zone spread besides the node spread',
+      ['controller', 'topologySpreadConstraints'],
+      [
+        { topologyKey: 'kubernetes.io/hostname', maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway' },
+        {
+          topologyKey: 'topology.kubernetes.io/zone',
+          maxSkew: 1,
+          whenUnsatisfiable: 'DoNotSchedule',
+          minDomains: 2,
+        },
+      ],
+    ],
+    ['no spread at all', ['controller', 'topologySpreadConstraints'], []],
   ])('the schema accepts %s', (_what, path, value) => {
     expect(validate(rootSchema, withValue(path, value))).toEqual([]);
   });
@@ -270,8 +302,10 @@ describe('values.yaml and values.schema.json', () => {
 const TEMPLATE_FILES = [
   '_helpers.tpl',
   'controller-deployment.yaml',
+  'controller-pdb.yaml',
   'agent-daemonset.yaml',
   'rbac.yaml',
+  'user-roles.yaml',
   'agent-policy.yaml',
   'pod-security-check.yaml',
   'service.yaml',
@@ -422,6 +456,47 @@ describe('chart templates', () => {
     expect(text).not.toMatch(/privileged|hostPath|hostPID|hostNetwork/);
   });
 
+  test('the controller replicas spread over nodes, preferred, counting their own revision only', () => {
+    expect(at(values, ['controller', 'topologySpreadConstraints'])).toEqual([
+      { topologyKey: 'kubernetes.io/hostname', maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway' },
+    ]);
+    const text = template('controller-deployment.yaml');
+    expect(text).toMatch(
+      /\{\{- if not \(hasKey \$constraint "labelSelector"\) \}\}\s+\{\{- \$_ := set \$constraint "labelSelector" \(dict "matchLabels" \(include "livepatch-operator\.controller\.selectorLabels" \$ \| fromYaml\)\) \}\}/,
+    );
+    expect(text).toMatch(
+      /\{\{- if not \(hasKey \$constraint "matchLabelKeys"\) \}\}\s+\{\{- \$_ := set \$constraint "matchLabelKeys" \(list "pod-template-hash"\) \}\}/,
+    );
+    // No default anti-affinity beside the spread: affinity only as given.
+    expect(text).toMatch(
+      /\{\{- with \.Values\.controller\.affinity \}\}\s+affinity:\s+\{\{- toYaml \. \| nindent 8 \}\}\s+\{\{- end \}\}/,
+    );
+    expect(text.match(/affinity/gi)).toHaveLength(2);
+    expect(template('agent-daemonset.yaml')).not.toContain('topologySpreadConstraints');
+  });
+
+  test('a disruption budget for the controller only, with more than one replica, that a crashlooping replica never holds', () => {
+    expect(at(values, ['controller', 'podDisruptionBudget'])).toEqual({
+      enabled: true,
+      maxUnavailable: 1,
+    });
+    const text = template('controller-pdb.yaml');
+    expect(text).toContain('{{- $pdb := .Values.controller.podDisruptionBudget }}');
+    const cond = 'and $pdb.enabled (gt (int .Values.controller.replicas) 1)';
+    expect(withoutThenBranches(text, cond).trim()).toBe(
+      '{{- $pdb := .Values.controller.podDisruptionBudget }}\n{{- end }}',
+    );
+    expect(text).toContain('apiVersion: policy/v1');
+    expect(text).toContain('maxUnavailable: {{ $pdb.maxUnavailable }}');
+    expect(text).not.toContain('minAvailable');
+    expect(text).toContain('unhealthyPodEvictionPolicy: AlwaysAllow');
+    expect(text).toMatch(
+      /selector:\s+matchLabels:\s+\{\{- include "livepatch-operator\.controller\.selectorLabels" \. \| nindent 6 \}\}/,
+    );
+    const budgets = [...templates].filter(([, t]) => t.includes('kind: PodDisruptionBudget'));
+    expect(budgets.map(([file]) => file)).toEqual(['controller-pdb.yaml']);
+  });
+
   test('the agent: NODE_NAME, the backend from values, lean Node flags; alive by its kernel loop, ready by the API', () => {
     const text = template('agent-daemonset.yaml');
     expect(text).toMatch(/name: NODE_NAME\s+valueFrom:\s+fieldRef:\s+fieldPath: spec\.nodeName/);
@@ -501,15 +576,16 @@ interface Rule {
 
 interface RbacObject {
   readonly kind: string;
-  readonly metadata: { readonly name?: string };
+  readonly metadata: { readonly name?: string; readonly labels?: Record<string, string> };
   readonly rules?: readonly Rule[];
 }
 
-function rbacObjects(): RbacObject[] {
-  const text = template('rbac.yaml')
+function rbacObjects(file = 'rbac.yaml'): RbacObject[] {
+  const text = template(file)
     .replaceAll('{{ $controller }}', 'controller')
     .replaceAll('{{ $agent }}', 'agent')
     .replaceAll('{{ include "livepatch-operator.fullname" . }}', 'release')
+    .replaceAll('{{ $fullname }}', 'release')
     .replaceAll('{{ include "livepatch-operator.moduleNamespace" . }}', 'MODULES')
     .split('\n')
     .filter((line) => !/^\s*\{\{[^}]*\}\}\s*$/.test(line))
@@ -527,19 +603,20 @@ function splitResource(resource: string): [string, string] {
   return i < 0 ? ['', resource] : [resource.slice(0, i), resource.slice(i + 1)];
 }
 
+const verbsOf = (role: RbacObject | undefined, groupResource: string): string[] => {
+  const [group, res] = splitResource(groupResource);
+  const verbs = new Set<string>();
+  for (const rule of role?.rules ?? []) {
+    if (rule.apiGroups.includes(group) && rule.resources.includes(res))
+      for (const v of rule.verbs) verbs.add(v);
+  }
+  return [...verbs].sort();
+};
+
 describe('RBAC', () => {
   const objects = rbacObjects();
   const find = (kind: string, name: string): RbacObject | undefined =>
     objects.find((o) => o.kind === kind && o.metadata.name === name);
-  const verbsOf = (role: RbacObject | undefined, groupResource: string): string[] => {
-    const [group, res] = splitResource(groupResource);
-    const verbs = new Set<string>();
-    for (const rule of role?.rules ?? []) {
-      if (rule.apiGroups.includes(group) && rule.resources.includes(res))
-        for (const v of rule.verbs) verbs.add(v);
-    }
-    return [...verbs].sort();
-  };
 
   test('both ServiceAccounts, ClusterRoles, ClusterRoleBindings, and Roles for the Lease, module ConfigMaps and Events', () => {
     const kinds = objects.map((o) => `${o.kind}/${o.metadata.name ?? ''}`);
@@ -617,6 +694,59 @@ describe('RBAC', () => {
       expect(rule.verbs).not.toContain('delete');
     }
     expect(verbsOf(find('ClusterRole', 'agent'), 'livepatch.io:livepatches')).toEqual([]);
+  });
+});
+
+describe('ClusterRoles for people: view and edit', () => {
+  const roles = rbacObjects('user-roles.yaml');
+  const role = (name: string): RbacObject | undefined =>
+    roles.find((o) => o.kind === 'ClusterRole' && o.metadata.name === name);
+  const text = template('user-roles.yaml');
+  const read = ['get', 'list', 'watch'];
+
+  test('exactly two ClusterRoles, with rbac.create, bound to nobody', () => {
+    expect(roles.map((o) => `${o.kind}/${o.metadata.name ?? ''}`)).toEqual([
+      'ClusterRole/release-view',
+      'ClusterRole/release-edit',
+    ]);
+    expect(withoutThenBranches(text, '.Values.rbac.create').trim()).toBe('{{- end }}');
+  });
+
+  test.each<[string, string, string[]]>([
+    ['release-view', 'livepatch.io:livepatches', read],
+    ['release-view', 'livepatch.io:livepatchnodes', read],
+    ['release-edit', 'livepatch.io:livepatches', [...read, 'create', 'delete', 'patch', 'update']],
+    ['release-edit', 'livepatch.io:livepatchnodes', read],
+    ['release-edit', 'livepatch.io:livepatches/status', []],
+    ['release-edit', 'livepatch.io:livepatchnodes/status', []],
+  ])('%s may %s: %j', (name, resource, verbs) => {
+    expect(verbsOf(role(name), resource)).toEqual([...verbs].sort());
+  });
+
+  test('no other group, resource or wildcard', () => {
+    const rules = roles.flatMap((o) => o.rules ?? []);
+    expect(new Set(rules.flatMap((r) => r.apiGroups))).toEqual(new Set(['livepatch.io']));
+    expect(new Set(rules.flatMap((r) => r.resources))).toEqual(
+      new Set(['livepatches', 'livepatchnodes']),
+    );
+    for (const r of rules) expect(r.verbs).not.toContain('*');
+  });
+
+  test('view aggregates into view by default; edit into edit and admin only when asked', () => {
+    expect(at(values, ['rbac', 'aggregateToDefaultRoles'])).toEqual({ view: true, edit: false });
+    expect(role('release-view')?.metadata.labels).toEqual({
+      'rbac.authorization.k8s.io/aggregate-to-view': 'true',
+    });
+    expect(role('release-edit')?.metadata.labels).toEqual({
+      'rbac.authorization.k8s.io/aggregate-to-edit': 'true',
+      'rbac.authorization.k8s.io/aggregate-to-admin': 'true',
+    });
+    expect(text).toContain('{{- $aggregate := .Values.rbac.aggregateToDefaultRoles }}');
+    const unaggregated = withoutThenBranches(
+      withoutThenBranches(text, '$aggregate.view'),
+      '$aggregate.edit',
+    );
+    expect(unaggregated).not.toContain('aggregate-to-');
   });
 });
 

@@ -17,8 +17,9 @@ import {
 
 /**
  * What this chart and these tests need: workloads, garbage collection,
- * namespaces, service accounts, and the node lifecycle (it lifts the not-ready
- * taint new Nodes get once their kubelet reports Ready and renews its Lease).
+ * namespaces, service accounts, the node lifecycle (it lifts the not-ready
+ * taint new Nodes get once their kubelet reports Ready and renews its Lease),
+ * PodDisruptionBudget status, and ClusterRole aggregation into view and edit.
  */
 const CONTROLLERS = [
   'node-lifecycle-controller',
@@ -29,6 +30,8 @@ const CONTROLLERS = [
   'namespace-controller',
   'serviceaccount-controller',
   'root-ca-certificate-publisher-controller',
+  'disruption-controller',
+  'clusterrole-aggregation-controller',
 ];
 
 /** A kubeconfig file for `user` (a client certificate of the cluster's CA). */
