@@ -21,28 +21,38 @@ function weight(c: string | undefined): number {
   return c.charCodeAt(0) + 256;
 }
 
-/** Alternating runs of non-digits (by weight) and digits (by value), as dpkg's verrevcmp. */
+/** A string as alternating runs: non-digits, digits, non-digits, … (each possibly empty). */
+function runs(s: string): string[] {
+  return [...s.matchAll(/(\D*)(\d*)/g)]
+    .filter((m) => m[0] !== '')
+    .flatMap((m) => [m[1] ?? '', m[2] ?? '']);
+}
+
+/** Non-digit runs character by character, by weight (the end counts as weight 0). */
+function compareLetters(a: string, b: string): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = weight(a[i]) - weight(b[i]);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/** Digit runs by value, however long. */
+function compareNumbers(a: string, b: string): number {
+  const x = a.replace(/^0+/, '');
+  const y = b.replace(/^0+/, '');
+  if (x.length !== y.length) return x.length - y.length;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** dpkg's verrevcmp: the runs in turn, letters by weight and digits by value. */
 function compareFragment(a: string, b: string): number {
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    while ((i < a.length && !isDigit(a[i])) || (j < b.length && !isDigit(b[j]))) {
-      const d = weight(a[i]) - weight(b[j]);
-      if (d !== 0) return d;
-      i++;
-      j++;
-    }
-    while (a[i] === '0') i++;
-    while (b[j] === '0') j++;
-    let firstDiff = 0;
-    while (isDigit(a[i]) && isDigit(b[j])) {
-      if (firstDiff === 0) firstDiff = a.charCodeAt(i) - b.charCodeAt(j);
-      i++;
-      j++;
-    }
-    if (isDigit(a[i])) return 1;
-    if (isDigit(b[j])) return -1;
-    if (firstDiff !== 0) return firstDiff;
+  const x = runs(a);
+  const y = runs(b);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const d =
+      i % 2 === 0 ? compareLetters(x[i] ?? '', y[i] ?? '') : compareNumbers(x[i] ?? '', y[i] ?? '');
+    if (d !== 0) return d;
   }
   return 0;
 }

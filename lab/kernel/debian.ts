@@ -17,7 +17,9 @@ import {
   resolveKernelPin,
   resolvePackagePin,
   type Available,
+  type KernelResolution,
   type PackagePin,
+  type PackageResolution,
   type PinChoice,
 } from './pins.js';
 
@@ -57,34 +59,53 @@ export async function isPackageCached(spec: string): Promise<boolean> {
 }
 
 /** The versions apt's lists have of `names` (none for a name they lack). */
-async function madison(apt: PrivateApt, names: readonly string[], log: Logger): Promise<Available[]> {
+async function madison(
+  apt: PrivateApt,
+  names: readonly string[],
+  log: Logger,
+): Promise<Available[]> {
   return parseMadison(await aptCache(apt, ['madison', ...names], log));
+}
+
+/** Fetches the package lists if they are missing or older than a week. */
+export async function ensureLists(log: Logger): Promise<void> {
+  const apt = kernelApt();
+  if ((await listsAgeMs(apt)) > LISTS_MAX_AGE_MS) await refreshOnce(apt, log);
 }
 
 /**
  * Runs `attempt` against lists younger than a week; when it is not `settled`
- * (the pin is missing), once more against fresh lists unless they are.
+ * (the pin is missing: dropped, or newer than the lists), once more against
+ * fresh lists unless they are.
  */
 async function withLists<R>(
   log: Logger,
-  attempt: (apt: PrivateApt) => Promise<R>,
+  attempt: () => Promise<R>,
   settled: (r: R) => boolean,
 ): Promise<R> {
-  const apt = kernelApt();
-  if ((await listsAgeMs(apt)) > LISTS_MAX_AGE_MS) await refreshOnce(apt, log);
-  const first = await attempt(apt);
-  if (settled(first) || (await listsAgeMs(apt)) < LISTS_RECHECK_MS) return first;
-  await refreshOnce(apt, log);
-  return attempt(apt);
+  await ensureLists(log);
+  const first = await attempt();
+  if (settled(first) || (await listsAgeMs(kernelApt())) < LISTS_RECHECK_MS) return first;
+  await refreshOnce(kernelApt(), log);
+  return attempt();
 }
 
-/** Every version of the image, headers and kbuild packages of the pin's line. */
-async function kernelListing(apt: PrivateApt, pin: KernelLine, log: Logger): Promise<Available[]> {
+/** The kernel build to use for an uncached pin, by the lists as they are (apt-cache only, no network). */
+export async function kernelFromLists(pin: KernelLine, log: Logger): Promise<KernelResolution> {
+  const apt = kernelApt();
   const names = (await aptCache(apt, ['pkgnames', `linux-image-${pin.line}.`], log)).split('\n');
   const builds = [pin, ...lineReleases(pin, names).map((r) => atRelease(pin, r, ''))];
   const packages = builds.flatMap((k) => kernelPackages(k).map((s) => s.split('=')[0] ?? s));
-  return madison(apt, [...new Set(packages)], log);
+  return resolveKernelPin(pin, false, await madison(apt, [...new Set(packages)], log));
 }
+
+/** The version to use of an uncached package pin, by the lists as they are. */
+export async function packageFromLists(pin: PackagePin, log: Logger): Promise<PackageResolution> {
+  return resolvePackagePin(pin, false, await madison(kernelApt(), [pin.name], log));
+}
+
+const pinServed = (r: KernelResolution | PackageResolution): boolean =>
+  r.ok && r.choice.reason === 'archive';
 
 export interface ResolvedKernel {
   readonly line: KernelLine;
@@ -99,11 +120,7 @@ export async function resolveKernelLine(
 ): Promise<ResolvedKernel> {
   const r = cached
     ? resolveKernelPin(pin, true, [])
-    : await withLists(
-        log,
-        async (apt) => resolveKernelPin(pin, false, await kernelListing(apt, pin, log)),
-        (x) => x.ok && x.choice.reason === 'archive',
-      );
+    : await withLists(log, () => kernelFromLists(pin, log), pinServed);
   if (!r.ok) throw new Error(r.error);
   logChoice(`Linux ${pin.line}`, r.choice, log);
   return r;
@@ -117,11 +134,7 @@ export async function resolvePinnedPackage(
   const cached = await isPackageCached(`${pin.name}=${pin.version}`);
   const r = cached
     ? resolvePackagePin(pin, true, [])
-    : await withLists(
-        log,
-        async (apt) => resolvePackagePin(pin, false, await madison(apt, [pin.name], log)),
-        (x) => x.ok && x.choice.reason === 'archive',
-      );
+    : await withLists(log, () => packageFromLists(pin, log), pinServed);
   if (!r.ok) throw new Error(r.error);
   logChoice(pin.name, r.choice, log);
   return r;

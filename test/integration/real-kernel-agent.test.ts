@@ -116,7 +116,11 @@ function scenario(name: string, title: string, fn: () => Promise<void>, timeoutM
         expect(lpn.status?.backend).toBe('sysfs');
         releases.push(lpn.status?.kernelRelease);
       }
-      expect(releases.sort()).toEqual(fleet().kernels.map((k) => k.line.release).sort());
+      expect(releases.sort()).toEqual(
+        fleet()
+          .kernels.map((k) => k.line.release)
+          .sort(),
+      );
     },
     60_000,
   );
