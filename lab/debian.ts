@@ -66,6 +66,16 @@ export function aptGet(
   });
 }
 
+/** apt-cache with the private state (queries of the lists only); resolves with its stdout. */
+export function aptCache(a: PrivateApt, args: readonly string[], log: Logger): Promise<string> {
+  return runCommand('apt-cache', [...aptOptions(a), ...args], {
+    onStderr: (text) => {
+      log.debug(text.trimEnd());
+    },
+    missingHint: 'the lab reads Debian package lists with apt-cache',
+  });
+}
+
 const UPDATE_ATTEMPTS = 4;
 
 /** Writes the sources and fetches the package lists (a mirror caught mid-sync is tried again). */

@@ -10,11 +10,21 @@ import type { Logger } from '../../src/log.js';
 import { repositoryRoot } from '../../src/paths.js';
 import { runCommand } from '../command.js';
 import { initramfs, type CpioEntry } from './cpio.js';
-import { debianPackage, unpackDeb } from './debian.js';
+import {
+  debianPackage,
+  isPackageCached,
+  resolveKernelLine,
+  resolvePinnedPackage,
+  unpackDeb,
+} from './debian.js';
 import { BUSYBOX, kernelPackages, type KernelLine } from './kernels.js';
+import type { PinChoice } from './pins.js';
 
 export interface KernelAssets {
+  /** The build in use: the pinned one, or the newest of its line when Debian dropped the pin. */
   readonly line: KernelLine;
+  /** How `line` was chosen, and how the initramfs's busybox was. */
+  readonly pins: { readonly kernel: PinChoice; readonly busybox: PinChoice };
   readonly vmlinuz: string;
   readonly initramfs: string;
   /** Folder with the test modules (lpt_*.ko) built for this kernel. */
@@ -167,14 +177,19 @@ async function buildTestModules(line: KernelLine, unpacked: string, tmp: string)
   await rm(src, { recursive: true, force: true });
 }
 
-async function busyboxBinary(log: Logger): Promise<Buffer> {
-  const deb = await debianPackage(`${BUSYBOX.name}=${BUSYBOX.version}`, log);
+async function busyboxBinary(version: string, log: Logger): Promise<Buffer> {
+  const deb = await debianPackage(`${BUSYBOX.name}=${version}`, log);
   const dir = `${deb}.unpacked`;
   if (!(await exists(join(dir, 'bin', 'busybox')))) await unpackDeb(deb, dir);
   return readFile(join(dir, 'bin', 'busybox'));
 }
 
-async function writeInitramfs(unpacked: string, out: string, log: Logger): Promise<void> {
+async function writeInitramfs(
+  unpacked: string,
+  busybox: string,
+  out: string,
+  log: Logger,
+): Promise<void> {
   const mods = join(unpacked, 'boot-modules');
   const entries: CpioEntry[] = [
     ...['bin', 'dev', 'proc', 'sys', 'host', 'job', 'mods'].map((path) => ({
@@ -182,7 +197,7 @@ async function writeInitramfs(unpacked: string, out: string, log: Logger): Promi
       path,
     })),
     { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
-    { kind: 'file', path: 'bin/busybox', data: await busyboxBinary(log), mode: 0o755 },
+    { kind: 'file', path: 'bin/busybox', data: await busyboxBinary(busybox, log), mode: 0o755 },
     ...BUSYBOX_APPLETS.map((a) => ({
       kind: 'symlink' as const,
       path: `bin/${a}`,
@@ -210,12 +225,22 @@ async function contentHash(files: readonly string[]): Promise<string> {
   return hash.digest('hex').slice(0, 12);
 }
 
-export async function ensureKernelAssets(line: KernelLine, log: Logger): Promise<KernelAssets> {
-  const base = join(
-    cacheRoot(),
-    'kernels',
-    `${line.release}_${line.version}`.replaceAll(/[~:]/g, '_'),
-  );
+function kernelDir(line: KernelLine): string {
+  return join(cacheRoot(), 'kernels', `${line.release}_${line.version}`.replaceAll(/[~:]/g, '_'));
+}
+
+/** The pin's kernel is unpacked already, or all its packages are downloaded. */
+async function kernelCached(pin: KernelLine): Promise<boolean> {
+  if (await exists(join(kernelDir(pin), 'unpacked'))) return true;
+  const cached = await Promise.all(kernelPackages(pin).map(isPackageCached));
+  return cached.every(Boolean);
+}
+
+/** The assets of a pinned line's build: the pin's, or the newest of its line when Debian dropped it. */
+export async function ensureKernelAssets(pin: KernelLine, log: Logger): Promise<KernelAssets> {
+  const { line, choice } = await resolveKernelLine(pin, await kernelCached(pin), log);
+  const busybox = await resolvePinnedPackage(BUSYBOX, log);
+  const base = kernelDir(line);
   const unpacked = await cached(join(base, 'unpacked'), log, `kernel ${line.release}`, (tmp) =>
     unpackKernel(line, tmp, log),
   );
@@ -229,14 +254,15 @@ export async function ensureKernelAssets(line: KernelLine, log: Logger): Promise
   const initDir = await cached(
     join(
       base,
-      `initramfs-${await contentHash([initScriptPath()])}-${BUSYBOX.version.replaceAll(':', '_')}`,
+      `initramfs-${await contentHash([initScriptPath()])}-${busybox.version.replaceAll(':', '_')}`,
     ),
     log,
     `initramfs for ${line.release}`,
-    (tmp) => writeInitramfs(unpacked, join(tmp, 'initramfs.gz'), log),
+    (tmp) => writeInitramfs(unpacked, busybox.version, join(tmp, 'initramfs.gz'), log),
   );
   return {
     line,
+    pins: { kernel: choice, busybox: busybox.choice },
     vmlinuz: join(unpacked, 'vmlinuz'),
     initramfs: join(initDir, 'initramfs.gz'),
     modules,

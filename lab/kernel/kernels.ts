@@ -3,7 +3,9 @@
 // and Debian 12 backports' 6.12 LTS (has it). All are built with CONFIG_LIVEPATCH=y and reliable stack traces. The
 // packages come from Debian's archive through a private apt state
 // (debian.ts), verified by apt against Debian's signed indexes. To move to a
-// newer build, change the versions here: every cache is keyed by them.
+// newer build, change the versions here: every cache is keyed by them. A pin
+// the archive no longer serves still works from the cache; without it, the
+// newest build of the same line is used and reported (pins.ts).
 import { debLine } from '../debian.js';
 
 export interface KernelLine {
@@ -39,7 +41,11 @@ export const KERNEL_LINES: readonly KernelLine[] = [
 ];
 
 /** The initramfs's shell and tools. */
-export const BUSYBOX = { name: 'busybox-static', version: '1:1.35.0-4+deb12u1+b1' } as const;
+export const BUSYBOX = {
+  name: 'busybox-static',
+  version: '1:1.35.0-4+deb12u1+b1',
+  suite: 'bookworm',
+} as const;
 
 /** Where they come from: bullseye for 5.10, bookworm for 6.1 and busybox, bookworm-backports for 6.12. */
 export const DEBIAN_SOURCES: readonly string[] = [

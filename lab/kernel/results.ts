@@ -11,6 +11,7 @@ import type { Logger } from '../../src/log.js';
 import { repositoryRoot } from '../../src/paths.js';
 import { withLock } from '../cache.js';
 import type { RecordHeader } from '../record.js';
+import type { PinChoice } from './pins.js';
 
 export interface ConformanceRecord {
   readonly name: string;
@@ -27,9 +28,16 @@ export interface AgentRecord {
   readonly durationMs: number;
 }
 
-export interface KernelLineResults {
+/** The line a suite ran, and, when it booted it, which build of its pin and why. */
+export interface LineRun {
   readonly line: string;
   readonly release: string;
+  /** Pinned and used `release version`: they differ when Debian dropped the pin. */
+  readonly kernel?: PinChoice;
+  readonly busybox?: PinChoice;
+}
+
+export interface KernelLineResults extends LineRun {
   /** The conformance VM's whole run, boot to power-off. */
   readonly vmSeconds?: number;
   readonly scenarios?: readonly ConformanceRecord[];
@@ -52,7 +60,7 @@ export type ResultsPart =
 /** Merges one suite's results for one kernel line into what is there, keeping the order of the lines. */
 export function mergeResults(
   kernels: readonly KernelLineResults[],
-  line: { readonly line: string; readonly release: string },
+  line: LineRun,
   part: ResultsPart,
   order: readonly string[],
   run: RecordHeader,
@@ -64,9 +72,14 @@ export function mergeResults(
       : part.suite === 'agent'
         ? { agentScenarios: part.scenarios }
         : { rebootScenarios: part.scenarios };
+  // Only the line's own fields: an entry also carries its part, which is not a field of the file.
+  const { line: name, release, kernel, busybox } = line;
   const merged: KernelLineResults = {
     ...old,
-    ...line,
+    line: name,
+    release,
+    ...(kernel && { kernel }),
+    ...(busybox && { busybox }),
     ...fields,
     runs: { ...old?.runs, [part.suite]: run },
   };
@@ -83,11 +96,7 @@ export function resultsFile(): string {
 
 /** Writes one suite's results for the given lines into test-results/real-kernel.json. */
 export async function recordKernelResults(
-  entries: readonly {
-    readonly line: string;
-    readonly release: string;
-    readonly part: ResultsPart;
-  }[],
+  entries: readonly (LineRun & { readonly part: ResultsPart })[],
   order: readonly string[],
   run: RecordHeader,
   log: Logger,

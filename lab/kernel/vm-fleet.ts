@@ -26,6 +26,8 @@ export interface KernelEntry {
 
 export interface VmFleet {
   readonly nodes: readonly VmNode[];
+  /** Each kernel line's build, as booted: the pin, or the newest of its line when Debian dropped the pin. */
+  readonly kernels: readonly KernelAssets[];
   /** One `spec.kernels` entry per kernel line in the fleet, for a test module's real build. */
   kernelEntries(module: (typeof TEST_MODULES)[number]): Promise<KernelEntry[]>;
   stop(): Promise<void>;
@@ -86,6 +88,7 @@ export async function startVmFleet(o: VmFleetOptions): Promise<VmFleet> {
   }
   return {
     nodes,
+    kernels: assets,
     stop,
     kernelEntries: (module) =>
       Promise.all(

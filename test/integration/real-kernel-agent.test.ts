@@ -82,11 +82,11 @@ function scenario(name: string, title: string, fn: () => Promise<void>, timeoutM
   afterAll(async () => {
     if (outcomes.length)
       await recordKernelResults(
-        KERNEL_LINES.map((l) => ({
-          line: l.line,
-          release: l.release,
-          part: { suite: 'agent' as const, scenarios: outcomes },
-        })),
+        // The builds booted (the pins, or their lines' newest); the pins if the VMs never came up.
+        (
+          vms?.kernels.map((k) => ({ line: k.line.line, release: k.line.release, ...k.pins })) ??
+          KERNEL_LINES.map((l) => ({ line: l.line, release: l.release }))
+        ).map((l) => ({ ...l, part: { suite: 'agent' as const, scenarios: outcomes } })),
         KERNEL_LINES.map((l) => l.line),
         recorded.finish(),
         log,
@@ -116,7 +116,11 @@ function scenario(name: string, title: string, fn: () => Promise<void>, timeoutM
         expect(lpn.status?.backend).toBe('sysfs');
         releases.push(lpn.status?.kernelRelease);
       }
-      expect(releases.sort()).toEqual(KERNEL_LINES.map((l) => l.release).sort());
+      expect(releases.sort()).toEqual(
+        fleet()
+          .kernels.map((k) => k.line.release)
+          .sort(),
+      );
     },
     60_000,
   );

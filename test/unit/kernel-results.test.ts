@@ -50,6 +50,35 @@ describe('test-results/real-kernel.json: each suite writes its half per kernel l
     ]);
   });
 
+  test('each line says which build of its pin ran, and the entry carries no stray fields', () => {
+    const kernel = {
+      pinned: '6.1.0-50-amd64 6.1.176-1',
+      used: '6.1.0-52-amd64 6.1.192-1',
+      reason: 'pin-gone' as const,
+    };
+    const busybox = {
+      pinned: 'busybox-static=1:1.35.0-4+deb12u1+b1',
+      used: 'busybox-static=1:1.35.0-4+deb12u1+b1',
+      reason: 'cached' as const,
+    };
+    const entry = { line: '6.1', release: '6.1.0-52-amd64', kernel, busybox, part: conformance };
+    const first = mergeResults([], entry, entry.part, order, r1);
+    expect(first).toEqual([
+      {
+        line: '6.1',
+        release: '6.1.0-52-amd64',
+        kernel,
+        busybox,
+        vmSeconds: 90,
+        scenarios: conformance.scenarios,
+        runs: { conformance: r1 },
+      },
+    ]);
+    // A suite that does not know the builds (no VMs came up) keeps what another one recorded.
+    const later = mergeResults(first, { line: '6.1', release: '6.1.0-52-amd64' }, agent, order, r2);
+    expect(later[0]?.kernel).toEqual(kernel);
+  });
+
   test("a suite's new run replaces its own old results only", () => {
     const first = mergeResults([], { line: '6.12', release: 'r' }, agent, order, r1);
     const both = mergeResults(first, { line: '6.12', release: 'r' }, conformance, order, r1);
