@@ -155,7 +155,7 @@ export function twoTransitions(snapshots: readonly Snapshot[]): Violation[] {
   return out;
 }
 
-const FORWARD = new Set(['Progressing', 'Paused', 'Complete']);
+const FORWARD = new Set(['Progressing', 'Paused', 'Waiting', 'Complete']);
 const BACKWARD = new Set(['RollingBack', 'RolledBack', 'Disabling', 'Disabled']);
 
 /** The count that only grows in this phase: patched on the way forward, reverted on the way back. */

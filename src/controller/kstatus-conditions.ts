@@ -30,6 +30,8 @@ const STANDING: Record<LivePatchPhase, Standing> = {
   Progressing: 'working',
   // Paused waits for a person's resume, but nothing is wrong: still on its way, not Stalled.
   Paused: 'working',
+  // Waiting for a window or the alert gate: the rollout goes on by itself when it opens.
+  Waiting: 'working',
   RollingBack: 'working',
   Disabling: 'working',
   Complete: 'ready',

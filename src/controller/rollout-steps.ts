@@ -17,6 +17,7 @@ export type StepOutcome =
 const ROLLING_FORWARD = new Set<LivePatchPhase | undefined>([
   'Progressing',
   'Paused',
+  'Waiting',
   'Complete',
   'Failed',
 ]);

@@ -157,7 +157,7 @@ export type StallAction = 'Rollback' | 'Halt' | 'Ignore';
 export interface LivePatchStatus {
   /** The .metadata.generation this status describes. */
   readonly observedGeneration?: number;
-  /** Where the rollout is. Complete (and the Complete condition, what kubectl wait reads) means every targeted node runs the patch, or the newer patch that replaced it, or stalled or failed within failureBudget and is named in status; a NotReady or silent node without the patch keeps it Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes. */
+  /** Where the rollout is. Complete (and the Complete condition, what kubectl wait reads) means every targeted node runs the patch, or the newer patch that replaced it, or stalled or failed within failureBudget and is named in status; a NotReady or silent node without the patch keeps it Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes. Paused waits for a person (spec.rollout.paused, a pause step); Waiting waits for a time or a signal (the maintenance window, the alert gate), and the Progressing condition says which and until when. */
   readonly phase?: LivePatchPhase;
   /** Patched over targeted nodes, e.g. "37/40". */
   readonly summary?: string;
@@ -181,8 +181,8 @@ export interface LivePatchStatus {
   readonly conditions?: ReadonlyArray<Condition>;
 }
 
-/** Where the rollout is. Complete (and the Complete condition, what kubectl wait reads) means every targeted node runs the patch, or the newer patch that replaced it, or stalled or failed within failureBudget and is named in status; a NotReady or silent node without the patch keeps it Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes. */
-export type LivePatchPhase = 'Pending' | 'Progressing' | 'Paused' | 'Complete' | 'RollingBack' | 'RolledBack' | 'Disabling' | 'Disabled' | 'Failed';
+/** Where the rollout is. Complete (and the Complete condition, what kubectl wait reads) means every targeted node runs the patch, or the newer patch that replaced it, or stalled or failed within failureBudget and is named in status; a NotReady or silent node without the patch keeps it Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes. Paused waits for a person (spec.rollout.paused, a pause step); Waiting waits for a time or a signal (the maintenance window, the alert gate), and the Progressing condition says which and until when. */
+export type LivePatchPhase = 'Pending' | 'Progressing' | 'Paused' | 'Waiting' | 'Complete' | 'RollingBack' | 'RolledBack' | 'Disabling' | 'Disabled' | 'Failed';
 
 /** Nodes by state. */
 export interface NodeCounts {

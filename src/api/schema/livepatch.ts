@@ -272,11 +272,14 @@ const status = object(
       'Where the rollout is. Complete (and the Complete condition, what kubectl wait reads) means every ' +
         'targeted node runs the patch, or the newer patch that replaced it, or stalled or failed within ' +
         'failureBudget and is named in status; a NotReady or silent node without the patch keeps it ' +
-        'Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes.',
+        'Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes. Paused ' +
+        'waits for a person (spec.rollout.paused, a pause step); Waiting waits for a time or a signal (the ' +
+        'maintenance window, the alert gate), and the Progressing condition says which and until when.',
       [
         'Pending',
         'Progressing',
         'Paused',
+        'Waiting',
         'Complete',
         'RollingBack',
         'RolledBack',

@@ -2,7 +2,7 @@
 -- resource.customizations.health.livepatch.io_LivePatch in argocd-cm.
 -- It reads the conditions the controller writes for GitOps tools (Ready,
 -- Reconciling, Stalled) the way kstatus does, and the phase for the two states
--- kstatus has no word for: Paused (Suspended) and RollingBack (Degraded while
+-- kstatus has no word for: Paused and Waiting (Suspended) and RollingBack (Degraded while
 -- nodes still unpatch). docs/gitops-health.md has the whole table.
 local hs = {}
 
@@ -55,7 +55,7 @@ if obj.status.phase == "RollingBack" then
   return hs
 end
 
-if obj.status.phase == "Paused" then
+if obj.status.phase == "Paused" or obj.status.phase == "Waiting" then
   hs.status = "Suspended"
   hs.message = said("Reconciling", "paused")
   return hs
