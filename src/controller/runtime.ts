@@ -49,6 +49,7 @@ export class Controller {
     this.livePatches = new Reflector(o.kc, {
       path: PATHS.livePatches,
       log: o.log,
+      onEvent: this.metrics.watchEvents('livepatches'),
       transform: withoutManagedFields,
       onChange: (name) => {
         this.queue.add(name);
@@ -73,6 +74,7 @@ export class Controller {
     this.livePatchNodes = new Reflector(o.kc, {
       path: PATHS.livePatchNodes,
       log: o.log,
+      onEvent: this.metrics.watchEvents('livepatchnodes'),
       transform: withoutManagedFields,
       onChange: (name, before) => {
         const labels = this.nodes.get(name)?.metadata.labels ?? {};
@@ -88,6 +90,7 @@ export class Controller {
     this.nodes = new Reflector(o.kc, {
       path: PATHS.nodes,
       log: o.log,
+      onEvent: this.metrics.watchEvents('nodes'),
       transform: nodeEssentials,
       onChange: (name, before) => {
         const node = this.nodes.get(name);

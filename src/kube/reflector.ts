@@ -30,6 +30,8 @@ export interface ReflectorOptions<T = unknown> {
    * and what the cache held for it before (kept through `transform`).
    */
   readonly onChange: (name: string, before: T | undefined) => void;
+  /** Called for every watch event that reaches the cache (bookmarks aside), e.g. to count them. */
+  readonly onEvent?: (type: 'ADDED' | 'MODIFIED' | 'DELETED') => void;
   /** What is kept of each object (default: all of it). */
   readonly transform?: (object: T) => T;
   /** Items per list request (default 500, as client-go). */
@@ -88,6 +90,7 @@ export class Reflector<T extends KubeObject> {
   applyEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: T): void {
     const name = object.metadata?.name ?? '';
     const before = this.objects.get(name);
+    this.options.onEvent?.(type);
     if (type === 'DELETED') {
       this.objects.delete(name);
       this.deletedAt.set(name, Number(object.metadata?.resourceVersion ?? 0));
