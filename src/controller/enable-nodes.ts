@@ -132,15 +132,39 @@ function opening(w: ClosedWindow): string {
 }
 
 /**
- * No node in flight and nodes to start, but the window is closed: Waiting,
- * looked at again when it opens (the reconciler's resync bounds a long wait).
+ * Nodes to start, but the window is closed: with none in flight, Waiting
+ * (looked at again when it opens; the reconciler's resync bounds a long
+ * wait); otherwise the nodes in flight go on, and the message says what
+ * holds the next start. Undefined when no node waits to start.
  */
-function outsideWindow(b: PlanBase, w: ClosedWindow, waiting: number): Plan {
+function closedWindow(
+  ctx: PlanContext,
+  b: PlanBase,
+  w: ClosedWindow,
+  occupied: number,
+  inFlight: string,
+): Plan | undefined {
+  const waiting = ctx.targets.filter(waitingToStart).length;
+  if (waiting === 0) return undefined;
+  if (occupied > 0) {
+    const message = `${inFlight}; the maintenance window is closed: the next node starts when it ${opening(w)}`;
+    return { ...b, phase: 'Progressing', reason: 'NodesInFlight', message };
+  }
   return {
     ...b,
     phase: 'Waiting',
     reason: 'OutsideWindow',
     message: `outside the maintenance window (${w.describe}): ${waiting} node(s) wait to start; it ${opening(w)}`,
+  };
+}
+
+/** A window the controller cannot read holds every start until a person fixes it; nodes in flight go on. */
+function invalidWindow(b: PlanBase, why: string, inFlight: string): Plan {
+  return {
+    ...b,
+    phase: 'Waiting',
+    reason: 'InvalidWindow',
+    message: `${why}. No node starts until it is fixed; ${inFlight}`,
   };
 }
 
@@ -173,14 +197,7 @@ function rollForward(ctx: PlanContext): Plan {
   const b = planBase(ctx, outcome.step);
   refreshEntries(ctx, b.writes);
   const message = inFlightMessage(inFlight, baking, silent);
-  if (ctx.window?.kind === 'invalid') {
-    return {
-      ...b,
-      phase: 'Waiting',
-      reason: 'InvalidWindow',
-      message: `${ctx.window.message}. No node starts until it is fixed; ${message}`,
-    };
-  }
+  if (ctx.window?.kind === 'invalid') return invalidWindow(b, ctx.window.message, message);
   if (ctx.lp.spec.rollout.paused) {
     return {
       ...b,
@@ -210,13 +227,10 @@ function rollForward(ctx: PlanContext): Plan {
   // Settled counts baking nodes too: they are started, and the step's goal counts them.
   // Silent nodes count toward the goal but cannot start: room is only for a node that can.
   const room = Math.min(ctx.maxUnavailable - occupied, outcome.goal - settled - inFlight);
-  const toStart = ctx.targets.filter(waitingToStart).length;
-  const closed = ctx.window?.kind === 'closed' ? ctx.window : undefined;
-  if (closed && toStart > 0) {
-    if (occupied === 0) return outsideWindow(b, closed, toStart);
-    const held = `${message}; the maintenance window is closed: the next node starts when it ${opening(closed)}`;
-    return { ...b, phase: 'Progressing', reason: 'NodesInFlight', message: held };
-  }
-  if (room > 0 && toStart > 0) return startNodes(ctx, outcome.step, room, message);
+  const held =
+    ctx.window?.kind === 'closed' ? closedWindow(ctx, b, ctx.window, occupied, message) : undefined;
+  if (held) return held;
+  if (room > 0 && ctx.targets.some(waitingToStart))
+    return startNodes(ctx, outcome.step, room, message);
   return { ...b, phase: 'Progressing', reason: 'NodesInFlight', message };
 }

@@ -137,13 +137,18 @@ const minutesOf = (hhmm: string): number => {
   return (h ?? 0) * 60 + (m ?? 0);
 };
 
+const daysOf = (w: MaintenanceWindow): Set<number> =>
+  new Set((w.days ?? DAY_NAMES).map((d) => WEEKDAY[d]));
+
 /** "saturday, sunday 01:00-05:00 Europe/Berlin", "every day 22:00-04:00 UTC". */
-function describe(w: MaintenanceWindow, days: ReadonlySet<number>): string {
+export function describeWindow(w: MaintenanceWindow): string {
+  const days = daysOf(w);
   const which =
     days.size === 7
       ? 'every day'
       : [...days]
-          .sort((a, b) => a - b)
+          // Monday first, as a week is read at work: "saturday, sunday".
+          .sort((a, b) => ((a + 6) % 7) - ((b + 6) % 7))
           .map((d) => DAY_NAMES[d])
           .join(', ');
   return `${which} ${w.startTime}-${w.endTime} ${w.timeZone}`;
@@ -195,8 +200,8 @@ export function readWindow(w: MaintenanceWindow, now: number): WindowReading {
         'name such as Europe/Berlin or America/New_York (or leave it out for UTC)',
     };
   }
-  const days = new Set((w.days ?? DAY_NAMES).map((d) => WEEKDAY[d]));
-  const text = describe(w, days);
+  const days = daysOf(w);
+  const text = describeWindow(w);
   const start = minutesOf(w.startTime);
   const end = minutesOf(w.endTime);
   const runs = openings(timeZone, days, start, end, now);

@@ -63,8 +63,8 @@ export interface PlanContext {
   readonly sameGeneration: boolean;
   readonly maxUnavailable: number;
   readonly unhealthy: readonly UnhealthyNode[];
-  /** spec.rollout.window read at `now`; absent without a window. */
-  readonly window?: WindowReading;
+  /** spec.rollout.window read at `now`; undefined without a window. */
+  readonly window: WindowReading | undefined;
 }
 
 /** The parts of a Plan every outcome shares, before its phase and message. */

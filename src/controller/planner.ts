@@ -47,7 +47,7 @@ import type { LivePatch, UnhealthyNode } from '../api/generated/types.js';
 import { scaleIntOrPercent } from '../api/quantities.js';
 import { abortAnnotation, requestedBy } from '../api/steering.js';
 import { enableNodes } from './enable-nodes.js';
-import { readWindow } from './maintenance-window.js';
+import { readWindow, type WindowReading } from './maintenance-window.js';
 import { planBase, type Plan, type PlanContext, type Retry } from './plan.js';
 import { initialStep } from './rollout-steps.js';
 import type { NodeSlot, TargetSlot } from './targets.js';
@@ -71,6 +71,9 @@ function unhealthyNodes(lp: LivePatch, slots: readonly NodeSlot[]): UnhealthyNod
   });
   return [...kept, ...found].slice(0, MAX_UNHEALTHY_LISTED);
 }
+
+const windowOf = (lp: LivePatch, now: number): WindowReading | undefined =>
+  lp.spec.rollout.window && readWindow(lp.spec.rollout.window, now);
 
 /**
  * `patchNameOwner`: an older LivePatch with the same patchName. Nodes know a
@@ -99,7 +102,7 @@ export function planRollout(
     sameGeneration: lp.status?.observedGeneration === generation,
     maxUnavailable: scaleIntOrPercent(lp.spec.rollout.maxUnavailable, targeted),
     unhealthy: unhealthyNodes(lp, slots),
-    ...(lp.spec.rollout.window ? { window: readWindow(lp.spec.rollout.window, now) } : {}),
+    window: windowOf(lp, now),
   };
   if (lp.metadata.deletionTimestamp) return unpatchNodes(ctx, { kind: 'delete' });
   if (patchNameOwner) {
