@@ -189,4 +189,15 @@ describe('what holds first', () => {
     pass = reconcile(edit(pass.lp, { rollout: { paused: false, window: THURSDAY } }), fleet, t(61));
     expect(pass.plan.started).toHaveLength(2);
   });
+
+  test('one Event per cause: waiting on, no repeat; a closed window edited into an unknown zone, a Warning', () => {
+    const fleet = Fleet.of(2, NOON);
+    let pass = reconcile(windowed(), fleet, t(0));
+    expect(pass.events.map((e) => e.reason)).toEqual(['OutsideWindow']);
+    pass = reconcile(pass.lp, fleet, t(1));
+    expect(pass.events).toEqual([]);
+    const bad = { ...THURSDAY, timeZone: 'Europe/Berln' };
+    pass = reconcile(edit(pass.lp, { rollout: { window: bad } }), fleet, t(2));
+    expect(pass.events.map((e) => [e.type, e.reason])).toEqual([['Warning', 'InvalidWindow']]);
+  });
 });
