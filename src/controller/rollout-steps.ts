@@ -25,9 +25,8 @@ const ROLLING_FORWARD = new Set<LivePatchPhase | undefined>([
 /**
  * Where the last generation's rollout stood, if it was rolling forward. Any
  * spec edit is a new generation, toggling spec.rollout.paused included: the
- * steps start over, but the pauses already passed stay passed and the one
- * being held keeps its start, or every edit would re-hold them and an empty
- * pause could never be released.
+ * steps already passed stay passed and the one being held keeps its start, or
+ * every edit would re-hold the pauses and an empty pause could never be released.
  */
 function previousStep(ctx: PlanContext): StepState | undefined {
   const s = ctx.lp.status;
@@ -96,6 +95,9 @@ export function resolveStep(
       if (hold) return hold;
       continue;
     }
+    // A step the last generation had passed is passed: stopping there while nodes are in flight
+    // would record it as current, and the next pass would hold again at the pauses after it.
+    if (step.index < passed) continue;
     const goal = Math.min(total, s.nodes ?? Math.ceil(((s.percent ?? 100) * total) / 100));
     if (settled < goal || inFlight > 0) return { kind: 'grow', goal, step };
   }
