@@ -14,7 +14,7 @@ import {
   type PlanContext,
   type StepState,
 } from './plan.js';
-import { initialStep, resolveStep } from './rollout-steps.js';
+import { initialStep, resolveStep, type StepOutcome } from './rollout-steps.js';
 import { stallPolicy } from './stall-policy.js';
 import { rolloutOrder, type NodeSlot, type TargetSlot } from './targets.js';
 
@@ -107,15 +107,30 @@ function waitingForUnreachable(b: PlanBase, waiting: readonly UnknownSlot[]): Pl
 }
 
 export function enableNodes(ctx: PlanContext): Plan {
-  const waiting = unreachable(ctx);
   const settledTargets = ctx.targets.filter((t) => SETTLED.has(t.progress)).length;
   const settledSilent = ctx.slots.filter((s) => s.kind === 'unknown' && silentSettled(s)).length;
-  const settled = settledTargets + settledSilent;
   const silent = silentInFlight(ctx);
   const inFlight = countProgress(ctx.targets, 'inFlight') + silent.length;
   const baking = ctx.targets.filter((t) => t.bake?.kind === 'baking').length;
+  const settled = settledTargets + settledSilent;
+  const outcome = resolveStep(ctx, initialStep(ctx), settled, inFlight + baking);
+  const plan = rollForward(ctx, outcome, { settledTargets, settled, silent, inFlight, baking });
+  // Whatever this pass decides, the step it records is past the promoted pause: announced once.
+  return outcome.promoted ? { ...plan, promoted: outcome.promoted } : plan;
+}
+
+interface Counts {
+  readonly settledTargets: number;
+  readonly settled: number;
+  readonly silent: readonly NodeName[];
+  readonly inFlight: number;
+  readonly baking: number;
+}
+
+function rollForward(ctx: PlanContext, outcome: StepOutcome, counts: Counts): Plan {
+  const { settledTargets, settled, silent, inFlight, baking } = counts;
+  const waiting = unreachable(ctx);
   const occupied = inFlight + baking;
-  const outcome = resolveStep(ctx, initialStep(ctx), settled, occupied);
   const policy = stallPolicy(ctx, outcome.step);
   if (policy) return policy;
   const b = planBase(ctx, outcome.step);

@@ -35,7 +35,14 @@ export interface Plan {
   readonly releaseFinalizer: boolean;
   /** This pass starts a new generation after RolledBack or Failed: a fresh attempt, announced by an Event. */
   readonly retry?: Retry;
+  /** This pass ended a pause step, or skipped every remaining step, as livepatch.io/promote asked. */
+  readonly promoted?: Promoted;
 }
+
+/** A promotion acted on: one pause step (1-based, as messages number them) or every remaining step. */
+export type Promoted =
+  | { readonly kind: 'step'; readonly attempt: number; readonly step: number; readonly by?: string }
+  | { readonly kind: 'full'; readonly attempt: number; readonly by?: string };
 
 export interface Retry {
   readonly after: 'RolledBack' | 'Failed';

@@ -14,7 +14,8 @@ const lp = (
     apiVersion: 'livepatch.io/v1alpha1',
     kind: 'LivePatch',
     metadata: { name: 'cve-1' },
-    spec: { patchName: 'livepatch_cve_1', kernels: [] },
+    // spec.rollout as the API server defaults it.
+    spec: { patchName: 'livepatch_cve_1', kernels: [], rollout: {} },
     status: {
       phase: 'Progressing',
       summary: `${nodes['patched'] ?? 0}/${nodes['targeted'] ?? 0}`,
