@@ -120,7 +120,7 @@ export interface RolloutSpec {
   readonly bakeTime: Duration;
   /** Freeze the rollout where it is. Nothing is reversed; no new node starts. */
   readonly paused: boolean;
-  /** Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec change it is a new generation, which the controller rolls out afresh; a new attempt also ends an abort (the livepatch.io/abort annotation names the attempt it stops). */
+  /** Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec change it is a new generation, which the controller rolls out afresh; a new attempt also ends an abort (the livepatch.io/abort annotation names the attempt it stops) and leaves a promotion (livepatch.io/promote) behind: its steps apply again. */
   readonly attempt?: number;
 }
 

@@ -188,7 +188,8 @@ const rollout = object(
     attempt: integer(
       'Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec ' +
         'change it is a new generation, which the controller rolls out afresh; a new attempt also ends ' +
-        'an abort (the livepatch.io/abort annotation names the attempt it stops).',
+        'an abort (the livepatch.io/abort annotation names the attempt it stops) and leaves a promotion ' +
+        '(livepatch.io/promote) behind: its steps apply again.',
       { minimum: 0 },
     ),
   },
