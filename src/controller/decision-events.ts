@@ -104,6 +104,22 @@ function retryEvent(next: LivePatchStatus, retry: Retry): EventRecord {
 }
 
 /**
+ * One Promoted per promotion: the planner reports it on the pass that moves the
+ * step past the promoted pause (or to the end), and the status written with it
+ * records the step, so the next pass, or a controller that takes over, does not.
+ */
+function promotedEvent(plan: Plan): EventRecord[] {
+  const p = plan.promoted;
+  if (!p) return [];
+  const who = p.by ? ` by ${p.by}` : '';
+  const message =
+    p.kind === 'full'
+      ? `attempt ${p.attempt} promoted in full${who}: every remaining step skipped, the rollout goes on to every targeted node, at most ${plan.maxUnavailable} at a time`
+      : `pause step ${p.step} of attempt ${p.attempt} promoted${who}: it holds the rollout no longer; the next steps apply as written`;
+  return [{ type: 'Normal', reason: 'Promoted', message }];
+}
+
+/**
  * One NodesUnreachable when the rollout comes to wait for silent nodes alone
  * (the Complete condition's reason turns to it), not on every pass it waits.
  */
@@ -150,6 +166,7 @@ export function decisionEvents(
   plan: Plan,
 ): EventRecord[] {
   const events: EventRecord[] = plan.retry ? [retryEvent(next, plan.retry)] : [];
+  events.push(...promotedEvent(plan));
   // One Event per step, not per node: nodes start one by one as slots free.
   const stepBegins =
     previous?.phase !== 'Progressing' ||

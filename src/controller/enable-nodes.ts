@@ -23,7 +23,7 @@ import {
   type StepState,
 } from './plan.js';
 import { bothClocks, untilChange, windowStatus, type WindowReading } from './maintenance-window.js';
-import { initialStep, resolveStep } from './rollout-steps.js';
+import { initialStep, resolveStep, type StepOutcome } from './rollout-steps.js';
 import { stallPolicy } from './stall-policy.js';
 import { rolloutOrder, type NodeSlot, type TargetSlot } from './targets.js';
 
@@ -169,7 +169,7 @@ function invalidWindow(b: PlanBase, why: string, inFlight: string): Plan {
 }
 
 export function enableNodes(ctx: PlanContext): Plan {
-  const plan = rollForward(ctx);
+  const plan = forward(ctx);
   // A stall policy's rollback or halt is no longer going forward: the window says nothing there.
   if (!ctx.window || !FORWARD.has(plan.phase)) return plan;
   const window = windowStatus(ctx.window);
@@ -182,16 +182,32 @@ export function enableNodes(ctx: PlanContext): Plan {
   };
 }
 
-function rollForward(ctx: PlanContext): Plan {
-  const waiting = unreachable(ctx);
+/** The step the rollout is at, and what rolling forward from it decides. */
+function forward(ctx: PlanContext): Plan {
   const settledTargets = ctx.targets.filter((t) => SETTLED.has(t.progress)).length;
   const settledSilent = ctx.slots.filter((s) => s.kind === 'unknown' && silentSettled(s)).length;
-  const settled = settledTargets + settledSilent;
   const silent = silentInFlight(ctx);
   const inFlight = countProgress(ctx.targets, 'inFlight') + silent.length;
   const baking = ctx.targets.filter((t) => t.bake?.kind === 'baking').length;
+  const settled = settledTargets + settledSilent;
+  const outcome = resolveStep(ctx, initialStep(ctx), settled, inFlight + baking);
+  const plan = rollForward(ctx, outcome, { settledTargets, settled, silent, inFlight, baking });
+  // Whatever this pass decides, the step it records is past the promoted pause: announced once.
+  return outcome.promoted ? { ...plan, promoted: outcome.promoted } : plan;
+}
+
+interface Counts {
+  readonly settledTargets: number;
+  readonly settled: number;
+  readonly silent: readonly NodeName[];
+  readonly inFlight: number;
+  readonly baking: number;
+}
+
+function rollForward(ctx: PlanContext, outcome: StepOutcome, counts: Counts): Plan {
+  const { settledTargets, settled, silent, inFlight, baking } = counts;
+  const waiting = unreachable(ctx);
   const occupied = inFlight + baking;
-  const outcome = resolveStep(ctx, initialStep(ctx), settled, occupied);
   const policy = stallPolicy(ctx, outcome.step);
   if (policy) return policy;
   const b = planBase(ctx, outcome.step);

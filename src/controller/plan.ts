@@ -39,7 +39,15 @@ export interface Plan {
   readonly retry?: Retry;
   /** spec.rollout.window as read this pass, while rolling forward: status.window. */
   readonly window?: WindowStatus;
+
+  /** This pass ended a pause step, or skipped every remaining step, as livepatch.io/promote asked. */
+  readonly promoted?: Promoted;
 }
+
+/** A promotion acted on: one pause step (1-based, as messages number them) or every remaining step. */
+export type Promoted =
+  | { readonly kind: 'step'; readonly attempt: number; readonly step: number; readonly by?: string }
+  | { readonly kind: 'full'; readonly attempt: number; readonly by?: string };
 
 export interface Retry {
   readonly after: 'RolledBack' | 'Failed';

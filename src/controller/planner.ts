@@ -38,10 +38,14 @@
 //   Aborted. It is read from the object on every pass, so a controller that
 //   takes over mid-abort goes on with it; pauses and edits keep it, only a
 //   retry (a new attempt) leaves it behind.
+// - A promotion (annotation livepatch.io/promote, rollout-steps.ts) ends the
+//   pause step it names, in the visit of it it names (the step's start), or
+//   with "full" skips every remaining step of the attempt. Read on every
+//   pass like the abort; announced once (status.promotion, a Promoted Event).
 // - A new generation: nodes already patched stay patched (their entry takes
 //   the new generation, no kernel work); Stalled and Failed nodes of the old
 //   generation are tried again; the steps start over, counting patched nodes.
-//   While rolling forward, pauses already passed stay passed and the one held
+//   While rolling forward, steps already passed stay passed and the pause held
 //   keeps its start (toggling spec.rollout.paused is itself a new generation).
 import type { LivePatch, UnhealthyNode } from '../api/generated/types.js';
 import { scaleIntOrPercent } from '../api/quantities.js';

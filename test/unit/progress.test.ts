@@ -14,6 +14,8 @@ const lp = (
     apiVersion: 'livepatch.io/v1alpha1',
     kind: 'LivePatch',
     metadata: { name: 'cve-1' },
+
+    // spec.rollout as the API server defaults it.
     spec: { patchName: 'livepatch_cve_1', kernels: [], rollout: {} },
     status: {
       phase: 'Progressing',

@@ -122,7 +122,7 @@ export interface RolloutSpec {
   readonly paused: boolean;
   /** A maintenance window: new nodes start only while it is open, as with kured (rebootDays, startTime, endTime, timeZone) and system-upgrade-controller's spec.window. A node already in flight when it closes finishes, and its bake goes on; rollbacks, stall reversals, Disabled and deletion are never held. While it is closed and no node is in flight the phase is Waiting (reason OutsideWindow) and the Progressing and Reconciling conditions say when it opens next; status.window has the times. Absent: nodes start at any time. */
   readonly window?: MaintenanceWindow;
-  /** Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec change it is a new generation, which the controller rolls out afresh; a new attempt also ends an abort (the livepatch.io/abort annotation names the attempt it stops). */
+  /** Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec change it is a new generation, which the controller rolls out afresh; a new attempt also ends an abort (the livepatch.io/abort annotation names the attempt it stops) and leaves a promotion (livepatch.io/promote) behind: its steps apply again. */
   readonly attempt?: number;
 }
 
@@ -132,11 +132,11 @@ export interface RolloutStep {
   readonly nodes?: number;
   /** Grow the patched set to this percentage of targeted nodes (rounded up), NotReady and silent ones included. */
   readonly percent?: number;
-  /** Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed. */
+  /** Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed. `kubectl livepatch promote` ends either kind at once, that pause step only (or, with --full, every remaining step). */
   readonly pause?: PauseStep;
 }
 
-/** Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed. */
+/** Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed. `kubectl livepatch promote` ends either kind at once, that pause step only (or, with --full, every remaining step). */
 export interface PauseStep {
   /** How long to hold. A duration such as "90s", "5m" or "1h30m" (units h, m, s, ms). */
   readonly duration?: Duration;
@@ -186,6 +186,8 @@ export interface LivePatchStatus {
   readonly currentStepStartTime?: string;
   /** spec.rollout.paused when the current pause step began; changing it resumes. */
   readonly pausedAtStepStart?: boolean;
+  /** The last promotion the controller acted on (`kubectl livepatch promote`, the livepatch.io/promote annotation): which attempt, which pause step it ended or that it skipped every remaining step, who asked and when. A Promoted Event says the same. */
+  readonly promotion?: Promotion;
   /** Nodes that failed the health gate while baking, this generation (at most 256 listed). They count as failed; an edit of the LivePatch clears them. */
   readonly unhealthyNodes?: ReadonlyArray<UnhealthyNode>;
   /** Progress per kernel release (at most 256 listed: the releases with the most targeted nodes). */
@@ -225,6 +227,20 @@ export interface NodeCounts {
   readonly notApplicable?: number;
   /** Targeted nodes that are NotReady or whose agent is absent or stopped reporting (90 s). One that last reported the patch running counts as running it; any other keeps the LivePatch from Complete (Complete condition False, reason NodesUnreachable, naming the first few). */
   readonly unknown?: number;
+}
+
+/** The last promotion the controller acted on (`kubectl livepatch promote`, the livepatch.io/promote annotation): which attempt, which pause step it ended or that it skipped every remaining step, who asked and when. A Promoted Event says the same. */
+export interface Promotion {
+  /** The spec.rollout.attempt it was for. */
+  readonly attempt: number;
+  /** The pause step it ended, 1-based as messages number steps; absent with full. */
+  readonly step?: number;
+  /** Every remaining step was skipped: the rollout goes on to every targeted node. */
+  readonly full?: boolean;
+  /** Who asked (livepatch.io/requested-by), as the API server knew them. */
+  readonly requestedBy?: string;
+  /** When the controller acted on it. */
+  readonly time: string;
 }
 
 /** One node that failed its bake. */

@@ -130,7 +130,9 @@ const step = object(
       },
     ),
     pause: object(
-      'Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed.',
+      'Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed. ' +
+        '`kubectl livepatch promote` ends either kind at once, that pause step only (or, with --full, ' +
+        'every remaining step).',
       {
         duration: duration('How long to hold.', { min: '1s', max: '168h' }),
       },
@@ -258,7 +260,8 @@ const rollout = object(
     attempt: integer(
       'Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec ' +
         'change it is a new generation, which the controller rolls out afresh; a new attempt also ends ' +
-        'an abort (the livepatch.io/abort annotation names the attempt it stops).',
+        'an abort (the livepatch.io/abort annotation names the attempt it stops) and leaves a promotion ' +
+        '(livepatch.io/promote) behind: its steps apply again.',
       { minimum: 0 },
     ),
   },
@@ -369,6 +372,28 @@ const status = object(
     }),
     pausedAtStepStart: boolean(
       'spec.rollout.paused when the current pause step began; changing it resumes.',
+    ),
+    promotion: object(
+      'The last promotion the controller acted on (`kubectl livepatch promote`, the livepatch.io/promote ' +
+        'annotation): which attempt, which pause step it ended or that it skipped every remaining step, ' +
+        'who asked and when. A Promoted Event says the same.',
+      {
+        attempt: integer('The spec.rollout.attempt it was for.', { minimum: 0 }),
+        step: integer(
+          'The pause step it ended, 1-based as messages number steps; absent with full.',
+          {
+            minimum: 1,
+          },
+        ),
+        full: boolean(
+          'Every remaining step was skipped: the rollout goes on to every targeted node.',
+        ),
+        requestedBy: string('Who asked (livepatch.io/requested-by), as the API server knew them.', {
+          maxLength: 256,
+        }),
+        time: string('When the controller acted on it.', { format: 'date-time' }),
+      },
+      { required: ['attempt', 'time'], name: 'Promotion' },
     ),
     unhealthyNodes: array(
       'Nodes that failed the health gate while baking, this generation (at most 256 listed). They count ' +
