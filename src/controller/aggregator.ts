@@ -279,6 +279,7 @@ export function aggregateStatus(
     kernels: kernels(slots),
     stalledNodes: stalled,
     ...(superseders.length ? { supersededBy: superseders } : {}),
+    ...(plan.alertGate ? { alertGate: plan.alertGate } : {}),
     conditions: conditions(
       lp,
       drafts(lp, plan, counts, stalled, failedSummary(slots)),

@@ -28,6 +28,8 @@ const ON_PHASE: Partial<
   }),
   Failed: (_s, plan) => ({ type: 'Warning', reason: plan.reason, message: plan.message }),
   Paused: (_s, plan) => ({ type: 'Normal', reason: 'Paused', message: plan.message }),
+  // Held by a time or a signal (the alert gate): the reason says which, the message until when.
+  Waiting: (_s, plan) => ({ type: 'Normal', reason: plan.reason, message: plan.message }),
   Complete: (s) => ({
     type: 'Normal',
     reason: 'Completed',

@@ -1,6 +1,6 @@
 // Rolling forward: the next nodes in rollout order start into the free slots,
 // up to the current step's goal, unless the rollout is paused, held at a
-// pause step, complete, or stopped by its stall policy. Pure.
+// pause step or by the alert gate, complete, or stopped by its stall policy. Pure.
 import type { NodeName } from '../api/names.js';
 import { listSome } from '../api/listing.js';
 import { refreshEntries, startEntry } from './desired-entries.js';
@@ -150,6 +150,18 @@ export function enableNodes(ctx: PlanContext): Plan {
   // Settled counts baking nodes too: they are started, and the step's goal counts them.
   // Silent nodes count toward the goal but cannot start: room is only for a node that can.
   const room = Math.min(ctx.maxUnavailable - occupied, outcome.goal - settled - inFlight);
+  const gate = ctx.alertGate;
+  if (room > 0 && ctx.targets.some(waitingToStart) && gate?.kind === 'hold') {
+    // Nodes in flight go on (a transition is never left half way); only the next start waits.
+    if (occupied > 0)
+      return {
+        ...b,
+        phase: 'Progressing',
+        reason: 'NodesInFlight',
+        message: `${message}; the alert gate holds the next start: ${gate.message}`,
+      };
+    return { ...b, phase: 'Waiting', reason: gate.reason, message: gate.message };
+  }
   if (room > 0 && ctx.targets.some(waitingToStart))
     return startNodes(ctx, outcome.step, room, message);
   return { ...b, phase: 'Progressing', reason: 'NodesInFlight', message };

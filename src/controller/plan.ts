@@ -2,12 +2,14 @@
 // reads to decide it (PlanContext): the shared vocabulary of planner.ts,
 // enable-nodes.ts, unpatch-nodes.ts and the modules they use.
 import type {
+  AlertGateStatus,
   DesiredPatch,
   LivePatch,
   LivePatchPhase,
   UnhealthyNode,
 } from '../api/generated/types.js';
 import type { NodeName } from '../api/names.js';
+import type { GateVerdict } from './alert-gate.js';
 import type { NodeSlot, Progress, TargetSlot } from './targets.js';
 
 export interface StepState {
@@ -35,6 +37,8 @@ export interface Plan {
   readonly releaseFinalizer: boolean;
   /** This pass starts a new generation after RolledBack or Failed: a fresh attempt, announced by an Event. */
   readonly retry?: Retry;
+  /** The alert gate's verdict, while it is consulted (rolling forward, not Complete). */
+  readonly alertGate?: AlertGateStatus;
 }
 
 export interface Retry {
@@ -59,6 +63,8 @@ export interface PlanContext {
   readonly sameGeneration: boolean;
   readonly maxUnavailable: number;
   readonly unhealthy: readonly UnhealthyNode[];
+  /** The alert gate's verdict on the source's last reading; absent when the LivePatch is not gated. */
+  readonly alertGate?: GateVerdict;
 }
 
 /** The parts of a Plan every outcome shares, before its phase and message. */

@@ -20,8 +20,12 @@
 //   rollout is not Complete while one of them is not known to run the patch
 //   (reason NodesUnreachable). Deleting the Node lets it go.
 // - The health gate: a baking node whose Node turns NotReady, whose agent
-//   stops reporting, or whose kernel gains a damage taint fails; it counts
-//   against failureBudget like a stalled one.
+//   stops reporting, whose kernel gains a damage taint, or that a firing
+//   alert of the alert gate names fails; it counts against failureBudget like
+//   a stalled one.
+// - The alert gate (alert-gate.ts): while it holds (matching alerts fire, the
+//   source cannot be read, or no source is configured), no new node starts;
+//   nodes in flight finish. It never holds a rollback, disabling or deletion.
 // - Steps grow the patched set to a count or percentage; a pause step holds
 //   for its duration, or until spec.rollout.paused changes. After the last step
 //   the rollout continues to every targeted node.
@@ -43,6 +47,7 @@
 import type { LivePatch, UnhealthyNode } from '../api/generated/types.js';
 import { scaleIntOrPercent } from '../api/quantities.js';
 import { abortAnnotation, requestedBy } from '../api/steering.js';
+import type { GateVerdict } from './alert-gate.js';
 import { enableNodes } from './enable-nodes.js';
 import { planBase, type Plan, type PlanContext, type Retry } from './plan.js';
 import { initialStep } from './rollout-steps.js';
@@ -81,6 +86,7 @@ export function planRollout(
   now: number,
   patchNameOwner?: string,
   seriesSequenceOwner?: string,
+  alertGate?: GateVerdict,
 ): Plan {
   const generation = lp.metadata.generation ?? 1;
   const targets = slots.filter((s): s is TargetSlot => s.kind === 'target');
@@ -95,6 +101,7 @@ export function planRollout(
     sameGeneration: lp.status?.observedGeneration === generation,
     maxUnavailable: scaleIntOrPercent(lp.spec.rollout.maxUnavailable, targeted),
     unhealthy: unhealthyNodes(lp, slots),
+    ...(alertGate ? { alertGate } : {}),
   };
   if (lp.metadata.deletionTimestamp) return unpatchNodes(ctx, { kind: 'delete' });
   if (patchNameOwner) {
@@ -121,9 +128,17 @@ export function planRollout(
   const phase = lp.status?.phase;
   if (ctx.sameGeneration && (phase === 'RollingBack' || phase === 'RolledBack'))
     return unpatchNodes(ctx, { kind: 'rollback' });
-  const plan = enableNodes(ctx);
+  const plan = withGate(ctx, enableNodes(ctx));
   const retry = freshAttempt(ctx);
   return retry ? { ...plan, retry } : plan;
+}
+
+/** Phases of a rollout going forward that may still start nodes: the gate's verdict is shown with them. */
+const GATED_PHASES = new Set<Plan['phase']>(['Progressing', 'Paused', 'Waiting']);
+
+function withGate(ctx: PlanContext, plan: Plan): Plan {
+  if (!ctx.alertGate || !GATED_PHASES.has(plan.phase)) return plan;
+  return { ...plan, alertGate: ctx.alertGate.status };
 }
 
 /** A new generation after RolledBack or Failed is a fresh attempt, whether `kubectl livepatch retry` or an edit made it. */

@@ -10,6 +10,9 @@ import { onApiRequest } from '../kube/requests.js';
 import { serveEndpoints } from '../observability/endpoints.js';
 import { nodeEssentials, PATHS, withoutManagedFields, type NodeObject } from '../kube/resources.js';
 import type { Logger } from '../log.js';
+import type { AlertGateSpec } from '../api/generated/types.js';
+import type { AlertSourceView } from './alert-gate.js';
+import { AlertSource } from './alert-source.js';
 import { LeaderElector, type LeaderOptions } from './leader.js';
 import { ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
@@ -24,6 +27,13 @@ export interface ControllerOptions {
   readonly port: number;
   /** Called when this replica loses the lease after holding it. */
   readonly onLostLeadership: () => void;
+  /** The alert gate's source; without it a LivePatch that asks for a gate waits (AlertGateNotConfigured). */
+  readonly alertSource?: {
+    readonly url: string;
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
+    readonly defaultGate?: AlertGateSpec;
+  };
 }
 
 export class Controller {
@@ -33,6 +43,7 @@ export class Controller {
   private readonly nodes: Reflector<NodeObject>;
   private readonly queue: WorkQueue;
   private readonly elector: LeaderElector;
+  private readonly alertSource: AlertSource | undefined;
   private server: Server | undefined;
   private stopCountingRequests: (() => void) | undefined;
 
@@ -92,6 +103,26 @@ export class Controller {
       if (leading) enqueueAll();
       else o.onLostLeadership();
     });
+    const source = o.alertSource;
+    this.alertSource = source
+      ? new AlertSource({
+          ...source,
+          log: o.log.child({ component: 'alert-source' }),
+          onChange: enqueueAll,
+          onAnswer: (ok) => {
+            this.metrics.alertSourceUp(ok);
+          },
+        })
+      : undefined;
+    const alerts = (): AlertSourceView =>
+      source && this.alertSource
+        ? {
+            kind: 'source',
+            intervalMs: source.intervalMs,
+            reading: this.alertSource.reading(),
+            ...(source.defaultGate ? { defaultGate: source.defaultGate } : {}),
+          }
+        : { kind: 'none' };
     const reconciler = new Reconciler({
       kc: o.kc,
       livePatches: this.livePatches,
@@ -100,6 +131,7 @@ export class Controller {
       events: new EventRecorder(o.kc, 'livepatch-controller', undefined, o.log),
       metrics: this.metrics,
       isLeader: () => this.elector.isLeader(),
+      alerts,
       log: o.log,
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), o.log, this.metrics);
@@ -124,6 +156,7 @@ export class Controller {
       this.metrics.apiRequest(request);
     });
     for (const r of [this.livePatches, this.livePatchNodes, this.nodes]) r.start();
+    this.alertSource?.start();
     await Promise.all([
       this.livePatches.waitForSync(),
       this.livePatchNodes.waitForSync(),
@@ -137,6 +170,7 @@ export class Controller {
   async stop(): Promise<void> {
     await this.queue.stop();
     await this.elector.stop();
+    this.alertSource?.stop();
     for (const r of [this.livePatches, this.livePatchNodes, this.nodes]) r.stop();
     this.server?.close();
     this.stopCountingRequests?.();
