@@ -27,7 +27,7 @@ The alert gate (docs/change-management.md): gated LivePatches start no node whil
   --alert-source-interval DUR     how often it is asked, once for every LivePatch (default 15s)
   --alert-source-timeout DUR      how long an answer may take (default 5s)
   --alert-gate-default JSON       the gate of every LivePatch without spec.rollout.alertGate, in its shape,
-                                  e.g. '{"matchers":["severity=\"critical\""]}' (default: none)
+                                  e.g. '{"matchers":["severity=\\"critical\\""]}' (default: none)
 `;
 
 /** The alert source from the flags, or why they are wrong. */

@@ -77,6 +77,13 @@ type Matcher = (labels: Readonly<Record<string, string>>) => boolean;
 
 const MATCHER = /^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*$/;
 
+/** Firing alerts by the node they name, which fail that node's bake: none unless the gate holds on alerts. */
+export function namedByAlerts(
+  verdict: GateVerdict | undefined,
+): ReadonlyMap<NodeName, readonly string[]> | undefined {
+  return verdict?.kind === 'hold' ? verdict.byNode : undefined;
+}
+
 /** One `name op "value"` matcher, or why it is not one. */
 export function parseMatcher(text: string): Matcher | string {
   const m = MATCHER.exec(text);
@@ -110,7 +117,7 @@ export function gateSelector(gate: AlertGateSpec): Matcher | string {
 export function gateOf(lp: LivePatch, source: AlertSourceView): AlertGateSpec | undefined {
   const own = lp.spec.rollout.alertGate;
   const gate = own ?? (source.kind === 'source' ? source.defaultGate : undefined);
-  return gate && gate.enabled !== false ? gate : undefined;
+  return gate?.enabled ? gate : undefined;
 }
 
 /** The node an alert names by one of the gate's node labels: "node-1" or "node-1:9100". */
@@ -193,7 +200,7 @@ export function judgeGate(
       `${staleness(source, now)}: ${held} until it answers`,
       r.kind === 'alerts' ? { checkedAt: iso(r.at) } : {},
     );
-  const nodeLabels = gate.nodeLabels ?? DEFAULT_NODE_LABELS;
+  const nodeLabels = gate.nodeLabels;
   const matched = r.alerts
     .filter((a) => a.state === 'firing' && select(a.labels))
     .map((a): MatchedAlert => {
@@ -225,6 +232,24 @@ export function judgeGate(
   );
 }
 
+const isStrings = (x: unknown): x is string[] =>
+  Array.isArray(x) && x.every((s) => typeof s === 'string');
+const isStringMap = (x: unknown): x is Record<string, string> =>
+  typeof x === 'object' &&
+  x !== null &&
+  !Array.isArray(x) &&
+  Object.values(x).every((s) => typeof s === 'string');
+
+/** The fields of a gate read from JSON, with the CRD's defaults, or what is wrong. */
+function gateFields(o: Record<string, unknown>): AlertGateSpec | string {
+  const { enabled = true, matchLabels = {}, matchers = [], nodeLabels = DEFAULT_NODE_LABELS } = o;
+  if (typeof enabled !== 'boolean') return 'enabled must be true or false';
+  if (!isStringMap(matchLabels)) return 'matchLabels must map label names to strings';
+  if (!isStrings(matchers)) return 'matchers must be a list of strings';
+  if (!isStrings(nodeLabels)) return 'nodeLabels must be a list of strings';
+  return { enabled, matchLabels, matchers, nodeLabels };
+}
+
 /**
  * The chart's default gate (flag --alert-gate-default), in the shape of
  * spec.rollout.alertGate, or what is wrong with it. The API server checks a
@@ -243,27 +268,8 @@ export function parseDefaultGate(json: string): AlertGateSpec | string {
     (k) => !['enabled', 'matchLabels', 'matchers', 'nodeLabels'].includes(k),
   );
   if (unknownKey) return `unknown field ${unknownKey} (enabled, matchLabels, matchers, nodeLabels)`;
-  const strings = (x: unknown): x is string[] =>
-    Array.isArray(x) && x.every((s) => typeof s === 'string');
-  const labels = o['matchLabels'] ?? {};
-  if (
-    typeof labels !== 'object' ||
-    labels === null ||
-    Object.values(labels).some((x) => typeof x !== 'string')
-  )
-    return 'matchLabels must map label names to strings';
-  const matchers = o['matchers'] ?? [];
-  const nodeLabels = o['nodeLabels'] ?? DEFAULT_NODE_LABELS;
-  if (!strings(matchers)) return 'matchers must be a list of strings';
-  if (!strings(nodeLabels)) return 'nodeLabels must be a list of strings';
-  if (o['enabled'] !== undefined && typeof o['enabled'] !== 'boolean')
-    return 'enabled must be true or false';
-  const gate: AlertGateSpec = {
-    enabled: o['enabled'] !== false,
-    matchLabels: labels as Record<string, string>,
-    matchers,
-    nodeLabels,
-  };
+  const gate = gateFields(o);
+  if (typeof gate === 'string') return gate;
   const select = gateSelector(gate);
   return typeof select === 'string' ? select : gate;
 }

@@ -29,7 +29,7 @@ export interface BakeFacts {
   /** Why the controller cannot hear the node's agent, if it cannot. */
   readonly agentProblem: string | undefined;
   /** Firing alerts of the alert gate that name this node, by alertname. */
-  readonly alerts?: readonly string[];
+  readonly alerts: readonly string[] | undefined;
   readonly now: number;
 }
 

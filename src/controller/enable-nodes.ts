@@ -151,7 +151,7 @@ export function enableNodes(ctx: PlanContext): Plan {
   // Silent nodes count toward the goal but cannot start: room is only for a node that can.
   const room = Math.min(ctx.maxUnavailable - occupied, outcome.goal - settled - inFlight);
   const gate = ctx.alertGate;
-  if (room > 0 && ctx.targets.some(waitingToStart) && gate?.kind === 'hold') {
+  if (gate?.kind === 'hold' && ctx.targets.some(waitingToStart)) {
     // Nodes in flight go on (a transition is never left half way); only the next start waits.
     if (occupied > 0)
       return {

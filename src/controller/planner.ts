@@ -74,24 +74,27 @@ function unhealthyNodes(lp: LivePatch, slots: readonly NodeSlot[]): UnhealthyNod
 }
 
 /**
- * `patchNameOwner`: an older LivePatch with the same patchName. Nodes know a
- * patch by that name only, so this one must not touch them: it waits, Failed,
- * until the other is gone or this one is deleted. `seriesSequenceOwner`: an
- * older LivePatch with the same series and sequence; the same, until one of
- * them changes its sequence or goes.
+ * What other LivePatches claim. `patchNameOwner`: an older LivePatch with the
+ * same patchName. Nodes know a patch by that name only, so this one must not
+ * touch them: it waits, Failed, until the other is gone or this one is
+ * deleted. `seriesSequenceOwner`: an older LivePatch with the same series and
+ * sequence; the same, until one of them changes its sequence or goes.
  */
-export function planRollout(
+export interface Claims {
+  readonly patchNameOwner?: string;
+  readonly seriesSequenceOwner?: string;
+}
+
+function planContext(
   lp: LivePatch,
   slots: readonly NodeSlot[],
   now: number,
-  patchNameOwner?: string,
-  seriesSequenceOwner?: string,
-  alertGate?: GateVerdict,
-): Plan {
+  alertGate: GateVerdict | undefined,
+): PlanContext {
   const generation = lp.metadata.generation ?? 1;
   const targets = slots.filter((s): s is TargetSlot => s.kind === 'target');
   const targeted = targets.length + slots.filter((s) => s.kind === 'unknown').length;
-  const ctx: PlanContext = {
+  return {
     lp,
     slots,
     targets,
@@ -103,24 +106,43 @@ export function planRollout(
     unhealthy: unhealthyNodes(lp, slots),
     ...(alertGate ? { alertGate } : {}),
   };
-  if (lp.metadata.deletionTimestamp) return unpatchNodes(ctx, { kind: 'delete' });
-  if (patchNameOwner) {
+}
+
+/** Failed while another LivePatch holds this one's patchName or series sequence. */
+function claimedElsewhere(ctx: PlanContext, claims: Claims): Plan | undefined {
+  const lp = ctx.lp;
+  const owner = claims.patchNameOwner;
+  if (owner) {
     return {
       ...planBase(ctx, initialStep(ctx)),
       phase: 'Failed',
       reason: 'PatchNameInUse',
-      message: `LivePatch ${patchNameOwner} already rolls out patchName ${lp.spec.patchName}; nodes know a patch by this name only, so this one does nothing. Give it another patchName (a new LivePatch) or delete ${patchNameOwner}`,
+      message: `LivePatch ${owner} already rolls out patchName ${lp.spec.patchName}; nodes know a patch by this name only, so this one does nothing. Give it another patchName (a new LivePatch) or delete ${owner}`,
     };
   }
   const series = lp.spec.series;
-  if (seriesSequenceOwner && series) {
-    return {
-      ...planBase(ctx, initialStep(ctx)),
-      phase: 'Failed',
-      reason: 'SeriesSequenceInUse',
-      message: `LivePatch ${seriesSequenceOwner} already declares series ${series.name} sequence ${series.sequence}; which of the two builds is newer is not declared, so this one does nothing. Give it another spec.series.sequence, or delete ${seriesSequenceOwner}`,
-    };
-  }
+  const holder = claims.seriesSequenceOwner;
+  if (!holder || !series) return undefined;
+  return {
+    ...planBase(ctx, initialStep(ctx)),
+    phase: 'Failed',
+    reason: 'SeriesSequenceInUse',
+    message: `LivePatch ${holder} already declares series ${series.name} sequence ${series.sequence}; which of the two builds is newer is not declared, so this one does nothing. Give it another spec.series.sequence, or delete ${holder}`,
+  };
+}
+
+/** `alertGate`: the gate's verdict on the alert source's last reading, when the LivePatch is gated. */
+export function planRollout(
+  lp: LivePatch,
+  slots: readonly NodeSlot[],
+  now: number,
+  claims: Claims = {},
+  alertGate?: GateVerdict,
+): Plan {
+  const ctx = planContext(lp, slots, now, alertGate);
+  if (lp.metadata.deletionTimestamp) return unpatchNodes(ctx, { kind: 'delete' });
+  const claimed = claimedElsewhere(ctx, claims);
+  if (claimed) return claimed;
   if (lp.spec.state === 'Disabled') return unpatchNodes(ctx, { kind: 'disable' });
   const abort = abortAnnotation(lp);
   if (abort.kind === 'current')

@@ -24,7 +24,7 @@ import type { KubeObject, Reflector } from '../kube/reflector.js';
 import { isConflict, isNotFound, mergePatch, PATHS, type NodeObject } from '../kube/resources.js';
 import type { Logger } from '../log.js';
 import { aggregateStatus } from './aggregator.js';
-import { judgeGate, type AlertSourceView } from './alert-gate.js';
+import { judgeGate, namedByAlerts, type AlertSourceView, type GateVerdict } from './alert-gate.js';
 import { decisionEvents } from './decision-events.js';
 import { HeartbeatClock } from './heartbeats.js';
 import type { ControllerMetrics } from './metrics.js';
@@ -101,17 +101,14 @@ export class Reconciler {
     const now = Date.now();
     const lpns = this.heartbeats.observe(this.d.livePatchNodes.list(), now);
     this.countAgents(lpns.values(), now);
-    const gate = judgeGate(
-      lp,
-      this.d.alerts?.() ?? NO_SOURCE,
-      (n) => this.d.nodes.get(n) !== undefined,
-      now,
-    );
-    const named = gate?.kind === 'hold' ? gate.byNode : undefined;
-    const slots = classifyNodes(lp, this.nodeFacts(), lpns, now, named);
+    const gate = this.alertGate(lp, now);
+    const slots = classifyNodes(lp, this.nodeFacts(), lpns, now, namedByAlerts(gate));
     const all = this.d.livePatches.list();
-    const owners = [patchNameOwner(lp, all), seriesSequenceOwner(lp, all)] as const;
-    const plan = planRollout(lp, slots, now, ...owners, gate);
+    const claims = {
+      patchNameOwner: patchNameOwner(lp, all),
+      seriesSequenceOwner: seriesSequenceOwner(lp, all),
+    };
+    const plan = planRollout(lp, slots, now, claims, gate);
     const log = this.d.log.child({ livePatch: name });
     const unwritten = await this.writeEntries(lp, plan.writes, log);
     const status = aggregateStatus(lp, slots, plan, now);
@@ -140,6 +137,12 @@ export class Reconciler {
         retry,
       ),
     };
+  }
+
+  /** The alert gate's verdict on this LivePatch, from the source's last reading. */
+  private alertGate(lp: LivePatch, now: number): GateVerdict | undefined {
+    const isNode = (name: string): boolean => this.d.nodes.get(name) !== undefined;
+    return judgeGate(lp, this.d.alerts?.() ?? NO_SOURCE, isNode, now);
   }
 
   /** Agents whose heartbeat this controller saw change within AGENT_STALE_MS, and the rest. */

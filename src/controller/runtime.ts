@@ -36,6 +36,21 @@ export interface ControllerOptions {
   };
 }
 
+/** What the planner reads of the alert source: its settings and its last reading. */
+function alertSourceView(
+  options: ControllerOptions['alertSource'],
+  source: AlertSource | undefined,
+): () => AlertSourceView {
+  if (!options || !source) return () => ({ kind: 'none' });
+  const { intervalMs, defaultGate } = options;
+  return () => ({
+    kind: 'source',
+    intervalMs,
+    reading: source.reading(),
+    ...(defaultGate ? { defaultGate } : {}),
+  });
+}
+
 export class Controller {
   private readonly metrics: ControllerMetrics;
   private readonly livePatches: Reflector<LivePatch>;
@@ -103,26 +118,8 @@ export class Controller {
       if (leading) enqueueAll();
       else o.onLostLeadership();
     });
-    const source = o.alertSource;
-    this.alertSource = source
-      ? new AlertSource({
-          ...source,
-          log: o.log.child({ component: 'alert-source' }),
-          onChange: enqueueAll,
-          onAnswer: (ok) => {
-            this.metrics.alertSourceUp(ok);
-          },
-        })
-      : undefined;
-    const alerts = (): AlertSourceView =>
-      source && this.alertSource
-        ? {
-            kind: 'source',
-            intervalMs: source.intervalMs,
-            reading: this.alertSource.reading(),
-            ...(source.defaultGate ? { defaultGate: source.defaultGate } : {}),
-          }
-        : { kind: 'none' };
+    this.alertSource = o.alertSource && this.newAlertSource(o.alertSource, enqueueAll);
+    const alerts = alertSourceView(o.alertSource, this.alertSource);
     const reconciler = new Reconciler({
       kc: o.kc,
       livePatches: this.livePatches,
@@ -136,6 +133,21 @@ export class Controller {
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), o.log, this.metrics);
     this.metrics.watchQueue(this.queue);
+  }
+
+  /** One poller of the alert source for every LivePatch; a changed answer looks at all of them again. */
+  private newAlertSource(
+    source: NonNullable<ControllerOptions['alertSource']>,
+    enqueueAll: () => void,
+  ): AlertSource {
+    return new AlertSource({
+      ...source,
+      log: this.o.log.child({ component: 'alert-source' }),
+      onChange: enqueueAll,
+      onAnswer: (ok) => {
+        this.metrics.alertSourceUp(ok);
+      },
+    });
   }
 
   /** A worker stuck in one reconcile this long is wedged: let the kubelet restart the pod. */

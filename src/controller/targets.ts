@@ -296,8 +296,8 @@ function classifyNode(
           lpn,
           observed,
           agentProblem: silence,
+          alerts,
           now,
-          ...(alerts ? { alerts } : {}),
         })
       : undefined;
   const unhealthy = bake?.kind === 'unhealthy' ? bake.record : undefined;

@@ -149,7 +149,8 @@ const step = object(
 );
 
 /** One Prometheus label matcher: name, operator, double-quoted value. */
-const ALERT_MATCHER_PATTERN = '^\\s*[a-zA-Z_][a-zA-Z0-9_]*\\s*(=~|!~|!=|=)\\s*"(?:[^"\\\\]|\\\\.)*"\\s*$';
+const ALERT_MATCHER_PATTERN =
+  '^\\s*[a-zA-Z_][a-zA-Z0-9_]*\\s*(=~|!~|!=|=)\\s*"(?:[^"\\\\]|\\\\.)*"\\s*$';
 
 const alertGate = object(
   'Hold the rollout on firing alerts, asked of the Prometheus-compatible API the controller is given ' +
