@@ -27,39 +27,57 @@ The alert gate (docs/change-management.md): gated LivePatches start no node whil
   --alert-source-interval DUR     how often it is asked, once for every LivePatch (default 15s)
   --alert-source-timeout DUR      how long an answer may take (default 5s)
   --alert-gate-default JSON       the gate of every LivePatch without spec.rollout.alertGate, in its shape,
-                                  e.g. '{"matchers":["severity=\\"critical\\""]}' (default: none)
+                                  e.g. '{"matchers":["severity=\\"critical\\""]}' (default: none;
+                                  without a source every LivePatch it gates waits, AlertGateNotConfigured)
 `;
 
-/** The alert source from the flags, or why they are wrong. */
-function alertSource(values: {
-  url: string | undefined;
-  interval: string;
-  timeout: string;
-  gate: string | undefined;
-}): ControllerOptions['alertSource'] | string {
-  if (values.url === undefined || values.url === '')
-    return values.gate ? '--alert-gate-default needs --alert-source-url' : undefined;
-  let url: URL;
+type AlertOptions = Pick<ControllerOptions, 'alertSource' | 'defaultAlertGate'>;
+
+/** The alert source from its flags, or what is wrong with them. */
+function alertSource(
+  url: string,
+  interval: string,
+  timeout: string,
+): NonNullable<ControllerOptions['alertSource']> | string {
+  let parsed: URL;
   try {
-    url = new URL(values.url);
+    parsed = new URL(url);
   } catch {
-    return `--alert-source-url ${values.url} is not a URL`;
+    return `--alert-source-url ${url} is not a URL`;
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    return `--alert-source-url must be http or https, not ${url.protocol}`;
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    return `--alert-source-url must be http or https, not ${parsed.protocol}`;
   let intervalMs: number;
   let timeoutMs: number;
   try {
-    intervalMs = durationMs(values.interval);
-    timeoutMs = durationMs(values.timeout);
+    intervalMs = durationMs(interval);
+    timeoutMs = durationMs(timeout);
   } catch (err) {
     return `--alert-source-interval/--alert-source-timeout: ${(err as Error).message}; give a duration such as 15s`;
   }
   if (intervalMs < 1000 || timeoutMs < 100 || timeoutMs > intervalMs)
     return '--alert-source-interval must be at least 1s, and --alert-source-timeout from 100ms up to the interval';
+  return { url, intervalMs, timeoutMs };
+}
+
+/**
+ * The alert gate's flags. A default gate without a source is allowed: every
+ * LivePatch it gates then waits, saying so (AlertGateNotConfigured).
+ */
+function alertOptions(values: {
+  url: string | undefined;
+  interval: string;
+  timeout: string;
+  gate: string | undefined;
+}): AlertOptions | string {
+  const source = values.url ? alertSource(values.url, values.interval, values.timeout) : undefined;
+  if (typeof source === 'string') return source;
   const defaultGate = values.gate ? parseDefaultGate(values.gate) : undefined;
   if (typeof defaultGate === 'string') return `--alert-gate-default: ${defaultGate}`;
-  return { url: values.url, intervalMs, timeoutMs, ...(defaultGate ? { defaultGate } : {}) };
+  return {
+    ...(source ? { alertSource: source } : {}),
+    ...(defaultGate ? { defaultAlertGate: defaultGate } : {}),
+  };
 }
 
 export async function runController(args: string[]): Promise<number> {
@@ -82,14 +100,14 @@ export async function runController(args: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const source = alertSource({
+  const alerts = alertOptions({
     url: values['alert-source-url'],
     interval: values['alert-source-interval'],
     timeout: values['alert-source-timeout'],
     gate: values['alert-gate-default'],
   });
-  if (typeof source === 'string') {
-    process.stderr.write(`livepatch-operator controller: ${source}\n`);
+  if (typeof alerts === 'string') {
+    process.stderr.write(`livepatch-operator controller: ${alerts}\n`);
     return 2;
   }
   const log = createLogger({ component: 'controller' });
@@ -109,7 +127,7 @@ export async function runController(args: string[]): Promise<number> {
       name: values['lease-name'],
       identity,
     },
-    ...(source ? { alertSource: source } : {}),
+    ...alerts,
     onLostLeadership: () => {
       log.error('lost the leader lease; exiting so a fresh replica can take over', { identity });
       lostLeadership();

@@ -36,16 +36,16 @@ export type AlertReading =
       readonly lastGood?: number;
     };
 
-/** What the controller knows of its alert source: none, or its interval and last reading. */
-export type AlertSourceView =
+/**
+ * What the controller knows of its alert source: none, or its interval and
+ * last reading; and the gate of a LivePatch without spec.rollout.alertGate
+ * (the chart's default), if any. A default without a source holds every
+ * LivePatch it gates, as a gate asked of a controller without one does.
+ */
+export type AlertSourceView = { readonly defaultGate?: AlertGateSpec } & (
   | { readonly kind: 'none' }
-  | {
-      readonly kind: 'source';
-      readonly intervalMs: number;
-      readonly reading: AlertReading;
-      /** The gate of a LivePatch without spec.rollout.alertGate (the chart's default), if any. */
-      readonly defaultGate?: AlertGateSpec;
-    };
+  | { readonly kind: 'source'; readonly intervalMs: number; readonly reading: AlertReading }
+);
 
 /** A reading older than this many intervals is no reading: the poller must have stopped. */
 export const STALE_INTERVALS = 3;
@@ -116,7 +116,7 @@ export function gateSelector(gate: AlertGateSpec): Matcher | string {
 /** The gate that applies to a LivePatch: its own, else the chart's default; undefined when ungated. */
 export function gateOf(lp: LivePatch, source: AlertSourceView): AlertGateSpec | undefined {
   const own = lp.spec.rollout.alertGate;
-  const gate = own ?? (source.kind === 'source' ? source.defaultGate : undefined);
+  const gate = own ?? source.defaultGate;
   return gate?.enabled ? gate : undefined;
 }
 
@@ -187,7 +187,7 @@ export function judgeGate(
     return hold(
       'AlertGateNotConfigured',
       'NotConfigured',
-      `spec.rollout.alertGate asks for an alert gate, but the controller has no alert source (the chart value alertGate.url, flag --alert-source-url): ${held}`,
+      `${lp.spec.rollout.alertGate ? 'spec.rollout.alertGate asks for' : "the chart's default gate (alertGate.default) sets"} an alert gate, but the controller has no alert source (the chart value alertGate.url, flag --alert-source-url): ${held}`,
     );
   const select = gateSelector(gate);
   if (typeof select === 'string')

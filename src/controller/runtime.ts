@@ -32,23 +32,20 @@ export interface ControllerOptions {
     readonly url: string;
     readonly intervalMs: number;
     readonly timeoutMs: number;
-    readonly defaultGate?: AlertGateSpec;
   };
+  /** The gate of every LivePatch without spec.rollout.alertGate. */
+  readonly defaultAlertGate?: AlertGateSpec;
 }
 
 /** What the planner reads of the alert source: its settings and its last reading. */
 function alertSourceView(
-  options: ControllerOptions['alertSource'],
+  o: ControllerOptions,
   source: AlertSource | undefined,
 ): () => AlertSourceView {
-  if (!options || !source) return () => ({ kind: 'none' });
-  const { intervalMs, defaultGate } = options;
-  return () => ({
-    kind: 'source',
-    intervalMs,
-    reading: source.reading(),
-    ...(defaultGate ? { defaultGate } : {}),
-  });
+  const defaultGate = o.defaultAlertGate ? { defaultGate: o.defaultAlertGate } : {};
+  const intervalMs = o.alertSource?.intervalMs;
+  if (!source || intervalMs === undefined) return () => ({ kind: 'none', ...defaultGate });
+  return () => ({ kind: 'source', intervalMs, reading: source.reading(), ...defaultGate });
 }
 
 export class Controller {
@@ -119,7 +116,7 @@ export class Controller {
       else o.onLostLeadership();
     });
     this.alertSource = o.alertSource && this.newAlertSource(o.alertSource, enqueueAll);
-    const alerts = alertSourceView(o.alertSource, this.alertSource);
+    const alerts = alertSourceView(o, this.alertSource);
     const reconciler = new Reconciler({
       kc: o.kc,
       livePatches: this.livePatches,

@@ -153,6 +153,14 @@ describe("the gate's verdict", () => {
     expect(v?.kind === 'hold' && v.message).toContain('--alert-source-url');
   });
 
+  test("the chart's default gate without a source holds every LivePatch it gates, and says so", () => {
+    const v = judgeGate(livePatch(), { kind: 'none', defaultGate: gate() }, anyNode, T0);
+    expect(v).toMatchObject({ kind: 'hold', reason: 'AlertGateNotConfigured' });
+    expect(v?.kind === 'hold' && v.message).toContain(
+      "the chart's default gate (alertGate.default)",
+    );
+  });
+
   test('an unreachable source holds, with its error and since when', () => {
     const v = judgeGate(
       lp,
