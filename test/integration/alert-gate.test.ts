@@ -109,7 +109,10 @@ describe('the alert gate on a real Prometheus', () => {
     await waitUntil(
       'Prometheus to fire MaintenanceBlocker',
       promAlerts,
-      (a) => stateOf(a, 'MaintenanceBlocker') === 'firing' && stateOf(a, 'SlowBurn') === 'pending',
+      (a) =>
+        stateOf(a, 'MaintenanceBlocker') === 'firing' &&
+        stateOf(a, 'SlowBurn') === 'pending' &&
+        stateOf(a, 'Noise') === 'firing',
       30_000,
     );
     controller = await cluster().startController('gate-controller', 0, [
