@@ -11,7 +11,7 @@ import { createLogger } from '../../src/log.js';
 import { startPrometheus, type PrometheusServer } from '../../lab/readers/prometheus-server.js';
 import { waitUntil } from '../../lab/wait.js';
 import type { Running } from '../../lab/operator-process.js';
-import { kubectlJson, kubectlOk } from '../support/kubectl.js';
+import { kubectl, kubectlJson, kubectlOk } from '../support/kubectl.js';
 import { applyLivePatch, eventsFor, getLivePatch, nodeReports } from '../support/livepatches.js';
 import { useOwnCluster } from '../support/own-cluster.js';
 
@@ -214,5 +214,21 @@ describe('the alert gate on a real Prometheus', () => {
     });
     expect(unconfigured.status?.alertGate?.message).toContain('--alert-source-url');
     expect(await started('blind')).toEqual([]);
+  });
+
+  test('the API server refuses a matcher Prometheus would not read, naming the field', async () => {
+    const manifest = {
+      apiVersion: 'livepatch.io/v1alpha1',
+      kind: 'LivePatch',
+      metadata: { name: 'bad-matcher' },
+      spec: {
+        patchName: 'livepatch_bad_matcher',
+        kernels: [{ release: KERNEL, module: { hostPath: '/x.ko', sha256: 'a'.repeat(64) } }],
+        rollout: { alertGate: { matchers: ['severity=critical'] } },
+      },
+    };
+    const r = await kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('spec.rollout.alertGate.matchers[0]');
   });
 });
