@@ -21,6 +21,8 @@ export interface GoBuild {
   readonly ldflags: (goMod: string) => string;
   /** Package paths to build; each command lands under its last path element. */
   readonly packages: readonly string[];
+  /** Build tags, e.g. to leave optional plugins out of a large command. */
+  readonly tags?: readonly string[];
 }
 
 export async function isExecutable(path: string): Promise<boolean> {
@@ -76,7 +78,16 @@ export async function ensureGoBuild(
       });
       await runCommand(
         'go',
-        ['build', '-trimpath', '-ldflags', b.ldflags(goMod), '-o', `${tmp}/`, ...pkgs],
+        [
+          'build',
+          '-trimpath',
+          ...(b.tags?.length ? ['-tags', b.tags.join(',')] : []),
+          '-ldflags',
+          b.ldflags(goMod),
+          '-o',
+          `${tmp}/`,
+          ...pkgs,
+        ],
         {
           cwd: b.moduleDir,
           onStderr: (text) => {

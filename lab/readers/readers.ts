@@ -39,14 +39,35 @@ const READERS_BUILD: GoBuild = {
       'readers',
       `cli-utils-${pinned(goMod, 'sigs.k8s.io/cli-utils')}-prometheus-${pinned(goMod, PROMETHEUS)}`,
     ),
-  // promtool --version names the release its module version stands for (v0.316.0 is 3.16.0).
-  ldflags: (goMod) => {
-    const [, minor = '0', patch = '0'] = /^v0\.(\d+)\.(\d+)/.exec(pinned(goMod, PROMETHEUS)) ?? [];
-    const release = `${minor.slice(0, -2) || '0'}.${String(Number(minor.slice(-2)))}.${patch}`;
-    return `-s -w -X github.com/prometheus/common/version.Version=${release}`;
-  },
+  ldflags: prometheusLdflags,
   packages: ['./kstatus', './argohealth', `${PROMETHEUS}/cmd/promtool`],
 };
+
+/** `--version` names the release its module version stands for (v0.316.0 is 3.16.0). */
+function prometheusLdflags(goMod: string): string {
+  const [, minor = '0', patch = '0'] = /^v0\.(\d+)\.(\d+)/.exec(pinned(goMod, PROMETHEUS)) ?? [];
+  const release = `${minor.slice(0, -2) || '0'}.${String(Number(minor.slice(-2)))}.${patch}`;
+  return `-s -w -X github.com/prometheus/common/version.Version=${release}`;
+}
+
+// The Prometheus server itself, from the same pinned module as promtool, for the
+// alert gate's test. Its own build (and cache folder) because of the tag:
+// remove_all_sd leaves out the cloud service discoveries (a third of its
+// packages), keeping file and HTTP discovery, which is all a test needs.
+const PROMETHEUS_BUILD: GoBuild = {
+  moduleDir: READERS_BUILD.moduleDir,
+  files: ['go.mod', 'go.sum'],
+  cacheName: (goMod) => join('readers', `prometheus-${pinned(goMod, PROMETHEUS)}-remove_all_sd`),
+  ldflags: prometheusLdflags,
+  packages: [`${PROMETHEUS}/cmd/prometheus`],
+  tags: ['remove_all_sd'],
+};
+
+/** The path of the built `prometheus` server, building it on first use. */
+export async function ensurePrometheus(log: Logger): Promise<string> {
+  const { dir } = await ensureGoBuild(PROMETHEUS_BUILD, log);
+  return join(dir, 'prometheus');
+}
 
 export async function ensureReaders(log: Logger): Promise<Readers> {
   const { dir } = await ensureGoBuild(READERS_BUILD, log);

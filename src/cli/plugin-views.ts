@@ -143,6 +143,14 @@ function windowNote(lp: LivePatch): string[] {
   ];
 }
 
+/** The alert gate's verdict, when the LivePatch is gated: what holds the next start, or that nothing does. */
+function alertGateNote(lp: LivePatch): string[] {
+  const gate = lp.status?.alertGate;
+  if (!gate) return [];
+  const checked = gate.checkedAt ? ` (alerts read ${gate.checkedAt})` : '';
+  return [`  alert gate: ${gate.state}: ${gate.message}${checked}`];
+}
+
 /** The status page of one LivePatch, from the LivePatch and the nodes' own reports. */
 export function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): string {
   const name = lp.metadata.name ?? '';
@@ -158,6 +166,7 @@ export function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): st
     ...promotionLine(lp),
     ...promoteNote(lp),
     ...supersededNote(lp),
+    ...alertGateNote(lp),
     ...abortNote(lp),
   ];
   const rows = nodes.map((n) => nodeRow(n, name)).filter((r): r is string[] => r !== undefined);

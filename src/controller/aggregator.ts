@@ -296,6 +296,8 @@ export function aggregateStatus(
     stalledNodes: stalled,
     ...(superseders.length ? { supersededBy: superseders } : {}),
     ...(plan.window ? { window: plan.window } : {}),
+
+    ...(plan.alertGate ? { alertGate: plan.alertGate } : {}),
     conditions: conditions(
       lp,
       drafts(lp, plan, counts, stalled, failedSummary(slots)),

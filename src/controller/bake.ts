@@ -1,8 +1,9 @@
 // The health gate of one node's bake, as a pure function. A node that has
 // reached Patched stays in flight until its agent reports that it stayed
 // Patched for bakeTime (taintAfterBake on its entry). While it bakes it fails
-// if its Node turns NotReady, its agent stops reporting, or its kernel gains a
-// damage taint flag that it did not have before the load. Failures the API
+// if its Node turns NotReady, its agent stops reporting, a firing alert of the
+// alert gate names it (alert-gate.ts), or its kernel gains a damage taint flag
+// that it did not have before the load. Failures the API
 // cannot show again later (a node that came back) are kept in
 // LivePatch.status.unhealthyNodes; a taint never clears until reboot, so the
 // node's own report proves that one on every pass.
@@ -27,6 +28,8 @@ export interface BakeFacts {
   readonly observed: ObservedPatch | undefined;
   /** Why the controller cannot hear the node's agent, if it cannot. */
   readonly agentProblem: string | undefined;
+  /** Firing alerts of the alert gate that name this node, by alertname. */
+  readonly alerts: readonly string[] | undefined;
   readonly now: number;
 }
 
@@ -88,6 +91,12 @@ export function judgeBake(f: BakeFacts): Bake | undefined {
       f,
       'AgentSilent',
       `node ${f.node.name} stopped reporting while baking the patch (${f.agentProblem}); check the node and its agent, then ${RETRY}`,
+    );
+  if (f.alerts?.length)
+    return record(
+      f,
+      'AlertFiring',
+      `alert ${f.alerts.join(', ')} fired for node ${f.node.name} while it baked the patch; see what the alert says, then ${RETRY}`,
     );
   return tainted(f, f.lpn?.status?.kernelTainted) ?? { kind: 'baking' };
 }

@@ -143,8 +143,8 @@ function unreachableEvent(
 
 /**
  * One Event when the rollout comes to wait, and when what holds it changes
- * (the window closed, then its time zone was edited into one the controller
- * does not know): what holds it and until when. Decided from the stored
+ * (the window closed, then the alert gate held, or the window's time zone was
+ * edited into one the controller does not know): what holds it and until when. Decided from the stored
  * status, so a new leader does not repeat it. A window the controller cannot
  * read is for a person to fix: a Warning.
  */

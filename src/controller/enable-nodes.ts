@@ -1,13 +1,14 @@
 // Rolling forward: the next nodes in rollout order start into the free slots,
 // up to the current step's goal, unless the rollout is paused, held at a
-// pause step, outside its maintenance window, complete, or stopped by its
-// stall policy. Pure.
+// pause step, outside its maintenance window or by the alert gate, complete,
+// or stopped by its stall policy. Pure.
 //
 // What holds, in order: the stall policy (a rollback is never held), an
 // invalid window (a spec error to fix), spec.rollout.paused, a pause step,
-// then a closed window. A window only holds starts: nodes in flight finish
-// and bake, and once every node has settled the rollout is Complete whether
-// the window is open or not (a node that joins or reboots later waits for it).
+// then a closed window, then the alert gate. A window or the gate only holds
+// starts: nodes in flight finish and bake, and once every node has settled
+// the rollout is Complete whether the window is open or not (a node that
+// joins or reboots later waits for it).
 import type { LivePatchPhase } from '../api/generated/types.js';
 import type { NodeName } from '../api/names.js';
 import { listSome } from '../api/listing.js';
@@ -196,6 +197,29 @@ function forward(ctx: PlanContext): Plan {
   return outcome.promoted ? { ...plan, promoted: outcome.promoted } : plan;
 }
 
+/** The window or the alert gate holds the next start; undefined when neither does. */
+function heldStart(
+  ctx: PlanContext,
+  b: PlanBase,
+  occupied: number,
+  message: string,
+): Plan | undefined {
+  const held =
+    ctx.window?.kind === 'closed' ? closedWindow(ctx, b, ctx.window, occupied, message) : undefined;
+  if (held) return held;
+  const gate = ctx.alertGate;
+  if (gate?.kind !== 'hold' || !ctx.targets.some(waitingToStart)) return undefined;
+  // Nodes in flight go on (a transition is never left half way); only the next start waits.
+  if (occupied > 0)
+    return {
+      ...b,
+      phase: 'Progressing',
+      reason: 'NodesInFlight',
+      message: `${message}; the alert gate holds the next start: ${gate.message}`,
+    };
+  return { ...b, phase: 'Waiting', reason: gate.reason, message: gate.message };
+}
+
 interface Counts {
   readonly settledTargets: number;
   readonly settled: number;
@@ -243,8 +267,7 @@ function rollForward(ctx: PlanContext, outcome: StepOutcome, counts: Counts): Pl
   // Settled counts baking nodes too: they are started, and the step's goal counts them.
   // Silent nodes count toward the goal but cannot start: room is only for a node that can.
   const room = Math.min(ctx.maxUnavailable - occupied, outcome.goal - settled - inFlight);
-  const held =
-    ctx.window?.kind === 'closed' ? closedWindow(ctx, b, ctx.window, occupied, message) : undefined;
+  const held = heldStart(ctx, b, occupied, message);
   if (held) return held;
   if (room > 0 && ctx.targets.some(waitingToStart))
     return startNodes(ctx, outcome.step, room, message);

@@ -166,6 +166,11 @@ export class ControllerMetrics implements QueueObserver {
       registers: [this.registry],
     }),
   };
+  private readonly alertSource = new Gauge({
+    name: 'livepatch_alert_source_up',
+    help: "1 when the alert gate's source gave alerts at its last ask, 0 when it failed; absent without a source",
+    registers: [this.registry],
+  });
   private readonly latency = new Histogram({
     name: 'livepatch_reconcile_duration_seconds',
     help: 'Time to reconcile one LivePatch',
@@ -268,6 +273,10 @@ export class ControllerMetrics implements QueueObserver {
     this.infos.delete(livePatch);
     for (const state of STATES) this.nodes.remove({ livepatch: livePatch, state });
     for (const counter of Object.values(this.counters)) counter.remove({ livepatch: livePatch });
+  }
+
+  alertSourceUp(up: boolean): void {
+    this.alertSource.set(up ? 1 : 0);
   }
 
   nodesStarted(livePatch: string, count: number): void {

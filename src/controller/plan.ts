@@ -2,6 +2,7 @@
 // reads to decide it (PlanContext): the shared vocabulary of planner.ts,
 // enable-nodes.ts, unpatch-nodes.ts and the modules they use.
 import type {
+  AlertGateStatus,
   DesiredPatch,
   LivePatch,
   LivePatchPhase,
@@ -10,6 +11,8 @@ import type {
 } from '../api/generated/types.js';
 import type { NodeName } from '../api/names.js';
 import type { WindowReading } from './maintenance-window.js';
+
+import type { GateVerdict } from './alert-gate.js';
 import type { NodeSlot, Progress, TargetSlot } from './targets.js';
 
 export interface StepState {
@@ -42,6 +45,9 @@ export interface Plan {
 
   /** This pass ended a pause step, or skipped every remaining step, as livepatch.io/promote asked. */
   readonly promoted?: Promoted;
+
+  /** The alert gate's verdict, while it is consulted (rolling forward, not Complete). */
+  readonly alertGate?: AlertGateStatus;
 }
 
 /** A promotion acted on: one pause step (1-based, as messages number them) or every remaining step. */
@@ -73,6 +79,9 @@ export interface PlanContext {
   readonly unhealthy: readonly UnhealthyNode[];
   /** spec.rollout.window read at `now`; undefined without a window. */
   readonly window: WindowReading | undefined;
+
+  /** The alert gate's verdict on the source's last reading; absent when the LivePatch is not gated. */
+  readonly alertGate?: GateVerdict;
 }
 
 /** The parts of a Plan every outcome shares, before its phase and message. */

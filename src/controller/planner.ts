@@ -20,8 +20,12 @@
 //   rollout is not Complete while one of them is not known to run the patch
 //   (reason NodesUnreachable). Deleting the Node lets it go.
 // - The health gate: a baking node whose Node turns NotReady, whose agent
-//   stops reporting, or whose kernel gains a damage taint fails; it counts
-//   against failureBudget like a stalled one.
+//   stops reporting, whose kernel gains a damage taint, or that a firing
+//   alert of the alert gate names fails; it counts against failureBudget like
+//   a stalled one.
+// - The alert gate (alert-gate.ts): while it holds (matching alerts fire, the
+//   source cannot be read, or no source is configured), no new node starts;
+//   nodes in flight finish. It never holds a rollback, disabling or deletion.
 // - Steps grow the patched set to a count or percentage; a pause step holds
 //   for its duration, or until spec.rollout.paused changes. After the last step
 //   the rollout continues to every targeted node.
@@ -50,6 +54,7 @@
 import type { LivePatch, UnhealthyNode } from '../api/generated/types.js';
 import { scaleIntOrPercent } from '../api/quantities.js';
 import { abortAnnotation, requestedBy } from '../api/steering.js';
+import type { GateVerdict } from './alert-gate.js';
 import { enableNodes } from './enable-nodes.js';
 import { readWindow, type WindowReading } from './maintenance-window.js';
 import { planBase, type Plan, type PlanContext, type Retry } from './plan.js';
@@ -80,23 +85,27 @@ const windowOf = (lp: LivePatch, now: number): WindowReading | undefined =>
   lp.spec.rollout.window && readWindow(lp.spec.rollout.window, now);
 
 /**
- * `patchNameOwner`: an older LivePatch with the same patchName. Nodes know a
- * patch by that name only, so this one must not touch them: it waits, Failed,
- * until the other is gone or this one is deleted. `seriesSequenceOwner`: an
- * older LivePatch with the same series and sequence; the same, until one of
- * them changes its sequence or goes.
+ * What other LivePatches claim. `patchNameOwner`: an older LivePatch with the
+ * same patchName. Nodes know a patch by that name only, so this one must not
+ * touch them: it waits, Failed, until the other is gone or this one is
+ * deleted. `seriesSequenceOwner`: an older LivePatch with the same series and
+ * sequence; the same, until one of them changes its sequence or goes.
  */
-export function planRollout(
+export interface Claims {
+  readonly patchNameOwner?: string;
+  readonly seriesSequenceOwner?: string;
+}
+
+function planContext(
   lp: LivePatch,
   slots: readonly NodeSlot[],
   now: number,
-  patchNameOwner?: string,
-  seriesSequenceOwner?: string,
-): Plan {
+  alertGate: GateVerdict | undefined,
+): PlanContext {
   const generation = lp.metadata.generation ?? 1;
   const targets = slots.filter((s): s is TargetSlot => s.kind === 'target');
   const targeted = targets.length + slots.filter((s) => s.kind === 'unknown').length;
-  const ctx: PlanContext = {
+  return {
     lp,
     slots,
     targets,
@@ -107,25 +116,46 @@ export function planRollout(
     maxUnavailable: scaleIntOrPercent(lp.spec.rollout.maxUnavailable, targeted),
     unhealthy: unhealthyNodes(lp, slots),
     window: windowOf(lp, now),
+
+    ...(alertGate ? { alertGate } : {}),
   };
-  if (lp.metadata.deletionTimestamp) return unpatchNodes(ctx, { kind: 'delete' });
-  if (patchNameOwner) {
+}
+
+/** Failed while another LivePatch holds this one's patchName or series sequence. */
+function claimedElsewhere(ctx: PlanContext, claims: Claims): Plan | undefined {
+  const lp = ctx.lp;
+  const owner = claims.patchNameOwner;
+  if (owner) {
     return {
       ...planBase(ctx, initialStep(ctx)),
       phase: 'Failed',
       reason: 'PatchNameInUse',
-      message: `LivePatch ${patchNameOwner} already rolls out patchName ${lp.spec.patchName}; nodes know a patch by this name only, so this one does nothing. Give it another patchName (a new LivePatch) or delete ${patchNameOwner}`,
+      message: `LivePatch ${owner} already rolls out patchName ${lp.spec.patchName}; nodes know a patch by this name only, so this one does nothing. Give it another patchName (a new LivePatch) or delete ${owner}`,
     };
   }
   const series = lp.spec.series;
-  if (seriesSequenceOwner && series) {
-    return {
-      ...planBase(ctx, initialStep(ctx)),
-      phase: 'Failed',
-      reason: 'SeriesSequenceInUse',
-      message: `LivePatch ${seriesSequenceOwner} already declares series ${series.name} sequence ${series.sequence}; which of the two builds is newer is not declared, so this one does nothing. Give it another spec.series.sequence, or delete ${seriesSequenceOwner}`,
-    };
-  }
+  const holder = claims.seriesSequenceOwner;
+  if (!holder || !series) return undefined;
+  return {
+    ...planBase(ctx, initialStep(ctx)),
+    phase: 'Failed',
+    reason: 'SeriesSequenceInUse',
+    message: `LivePatch ${holder} already declares series ${series.name} sequence ${series.sequence}; which of the two builds is newer is not declared, so this one does nothing. Give it another spec.series.sequence, or delete ${holder}`,
+  };
+}
+
+/** `alertGate`: the gate's verdict on the alert source's last reading, when the LivePatch is gated. */
+export function planRollout(
+  lp: LivePatch,
+  slots: readonly NodeSlot[],
+  now: number,
+  claims: Claims = {},
+  alertGate?: GateVerdict,
+): Plan {
+  const ctx = planContext(lp, slots, now, alertGate);
+  if (lp.metadata.deletionTimestamp) return unpatchNodes(ctx, { kind: 'delete' });
+  const claimed = claimedElsewhere(ctx, claims);
+  if (claimed) return claimed;
   if (lp.spec.state === 'Disabled') return unpatchNodes(ctx, { kind: 'disable' });
   const abort = abortAnnotation(lp);
   if (abort.kind === 'current')
@@ -133,9 +163,17 @@ export function planRollout(
   const phase = lp.status?.phase;
   if (ctx.sameGeneration && (phase === 'RollingBack' || phase === 'RolledBack'))
     return unpatchNodes(ctx, { kind: 'rollback' });
-  const plan = enableNodes(ctx);
+  const plan = withGate(ctx, enableNodes(ctx));
   const retry = freshAttempt(ctx);
   return retry ? { ...plan, retry } : plan;
+}
+
+/** Phases of a rollout going forward that may still start nodes: the gate's verdict is shown with them. */
+const GATED_PHASES = new Set<Plan['phase']>(['Progressing', 'Paused', 'Waiting']);
+
+function withGate(ctx: PlanContext, plan: Plan): Plan {
+  if (!ctx.alertGate || !GATED_PHASES.has(plan.phase)) return plan;
+  return { ...plan, alertGate: ctx.alertGate.status };
 }
 
 /** A new generation after RolledBack or Failed is a fresh attempt, whether `kubectl livepatch retry` or an edit made it. */

@@ -24,6 +24,7 @@ import type { KubeObject, Reflector } from '../kube/reflector.js';
 import { isConflict, isNotFound, mergePatch, PATHS, type NodeObject } from '../kube/resources.js';
 import type { Logger } from '../log.js';
 import { aggregateStatus } from './aggregator.js';
+import { judgeGate, namedByAlerts, type AlertSourceView, type GateVerdict } from './alert-gate.js';
 import { decisionEvents } from './decision-events.js';
 import { HeartbeatClock } from './heartbeats.js';
 import type { ControllerMetrics } from './metrics.js';
@@ -45,6 +46,8 @@ export interface ReconcilerDeps {
   readonly events: Pick<EventRecorder, 'record'>;
   readonly metrics: ControllerMetrics;
   readonly isLeader: () => boolean;
+  /** The alert source's last reading, for the alert gate; absent: the controller has no source. */
+  readonly alerts?: () => AlertSourceView;
   readonly log: Logger;
 }
 
@@ -57,6 +60,7 @@ const UNWRITTEN_RETRY_MS = 5000;
 const UNWRITTEN_REMEMBERED = 10_000;
 /** Nodes named in a message; the rest are counted. */
 const LISTED_NODES = 5;
+const NO_SOURCE: AlertSourceView = { kind: 'none' };
 /** Whether a LivePatch is gone from the API server, not just from this replica's cache. */
 type Gone = (livePatch: string) => Promise<boolean>;
 
@@ -97,9 +101,14 @@ export class Reconciler {
     const now = Date.now();
     const lpns = this.heartbeats.observe(this.d.livePatchNodes.list(), now);
     this.countAgents(lpns.values(), now);
-    const slots = classifyNodes(lp, this.nodeFacts(), lpns, now);
+    const gate = this.alertGate(lp, now);
+    const slots = classifyNodes(lp, this.nodeFacts(), lpns, now, namedByAlerts(gate));
     const all = this.d.livePatches.list();
-    const plan = planRollout(lp, slots, now, patchNameOwner(lp, all), seriesSequenceOwner(lp, all));
+    const claims = {
+      patchNameOwner: patchNameOwner(lp, all),
+      seriesSequenceOwner: seriesSequenceOwner(lp, all),
+    };
+    const plan = planRollout(lp, slots, now, claims, gate);
     const log = this.d.log.child({ livePatch: name });
     const unwritten = await this.writeEntries(lp, plan.writes, log);
     const status = aggregateStatus(lp, slots, plan, now);
@@ -128,6 +137,12 @@ export class Reconciler {
         retry,
       ),
     };
+  }
+
+  /** The alert gate's verdict on this LivePatch, from the source's last reading. */
+  private alertGate(lp: LivePatch, now: number): GateVerdict | undefined {
+    const isNode = (name: string): boolean => this.d.nodes.get(name) !== undefined;
+    return judgeGate(lp, this.d.alerts?.() ?? NO_SOURCE, isNode, now);
   }
 
   /** Agents whose heartbeat this controller saw change within AGENT_STALE_MS, and the rest. */
@@ -238,7 +253,13 @@ export class Reconciler {
     if (canonicalJson(status) === canonicalJson(lp.status)) return;
     const name = lp.metadata.name ?? '';
     // Merge patch: keys the new status lacks must be sent as null to go away.
-    const body = { unhealthyNodes: null, supersededBy: null, window: null, ...status };
+    const body = {
+      unhealthyNodes: null,
+      supersededBy: null,
+      window: null,
+      alertGate: null,
+      ...status,
+    };
     this.ensureLeader();
     const written = await mergePatch<LivePatch>(
       this.d.kc,

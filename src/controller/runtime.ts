@@ -10,6 +10,9 @@ import { onApiRequest } from '../kube/requests.js';
 import { serveEndpoints } from '../observability/endpoints.js';
 import { nodeEssentials, PATHS, withoutManagedFields, type NodeObject } from '../kube/resources.js';
 import type { Logger } from '../log.js';
+import type { AlertGateSpec } from '../api/generated/types.js';
+import type { AlertSourceView } from './alert-gate.js';
+import { AlertSource } from './alert-source.js';
 import { LeaderElector, type LeaderOptions } from './leader.js';
 import { ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
@@ -25,6 +28,25 @@ export interface ControllerOptions {
   readonly port: number;
   /** Called when this replica loses the lease after holding it. */
   readonly onLostLeadership: () => void;
+  /** The alert gate's source; without it a LivePatch that asks for a gate waits (AlertGateNotConfigured). */
+  readonly alertSource?: {
+    readonly url: string;
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
+  };
+  /** The gate of every LivePatch without spec.rollout.alertGate. */
+  readonly defaultAlertGate?: AlertGateSpec;
+}
+
+/** What the planner reads of the alert source: its settings and its last reading. */
+function alertSourceView(
+  o: ControllerOptions,
+  source: AlertSource | undefined,
+): () => AlertSourceView {
+  const defaultGate = o.defaultAlertGate ? { defaultGate: o.defaultAlertGate } : {};
+  const intervalMs = o.alertSource?.intervalMs;
+  if (!source || intervalMs === undefined) return () => ({ kind: 'none', ...defaultGate });
+  return () => ({ kind: 'source', intervalMs, reading: source.reading(), ...defaultGate });
 }
 
 export class Controller {
@@ -34,6 +56,7 @@ export class Controller {
   private readonly nodes: Reflector<NodeObject>;
   private readonly queue: WorkQueue;
   private readonly elector: LeaderElector;
+  private readonly alertSource: AlertSource | undefined;
   private server: Server | undefined;
   private stopCountingRequests: (() => void) | undefined;
 
@@ -106,6 +129,8 @@ export class Controller {
       if (leading) enqueueAll();
       else o.onLostLeadership();
     });
+    this.alertSource = o.alertSource && this.newAlertSource(o.alertSource, enqueueAll);
+    const alerts = alertSourceView(o, this.alertSource);
     const reconciler = new Reconciler({
       kc: o.kc,
       livePatches: this.livePatches,
@@ -114,10 +139,26 @@ export class Controller {
       events: new EventRecorder(o.kc, 'livepatch-controller', undefined, o.log),
       metrics: this.metrics,
       isLeader: () => this.elector.isLeader(),
+      alerts,
       log: o.log,
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), o.log, this.metrics);
     this.metrics.watchQueue(this.queue);
+  }
+
+  /** One poller of the alert source for every LivePatch; a changed answer looks at all of them again. */
+  private newAlertSource(
+    source: NonNullable<ControllerOptions['alertSource']>,
+    enqueueAll: () => void,
+  ): AlertSource {
+    return new AlertSource({
+      ...source,
+      log: this.o.log.child({ component: 'alert-source' }),
+      onChange: enqueueAll,
+      onAnswer: (ok) => {
+        this.metrics.alertSourceUp(ok);
+      },
+    });
   }
 
   /** A worker stuck in one reconcile this long is wedged: let the kubelet restart the pod. */
@@ -138,6 +179,7 @@ export class Controller {
       this.metrics.apiRequest(request);
     });
     for (const r of [this.livePatches, this.livePatchNodes, this.nodes]) r.start();
+    this.alertSource?.start();
     await Promise.all([
       this.livePatches.waitForSync(),
       this.livePatchNodes.waitForSync(),
@@ -151,6 +193,7 @@ export class Controller {
   async stop(): Promise<void> {
     await this.queue.stop();
     await this.elector.stop();
+    this.alertSource?.stop();
     for (const r of [this.livePatches, this.livePatchNodes, this.nodes]) r.stop();
     this.server?.close();
     this.stopCountingRequests?.();

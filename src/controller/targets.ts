@@ -248,13 +248,17 @@ function agentProblem(lpn: LivePatchNode | undefined, now: number): string | und
   return undefined;
 }
 
+/** `alerts`: the alert gate's firing alerts by the node they name, which fail a baking node. */
 export function classifyNodes(
   lp: LivePatch,
   nodes: readonly NodeFacts[],
   lpns: ReadonlyMap<string, LivePatchNode>,
   now: number,
+  alerts: ReadonlyMap<NodeName, readonly string[]> = new Map(),
 ): NodeSlot[] {
-  return nodes.flatMap((node) => classifyNode(lp, node, lpns.get(node.name), now) ?? []);
+  return nodes.flatMap(
+    (node) => classifyNode(lp, node, lpns.get(node.name), now, alerts.get(node.name)) ?? [],
+  );
 }
 
 function entriesOf(
@@ -273,6 +277,7 @@ function classifyNode(
   node: NodeFacts,
   lpn: LivePatchNode | undefined,
   now: number,
+  alerts: readonly string[] | undefined,
 ): NodeSlot | undefined {
   const name = lp.metadata.name ?? '';
   const { desired, observed } = entriesOf(lpn, name);
@@ -285,7 +290,15 @@ function classifyNode(
   const silence = agentProblem(lpn, now);
   const bake =
     progress === 'patched'
-      ? judgeBake({ lp, node, lpn, observed, agentProblem: silence, now })
+      ? judgeBake({
+          lp,
+          node,
+          lpn,
+          observed,
+          agentProblem: silence,
+          alerts,
+          now,
+        })
       : undefined;
   const unhealthy = bake?.kind === 'unhealthy' ? bake.record : undefined;
   const problem = node.ready ? silence : 'the node is not Ready';

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ensureHelm } from '../../lab/controlplane/assets.js';
 import { runCommand } from '../../lab/command.js';
+import { parseDefaultGate } from '../../src/controller/alert-gate.js';
 import { createLogger } from '../../src/log.js';
 import { repositoryRoot } from '../../src/paths.js';
 
@@ -177,5 +178,51 @@ describe('ClusterRoles for people', () => {
     ['no roles without rbac.create', ['--set', 'rbac.create=false'], {}],
   ])('%s', async (_what, flags, expected) => {
     expect(await aggregation(...flags)).toEqual(expected);
+  });
+});
+
+describe('the alert gate', () => {
+  /** The controller container's arguments that configure the alert gate. */
+  async function gateArgs(...flags: string[]): Promise<string[]> {
+    const deployment = (await render(...flags)).find(
+      (o) => o.kind === 'Deployment' && o.metadata.name.endsWith('-controller'),
+    ) as unknown as
+      { spec: { template: { spec: { containers: { args: string[] }[] } } } } | undefined;
+    const args = deployment?.spec.template.spec.containers[0]?.args ?? [];
+    return args.filter((a) => a.startsWith('--alert-'));
+  }
+
+  test('by default the controller has no alert source and no default gate', async () => {
+    expect(await gateArgs()).toEqual([]);
+  });
+
+  test('alertGate.url and alertGate.default become the flags the controller reads, the default gate as it parses it', async () => {
+    const args = await gateArgs(
+      '--set',
+      'alertGate.url=http://prometheus-operated.monitoring:9090',
+      '--set',
+      'alertGate.interval=30s',
+      '--set-json',
+      'alertGate.default={"matchers":["severity=~\\"critical|page\\"","alertname!=\\"Watchdog\\""],"nodeLabels":["node"]}',
+    );
+    expect(args.slice(0, 3)).toEqual([
+      '--alert-source-url=http://prometheus-operated.monitoring:9090',
+      '--alert-source-interval=30s',
+      '--alert-source-timeout=5s',
+    ]);
+    const json = args[3]?.replace(/^--alert-gate-default=/, '') ?? '';
+    expect(parseDefaultGate(json)).toEqual({
+      enabled: true,
+      matchLabels: {},
+      matchers: ['severity=~"critical|page"', 'alertname!="Watchdog"'],
+      nodeLabels: ['node'],
+    });
+  });
+
+  test('helm refuses a URL without http(s) and a matcher Prometheus would not read', async () => {
+    await expect(render('--set', 'alertGate.url=prometheus:9090')).rejects.toThrow(/alertGate.url/);
+    await expect(
+      render('--set-json', 'alertGate.default={"matchers":["severity=critical"]}'),
+    ).rejects.toThrow(/alertGate.default.matchers.0/);
   });
 });

@@ -71,6 +71,29 @@ describe('status page', () => {
     expect(page.split('\n')).toContain('  superseded by: cve-2 on 3 nodes, cve-3 on 1 node');
     expect(renderStatus(lp({ targeted: 1, patched: 1 }), [])).not.toContain('superseded');
   });
+
+  test('a gated LivePatch says what the alert gate holds, and when the alerts were read', () => {
+    const page = renderStatus(
+      lp(
+        { targeted: 4, patched: 1 },
+        {
+          phase: 'Waiting',
+          alertGate: {
+            state: 'Firing',
+            firing: 1,
+            alerts: [{ name: 'DiskFull' }],
+            checkedAt: '2026-11-27T10:11:12.000Z',
+            message: '1 matching alert(s) firing: DiskFull; no new node starts until they clear',
+          },
+        },
+      ),
+      [],
+    );
+    expect(page.split('\n')).toContain(
+      '  alert gate: Firing: 1 matching alert(s) firing: DiskFull; no new node starts until they clear (alerts read 2026-11-27T10:11:12.000Z)',
+    );
+    expect(renderStatus(lp({ targeted: 1, patched: 1 }), [])).not.toContain('alert gate');
+  });
 });
 
 describe('status page: the maintenance window', () => {

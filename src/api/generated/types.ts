@@ -124,6 +124,8 @@ export interface RolloutSpec {
   readonly window?: MaintenanceWindow;
   /** Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec change it is a new generation, which the controller rolls out afresh; a new attempt also ends an abort (the livepatch.io/abort annotation names the attempt it stops) and leaves a promotion (livepatch.io/promote) behind: its steps apply again. */
   readonly attempt?: number;
+  /** Hold the rollout on firing alerts, asked of the Prometheus-compatible API the controller is given (its --alert-source-url, the chart value alertGate.url; a LivePatch cannot name one). Before each node starts: any firing alert that matches holds new starts (phase Waiting, reason AlertsFiring, status.alertGate names the alerts); an alert whose node label names a node that is baking fails that node's bake (status.unhealthyNodes, reason AlertFiring, counted against failureBudget). Only firing alerts count, never pending ones. An unreachable or failing source holds new starts (reason AlertSourceUnreachable), and so does a controller without a source (AlertGateNotConfigured): the rollout never proceeds blind. Rollbacks, disabling and deletion are never held. Absent: the chart's default gate, if it sets one. An empty object matches every firing alert. */
+  readonly alertGate?: AlertGateSpec;
 }
 
 /** One rollout step: grow the set of patched nodes to a count or a percentage of the targeted nodes, or pause. Exactly one of nodes, percent or pause. */
@@ -156,6 +158,18 @@ export interface MaintenanceWindow {
 
 /** A day of the week. */
 export type WeekDay = 'sunday' | 'monday' | 'tuesday' | 'wednesday' | 'thursday' | 'friday' | 'saturday' | 'sun' | 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'su' | 'mo' | 'tu' | 'we' | 'th' | 'fr' | 'sa';
+
+/** Hold the rollout on firing alerts, asked of the Prometheus-compatible API the controller is given (its --alert-source-url, the chart value alertGate.url; a LivePatch cannot name one). Before each node starts: any firing alert that matches holds new starts (phase Waiting, reason AlertsFiring, status.alertGate names the alerts); an alert whose node label names a node that is baking fails that node's bake (status.unhealthyNodes, reason AlertFiring, counted against failureBudget). Only firing alerts count, never pending ones. An unreachable or failing source holds new starts (reason AlertSourceUnreachable), and so does a controller without a source (AlertGateNotConfigured): the rollout never proceeds blind. Rollbacks, disabling and deletion are never held. Absent: the chart's default gate, if it sets one. An empty object matches every firing alert. */
+export interface AlertGateSpec {
+  /** false turns the gate off for this LivePatch, the chart's default gate included. */
+  readonly enabled: boolean;
+  /** Labels an alert must have, all of them, with exactly these values. */
+  readonly matchLabels?: Readonly<Record<string, string>>;
+  /** Prometheus label matchers an alert must satisfy, all of them: name="value", name!="value", name=~"regex", name!~"regex" (regexes anchored at both ends, as in PromQL), e.g. severity=~"critical|page" or alertname!="Watchdog". */
+  readonly matchers?: ReadonlyArray<string>;
+  /** Alert labels that name a node: an alert whose value of one of them is a node name, or a node name followed by ":port" (as an instance label often is), is about that node. Defaults to node and instance. */
+  readonly nodeLabels: ReadonlyArray<string>;
+}
 
 /** What counts as a stalled transition and what the fleet does about it. */
 export interface StallPolicy {
@@ -198,6 +212,8 @@ export interface LivePatchStatus {
   readonly supersededBy?: ReadonlyArray<Superseder>;
   /** The maintenance window (spec.rollout.window) as the controller last read it, while the rollout goes forward; absent without a window, or while its time zone is unknown (the Progressing condition says so). */
   readonly window?: WindowStatus;
+  /** The alert gate's last verdict, while the rollout goes forward and the LivePatch is gated (spec.rollout.alertGate or the chart default); absent otherwise. */
+  readonly alertGate?: AlertGateStatus;
   /** Standard conditions, one per type, each with the generation it describes. */
   readonly conditions?: ReadonlyArray<Condition>;
 }
@@ -262,7 +278,7 @@ export interface UnhealthyNode {
 }
 
 /** What went wrong. */
-export type UnhealthyReason = 'NodeNotReady' | 'AgentSilent' | 'KernelTainted';
+export type UnhealthyReason = 'NodeNotReady' | 'AgentSilent' | 'KernelTainted' | 'AlertFiring';
 
 /** One kernel release. */
 export interface KernelProgress {
@@ -308,6 +324,33 @@ export interface WindowStatus {
   readonly closesAt?: string;
   /** When it opens next: while closed, the next opening; while open, the one after it closes. */
   readonly nextOpen?: string;
+}
+
+/** The alert gate's last verdict, while the rollout goes forward and the LivePatch is gated (spec.rollout.alertGate or the chart default); absent otherwise. */
+export interface AlertGateStatus {
+  /** Clear: no matching alert fires, nodes may start. Firing: matching alerts fire, no new node starts. Unreachable: the alert source did not answer (or answered an error, or not for three intervals), no new node starts. NotConfigured: the controller has no alert source, or the gate is invalid; no new node starts. */
+  readonly state: AlertGateState;
+  /** The matching firing alerts (at most 10 listed). */
+  readonly alerts?: ReadonlyArray<GateAlert>;
+  /** How many matching alerts fire, listed or not. */
+  readonly firing?: number;
+  /** When the alert source gave the answer this verdict is based on. */
+  readonly checkedAt?: string;
+  /** What the gate holds and why, or that it holds nothing. */
+  readonly message: string;
+}
+
+/** Clear: no matching alert fires, nodes may start. Firing: matching alerts fire, no new node starts. Unreachable: the alert source did not answer (or answered an error, or not for three intervals), no new node starts. NotConfigured: the controller has no alert source, or the gate is invalid; no new node starts. */
+export type AlertGateState = 'Clear' | 'Firing' | 'Unreachable' | 'NotConfigured';
+
+/** One firing alert. */
+export interface GateAlert {
+  /** Its alertname. */
+  readonly name: string;
+  /** The node its node label names, if it names one of ours. */
+  readonly node?: NodeName;
+  /** When it became active, as the source says. */
+  readonly activeAt?: string;
 }
 
 /** A metav1.Condition. */

@@ -221,6 +221,47 @@ const window = object(
   },
 );
 
+/** One Prometheus label matcher: name, operator, double-quoted value. */
+const ALERT_MATCHER_PATTERN =
+  '^\\s*[a-zA-Z_][a-zA-Z0-9_]*\\s*(=~|!~|!=|=)\\s*"(?:[^"\\\\]|\\\\.)*"\\s*$';
+
+const alertGate = object(
+  'Hold the rollout on firing alerts, asked of the Prometheus-compatible API the controller is given ' +
+    '(its --alert-source-url, the chart value alertGate.url; a LivePatch cannot name one). Before each ' +
+    'node starts: any firing alert that matches holds new starts (phase Waiting, reason AlertsFiring, ' +
+    'status.alertGate names the alerts); an alert whose node label names a node that is baking fails ' +
+    "that node's bake (status.unhealthyNodes, reason AlertFiring, counted against failureBudget). Only " +
+    'firing alerts count, never pending ones. An unreachable or failing source holds new starts (reason ' +
+    'AlertSourceUnreachable), and so does a controller without a source (AlertGateNotConfigured): the ' +
+    'rollout never proceeds blind. Rollbacks, disabling and deletion are never held. Absent: the ' +
+    "chart's default gate, if it sets one. An empty object matches every firing alert.",
+  {
+    enabled: boolean(
+      "false turns the gate off for this LivePatch, the chart's default gate included.",
+      { default: true },
+    ),
+    matchLabels: stringMap(
+      'Labels an alert must have, all of them, with exactly these values.',
+      string('Label value.', { maxLength: 1024 }),
+    ),
+    matchers: array(
+      'Prometheus label matchers an alert must satisfy, all of them: name="value", name!="value", ' +
+        'name=~"regex", name!~"regex" (regexes anchored at both ends, as in PromQL), e.g. ' +
+        'severity=~"critical|page" or alertname!="Watchdog".',
+      string('One matcher.', { pattern: ALERT_MATCHER_PATTERN, maxLength: 1024 }),
+      { maxItems: 32, 'x-kubernetes-list-type': 'atomic' },
+    ),
+    nodeLabels: array(
+      'Alert labels that name a node: an alert whose value of one of them is a node name, or a node ' +
+        'name followed by ":port" (as an instance label often is), is about that node. Defaults to ' +
+        'node and instance.',
+      string('An alert label name.', { pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$', maxLength: 128 }),
+      { maxItems: 8, default: ['node', 'instance'], 'x-kubernetes-list-type': 'atomic' },
+    ),
+  },
+  { name: 'AlertGateSpec' },
+);
+
 const rollout = object(
   'How fast the patch reaches the fleet.',
   {
@@ -264,6 +305,7 @@ const rollout = object(
         '(livepatch.io/promote) behind: its steps apply again.',
       { minimum: 0 },
     ),
+    alertGate,
   },
   { name: 'RolloutSpec', default: {} },
 );
@@ -339,6 +381,42 @@ const nodeCounts = object(
   { name: 'NodeCounts' },
 );
 
+const alertGateStatus = object(
+  "The alert gate's last verdict, while the rollout goes forward and the LivePatch is gated " +
+    '(spec.rollout.alertGate or the chart default); absent otherwise.',
+  {
+    state: enumeration(
+      'Clear: no matching alert fires, nodes may start. Firing: matching alerts fire, no new node starts. ' +
+        'Unreachable: the alert source did not answer (or answered an error, or not for three intervals), ' +
+        'no new node starts. NotConfigured: the controller has no alert source, or the gate is invalid; no ' +
+        'new node starts.',
+      ['Clear', 'Firing', 'Unreachable', 'NotConfigured'],
+      { name: 'AlertGateState' },
+    ),
+    alerts: array(
+      'The matching firing alerts (at most 10 listed).',
+      object(
+        'One firing alert.',
+        {
+          name: string('Its alertname.', { maxLength: 256 }),
+          node: string('The node its node label names, if it names one of ours.', {
+            tsType: 'NodeName',
+          }),
+          activeAt: string('When it became active, as the source says.', { maxLength: 64 }),
+        },
+        { required: ['name'], name: 'GateAlert' },
+      ),
+      { maxItems: 10, 'x-kubernetes-list-type': 'atomic' },
+    ),
+    firing: integer('How many matching alerts fire, listed or not.', { minimum: 0 }),
+    checkedAt: string('When the alert source gave the answer this verdict is based on.', {
+      format: 'date-time',
+    }),
+    message: string('What the gate holds and why, or that it holds nothing.', { maxLength: 1024 }),
+  },
+  { required: ['state', 'message'], name: 'AlertGateStatus' },
+);
+
 const status = object(
   'Fleet-wide state, written by the controller.',
   {
@@ -404,7 +482,7 @@ const status = object(
           node: string('Node name.', { tsType: 'NodeName' }),
           reason: enumeration(
             'What went wrong.',
-            ['NodeNotReady', 'AgentSilent', 'KernelTainted'],
+            ['NodeNotReady', 'AgentSilent', 'KernelTainted', 'AlertFiring'],
             {
               name: 'UnhealthyReason',
             },
@@ -481,6 +559,8 @@ const status = object(
       },
       { required: ['open'], name: 'WindowStatus' },
     ),
+
+    alertGate: alertGateStatus,
     conditions: conditionsSchema,
   },
   // Generation 0 observed until the controller first writes: kstatus reads a LivePatch without status as Current.

@@ -19,6 +19,11 @@ import type {
 import type { KernelRelease, NodeName, PatchName } from '../../../src/api/names.js';
 import { durationMs } from '../../../src/api/quantities.js';
 import { aggregateStatus } from '../../../src/controller/aggregator.js';
+import {
+  judgeGate,
+  namedByAlerts,
+  type AlertSourceView,
+} from '../../../src/controller/alert-gate.js';
 import { decisionEvents } from '../../../src/controller/decision-events.js';
 import type { Plan } from '../../../src/controller/plan.js';
 import { planRollout } from '../../../src/controller/planner.js';
@@ -338,11 +343,20 @@ export interface Pass {
   readonly events: EventRecord[];
 }
 
-/** One reconcile: classify, plan, write the entries, aggregate the status, derive the events. */
-export function reconcile(lp: LivePatch, fleet: Fleet, now: number): Pass {
+/**
+ * One reconcile: classify, plan, write the entries, aggregate the status,
+ * derive the events; with the alert source's reading, as the reconciler does.
+ */
+export function reconcile(
+  lp: LivePatch,
+  fleet: Fleet,
+  now: number,
+  alerts: AlertSourceView = { kind: 'none' },
+): Pass {
   fleet.beat(now);
-  const slots = classifyNodes(lp, fleet.nodes, fleet.lpns, now);
-  const plan = planRollout(lp, slots, now);
+  const gate = judgeGate(lp, alerts, (n) => fleet.nodes.some((f) => f.name === n), now);
+  const slots = classifyNodes(lp, fleet.nodes, fleet.lpns, now, namedByAlerts(gate));
+  const plan = planRollout(lp, slots, now, {}, gate);
   fleet.apply(lp.metadata.name ?? '', plan.writes);
   const status = aggregateStatus(lp, slots, plan, now);
   const events = decisionEvents(lp.status, status, plan);

@@ -32,12 +32,9 @@ describe('two LivePatches with one patchName', () => {
     expect(patchNameOwner(older, [older, younger])).toBeUndefined();
     expect(patchNameOwner(younger, [older, younger])).toBe('first');
     const fleet = Fleet.of(3, T0);
-    const plan = planRollout(
-      younger,
-      classifyNodes(younger, fleet.nodes, fleet.lpns, T0),
-      T0,
-      'first',
-    );
+    const plan = planRollout(younger, classifyNodes(younger, fleet.nodes, fleet.lpns, T0), T0, {
+      patchNameOwner: 'first',
+    });
     expect(plan).toMatchObject({ phase: 'Failed', reason: 'PatchNameInUse' });
     expect(plan.writes.has('b' as NodeName)).toBe(false);
     expect(plan.message).toContain('LivePatch first already rolls out patchName');
@@ -46,7 +43,9 @@ describe('two LivePatches with one patchName', () => {
   test('once the owner is gone, the waiting one starts at its next pass and completes', () => {
     const fleet = Fleet.of(3, T0);
     const lp = livePatch();
-    const waiting = planRollout(lp, classifyNodes(lp, fleet.nodes, fleet.lpns, T0), T0, 'first');
+    const waiting = planRollout(lp, classifyNodes(lp, fleet.nodes, fleet.lpns, T0), T0, {
+      patchNameOwner: 'first',
+    });
     const status = aggregateStatus(lp, classifyNodes(lp, fleet.nodes, fleet.lpns, T0), waiting, T0);
     expect(status.phase).toBe('Failed');
     const sim = simulate({ ...lp, status }, fleet, { now: T0 + 1000 });

@@ -158,7 +158,7 @@ describe('two LivePatches declaring one series and sequence', () => {
     expect(seriesSequenceOwner(younger, [older, younger])).toBe('first');
     const fleet = Fleet.of(3, at(0));
     const slots = classifyNodes(younger, fleet.nodes, fleet.lpns, at(0));
-    const plan = planRollout(younger, slots, at(0), undefined, 'first');
+    const plan = planRollout(younger, slots, at(0), { seriesSequenceOwner: 'first' });
     expect(plan).toMatchObject({ phase: 'Failed', reason: 'SeriesSequenceInUse' });
     expect(plan.writes.size).toBe(0);
     expect(plan.message).toContain('Give it another spec.series.sequence, or delete first');
