@@ -18,6 +18,7 @@ import { describeTasks } from '../api/tasks.js';
 import { kstatusDrafts, type ConditionDraft } from './kstatus-conditions.js';
 import type { Plan } from './plan.js';
 import type { NodeSlot, TargetSlot } from './targets.js';
+import { topologyOf, topologyStatus } from './topology-budget.js';
 
 const MAX_STALLED_LISTED = 20;
 /** status.supersededBy's maxItems. */
@@ -265,6 +266,7 @@ export function aggregateStatus(
   const counts = countNodes(slots);
   const stalled = stalledNodes(slots);
   const superseders = supersededBy(slots);
+  const topology = topologyOf(lp, slots);
   const generation = lp.metadata.generation ?? 1;
   const iso = (ms: number): string => new Date(ms).toISOString();
   return {
@@ -276,6 +278,7 @@ export function aggregateStatus(
     currentStepStartTime: iso(plan.step.startTime),
     pausedAtStepStart: plan.step.pausedAtStart,
     ...(plan.unhealthy.length ? { unhealthyNodes: [...plan.unhealthy] } : {}),
+    ...(topology ? { topology: topologyStatus(topology) } : {}),
     kernels: kernels(slots),
     stalledNodes: stalled,
     ...(superseders.length ? { supersededBy: superseders } : {}),

@@ -17,6 +17,7 @@ import {
 import { initialStep, resolveStep } from './rollout-steps.js';
 import { stallPolicy } from './stall-policy.js';
 import { rolloutOrder, type NodeSlot, type TargetSlot } from './targets.js';
+import { topologyOf, topologyStarts, type Starts } from './topology-budget.js';
 
 type UnknownSlot = Extract<NodeSlot, { kind: 'unknown' }>;
 
@@ -26,24 +27,43 @@ const BUSY_RETRY_MS = 5000;
 const waitingToStart = (t: TargetSlot): boolean =>
   t.progress === 'none' || t.progress === 'unpatched';
 
+/** The waiting nodes that start now: the first `room` in rollout order, within the topology's budgets if any. */
+function nextNodes(ctx: PlanContext, ordered: readonly TargetSlot[], room: number): Starts {
+  const topology = topologyOf(ctx.lp, ctx.slots);
+  if (!topology) return { start: ordered.slice(0, room).map((t) => t.node.name) };
+  return topologyStarts(topology, ordered, room);
+}
+
 /** Starts the next nodes in rollout order into the free slots, up to the step's goal. */
 function startNodes(ctx: PlanContext, step: StepState, room: number, occupied: string): Plan {
   const b = planBase(ctx, step);
   refreshEntries(ctx, b.writes);
   const candidates = ctx.targets.filter((t) => waitingToStart(t) && !t.busyElsewhere);
   const byName = new Map(candidates.map((c) => [c.node.name, c]));
-  const next = rolloutOrder(ctx.lp.metadata.name ?? '', [...byName.keys()]).slice(0, room);
+  const ordered = rolloutOrder(ctx.lp.metadata.name ?? '', [...byName.keys()]).flatMap(
+    (n) => byName.get(n) ?? [],
+  );
+  const { start: next, held } = nextNodes(ctx, ordered, room);
   for (const name of next) {
     const slot = byName.get(name);
     if (slot) b.writes.set(name, startEntry(ctx, slot));
   }
+  const holding = held ? `; the next start waits: ${held}` : '';
   if (next.length > 0)
     return {
       ...b,
-      started: next,
+      started: [...next],
       phase: 'Progressing',
       reason: 'NodesStarted',
-      message: `started ${next.length} node(s); ${occupied}`,
+      message: `started ${next.length} node(s); ${occupied}${holding}`,
+    };
+  // Held by a zone's budget or order: the nodes in flight there free it, and their reports wake the controller.
+  if (held)
+    return {
+      ...b,
+      phase: 'Progressing',
+      reason: 'NodesInFlight',
+      message: `${occupied}${holding}`,
     };
   return {
     ...b,
