@@ -13,6 +13,7 @@ import { PATHS } from '../kube/resources.js';
 import { createLogger } from '../log.js';
 import { progressBar, progressLine } from './progress.js';
 import { untilSignal } from './signals.js';
+import { zoneLines } from './zone-progress.js';
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
@@ -77,6 +78,7 @@ export function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): st
     ...(s?.conditions ?? [])
       .filter((c) => c.status === 'True' && !FOR_TOOLS.has(c.type))
       .map((c) => `  ${c.type}: ${c.reason}: ${c.message}`),
+    ...zoneLines(lp),
     ...supersededNote(lp),
     ...abortNote(lp),
   ];

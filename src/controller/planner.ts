@@ -5,7 +5,7 @@
 //
 // This module picks which rule applies; the rules live beside it:
 // enable-nodes.ts rolls forward (steps in rollout-steps.ts, stall.action in
-// stall-policy.ts), unpatch-nodes.ts rolls back, disables and deletes, and
+// stall-policy.ts, zones in topology-budget.ts), unpatch-nodes.ts rolls back, disables and deletes, and
 // desired-entries.ts writes and compares the nodes' entries.
 //
 // Rules (README "How a rollout proceeds" says the same for users):
@@ -22,6 +22,11 @@
 // - The health gate: a baking node whose Node turns NotReady, whose agent
 //   stops reporting, or whose kernel gains a damage taint fails; it counts
 //   against failureBudget like a stalled one.
+// - Topology budgets (topology-budget.ts): with spec.rollout.topology, a node
+//   also starts only within its zone's maxUnavailable (the value of a node
+//   label; nodes without it are a zone of their own) and, under ZoneByZone,
+//   once every zone ahead of its own has finished. Steps and the global
+//   maxUnavailable still count the whole fleet; rollbacks ignore zones.
 // - Steps grow the patched set to a count or percentage; a pause step holds
 //   for its duration, or until spec.rollout.paused changes. After the last step
 //   the rollout continues to every targeted node.
