@@ -22,6 +22,42 @@ const cluster = useOwnCluster({ nodes: 10, kernels: [KERNEL], prefix: 'zone' });
 const settled = (r: ObservedPatch | undefined): boolean =>
   r?.phase === 'Patched' && r.taintAfterBake !== undefined;
 
+/** A node by its entry and its own report: no entry yet, in flight (baking included), or settled. */
+function stageOf(lpn: LivePatchNode): 'waiting' | 'flying' | 'settled' {
+  if (!lpn.spec.patches?.some((p) => p.livePatch === NAME)) return 'waiting';
+  return settled(lpn.status?.patches?.find((p) => p.livePatch === NAME)) ? 'settled' : 'flying';
+}
+
+/** What a watch of the LivePatchNodes saw, change by change: the most in flight per zone, when each zone started and finished. */
+class ZoneWatch {
+  readonly maxInFlight = new Map<string, number>();
+  /** The change at which a zone's first node got its entry. */
+  readonly startedAt = new Map<string, number>();
+  /** The change at which a zone's last node settled. */
+  readonly finishedAt = new Map<string, number>();
+  private change = 0;
+
+  constructor(private readonly zoneOf: (node: string) => string) {}
+
+  record(lpns: readonly LivePatchNode[]): void {
+    this.change++;
+    const flying = new Map<string, number>();
+    const unsettled = new Set<string>();
+    for (const lpn of lpns) {
+      const zone = this.zoneOf(lpn.metadata.name ?? '');
+      const stage = stageOf(lpn);
+      if (stage !== 'waiting' && !this.startedAt.has(zone)) this.startedAt.set(zone, this.change);
+      if (stage !== 'settled') unsettled.add(zone);
+      if (stage === 'flying') flying.set(zone, (flying.get(zone) ?? 0) + 1);
+    }
+    for (const [zone, n] of flying)
+      this.maxInFlight.set(zone, Math.max(this.maxInFlight.get(zone) ?? 0, n));
+    for (const zone of this.startedAt.keys())
+      if (!unsettled.has(zone) && !this.finishedAt.has(zone))
+        this.finishedAt.set(zone, this.change);
+  }
+}
+
 describe('topology budgets', () => {
   test('one node in flight per zone, zones finished in the stated order, the unlabeled node last; status shows the zones', async () => {
     const nodes = cluster().fleet.nodes;
@@ -40,35 +76,12 @@ describe('topology budgets', () => {
     // Every change to any LivePatchNode, in the API server's order: in flight per zone, first start, finish.
     const log = createLogger({ component: 'test', format: 'text', level: 'error' });
     const kc = loadKubeConfig(cluster().plane.kubeconfig);
-    const maxInFlight = new Map<string, number>();
-    const startedAt = new Map<string, number>();
-    const finishedAt = new Map<string, number>();
-    let change = 0;
+    const watched = new ZoneWatch((node) => zoneOf.get(node) ?? '');
     const lpns: Reflector<LivePatchNode> = new Reflector<LivePatchNode>(kc, {
       path: PATHS.livePatchNodes,
       log,
       onChange: () => {
-        change++;
-        const flying = new Map<string, number>();
-        const unsettled = new Set<string>();
-        for (const lpn of lpns.list()) {
-          const node = lpn.metadata.name ?? '';
-          const zone = zoneOf.get(node) ?? '';
-          const desired = lpn.spec.patches?.some((p) => p.livePatch === NAME);
-          if (!desired) {
-            unsettled.add(zone);
-            continue;
-          }
-          if (!startedAt.has(zone)) startedAt.set(zone, change);
-          if (settled(lpn.status?.patches?.find((p) => p.livePatch === NAME))) continue;
-          unsettled.add(zone);
-          flying.set(zone, (flying.get(zone) ?? 0) + 1);
-        }
-        for (const [zone, n] of flying)
-          maxInFlight.set(zone, Math.max(maxInFlight.get(zone) ?? 0, n));
-        for (const zone of [...zones, ''])
-          if (startedAt.has(zone) && !unsettled.has(zone) && !finishedAt.has(zone))
-            finishedAt.set(zone, change);
+        watched.record(lpns.list());
       },
     });
     // The LivePatch's own status on the way, as a watch of it sees it.
@@ -111,7 +124,7 @@ describe('topology budgets', () => {
       lps.stop();
     }
 
-    expect(maxInFlight).toEqual(
+    expect(watched.maxInFlight).toEqual(
       new Map([
         ['zone-a', 1],
         ['zone-b', 1],
@@ -121,8 +134,8 @@ describe('topology budgets', () => {
     );
     // Each zone's first entry comes after the last node of the zone before it settled.
     const order = ['zone-c', 'zone-a', 'zone-b', ''];
-    const starts = order.map((z) => startedAt.get(z));
-    const finishes = order.map((z) => finishedAt.get(z));
+    const starts = order.map((z) => watched.startedAt.get(z));
+    const finishes = order.map((z) => watched.finishedAt.get(z));
     for (let i = 1; i < order.length; i++)
       expect(starts[i]).toBeGreaterThan(finishes[i - 1] ?? Infinity);
 
