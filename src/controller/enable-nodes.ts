@@ -1,6 +1,7 @@
 // Rolling forward: the next nodes in rollout order start into the free slots,
-// up to the current step's goal, unless the rollout is paused, held at a
-// pause step, complete, or stopped by its stall policy. Pure.
+// up to the current step's goal and within their zones' budgets, unless the
+// rollout is paused, held at a pause step, complete, or stopped by its stall
+// policy. Pure.
 import type { NodeName } from '../api/names.js';
 import { listSome } from '../api/listing.js';
 import { refreshEntries, startEntry } from './desired-entries.js';
@@ -35,7 +36,13 @@ function nextNodes(ctx: PlanContext, ordered: readonly TargetSlot[], room: numbe
 }
 
 /** Starts the next nodes in rollout order into the free slots, up to the step's goal. */
-function startNodes(ctx: PlanContext, step: StepState, room: number, occupied: string): Plan {
+function startNodes(
+  ctx: PlanContext,
+  step: StepState,
+  room: number,
+  inFlight: { readonly count: number; readonly message: string },
+): Plan {
+  const occupied = inFlight.message;
   const b = planBase(ctx, step);
   refreshEntries(ctx, b.writes);
   const candidates = ctx.targets.filter((t) => waitingToStart(t) && !t.busyElsewhere);
@@ -57,8 +64,8 @@ function startNodes(ctx: PlanContext, step: StepState, room: number, occupied: s
       reason: 'NodesStarted',
       message: `started ${next.length} node(s); ${occupied}${holding}`,
     };
-  // Held by a zone's budget or order: the nodes in flight there free it, and their reports wake the controller.
-  if (held)
+  // Held by a zone's budget or order: the nodes in flight free it, and their reports wake the controller.
+  if (held && inFlight.count > 0)
     return {
       ...b,
       phase: 'Progressing',
@@ -69,7 +76,7 @@ function startNodes(ctx: PlanContext, step: StepState, room: number, occupied: s
     ...b,
     phase: 'Progressing',
     reason: 'WaitingForNodes',
-    message: `the next nodes are busy with another patch; ${occupied}`,
+    message: `the next nodes are busy with another patch; ${occupied}${holding}`,
     requeueAfterMs: BUSY_RETRY_MS,
   };
 }
@@ -171,6 +178,6 @@ export function enableNodes(ctx: PlanContext): Plan {
   // Silent nodes count toward the goal but cannot start: room is only for a node that can.
   const room = Math.min(ctx.maxUnavailable - occupied, outcome.goal - settled - inFlight);
   if (room > 0 && ctx.targets.some(waitingToStart))
-    return startNodes(ctx, outcome.step, room, message);
+    return startNodes(ctx, outcome.step, room, { count: occupied, message });
   return { ...b, phase: 'Progressing', reason: 'NodesInFlight', message };
 }

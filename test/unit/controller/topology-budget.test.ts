@@ -3,9 +3,10 @@
 // zone label, a node joining a finished zone, steps over the whole fleet, as
 // whole simulated rollouts: injected time, agents that answer like the real one.
 import { describe, expect, test } from '@jest/globals';
-import type { LivePatch, RolloutSpec } from '../../../src/api/generated/types.js';
+import type { DesiredPatch, LivePatch, RolloutSpec } from '../../../src/api/generated/types.js';
+import type { NodeName } from '../../../src/api/names.js';
 import { zoneOrder } from '../../../src/controller/topology-budget.js';
-import { Fleet, livePatch, LP, lpn, node, reconcile, T0, type Pass } from './fixtures.js';
+import { entry, Fleet, livePatch, LP, lpn, node, reconcile, T0, type Pass } from './fixtures.js';
 
 const ZONE = 'topology.kubernetes.io/zone';
 
@@ -245,6 +246,26 @@ describe('zone by zone', () => {
     );
   });
 
+  test('a zone ahead whose last node is busy with another patch holds the next zone: said, and looked at again soon', () => {
+    const fleet = zonedFleet({ a: 1, b: 1 });
+    const other = entry({
+      livePatch: 'other' as DesiredPatch['livePatch'],
+      patchName: 'other_patch' as DesiredPatch['patchName'],
+    });
+    fleet.apply('other', new Map([['a-1' as NodeName, other]]));
+    const lp = withTopology({
+      maxUnavailable: 2,
+      topology: { key: ZONE, order: 'ZoneByZone', zones: ['a', 'b'] },
+    });
+    const pass = reconcile(lp, fleet, T0);
+    expect(pass.plan).toMatchObject({
+      reason: 'WaitingForNodes',
+      started: [],
+      requeueAfterMs: 5000,
+    });
+    expect(pass.plan.message).toContain('the next start waits: zone b waits for zone a to finish');
+  });
+
   test('derived order: stable, salted with the LivePatch name, the nodes without the label last', () => {
     const fleet = zonedFleet({ east: 2, west: 2, north: 2, '': 1 });
     const lp = withTopology({ maxUnavailable: 4, topology: { key: ZONE, order: 'ZoneByZone' } });
@@ -397,6 +418,20 @@ describe('status.topology', () => {
     );
     expect(pass.status.topology).toMatchObject({ groups: 2, finished: 0, unlabeled: 3 });
     expect(pass.status.topology?.zones.at(-1)).toMatchObject({ zone: '', targeted: 3 });
+  });
+
+  test('a node whose label is empty counts with the nodes without it', () => {
+    const fleet = new Fleet([node('x', { labels: { [ZONE]: '' } }), node('y')], T0);
+    const pass = reconcile(
+      withTopology({ maxUnavailable: 1, topology: { key: ZONE, order: 'Parallel' } }),
+      fleet,
+      T0,
+    );
+    expect(pass.status.topology).toMatchObject({
+      groups: 1,
+      unlabeled: 2,
+      zones: [{ zone: '', targeted: 2 }],
+    });
   });
 
   test('a thousand zones: 64 listed, those in flight among them, every group counted', () => {
