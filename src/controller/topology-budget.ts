@@ -24,7 +24,7 @@ import type { NodeFacts } from './node-facts.js';
 import { stableOrder, type NodeSlot, type TargetSlot } from './targets.js';
 
 /** Where a node stands, as far as its group is concerned. */
-export type Stage =
+type Stage =
   /** Not started, and free to start now. */
   | 'waiting'
   /** Not started, busy with another patch: it keeps its group from finishing but cannot start yet. */
@@ -36,7 +36,7 @@ export type Stage =
   /** Unreachable and not started: counted, but holds nothing. */
   | 'away';
 
-export interface Member {
+interface Member {
   readonly node: NodeName;
   /** The label's value; "" for a node without it. */
   readonly zone: string;
@@ -63,10 +63,10 @@ export interface Starts {
 }
 
 /** status.topology.zones' maxItems. */
-export const MAX_ZONES_LISTED = 64;
+const MAX_ZONES_LISTED = 64;
 
 /** A node's group: the value of the label, "" without it (an empty value is no zone either). */
-export const zoneOf = (node: NodeFacts, key: string): string => node.labels[key] ?? '';
+const zoneOf = (node: NodeFacts, key: string): string => node.labels[key] ?? '';
 
 /** How a group is named to people: its value, or what the nodes without the label lack. */
 export const zoneName = (zone: string, key: string): string => zone || `(no ${key} label)`;
@@ -88,7 +88,7 @@ function targetStage(t: TargetSlot): Stage {
 }
 
 /** Every targeted node with its group and stage; silent nodes too, as maxUnavailable counts them. */
-export function membersOf(slots: readonly NodeSlot[], key: string): Member[] {
+function membersOf(slots: readonly NodeSlot[], key: string): Member[] {
   return slots.flatMap((s): Member[] => {
     if (s.kind === 'target') {
       const member = { node: s.node.name, zone: zoneOf(s.node, key) };
@@ -109,7 +109,7 @@ export function membersOf(slots: readonly NodeSlot[], key: string): Member[] {
   });
 }
 
-export function groupsOf(members: readonly Member[]): Map<string, Group> {
+function groupsOf(members: readonly Member[]): Map<string, Group> {
   const groups = new Map<string, { -readonly [K in keyof Group]: Group[K] }>();
   for (const m of members) {
     let g = groups.get(m.zone);
@@ -164,7 +164,7 @@ function closedBy(
  * of them (what the global maxUnavailable and the current step leave), each
  * within its group's budget and, under ZoneByZone, only in a group that may go.
  */
-export function chooseStarts(
+function chooseStarts(
   waiting: readonly Member[],
   groups: ReadonlyMap<string, Group>,
   spec: TopologySpec,
@@ -220,10 +220,9 @@ function listed(groups: readonly Group[]): Group[] {
     .sort((a, b) => (position.get(a) ?? 0) - (position.get(b) ?? 0));
 }
 
-/** A LivePatch's topology this pass: its spec, every targeted node's group and stage, the groups and their order. */
+/** A LivePatch's topology this pass: its spec, the groups the targeted nodes form, and their order. */
 export interface Topology {
   readonly spec: TopologySpec;
-  readonly members: readonly Member[];
   readonly groups: ReadonlyMap<string, Group>;
   readonly order: readonly string[];
 }
@@ -231,13 +230,12 @@ export interface Topology {
 export function topologyOf(lp: LivePatch, slots: readonly NodeSlot[]): Topology | undefined {
   const spec = lp.spec.rollout.topology;
   if (!spec) return undefined;
-  const members = membersOf(slots, spec.key);
-  const groups = groupsOf(members);
+  const groups = groupsOf(membersOf(slots, spec.key));
   const order =
     spec.order === 'ZoneByZone'
       ? zoneOrder(lp.metadata.name ?? '', groups.keys(), spec.zones)
       : [...groups.keys()].sort((a, b) => (a === '' ? 1 : b === '' ? -1 : a.localeCompare(b)));
-  return { spec, members, groups, order };
+  return { spec, groups, order };
 }
 
 /** The nodes to start among `ordered` (waiting, in rollout order), within the topology's budgets. */
