@@ -5,6 +5,7 @@ import type { LivePatch, LivePatchNode, ObservedPatch } from '../api/generated/t
 import { STEERING_ANNOTATIONS } from '../api/constants.js';
 import { abortAnnotation } from '../api/steering.js';
 import { KSTATUS_CONDITION } from '../controller/kstatus-conditions.js';
+import { bothClocks, describeWindow } from '../controller/maintenance-window.js';
 import { describeTasks } from '../api/tasks.js';
 import type { KubeConfig } from '../kube/config.js';
 import { rawJson } from '../kube/raw.js';
@@ -69,6 +70,29 @@ function supersededNote(lp: LivePatch): string[] {
   return [`  superseded by: ${each.join(', ')}`];
 }
 
+/**
+ * The maintenance window in one line: open until when, or when it opens next,
+ * in UTC and on the window's own clock; or why the controller cannot read it.
+ */
+function windowNote(lp: LivePatch): string[] {
+  const w = lp.spec.rollout.window;
+  if (!w) return [];
+  const text = describeWindow(w);
+  const held = lp.status?.conditions?.find((c) => c.type === KSTATUS_CONDITION.reconciling);
+  if (lp.status?.phase === 'Waiting' && held?.reason === 'InvalidWindow')
+    return [`  window: ${text}: ${held.message}`];
+  const s = lp.status?.window;
+  const when = (iso: string): string => bothClocks(w.timeZone, Date.parse(iso));
+  if (!s) return [`  window: ${text}`];
+  if (!s.open)
+    return [
+      `  window: ${text}: closed, opens ${s.nextOpen ? when(s.nextOpen) : 'not in the next two weeks'}`,
+    ];
+  return [
+    `  window: ${text}: open, ${s.closesAt ? `closes ${when(s.closesAt)}` : 'does not close in the next two weeks'}`,
+  ];
+}
+
 /** The status page of one LivePatch, from the LivePatch and the nodes' own reports. */
 export function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): string {
   const name = lp.metadata.name ?? '';
@@ -78,6 +102,7 @@ export function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): st
     ...(s?.conditions ?? [])
       .filter((c) => c.status === 'True' && !FOR_TOOLS.has(c.type))
       .map((c) => `  ${c.type}: ${c.reason}: ${c.message}`),
+    ...windowNote(lp),
     ...zoneLines(lp),
     ...supersededNote(lp),
     ...abortNote(lp),

@@ -282,6 +282,7 @@ export function aggregateStatus(
     kernels: kernels(slots),
     stalledNodes: stalled,
     ...(superseders.length ? { supersededBy: superseders } : {}),
+    ...(plan.window ? { window: plan.window } : {}),
     conditions: conditions(
       lp,
       drafts(lp, plan, counts, stalled, failedSummary(slots)),

@@ -4,6 +4,7 @@ import type { Condition, LivePatchStatus } from '../api/generated/types.js';
 import { listSome } from '../api/listing.js';
 import { describeTasks } from '../api/tasks.js';
 import type { EventRecord } from '../kube/events.js';
+import { KSTATUS_CONDITION } from './kstatus-conditions.js';
 import type { Plan, Retry } from './plan.js';
 
 const ON_PHASE: Partial<
@@ -124,6 +125,25 @@ function unreachableEvent(
   ];
 }
 
+/**
+ * One Event when the rollout comes to wait, and when what holds it changes
+ * (the window closed, then its time zone was edited into one the controller
+ * does not know): what holds it and until when. Decided from the stored
+ * status, so a new leader does not repeat it. A window the controller cannot
+ * read is for a person to fix: a Warning.
+ */
+function waitingEvent(
+  previous: LivePatchStatus | undefined,
+  next: LivePatchStatus,
+  plan: Plan,
+): EventRecord[] {
+  if (next.phase !== 'Waiting') return [];
+  const held = previous?.conditions?.find((c) => c.type === KSTATUS_CONDITION.reconciling)?.reason;
+  if (previous?.phase === 'Waiting' && held === plan.reason) return [];
+  const type = plan.reason === 'InvalidWindow' ? 'Warning' : 'Normal';
+  return [{ type, reason: plan.reason, message: plan.message }];
+}
+
 export function decisionEvents(
   previous: LivePatchStatus | undefined,
   next: LivePatchStatus,
@@ -145,6 +165,7 @@ export function decisionEvents(
   events.push(
     ...abortEvent(previous, next, plan),
     ...unreachableEvent(previous, next, plan),
+    ...waitingEvent(previous, next, plan),
     ...newlyStalled(previous, next),
     ...newlyUnhealthy(previous, next),
   );

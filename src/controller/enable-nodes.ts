@@ -1,7 +1,15 @@
 // Rolling forward: the next nodes in rollout order start into the free slots,
 // up to the current step's goal and within their zones' budgets, unless the
-// rollout is paused, held at a pause step, complete, or stopped by its stall
-// policy. Pure.
+// rollout is paused, held at a pause step, outside its maintenance window,
+// complete, or stopped by its stall policy. Pure.
+//
+// What holds, in order: the stall policy (a rollback is never held), an
+// invalid window (a spec error to fix), spec.rollout.paused, a pause step,
+// then a closed window, then a zone's budget or order (topology-budget.ts).
+// A window only holds starts: nodes in flight finish and bake, and once every
+// node has settled the rollout is Complete whether the window is open or not
+// (a node that joins or reboots later waits for it).
+import type { LivePatchPhase } from '../api/generated/types.js';
 import type { NodeName } from '../api/names.js';
 import { listSome } from '../api/listing.js';
 import { refreshEntries, startEntry } from './desired-entries.js';
@@ -15,6 +23,7 @@ import {
   type PlanContext,
   type StepState,
 } from './plan.js';
+import { bothClocks, untilChange, windowStatus, type WindowReading } from './maintenance-window.js';
 import { initialStep, resolveStep } from './rollout-steps.js';
 import { stallPolicy } from './stall-policy.js';
 import { rolloutOrder, type NodeSlot, type TargetSlot } from './targets.js';
@@ -23,6 +32,13 @@ import { topologyOf, topologyStarts, type Starts } from './topology-budget.js';
 type UnknownSlot = Extract<NodeSlot, { kind: 'unknown' }>;
 
 const BUSY_RETRY_MS = 5000;
+
+const FORWARD: ReadonlySet<LivePatchPhase> = new Set([
+  'Progressing',
+  'Paused',
+  'Waiting',
+  'Complete',
+]);
 
 /** A target not started yet (or unpatched by an earlier generation's rollback). */
 const waitingToStart = (t: TargetSlot): boolean =>
@@ -133,7 +149,67 @@ function waitingForUnreachable(b: PlanBase, waiting: readonly UnknownSlot[]): Pl
   };
 }
 
+type ClosedWindow = Extract<WindowReading, { kind: 'closed' }>;
+
+/** "opens at 2026-01-17T00:00:00Z (Sat 2026-01-17 01:00 Europe/Berlin (UTC+01:00))" */
+function opening(w: ClosedWindow): string {
+  return w.nextOpen === undefined
+    ? 'does not open in the next two weeks'
+    : `opens at ${bothClocks(w.timeZone, w.nextOpen)}`;
+}
+
+/**
+ * Nodes to start, but the window is closed: with none in flight, Waiting
+ * (looked at again when it opens; the reconciler's resync bounds a long
+ * wait); otherwise the nodes in flight go on, and the message says what
+ * holds the next start. Undefined when no node waits to start.
+ */
+function closedWindow(
+  ctx: PlanContext,
+  b: PlanBase,
+  w: ClosedWindow,
+  occupied: number,
+  inFlight: string,
+): Plan | undefined {
+  const waiting = ctx.targets.filter(waitingToStart).length;
+  if (waiting === 0) return undefined;
+  if (occupied > 0) {
+    const message = `${inFlight}; the maintenance window is closed: the next node starts when it ${opening(w)}`;
+    return { ...b, phase: 'Progressing', reason: 'NodesInFlight', message };
+  }
+  return {
+    ...b,
+    phase: 'Waiting',
+    reason: 'OutsideWindow',
+    message: `outside the maintenance window (${w.describe}): ${waiting} node(s) wait to start; it ${opening(w)}`,
+  };
+}
+
+/** A window the controller cannot read holds every start until a person fixes it; nodes in flight go on. */
+function invalidWindow(b: PlanBase, why: string, inFlight: string): Plan {
+  return {
+    ...b,
+    phase: 'Waiting',
+    reason: 'InvalidWindow',
+    message: `${why}. No node starts until it is fixed; ${inFlight}`,
+  };
+}
+
 export function enableNodes(ctx: PlanContext): Plan {
+  const plan = rollForward(ctx);
+  // A stall policy's rollback or halt is no longer going forward: the window says nothing there.
+  if (!ctx.window || !FORWARD.has(plan.phase)) return plan;
+  const window = windowStatus(ctx.window);
+  const edge = untilChange(ctx.window, ctx.now);
+  const requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, edge ?? Infinity);
+  return {
+    ...plan,
+    ...(window ? { window } : {}),
+    ...(Number.isFinite(requeueAfterMs) ? { requeueAfterMs } : {}),
+  };
+}
+
+function rollForward(ctx: PlanContext): Plan {
   const waiting = unreachable(ctx);
   const settledTargets = ctx.targets.filter((t) => SETTLED.has(t.progress)).length;
   const settledSilent = ctx.slots.filter((s) => s.kind === 'unknown' && silentSettled(s)).length;
@@ -147,6 +223,8 @@ export function enableNodes(ctx: PlanContext): Plan {
   if (policy) return policy;
   const b = planBase(ctx, outcome.step);
   refreshEntries(ctx, b.writes);
+  const message = inFlightMessage(inFlight, baking, silent);
+  if (ctx.window?.kind === 'invalid') return invalidWindow(b, ctx.window.message, message);
   if (ctx.lp.spec.rollout.paused) {
     return {
       ...b,
@@ -173,10 +251,12 @@ export function enableNodes(ctx: PlanContext): Plan {
       message: 'every targeted node has settled',
     };
   }
-  const message = inFlightMessage(inFlight, baking, silent);
   // Settled counts baking nodes too: they are started, and the step's goal counts them.
   // Silent nodes count toward the goal but cannot start: room is only for a node that can.
   const room = Math.min(ctx.maxUnavailable - occupied, outcome.goal - settled - inFlight);
+  const held =
+    ctx.window?.kind === 'closed' ? closedWindow(ctx, b, ctx.window, occupied, message) : undefined;
+  if (held) return held;
   if (room > 0 && ctx.targets.some(waitingToStart))
     return startNodes(ctx, outcome.step, room, { count: occupied, message });
   return { ...b, phase: 'Progressing', reason: 'NodesInFlight', message };

@@ -6,8 +6,10 @@ import type {
   LivePatch,
   LivePatchPhase,
   UnhealthyNode,
+  WindowStatus,
 } from '../api/generated/types.js';
 import type { NodeName } from '../api/names.js';
+import type { WindowReading } from './maintenance-window.js';
 import type { NodeSlot, Progress, TargetSlot } from './targets.js';
 
 export interface StepState {
@@ -35,6 +37,8 @@ export interface Plan {
   readonly releaseFinalizer: boolean;
   /** This pass starts a new generation after RolledBack or Failed: a fresh attempt, announced by an Event. */
   readonly retry?: Retry;
+  /** spec.rollout.window as read this pass, while rolling forward: status.window. */
+  readonly window?: WindowStatus;
 }
 
 export interface Retry {
@@ -59,6 +63,8 @@ export interface PlanContext {
   readonly sameGeneration: boolean;
   readonly maxUnavailable: number;
   readonly unhealthy: readonly UnhealthyNode[];
+  /** spec.rollout.window read at `now`; undefined without a window. */
+  readonly window: WindowReading | undefined;
 }
 
 /** The parts of a Plan every outcome shares, before its phase and message. */

@@ -30,6 +30,9 @@
 // - Steps grow the patched set to a count or percentage; a pause step holds
 //   for its duration, or until spec.rollout.paused changes. After the last step
 //   the rollout continues to every targeted node.
+// - A maintenance window (maintenance-window.ts) holds new starts while it is
+//   closed, after spec.rollout.paused and pause steps: nodes in flight finish
+//   and bake; the rules below (rollbacks, disable, delete) are never held.
 // - Stalled + failed nodes above failureBudget fire stall.action: Rollback
 //   unpatches every node of the patch (RolledBack), Halt starts no new node
 //   (Failed), Ignore goes on.
@@ -49,6 +52,7 @@ import type { LivePatch, UnhealthyNode } from '../api/generated/types.js';
 import { scaleIntOrPercent } from '../api/quantities.js';
 import { abortAnnotation, requestedBy } from '../api/steering.js';
 import { enableNodes } from './enable-nodes.js';
+import { readWindow, type WindowReading } from './maintenance-window.js';
 import { planBase, type Plan, type PlanContext, type Retry } from './plan.js';
 import { initialStep } from './rollout-steps.js';
 import type { NodeSlot, TargetSlot } from './targets.js';
@@ -72,6 +76,9 @@ function unhealthyNodes(lp: LivePatch, slots: readonly NodeSlot[]): UnhealthyNod
   });
   return [...kept, ...found].slice(0, MAX_UNHEALTHY_LISTED);
 }
+
+const windowOf = (lp: LivePatch, now: number): WindowReading | undefined =>
+  lp.spec.rollout.window && readWindow(lp.spec.rollout.window, now);
 
 /**
  * `patchNameOwner`: an older LivePatch with the same patchName. Nodes know a
@@ -100,6 +107,7 @@ export function planRollout(
     sameGeneration: lp.status?.observedGeneration === generation,
     maxUnavailable: scaleIntOrPercent(lp.spec.rollout.maxUnavailable, targeted),
     unhealthy: unhealthyNodes(lp, slots),
+    window: windowOf(lp, now),
   };
   if (lp.metadata.deletionTimestamp) return unpatchNodes(ctx, { kind: 'delete' });
   if (patchNameOwner) {

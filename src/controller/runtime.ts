@@ -14,6 +14,7 @@ import { LeaderElector, type LeaderOptions } from './leader.js';
 import { ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
 import { Reconciler } from './reconciler.js';
+import { concernedLivePatches, nodeChanged } from './wake.js';
 
 const STUCK_WORKER_MS = 5 * 60_000;
 
@@ -48,6 +49,7 @@ export class Controller {
     this.livePatches = new Reflector(o.kc, {
       path: PATHS.livePatches,
       log: o.log,
+      onEvent: this.metrics.watchEvents('livepatches'),
       transform: withoutManagedFields,
       onChange: (name) => {
         this.queue.add(name);
@@ -72,11 +74,15 @@ export class Controller {
     this.livePatchNodes = new Reflector(o.kc, {
       path: PATHS.livePatchNodes,
       log: o.log,
+      onEvent: this.metrics.watchEvents('livepatchnodes'),
       transform: withoutManagedFields,
-      onChange: (name) => {
-        enqueueAll();
+      onChange: (name, before) => {
+        const labels = this.nodes.get(name)?.metadata.labels ?? {};
+        const lpn = this.livePatchNodes.get(name);
+        for (const lp of concernedLivePatches(this.livePatches.list(), [labels], [before, lpn]))
+          this.queue.add(lp);
         // An entry for a LivePatch that does not exist: its reconcile removes it.
-        for (const p of this.livePatchNodes.get(name)?.spec.patches ?? [])
+        for (const p of lpn?.spec.patches ?? [])
           if (!this.livePatches.get(p.livePatch)) this.queue.add(p.livePatch);
       },
     });
@@ -84,8 +90,16 @@ export class Controller {
     this.nodes = new Reflector(o.kc, {
       path: PATHS.nodes,
       log: o.log,
+      onEvent: this.metrics.watchEvents('nodes'),
       transform: nodeEssentials,
-      onChange: enqueueAll,
+      onChange: (name, before) => {
+        const node = this.nodes.get(name);
+        if (!nodeChanged(before, node)) return;
+        const labels = [before?.metadata.labels ?? {}, node?.metadata.labels ?? {}];
+        const lpn = this.livePatchNodes.get(name);
+        for (const lp of concernedLivePatches(this.livePatches.list(), labels, [lpn]))
+          this.queue.add(lp);
+      },
     });
     this.elector = new LeaderElector(o.kc, o.lease, o.log, (leading) => {
       this.metrics.setLeader(leading);

@@ -122,6 +122,8 @@ export interface RolloutSpec {
   readonly bakeTime: Duration;
   /** Freeze the rollout where it is. Nothing is reversed; no new node starts. */
   readonly paused: boolean;
+  /** A maintenance window: new nodes start only while it is open, as with kured (rebootDays, startTime, endTime, timeZone) and system-upgrade-controller's spec.window. A node already in flight when it closes finishes, and its bake goes on; rollbacks, stall reversals, Disabled and deletion are never held. While it is closed and no node is in flight the phase is Waiting (reason OutsideWindow) and the Progressing and Reconciling conditions say when it opens next; status.window has the times. Absent: nodes start at any time. */
+  readonly window?: MaintenanceWindow;
   /** Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec change it is a new generation, which the controller rolls out afresh; a new attempt also ends an abort (the livepatch.io/abort annotation names the attempt it stops). */
   readonly attempt?: number;
 }
@@ -156,6 +158,21 @@ export interface TopologySpec {
 
 /** Parallel: every group rolls at once, each within its budget. ZoneByZone: no node of a group starts before every group ahead of it in the order has finished, that is every node in it has settled (patched and past its bake, replaced, or stalled or failed within failureBudget; over the budget stall.action decides as always). A node that cannot be reached and never started does not hold its group. A group that has started goes on, so a node that joins a finished group is patched in its turn without waiting for the groups behind. Defaults to Parallel. */
 export type TopologyOrder = 'Parallel' | 'ZoneByZone';
+
+/** A maintenance window: new nodes start only while it is open, as with kured (rebootDays, startTime, endTime, timeZone) and system-upgrade-controller's spec.window. A node already in flight when it closes finishes, and its bake goes on; rollbacks, stall reversals, Disabled and deletion are never held. While it is closed and no node is in flight the phase is Waiting (reason OutsideWindow) and the Progressing and Reconciling conditions say when it opens next; status.window has the times. Absent: nodes start at any time. */
+export interface MaintenanceWindow {
+  /** The days of the week the window opens on, in timeZone: full lowercase names (monday) or kured's short forms (mon, mo). A window that crosses midnight belongs to the day it opens on. Absent: every day. */
+  readonly days?: ReadonlyArray<WeekDay>;
+  /** When the window opens on each of its days, "HH:MM" on a 24-hour clock in timeZone. On the day daylight saving time skips it (02:30 when clocks go from 02:00 to 03:00), the window opens when the clock jumps past it (03:00); on the day an hour repeats, at its first occurrence. */
+  readonly startTime: string;
+  /** When the window closes, "HH:MM" on a 24-hour clock in timeZone; "24:00" is the end of the day. An endTime before startTime closes the next day (22:00 to 04:00). Skipped and repeated times count as for startTime: a window that the clock skips entirely that day does not open. */
+  readonly endTime: string;
+  /** The IANA time zone the days and times are in (Europe/Berlin, America/New_York, UTC). Defaults to UTC. A name the controller does not know holds the rollout: phase Waiting, reason InvalidWindow, and no node starts until it is fixed. */
+  readonly timeZone: string;
+}
+
+/** A day of the week. */
+export type WeekDay = 'sunday' | 'monday' | 'tuesday' | 'wednesday' | 'thursday' | 'friday' | 'saturday' | 'sun' | 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'su' | 'mo' | 'tu' | 'we' | 'th' | 'fr' | 'sa';
 
 /** What counts as a stalled transition and what the fleet does about it. */
 export interface StallPolicy {
@@ -196,6 +213,8 @@ export interface LivePatchStatus {
   readonly stalledNodes?: ReadonlyArray<StalledNode>;
   /** The LivePatches whose patch took this one's place, with how many nodes each holds (at most 16 listed, most nodes first). Nodes of a newer member of spec.series count here once their agent reports this patch Replaced. */
   readonly supersededBy?: ReadonlyArray<Superseder>;
+  /** The maintenance window (spec.rollout.window) as the controller last read it, while the rollout goes forward; absent without a window, or while its time zone is unknown (the Progressing condition says so). */
+  readonly window?: WindowStatus;
   /** Standard conditions, one per type, each with the generation it describes. */
   readonly conditions?: ReadonlyArray<Condition>;
 }
@@ -308,6 +327,16 @@ export interface Superseder {
   readonly livePatch: LivePatchName;
   /** Nodes where it superseded this one. */
   readonly nodes: number;
+}
+
+/** The maintenance window (spec.rollout.window) as the controller last read it, while the rollout goes forward; absent without a window, or while its time zone is unknown (the Progressing condition says so). */
+export interface WindowStatus {
+  /** Whether new nodes may start now. */
+  readonly open: boolean;
+  /** While open: when it closes. Absent while closed, and for a window that does not close within two weeks (every day, 00:00 to 24:00). */
+  readonly closesAt?: string;
+  /** When it opens next: while closed, the next opening; while open, the one after it closes. */
+  readonly nextOpen?: string;
 }
 
 /** A metav1.Condition. */
