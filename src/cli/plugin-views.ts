@@ -15,6 +15,7 @@ import { createLogger } from '../log.js';
 import { progressBar, progressLine } from './progress.js';
 import { describeStep, heldPause } from './promote.js';
 import { untilSignal } from './signals.js';
+import { zoneLines } from './zone-progress.js';
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
@@ -165,6 +166,8 @@ export function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): st
     ...stepLine(lp),
     ...promotionLine(lp),
     ...promoteNote(lp),
+
+    ...zoneLines(lp),
     ...supersededNote(lp),
     ...alertGateNote(lp),
     ...abortNote(lp),

@@ -19,6 +19,7 @@ import { describeTasks } from '../api/tasks.js';
 import { kstatusDrafts, type ConditionDraft } from './kstatus-conditions.js';
 import type { Plan } from './plan.js';
 import type { NodeSlot, TargetSlot } from './targets.js';
+import { topologyOf, topologyStatus } from './topology-budget.js';
 
 const MAX_STALLED_LISTED = 20;
 /** status.supersededBy's maxItems. */
@@ -280,6 +281,7 @@ export function aggregateStatus(
   const counts = countNodes(slots);
   const stalled = stalledNodes(slots);
   const superseders = supersededBy(slots);
+  const topology = topologyOf(lp, slots);
   const generation = lp.metadata.generation ?? 1;
   const iso = (ms: number): string => new Date(ms).toISOString();
   return {
@@ -292,6 +294,7 @@ export function aggregateStatus(
     pausedAtStepStart: plan.step.pausedAtStart,
     ...promotion(lp, plan, iso(now)),
     ...(plan.unhealthy.length ? { unhealthyNodes: [...plan.unhealthy] } : {}),
+    ...(topology ? { topology: topologyStatus(topology) } : {}),
     kernels: kernels(slots),
     stalledNodes: stalled,
     ...(superseders.length ? { supersededBy: superseders } : {}),

@@ -1,14 +1,15 @@
 // Rolling forward: the next nodes in rollout order start into the free slots,
-// up to the current step's goal, unless the rollout is paused, held at a
-// pause step, outside its maintenance window or by the alert gate, complete,
-// or stopped by its stall policy. Pure.
+// up to the current step's goal and within their zones' budgets, unless the
+// rollout is paused, held at a pause step, outside its maintenance window or
+// by the alert gate, complete, or stopped by its stall policy. Pure.
 //
 // What holds, in order: the stall policy (a rollback is never held), an
 // invalid window (a spec error to fix), spec.rollout.paused, a pause step,
-// then a closed window, then the alert gate. A window or the gate only holds
-// starts: nodes in flight finish and bake, and once every node has settled
-// the rollout is Complete whether the window is open or not (a node that
-// joins or reboots later waits for it).
+// then a closed window, then the alert gate, then a zone's budget or order
+// (topology-budget.ts). A window or the gate only holds starts: nodes in
+// flight finish and bake, and once every node has settled the rollout is
+// Complete whether the window is open or not (a node that joins or reboots
+// later waits for it).
 import type { LivePatchPhase } from '../api/generated/types.js';
 import type { NodeName } from '../api/names.js';
 import { listSome } from '../api/listing.js';
@@ -27,6 +28,7 @@ import { bothClocks, untilChange, windowStatus, type WindowReading } from './mai
 import { initialStep, resolveStep, type StepOutcome } from './rollout-steps.js';
 import { stallPolicy } from './stall-policy.js';
 import { rolloutOrder, type NodeSlot, type TargetSlot } from './targets.js';
+import { topologyOf, topologyStarts, type Starts } from './topology-budget.js';
 
 type UnknownSlot = Extract<NodeSlot, { kind: 'unknown' }>;
 
@@ -43,30 +45,55 @@ const FORWARD: ReadonlySet<LivePatchPhase> = new Set([
 const waitingToStart = (t: TargetSlot): boolean =>
   t.progress === 'none' || t.progress === 'unpatched';
 
+/** The waiting nodes that start now: the first `room` in rollout order, within the topology's budgets if any. */
+function nextNodes(ctx: PlanContext, ordered: readonly TargetSlot[], room: number): Starts {
+  const topology = topologyOf(ctx.lp, ctx.slots);
+  if (!topology) return { start: ordered.slice(0, room).map((t) => t.node.name) };
+  return topologyStarts(topology, ordered, room);
+}
+
 /** Starts the next nodes in rollout order into the free slots, up to the step's goal. */
-function startNodes(ctx: PlanContext, step: StepState, room: number, occupied: string): Plan {
+function startNodes(
+  ctx: PlanContext,
+  step: StepState,
+  room: number,
+  inFlight: { readonly count: number; readonly message: string },
+): Plan {
+  const occupied = inFlight.message;
   const b = planBase(ctx, step);
   refreshEntries(ctx, b.writes);
   const candidates = ctx.targets.filter((t) => waitingToStart(t) && !t.busyElsewhere);
   const byName = new Map(candidates.map((c) => [c.node.name, c]));
-  const next = rolloutOrder(ctx.lp.metadata.name ?? '', [...byName.keys()]).slice(0, room);
+  const ordered = rolloutOrder(ctx.lp.metadata.name ?? '', [...byName.keys()]).flatMap(
+    (n) => byName.get(n) ?? [],
+  );
+  const { start: next, held } = nextNodes(ctx, ordered, room);
   for (const name of next) {
     const slot = byName.get(name);
     if (slot) b.writes.set(name, startEntry(ctx, slot));
   }
+  const holding = held ? `; the next start waits: ${held}` : '';
   if (next.length > 0)
     return {
       ...b,
-      started: next,
+      started: [...next],
       phase: 'Progressing',
       reason: 'NodesStarted',
-      message: `started ${next.length} node(s); ${occupied}`,
+      message: `started ${next.length} node(s); ${occupied}${holding}`,
+    };
+  // Held by a zone's budget or order: the nodes in flight free it, and their reports wake the controller.
+  if (held && inFlight.count > 0)
+    return {
+      ...b,
+      phase: 'Progressing',
+      reason: 'NodesInFlight',
+      message: `${occupied}${holding}`,
     };
   return {
     ...b,
     phase: 'Progressing',
     reason: 'WaitingForNodes',
-    message: `the next nodes are busy with another patch; ${occupied}`,
+    message: `the next nodes are busy with another patch; ${occupied}${holding}`,
     requeueAfterMs: BUSY_RETRY_MS,
   };
 }
@@ -270,6 +297,6 @@ function rollForward(ctx: PlanContext, outcome: StepOutcome, counts: Counts): Pl
   const held = heldStart(ctx, b, occupied, message);
   if (held) return held;
   if (room > 0 && ctx.targets.some(waitingToStart))
-    return startNodes(ctx, outcome.step, room, message);
+    return startNodes(ctx, outcome.step, room, { count: occupied, message });
   return { ...b, phase: 'Progressing', reason: 'NodesInFlight', message };
 }

@@ -5,7 +5,7 @@
 //
 // This module picks which rule applies; the rules live beside it:
 // enable-nodes.ts rolls forward (steps in rollout-steps.ts, stall.action in
-// stall-policy.ts), unpatch-nodes.ts rolls back, disables and deletes, and
+// stall-policy.ts, zones in topology-budget.ts), unpatch-nodes.ts rolls back, disables and deletes, and
 // desired-entries.ts writes and compares the nodes' entries.
 //
 // Rules (README "How a rollout proceeds" says the same for users):
@@ -26,6 +26,11 @@
 // - The alert gate (alert-gate.ts): while it holds (matching alerts fire, the
 //   source cannot be read, or no source is configured), no new node starts;
 //   nodes in flight finish. It never holds a rollback, disabling or deletion.
+// - Topology budgets (topology-budget.ts): with spec.rollout.topology, a node
+//   also starts only within its zone's maxUnavailable (the value of a node
+//   label; nodes without it are a zone of their own) and, under ZoneByZone,
+//   once every zone ahead of its own has finished. Steps and the global
+//   maxUnavailable still count the whole fleet; rollbacks ignore zones.
 // - Steps grow the patched set to a count or percentage; a pause step holds
 //   for its duration, or until spec.rollout.paused changes. After the last step
 //   the rollout continues to every targeted node.

@@ -377,7 +377,12 @@ function orderKey(input: string): string {
  * first nodes and queue behind each other there.
  */
 export function rolloutOrder(livePatch: string, nodes: readonly NodeName[]): NodeName[] {
-  const keyed = nodes.map((n) => ({ n, key: orderKey(`${livePatch}/${n}`) }));
+  return stableOrder(livePatch, nodes);
+}
+
+/** Names in the order of a stable hash salted with `salt`: the rollout order, and the derived zone order. */
+export function stableOrder<T extends string>(salt: string, names: readonly T[]): T[] {
+  const keyed = names.map((n) => ({ n, key: orderKey(`${salt}/${n}`) }));
   return keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((k) => k.n);
 }
 

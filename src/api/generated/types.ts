@@ -116,6 +116,8 @@ export interface RolloutSpec {
   readonly maxUnavailable: IntOrPercent;
   /** Progressive steps. Absent: one step of 100%. After the last step the rollout continues to every targeted node. */
   readonly steps?: ReadonlyArray<RolloutStep>;
+  /** Spread the rollout over the values of a node label (zones, by default): a budget per value beside spec.rollout.maxUnavailable, and optionally one value after another. Each value is a group; nodes without the label (or with an empty value) form one group of their own. status.topology shows each group's progress. Rollbacks, disabling and deletion keep to spec.rollout.maxUnavailable alone. Absent: no grouping. */
+  readonly topology?: TopologySpec;
   /** Per node: after Patched, the node stays in flight this long and must stay healthy (Node Ready, agent reporting, no new kernel taint M, B, D, W or L) before its slot frees. Unhealthy = failed (counted against failureBudget). A duration such as "90s", "5m" or "1h30m" (units h, m, s, ms). */
   readonly bakeTime: Duration;
   /** Freeze the rollout where it is. Nothing is reversed; no new node starts. */
@@ -143,6 +145,21 @@ export interface PauseStep {
   /** How long to hold. A duration such as "90s", "5m" or "1h30m" (units h, m, s, ms). */
   readonly duration?: Duration;
 }
+
+/** Spread the rollout over the values of a node label (zones, by default): a budget per value beside spec.rollout.maxUnavailable, and optionally one value after another. Each value is a group; nodes without the label (or with an empty value) form one group of their own. status.topology shows each group's progress. Rollbacks, disabling and deletion keep to spec.rollout.maxUnavailable alone. Absent: no grouping. */
+export interface TopologySpec {
+  /** The node label whose values are the groups. Defaults to topology.kubernetes.io/zone. */
+  readonly key: string;
+  /** How many nodes of one group may be in flight at once (loading, in transition, or baking): an integer of at least 1, or a percentage of that group's targeted nodes from "1%" to "100%", rounded up and at least 1. It holds beside spec.rollout.maxUnavailable: a node starts only when both allow it. Absent: the global limit alone. */
+  readonly maxUnavailable?: IntOrPercent;
+  /** Parallel: every group rolls at once, each within its budget. ZoneByZone: no node of a group starts before every group ahead of it in the order has finished, that is every node in it has settled (patched and past its bake, replaced, or stalled or failed within failureBudget; over the budget stall.action decides as always). A node that cannot be reached and never started does not hold its group. A group that has started goes on, so a node that joins a finished group is patched in its turn without waiting for the groups behind. Defaults to Parallel. */
+  readonly order: TopologyOrder;
+  /** The order of the groups under ZoneByZone, by label value; "" names the nodes without the label. Groups not listed follow the listed ones in a fixed order derived from the LivePatch name and the value (like the order of nodes), the nodes without the label last. Absent: that derived order for every group. */
+  readonly zones?: ReadonlyArray<string>;
+}
+
+/** Parallel: every group rolls at once, each within its budget. ZoneByZone: no node of a group starts before every group ahead of it in the order has finished, that is every node in it has settled (patched and past its bake, replaced, or stalled or failed within failureBudget; over the budget stall.action decides as always). A node that cannot be reached and never started does not hold its group. A group that has started goes on, so a node that joins a finished group is patched in its turn without waiting for the groups behind. Defaults to Parallel. */
+export type TopologyOrder = 'Parallel' | 'ZoneByZone';
 
 /** A maintenance window: new nodes start only while it is open, as with kured (rebootDays, startTime, endTime, timeZone) and system-upgrade-controller's spec.window. A node already in flight when it closes finishes, and its bake goes on; rollbacks, stall reversals, Disabled and deletion are never held. While it is closed and no node is in flight the phase is Waiting (reason OutsideWindow) and the Progressing and Reconciling conditions say when it opens next; status.window has the times. Absent: nodes start at any time. */
 export interface MaintenanceWindow {
@@ -204,6 +221,8 @@ export interface LivePatchStatus {
   readonly promotion?: Promotion;
   /** Nodes that failed the health gate while baking, this generation (at most 256 listed). They count as failed; an edit of the LivePatch clears them. */
   readonly unhealthyNodes?: ReadonlyArray<UnhealthyNode>;
+  /** Progress per group of spec.rollout.topology.key, present while spec.rollout.topology is set. */
+  readonly topology?: TopologyStatus;
   /** Progress per kernel release (at most 256 listed: the releases with the most targeted nodes). */
   readonly kernels?: ReadonlyArray<KernelProgress>;
   /** Nodes whose transition stalled, with the tasks that blocked it (at most 20 listed). */
@@ -279,6 +298,32 @@ export interface UnhealthyNode {
 
 /** What went wrong. */
 export type UnhealthyReason = 'NodeNotReady' | 'AgentSilent' | 'KernelTainted' | 'AlertFiring';
+
+/** Progress per group of spec.rollout.topology.key, present while spec.rollout.topology is set. */
+export interface TopologyStatus {
+  /** The node label the groups are values of. */
+  readonly key: string;
+  /** How many groups the targeted nodes form, the nodes without the label included. */
+  readonly groups: number;
+  /** Groups whose every reachable node has settled and none is in flight or baking. */
+  readonly finished: number;
+  /** Targeted nodes without the label (or with an empty value). They form one group, listed with zone "" (kubectl livepatch status shows it as "(no <key> label)"). */
+  readonly unlabeled: number;
+  /** Each group, in the order ZoneByZone takes them (by value under Parallel). At most 64 are listed: groups with nodes in flight first, then unfinished ones, then the rest; groups counts them all. */
+  readonly zones: ReadonlyArray<ZoneProgress>;
+}
+
+/** One group. */
+export interface ZoneProgress {
+  /** The label value; "" for the nodes without the label. */
+  readonly zone: string;
+  /** Targeted nodes in the group, NotReady and silent ones included. */
+  readonly targeted: number;
+  /** Nodes of the group with the patch enabled (baking ones included). */
+  readonly patched: number;
+  /** Nodes of the group in flight: loading, in transition or baking, what the group's maxUnavailable counts. */
+  readonly inFlight: number;
+}
 
 /** One kernel release. */
 export interface KernelProgress {

@@ -262,6 +262,68 @@ const alertGate = object(
   { name: 'AlertGateSpec' },
 );
 
+/** A label key, as Kubernetes spells one: an optional DNS-subdomain prefix and a name. */
+const LABEL_KEY =
+  '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$';
+/** A label value; empty here names the nodes without the label. */
+const LABEL_VALUE = '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$';
+
+const topology = object(
+  'Spread the rollout over the values of a node label (zones, by default): a budget per value beside ' +
+    'spec.rollout.maxUnavailable, and optionally one value after another. Each value is a group; nodes ' +
+    'without the label (or with an empty value) form one group of their own. status.topology shows each ' +
+    "group's progress. Rollbacks, disabling and deletion keep to spec.rollout.maxUnavailable alone. " +
+    'Absent: no grouping.',
+  {
+    key: string(
+      'The node label whose values are the groups. Defaults to topology.kubernetes.io/zone.',
+      { pattern: LABEL_KEY, maxLength: 317, default: 'topology.kubernetes.io/zone' },
+    ),
+    maxUnavailable: intOrString(
+      'How many nodes of one group may be in flight at once (loading, in transition, or baking): an ' +
+        'integer of at least 1, or a percentage of that group\'s targeted nodes from "1%" to "100%", ' +
+        'rounded up and at least 1. It holds beside spec.rollout.maxUnavailable: a node starts only when ' +
+        'both allow it. Absent: the global limit alone.',
+      {
+        tsType: 'IntOrPercent',
+        'x-kubernetes-validations': [
+          cel(
+            "type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",
+            'must be an integer of at least 1, or a percentage from "1%" to "100%"',
+          ),
+        ],
+      },
+    ),
+    order: enumeration(
+      'Parallel: every group rolls at once, each within its budget. ZoneByZone: no node of a group ' +
+        'starts before every group ahead of it in the order has finished, that is every node in it has ' +
+        'settled (patched and past its bake, replaced, or stalled or failed within failureBudget; over ' +
+        'the budget stall.action decides as always). A node that cannot be reached and never started does ' +
+        'not hold its group. A group that has started goes on, so a node that joins a finished group is ' +
+        'patched in its turn without waiting for the groups behind. Defaults to Parallel.',
+      ['Parallel', 'ZoneByZone'],
+      { default: 'Parallel', name: 'TopologyOrder' },
+    ),
+    zones: array(
+      'The order of the groups under ZoneByZone, by label value; "" names the nodes without the label. ' +
+        'Groups not listed follow the listed ones in a fixed order derived from the LivePatch name and ' +
+        'the value (like the order of nodes), the nodes without the label last. Absent: that derived ' +
+        'order for every group.',
+      string('A label value.', { pattern: LABEL_VALUE, maxLength: 63 }),
+      { maxItems: 64, 'x-kubernetes-list-type': 'set' },
+    ),
+  },
+  {
+    name: 'TopologySpec',
+    'x-kubernetes-validations': [
+      cel(
+        "!has(self.zones) || self.order == 'ZoneByZone'",
+        'zones orders the groups of order ZoneByZone: set order: ZoneByZone, or remove zones',
+      ),
+    ],
+  },
+);
+
 const rollout = object(
   'How fast the patch reaches the fleet.',
   {
@@ -288,6 +350,7 @@ const rollout = object(
       step,
       { maxItems: 32, 'x-kubernetes-list-type': 'atomic' },
     ),
+    topology,
     bakeTime: duration(
       'Per node: after Patched, the node stays in flight this long and must stay healthy (Node Ready, agent ' +
         'reporting, no new kernel taint M, B, D, W or L) before its slot frees. Unhealthy = failed ' +
@@ -500,6 +563,55 @@ const status = object(
         { required: ['node', 'reason', 'message', 'generation'], name: 'UnhealthyNode' },
       ),
       { maxItems: 256, 'x-kubernetes-list-type': 'atomic' },
+    ),
+    topology: object(
+      'Progress per group of spec.rollout.topology.key, present while spec.rollout.topology is set.',
+      {
+        key: string('The node label the groups are values of.', { maxLength: 317 }),
+        groups: integer(
+          'How many groups the targeted nodes form, the nodes without the label included.',
+          { minimum: 0 },
+        ),
+        finished: integer(
+          'Groups whose every reachable node has settled and none is in flight or baking.',
+          { minimum: 0 },
+        ),
+        unlabeled: integer(
+          'Targeted nodes without the label (or with an empty value). They form one group, listed with ' +
+            'zone "" (kubectl livepatch status shows it as "(no <key> label)").',
+          { minimum: 0 },
+        ),
+        zones: array(
+          'Each group, in the order ZoneByZone takes them (by value under Parallel). At most 64 are ' +
+            'listed: groups with nodes in flight first, then unfinished ones, then the rest; groups ' +
+            'counts them all.',
+          object(
+            'One group.',
+            {
+              zone: string('The label value; "" for the nodes without the label.', {
+                maxLength: 63,
+              }),
+              targeted: integer('Targeted nodes in the group, NotReady and silent ones included.', {
+                minimum: 0,
+              }),
+              patched: integer(
+                'Nodes of the group with the patch enabled (baking ones included).',
+                {
+                  minimum: 0,
+                },
+              ),
+              inFlight: integer(
+                "Nodes of the group in flight: loading, in transition or baking, what the group's " +
+                  'maxUnavailable counts.',
+                { minimum: 0 },
+              ),
+            },
+            { required: ['zone', 'targeted', 'patched', 'inFlight'], name: 'ZoneProgress' },
+          ),
+          { maxItems: 64, 'x-kubernetes-list-type': 'atomic' },
+        ),
+      },
+      { required: ['key', 'groups', 'finished', 'unlabeled', 'zones'], name: 'TopologyStatus' },
     ),
     kernels: array(
       'Progress per kernel release (at most 256 listed: the releases with the most targeted nodes).',
