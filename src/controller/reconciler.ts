@@ -25,6 +25,15 @@ import { isConflict, isNotFound, mergePatch, PATHS, type NodeObject } from '../k
 import type { Logger } from '../log.js';
 import { aggregateStatus } from './aggregator.js';
 import { decisionEvents } from './decision-events.js';
+import { notificationDecisions } from './notification-decisions.js';
+import {
+  dueNotifications,
+  nextDueInMs,
+  nextOutbox,
+  type OutboxPass,
+  type RetryPolicy,
+} from './notification-outbox.js';
+import type { Notifier } from './notifier.js';
 import { HeartbeatClock } from './heartbeats.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { Plan } from './plan.js';
@@ -46,6 +55,8 @@ export interface ReconcilerDeps {
   readonly metrics: ControllerMetrics;
   readonly isLeader: () => boolean;
   readonly log: Logger;
+  /** The webhook that hears the rollout's decisions; none without --notify-url-file. */
+  readonly notifications?: { readonly notifier: Notifier; readonly retry: RetryPolicy };
 }
 
 /** Nothing waits forever on a watch: time-based rules (heartbeats, pauses) are looked at again. */
@@ -89,6 +100,7 @@ export class Reconciler {
     if (!this.d.isLeader()) return {};
     if (!lp) {
       this.d.metrics.forget(name);
+      this.d.notifications?.notifier.forget(name);
       return this.removeOrphans(name);
     }
     const finalizers = lp.metadata.finalizers ?? [];
@@ -102,14 +114,18 @@ export class Reconciler {
     const plan = planRollout(lp, slots, now, patchNameOwner(lp, all), seriesSequenceOwner(lp, all));
     const log = this.d.log.child({ livePatch: name });
     const unwritten = await this.writeEntries(lp, plan.writes, log);
-    const status = aggregateStatus(lp, slots, plan, now);
+    const aggregated = aggregateStatus(lp, slots, plan, now);
+    const outbox = this.outbox(lp, aggregated, plan, now);
+    const status = outbox?.outbox ? { ...aggregated, notifications: outbox.outbox } : aggregated;
     const write = statusWrite(lp.status, status, {
       now,
       lastWrittenAt: this.statusWrittenAt.get(name) ?? 0,
       releasingFinalizer: plan.releaseFinalizer,
     });
     if (write.kind === 'now') await this.writeStatus(lp, status, now);
+    if (outbox && write.kind === 'now') await this.reportDeliveries(lp, outbox, log);
     if (eventsDue(write, plan, unwritten)) await this.recordEvents(lp, status, plan, log);
+    const notifyInMs = this.sendDue(name, now);
     this.d.metrics.nodesStarted(name, plan.started.length);
     if (plan.started.length) log.info('started nodes', { nodes: plan.started, phase: plan.phase });
     // An entry whose removal failed still makes its agent guard the patch: deletion waits for it.
@@ -126,6 +142,7 @@ export class Reconciler {
         RESYNC_MS,
         write.kind === 'later' ? write.inMs : Infinity,
         retry,
+        notifyInMs ?? Infinity,
       ),
     };
   }
@@ -238,7 +255,7 @@ export class Reconciler {
     if (canonicalJson(status) === canonicalJson(lp.status)) return;
     const name = lp.metadata.name ?? '';
     // Merge patch: keys the new status lacks must be sent as null to go away.
-    const body = { unhealthyNodes: null, supersededBy: null, ...status };
+    const body = { unhealthyNodes: null, supersededBy: null, notifications: null, ...status };
     this.ensureLeader();
     const written = await mergePatch<LivePatch>(
       this.d.kc,
@@ -268,6 +285,64 @@ export class Reconciler {
         event,
       );
     }
+  }
+
+  /**
+   * status.notifications after this pass: the decisions it makes recorded as
+   * pending, in the same write as the status that makes them (so each is
+   * derived once, whichever replica leads), and the tries since the last pass
+   * folded in. Undefined without a webhook.
+   */
+  private outbox(
+    lp: LivePatch,
+    next: LivePatchStatus,
+    plan: Plan,
+    now: number,
+  ): OutboxPass | undefined {
+    const n = this.d.notifications;
+    if (!n) return undefined;
+    const name = lp.metadata.name ?? '';
+    const decisions = notificationDecisions(lp, lp.status, next, plan, now);
+    return nextOutbox(lp.status?.notifications, decisions, n.notifier.outcomes(name), now, n.retry);
+  }
+
+  /** Once the outbox is written: what was delivered, what failed, what was given up. */
+  private async reportDeliveries(lp: LivePatch, pass: OutboxPass, log: Logger): Promise<void> {
+    const name = lp.metadata.name ?? '';
+    for (const n of pass.delivered)
+      log.info('notification delivered', { decision: n.decision, id: n.id, tries: n.tries + 1 });
+    for (const n of pass.retrying)
+      log.warn('notification not delivered; trying again', {
+        decision: n.decision,
+        id: n.id,
+        tries: n.tries,
+        next: n.nextAttemptAt,
+        error: n.lastError,
+      });
+    for (const { notice, why } of pass.gaveUp) {
+      log.warn('notification given up', { decision: notice.decision, id: notice.id, why });
+      this.ensureLeader();
+      await this.d.events.record(
+        { apiVersion: API_VERSION, kind: LIVEPATCH.kind, name, uid: lp.metadata.uid ?? '' },
+        {
+          type: 'Warning',
+          reason: 'NotificationFailed',
+          message: clip(`webhook notification "${notice.message}" given up ${why}`, 1024),
+        },
+      );
+    }
+  }
+
+  /**
+   * Starts the due tries of the outbox the API server now holds (only what is
+   * recorded is ever sent); returns when the next one falls due.
+   */
+  private sendDue(name: string, now: number): number | undefined {
+    const n = this.d.notifications;
+    if (!n || !this.d.isLeader()) return undefined;
+    const stored = this.d.livePatches.get(name)?.status?.notifications;
+    n.notifier.settle(name, stored?.pending ?? [], dueNotifications(stored, now));
+    return nextDueInMs(stored, now);
   }
 
   /** NodeFacts per cached Node object, made once: a pass over 1,000 nodes allocates none. */

@@ -12,8 +12,11 @@ import { nodeEssentials, PATHS, withoutManagedFields, type NodeObject } from '..
 import type { Logger } from '../log.js';
 import { LeaderElector, type LeaderOptions } from './leader.js';
 import { ControllerMetrics } from './metrics.js';
+import type { RetryPolicy } from './notification-outbox.js';
+import { Notifier } from './notifier.js';
 import { WorkQueue } from './queue.js';
 import { Reconciler } from './reconciler.js';
+import { Webhook, type WebhookOptions } from './webhook.js';
 
 const STUCK_WORKER_MS = 5 * 60_000;
 
@@ -24,6 +27,8 @@ export interface ControllerOptions {
   readonly port: number;
   /** Called when this replica loses the lease after holding it. */
   readonly onLostLeadership: () => void;
+  /** A webhook for the rollouts' decisions (README, Notifications); none when absent. */
+  readonly notifications?: { readonly webhook: WebhookOptions; readonly retry: RetryPolicy };
 }
 
 export class Controller {
@@ -101,6 +106,16 @@ export class Controller {
       metrics: this.metrics,
       isLeader: () => this.elector.isLeader(),
       log: o.log,
+      ...(o.notifications
+        ? {
+            notifications: {
+              notifier: new Notifier(new Webhook(o.notifications.webhook), (name) => {
+                this.queue.add(name);
+              }),
+              retry: o.notifications.retry,
+            },
+          }
+        : {}),
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), o.log, this.metrics);
     this.metrics.watchQueue(this.queue);
