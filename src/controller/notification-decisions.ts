@@ -34,23 +34,25 @@ const UNDER_WAY = new Set<LivePatchPhase | undefined>(['Progressing', 'Paused'])
 type Draft = readonly [NotificationDecision, string, string?];
 
 /**
- * The pass that starts the first nodes of a rollout: a new LivePatch, a retry,
- * a re-enable, an edit after it completed, or a window that opened. A resume
- * from a pause is not one, nor a node joining a Complete rollout.
+ * The rollout gets under way: a new LivePatch, a retry, a re-enable, an edit
+ * after it completed, or a window that opened. A resume from a pause is not
+ * one, nor a node joining a Complete rollout. Read from the phase, not from
+ * the nodes this pass starts: a pass whose status write failed after it
+ * started them leaves the next pass nothing to start.
  */
 function started(
   previous: LivePatchStatus | undefined,
   next: LivePatchStatus,
   plan: Plan,
 ): Draft[] {
-  if (next.phase !== 'Progressing' || !plan.started.length) return [];
-  if (UNDER_WAY.has(previous?.phase)) return [];
+  if (next.phase !== 'Progressing' || UNDER_WAY.has(previous?.phase)) return [];
   const sameGeneration = previous?.observedGeneration === next.observedGeneration;
   if (previous?.phase === 'Complete' && sameGeneration) return [];
+  const first = plan.started.length ? `; first: ${listSome(plan.started, LISTED_NODES)}` : '';
   return [
     [
       'Started',
-      `rollout started: ${next.nodes?.targeted ?? 0} node(s) targeted, at most ${plan.maxUnavailable} at a time; first: ${listSome(plan.started, LISTED_NODES)}`,
+      `rollout started: ${next.nodes?.targeted ?? 0} node(s) targeted, at most ${plan.maxUnavailable} at a time${first}`,
     ],
   ];
 }

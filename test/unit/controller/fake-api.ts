@@ -47,7 +47,10 @@ async function bodyOf(req: IncomingMessage): Promise<unknown> {
   return text ? (JSON.parse(text) as unknown) : undefined;
 }
 
-/** The stored LivePatches and LivePatchNodes; PATCHes of `failing` nodes answer 500. */
+const withoutNulls = (o: Record<string, unknown>): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null));
+
+/** The stored LivePatches and LivePatchNodes; PATCHes of `failing` nodes and LivePatch statuses answer 500. */
 export class FakeApi {
   readonly livePatches = new Map<string, LivePatch>();
   readonly livePatchNodes = new Map<string, LivePatchNode>();
@@ -117,12 +120,15 @@ export class FakeApi {
       const lp = this.livePatches.get(name);
       if (!lp) return [404, { message: `livepatches.livepatch.io "${name}" not found` }];
       if (method === 'GET') return [200, lp];
+      if (sub === 'status' && this.failing.has(name))
+        return [500, { message: 'etcdserver: request timed out' }];
       const written: LivePatch = {
         ...lp,
         metadata: Object.assign({}, lp.metadata, sub === 'status' ? {} : patch.metadata, {
           resourceVersion: rv,
         }),
-        ...(sub === 'status' ? { status: { ...lp.status, ...patch.status } } : {}),
+        // A merge patch: null removes a key.
+        ...(sub === 'status' ? { status: withoutNulls({ ...lp.status, ...patch.status }) } : {}),
       };
       this.livePatches.set(name, written);
       return [200, written];
