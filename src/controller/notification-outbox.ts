@@ -60,6 +60,52 @@ export interface OutboxPass {
   readonly gaveUp: readonly GivenUp[];
 }
 
+interface Fold {
+  readonly pending: PendingNotification[];
+  readonly done: string[];
+  readonly delivered: PendingNotification[];
+  readonly retrying: PendingNotification[];
+  readonly gaveUp: GivenUp[];
+}
+
+/** The tries since the last pass, folded into the pending entries they were made for. */
+function foldOutcomes(
+  previous: NotificationOutbox | undefined,
+  outcomes: ReadonlyMap<string, DeliveryOutcome>,
+  now: number,
+  policy: RetryPolicy,
+): Fold {
+  const fold: Fold = {
+    pending: [],
+    done: [...(previous?.done ?? [])],
+    delivered: [],
+    retrying: [],
+    gaveUp: [],
+  };
+  for (const p of previous?.pending ?? []) {
+    const outcome = outcomes.get(tryKey(p));
+    if (!outcome) {
+      fold.pending.push(p);
+    } else if (outcome.kind === 'delivered') {
+      fold.delivered.push(p);
+      fold.done.push(p.id);
+    } else {
+      const tries = p.tries + 1;
+      const failed = { ...p, tries, lastError: outcome.error };
+      if (tries >= policy.maxAttempts) {
+        fold.gaveUp.push({ notice: failed, why: `after ${tries} tries: ${outcome.error}` });
+        fold.done.push(p.id);
+        continue;
+      }
+      const waitMs = Math.max(retryDelayMs(policy, tries), outcome.retryAfterMs ?? 0);
+      const next = { ...failed, nextAttemptAt: new Date(now + waitMs).toISOString() };
+      fold.retrying.push(next);
+      fold.pending.push(next);
+    }
+  }
+  return fold;
+}
+
 /** The outbox after this pass's outcomes and decisions. */
 export function nextOutbox(
   previous: NotificationOutbox | undefined,
@@ -68,31 +114,13 @@ export function nextOutbox(
   now: number,
   policy: RetryPolicy,
 ): OutboxPass {
-  const done = [...(previous?.done ?? [])];
-  const delivered: PendingNotification[] = [];
-  const retrying: PendingNotification[] = [];
-  const gaveUp: GivenUp[] = [];
-  let pending: PendingNotification[] = [];
-  for (const p of previous?.pending ?? []) {
-    const outcome = outcomes.get(tryKey(p));
-    if (!outcome) pending.push(p);
-    else if (outcome.kind === 'delivered') {
-      delivered.push(p);
-      done.push(p.id);
-    } else {
-      const tries = p.tries + 1;
-      const failed = { ...p, tries, lastError: outcome.error };
-      if (tries >= policy.maxAttempts) {
-        gaveUp.push({ notice: failed, why: `after ${tries} tries: ${outcome.error}` });
-        done.push(p.id);
-        continue;
-      }
-      const waitMs = Math.max(retryDelayMs(policy, tries), outcome.retryAfterMs ?? 0);
-      const next = { ...failed, nextAttemptAt: new Date(now + waitMs).toISOString() };
-      retrying.push(next);
-      pending.push(next);
-    }
-  }
+  const { done, delivered, retrying, gaveUp, ...rest } = foldOutcomes(
+    previous,
+    outcomes,
+    now,
+    policy,
+  );
+  let pending = rest.pending;
   const known = new Set([...done, ...pending.map((p) => p.id)]);
   for (const d of decisions) {
     if (known.has(d.id)) continue;

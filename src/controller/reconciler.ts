@@ -99,8 +99,7 @@ export class Reconciler {
     const lp = this.d.livePatches.get(name);
     if (!this.d.isLeader()) return {};
     if (!lp) {
-      this.d.metrics.forget(name);
-      this.d.notifications?.notifier.forget(name);
+      this.forget(name);
       return this.removeOrphans(name);
     }
     const finalizers = lp.metadata.finalizers ?? [];
@@ -114,18 +113,15 @@ export class Reconciler {
     const plan = planRollout(lp, slots, now, patchNameOwner(lp, all), seriesSequenceOwner(lp, all));
     const log = this.d.log.child({ livePatch: name });
     const unwritten = await this.writeEntries(lp, plan.writes, log);
-    const aggregated = aggregateStatus(lp, slots, plan, now);
-    const outbox = this.outbox(lp, aggregated, plan, now);
-    const status = outbox?.outbox ? { ...aggregated, notifications: outbox.outbox } : aggregated;
+    const [status, outbox] = this.withOutbox(lp, aggregateStatus(lp, slots, plan, now), plan, now);
     const write = statusWrite(lp.status, status, {
       now,
       lastWrittenAt: this.statusWrittenAt.get(name) ?? 0,
       releasingFinalizer: plan.releaseFinalizer,
     });
     if (write.kind === 'now') await this.writeStatus(lp, status, now);
-    if (outbox && write.kind === 'now') await this.reportDeliveries(lp, outbox, log);
+    const notifyInMs = await this.afterStatus(lp, outbox, write, now, log);
     if (eventsDue(write, plan, unwritten)) await this.recordEvents(lp, status, plan, log);
-    const notifyInMs = this.sendDue(name, now);
     this.d.metrics.nodesStarted(name, plan.started.length);
     if (plan.started.length) log.info('started nodes', { nodes: plan.started, phase: plan.phase });
     // An entry whose removal failed still makes its agent guard the patch: deletion waits for it.
@@ -142,9 +138,15 @@ export class Reconciler {
         RESYNC_MS,
         write.kind === 'later' ? write.inMs : Infinity,
         retry,
-        notifyInMs ?? Infinity,
+        notifyInMs,
       ),
     };
+  }
+
+  /** A LivePatch gone: its metrics, and its notifications' tries (the outbox went with it). */
+  private forget(name: string): void {
+    this.d.metrics.forget(name);
+    this.d.notifications?.notifier.forget(name);
   }
 
   /** Agents whose heartbeat this controller saw change within AGENT_STALE_MS, and the rest. */
@@ -288,22 +290,44 @@ export class Reconciler {
   }
 
   /**
-   * status.notifications after this pass: the decisions it makes recorded as
-   * pending, in the same write as the status that makes them (so each is
-   * derived once, whichever replica leads), and the tries since the last pass
-   * folded in. Undefined without a webhook.
+   * The status with status.notifications after this pass: the decisions it
+   * makes recorded as pending, in the same write as the status that makes
+   * them (so each is derived once, whichever replica leads), and the tries
+   * since the last pass folded in. As it was without a webhook.
    */
-  private outbox(
+  private withOutbox(
     lp: LivePatch,
     next: LivePatchStatus,
     plan: Plan,
     now: number,
-  ): OutboxPass | undefined {
+  ): [LivePatchStatus, OutboxPass | undefined] {
     const n = this.d.notifications;
-    if (!n) return undefined;
+    if (!n) return [next, undefined];
     const name = lp.metadata.name ?? '';
     const decisions = notificationDecisions(lp, lp.status, next, plan, now);
-    return nextOutbox(lp.status?.notifications, decisions, n.notifier.outcomes(name), now, n.retry);
+    const pass = nextOutbox(
+      lp.status?.notifications,
+      decisions,
+      n.notifier.outcomes(name),
+      now,
+      n.retry,
+    );
+    return [pass.outbox ? { ...next, notifications: pass.outbox } : next, pass];
+  }
+
+  /**
+   * Once the outbox is written, what the tries it folded in came to; then
+   * the due tries start. Returns when the next one falls due.
+   */
+  private async afterStatus(
+    lp: LivePatch,
+    pass: OutboxPass | undefined,
+    write: StatusWrite,
+    now: number,
+    log: Logger,
+  ): Promise<number> {
+    if (pass && write.kind === 'now') await this.reportDeliveries(lp, pass, log);
+    return this.sendDue(lp.metadata.name ?? '', now) ?? Infinity;
   }
 
   /** Once the outbox is written: what was delivered, what failed, what was given up. */
