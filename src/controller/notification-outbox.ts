@@ -139,10 +139,8 @@ export function nextOutbox(
     }
   }
   const kept = done.slice(-MAX_DONE);
-  const outbox =
-    pending.length || kept.length
-      ? { ...(pending.length ? { pending } : {}), ...(kept.length ? { done: kept } : {}) }
-      : undefined;
+  // Both lists always: the status is written as a merge patch, which keeps a key left out.
+  const outbox = pending.length || kept.length ? { pending, done: kept } : undefined;
   return { outbox, delivered, retrying, gaveUp };
 }
 

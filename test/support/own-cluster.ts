@@ -15,7 +15,12 @@ export interface OwnCluster {
   readonly fleet: Fleet;
   /** Controller processes started by this file; stopped after it. */
   readonly controllers: Running[];
-  startController(identity: string, metricsPort?: number): Promise<Running>;
+  /** A controller process; `extraArgs` are more `livepatch-operator controller` flags. */
+  startController(
+    identity: string,
+    metricsPort?: number,
+    extraArgs?: readonly string[],
+  ): Promise<Running>;
 }
 
 const quiet = (component: string): ReturnType<typeof createLogger> =>
@@ -52,12 +57,13 @@ export function useOwnCluster(fleetOptions: {
       plane,
       fleet,
       controllers,
-      startController: async (identity, metricsPort = 0) => {
+      startController: async (identity, metricsPort = 0, extraArgs = []) => {
         const c = runOperator([
           'controller',
           `--kubeconfig=${plane.kubeconfig}`,
           `--identity=${identity}`,
           `--metrics-port=${metricsPort}`,
+          ...extraArgs,
         ]);
         controllers.push(c);
         await c.waitFor(/controller running/);

@@ -3,7 +3,11 @@
 // and sends is then seen request by request, in milliseconds.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { LivePatch, LivePatchNode } from '../../../src/api/generated/types.js';
+import type {
+  LivePatch,
+  LivePatchNode,
+  LivePatchStatus,
+} from '../../../src/api/generated/types.js';
 import { PATHS, type NodeObject } from '../../../src/kube/resources.js';
 import type { KubeObject } from '../../../src/kube/reflector.js';
 import type { Cache } from '../../../src/controller/reconciler.js';
@@ -47,8 +51,19 @@ async function bodyOf(req: IncomingMessage): Promise<unknown> {
   return text ? (JSON.parse(text) as unknown) : undefined;
 }
 
-const withoutNulls = (o: Record<string, unknown>): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null));
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A JSON merge patch (RFC 7386), as the API server applies it: objects merge, null removes, the rest replaces. */
+function mergePatched(target: unknown, patch: unknown): unknown {
+  if (!isRecord(patch)) return patch;
+  const out: Record<string, unknown> = isRecord(target) ? { ...target } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatched(out[k], v);
+  }
+  return out;
+}
 
 /** The stored LivePatches and LivePatchNodes; PATCHes of `failing` nodes and LivePatch statuses answer 500. */
 export class FakeApi {
@@ -127,8 +142,9 @@ export class FakeApi {
         metadata: Object.assign({}, lp.metadata, sub === 'status' ? {} : patch.metadata, {
           resourceVersion: rv,
         }),
-        // A merge patch: null removes a key.
-        ...(sub === 'status' ? { status: withoutNulls({ ...lp.status, ...patch.status }) } : {}),
+        ...(sub === 'status'
+          ? { status: mergePatched(lp.status, patch.status) as LivePatchStatus }
+          : {}),
       };
       this.livePatches.set(name, written);
       return [200, written];

@@ -208,11 +208,15 @@ describe('webhook notifications', () => {
     await r.reconcile(LP);
     expect(api.livePatches.get(LP)?.status?.notifications).toEqual({
       pending: [expect.objectContaining({ id: 'uid-1/1/Started', tries: 0 })],
+      done: [],
     });
     await woken;
     expect(receiver.received.map((got) => got.body['id'])).toEqual(['uid-1/1/Started']);
     await r.reconcile(LP);
-    expect(api.livePatches.get(LP)?.status?.notifications).toEqual({ done: ['uid-1/1/Started'] });
+    expect(api.livePatches.get(LP)?.status?.notifications).toEqual({
+      pending: [],
+      done: ['uid-1/1/Started'],
+    });
     await r.reconcile(LP);
     expect(receiver.received).toHaveLength(1);
   });
