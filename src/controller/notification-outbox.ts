@@ -144,26 +144,31 @@ export function nextOutbox(
   return { outbox, delivered, retrying, gaveUp };
 }
 
-/** Pending notifications whose next try is due. */
+/**
+ * The oldest pending notification, when its try is due: one LivePatch's
+ * notifications go out one at a time, in the order they were decided, so a
+ * receiver that failed a while never hears "complete" before "started".
+ */
 export function dueNotifications(
   outbox: NotificationOutbox | undefined,
   now: number,
 ): PendingNotification[] {
-  return (outbox?.pending ?? []).filter(
-    (p) => p.nextAttemptAt === undefined || Date.parse(p.nextAttemptAt) <= now,
-  );
+  const [head] = outbox?.pending ?? [];
+  if (!head) return [];
+  return head.nextAttemptAt === undefined || Date.parse(head.nextAttemptAt) <= now ? [head] : [];
 }
 
 /**
- * How long until the next pending try that is not due yet falls due
- * (undefined: none waits). Due ones are sent in the pass: their outcome wakes it.
+ * How long until the oldest pending notification's next try, when it is not
+ * due yet (undefined otherwise: a due one is sent in the pass, and its
+ * outcome wakes the next).
  */
 export function nextDueInMs(
   outbox: NotificationOutbox | undefined,
   now: number,
 ): number | undefined {
-  const waits = (outbox?.pending ?? [])
-    .map((p) => (p.nextAttemptAt === undefined ? 0 : Date.parse(p.nextAttemptAt) - now))
-    .filter((ms) => ms > 0);
-  return waits.length ? Math.min(...waits) : undefined;
+  const at = outbox?.pending?.[0]?.nextAttemptAt;
+  if (at === undefined) return undefined;
+  const wait = Date.parse(at) - now;
+  return wait > 0 ? wait : undefined;
 }

@@ -195,7 +195,7 @@ describe('webhook notifications', () => {
     );
   });
 
-  test('a receiver that fails the first two tries gets the third, 2 s and then 4 s later', async () => {
+  test('a receiver that fails the first two tries gets the third, 2 s and then 4 s later, and the next one after it', async () => {
     receiver.answer = (body, received) =>
       body['livePatch'] === 'notify-retry' &&
       body['decision'] === 'Started' &&
@@ -215,6 +215,8 @@ describe('webhook notifications', () => {
     const [first, second, third] = started.map((r) => r.at);
     expect((second ?? 0) - (first ?? 0)).toBeGreaterThanOrEqual(1900);
     expect((third ?? 0) - (second ?? 0)).toBeGreaterThanOrEqual(3900);
+    // In the order decided: the completion waits for the start, even when it came while the start was failing.
+    expect(decisions(about('notify-retry'))).toEqual(['Started', 'Started', 'Started', 'Complete']);
     expect(decisions(accepted('notify-retry'))).toEqual(['Started', 'Complete']);
     const [a] = cluster().controllers;
     if (!a) throw new Error('no controller');

@@ -82,6 +82,30 @@ describe('a decision', () => {
   });
 });
 
+describe('order', () => {
+  test('one at a time, oldest first: the next is due once the one before it is done', () => {
+    const both = nextOutbox(undefined, [notice('a'), notice('b')], NONE, T0, policy).outbox;
+    expect(dueNotifications(both, T0).map((p) => p.id)).toEqual(['a']);
+    const failedA = nextOutbox(
+      both,
+      [],
+      new Map([['a#0', { kind: 'failed', error: 'x' }]]),
+      T0,
+      policy,
+    );
+    expect(dueNotifications(failedA.outbox, T0 + 1000)).toEqual([]);
+    expect(nextDueInMs(failedA.outbox, T0 + 1000)).toBe(1000);
+    const deliveredA = nextOutbox(
+      failedA.outbox,
+      [],
+      new Map([['a#1', { kind: 'delivered' }]]),
+      T0 + 2000,
+      policy,
+    );
+    expect(dueNotifications(deliveredA.outbox, T0 + 2000).map((p) => p.id)).toEqual(['b']);
+  });
+});
+
 describe('a receiver that fails', () => {
   test('is tried again after 2 s, then 4 s, and given up after the last try with why', () => {
     const failed: DeliveryOutcome = {
