@@ -239,7 +239,7 @@ describe('webhook notifications', () => {
   test('helm refuses a format the controller does not know, and zero tries', async () => {
     await expect(
       render('--set', 'notifications.secretName=w', '--set', 'notifications.format=teams'),
-    ).rejects.toThrow(/format.*(json|value must be one of)/);
+    ).rejects.toThrow(/notifications\/format': value must be one of 'json', 'slack'/);
     await expect(render('--set', 'notifications.attempts=0')).rejects.toThrow(
       /attempts.: minimum: got 0, want 1/,
     );

@@ -277,7 +277,7 @@ export const NOTIFICATION_DECISIONS = [
 
 const notifications = object(
   "Webhook notifications of this LivePatch's decisions, when the controller has a webhook " +
-    '(--notify-url-file; the chart\'s notifications values). Each decision is recorded here in the ' +
+    "(--notify-url-file; the chart's notifications values). Each decision is recorded here in the " +
     'status write that makes it, then sent, then moved to done: a controller that takes over sends what ' +
     'its predecessor had not delivered, and never a decision already done.',
   {

@@ -57,12 +57,13 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
 /** A JSON merge patch (RFC 7386), as the API server applies it: objects merge, null removes, the rest replaces. */
 function mergePatched(target: unknown, patch: unknown): unknown {
   if (!isRecord(patch)) return patch;
-  const out: Record<string, unknown> = isRecord(target) ? { ...target } : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else out[k] = mergePatched(out[k], v);
-  }
-  return out;
+  const base = isRecord(target) ? target : {};
+  const keys = new Set([...Object.keys(base), ...Object.keys(patch)]);
+  return Object.fromEntries(
+    [...keys]
+      .filter((k) => patch[k] !== null)
+      .map((k) => [k, k in patch ? mergePatched(base[k], patch[k]) : base[k]]),
+  );
 }
 
 /** The stored LivePatches and LivePatchNodes; PATCHes of `failing` nodes and LivePatch statuses answer 500. */
