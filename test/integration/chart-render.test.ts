@@ -234,6 +234,11 @@ describe('webhook notifications', () => {
     ]);
     // The chart takes the Secret's name, never the URL: the user creates the Secret.
     expect(ofKind(objects, 'Secret')).toEqual([]);
+    // The built controller takes the rendered arguments: it gets past its flags to the kubeconfig.
+    const main = join(repositoryRoot(), 'dist', 'src', 'cli', 'main.js');
+    await expect(
+      runCommand(process.execPath, [main, ...(container?.args ?? []), '--kubeconfig=/nonexistent']),
+    ).rejects.toThrow(/ENOENT: no such file or directory, open '\/nonexistent'/);
   });
 
   test('helm refuses a format the controller does not know, and zero tries', async () => {
