@@ -23,6 +23,10 @@ const COLUMNS: [string, (r: RunResult) => string][] = [
   ['fleet MiB', (r) => r.fleetPeakRssMiB.toFixed(0)],
   ['stall s', (r) => r.stallReactionSeconds.toFixed(2)],
   ['rollback s', (r) => r.rollbackMakespanSeconds.toFixed(1)],
+  ['idle w/s/1k', (r) => r.idleOperatorWritesPerSecondPer1000Nodes.toFixed(2)],
+  ['idle ev/s', (r) => r.idleControllerWatchEventsPerSecond.toFixed(1)],
+  ['idle CPU %', (r) => r.idleControllerCpuPercent.toFixed(1)],
+  ['restart s', (r) => r.restartToFirstActionSeconds.toFixed(1)],
 ];
 
 function table(runs: readonly RunResult[]): string {
@@ -47,6 +51,9 @@ const record = {
   run: recorded.finish(),
   setup:
     'real kube-apiserver + etcd; controller, fleet simulator and one agent as separate processes; ' +
+    'Nodes the size and shape a cloud kubelet writes (fleet --realistic-nodes); ' +
+    `idle figures over ${process.env['BENCH_IDLE_SECONDS'] ?? 300} s after Complete; ` +
+    'restart: a new controller started as a LivePatch arrives, until its first node entry; ' +
     `maxUnavailable 10%, bakeTime 0s; transition mix ${MIX.map((k) => `${k.share * 100}% ${k.label}`).join(', ')} (seeded); ` +
     `NODE_OPTIONS as the chart sets: agent "${AGENT_NODE_OPTIONS}", controller "${CONTROLLER_NODE_OPTIONS}"; ` +
     'stall.timeout 20s, Rollback',

@@ -32,6 +32,7 @@ import {
   sumBy,
   type Counters,
 } from './measure.js';
+import { measureIdle, type IdleResult } from './idle.js';
 import { assignMix, idealRolling, lowerBound } from './mix.js';
 
 export const KERNEL = '6.1.0-26-amd64';
@@ -60,7 +61,10 @@ function chartControllerHeapMiB(): number {
   return Math.floor((Number(limit[1]) * values.controller.heapPercent) / 100);
 }
 
-export interface RunResult {
+/** How long the idle fleet is watched (the figures are per second). */
+const IDLE_SECONDS = Number(process.env['BENCH_IDLE_SECONDS'] ?? 300);
+
+export interface RunResult extends IdleResult {
   readonly nodes: number;
   readonly maxUnavailable: number;
   readonly bakeTimeSeconds: number;
@@ -86,6 +90,9 @@ export interface RunResult {
   readonly controllerHeapUsedMiB: number;
   readonly fleetCpuSeconds: number;
   readonly rollbackMakespanSeconds: number;
+  /** From a new controller's start, as a LivePatch arrives, until its first node entry: the relist at this size. */
+  readonly restartToFirstActionSeconds: number;
+  readonly restartedControllerPeakRssMiB: number;
 }
 
 /** The bench's processes log warnings only and keep the newest output: a 1,000-node run prints without end. */
@@ -252,7 +259,8 @@ async function stallAndRollback(
   names: readonly NodeName[],
   dir: string,
   log: Logger,
-): Promise<{ reaction: number; agentPart: number; rollback: number }> {
+  restart: () => number,
+): Promise<{ reaction: number; agentPart: number; rollback: number; firstAction: number }> {
   const name = 'bench-stall';
   const stuck = rolloutOrder(name, names)[0] ?? '';
   await mergePatch(
@@ -263,6 +271,7 @@ async function stallAndRollback(
   );
   const module = await writeSimModuleFile(dir, { name: 'livepatch_bench_stall', kernel: KERNEL });
   let firstWrite = 0;
+  let firstEntry = 0;
   // The stuck node's own report of when its transition began (the reversal later reports its own start).
   let started = '';
   let reported = 0;
@@ -280,11 +289,14 @@ async function stallAndRollback(
       const lpn = lpns.get(node);
       if (node === stuck) watchStuck(lpn);
       const entry = lpn?.spec.patches?.find((p) => p.livePatch === name);
+      if (!firstEntry && entry) firstEntry = Date.now();
       if (!firstWrite && entry?.state === 'Disabled') firstWrite = Date.now();
     },
   });
   lpns.start();
   await lpns.waitForSync();
+  // A new controller starts as the LivePatch arrives: its first entry is the time a restart costs at this size.
+  const restartedAt = restart();
   await rawJson(
     kc,
     'POST',
@@ -299,6 +311,7 @@ async function stallAndRollback(
     reaction: (firstWrite - deadline) / 1000,
     agentPart: (reported - deadline) / 1000,
     rollback: (rolledBack - firstWrite) / 1000,
+    firstAction: (firstEntry - restartedAt) / 1000,
   };
 }
 
@@ -329,6 +342,7 @@ export async function liveRun(nodeCount: number): Promise<RunResult> {
       '--metrics-port',
       String(fleetPort),
       '--keep',
+      '--realistic-nodes',
     ]);
     procs.push(fleet);
     await fleet.waitFor(/fleet ready/, 30 * 60_000);
@@ -350,21 +364,25 @@ export async function liveRun(nodeCount: number): Promise<RunResult> {
     const agentLean = await idleAgentRss(kc, plane.kubeconfig, AGENT_NODE_OPTIONS);
     const agentPlain = await idleAgentRss(kc, plane.kubeconfig, '');
     const controllerPort = await freePort();
-    const controller = operator(
-      [
-        'controller',
-        '--kubeconfig',
-        plane.kubeconfig,
-        '--metrics-port',
-        String(controllerPort),
-        '--lease-namespace',
-        'default',
-        '--identity',
-        'bench',
-      ],
-      { LOG_LEVEL: 'info', NODE_OPTIONS: CONTROLLER_NODE_OPTIONS },
-    );
-    procs.push(controller);
+    const startController = (identity: string): Running => {
+      const started = operator(
+        [
+          'controller',
+          '--kubeconfig',
+          plane.kubeconfig,
+          '--metrics-port',
+          String(controllerPort),
+          '--lease-namespace',
+          'default',
+          '--identity',
+          identity,
+        ],
+        { LOG_LEVEL: 'info', NODE_OPTIONS: CONTROLLER_NODE_OPTIONS },
+      );
+      procs.push(started);
+      return started;
+    };
+    const controller = startController('bench');
     await controller.waitFor(/became the leader/, 10 * 60_000);
     await sleep(3000);
     const fleetMetrics = `http://127.0.0.1:${fleetPort}/metrics`;
@@ -400,8 +418,23 @@ export async function liveRun(nodeCount: number): Promise<RunResult> {
     const times = new Map(names.map((n) => [n, mix.get(n)?.seconds ?? 0]));
     const bound = lowerBound([...times.values()], slots, 0);
     const ideal = idealRolling('bench', times, slots, 0);
-    stage(`rollout Complete in ${makespan.toFixed(1)} s; stall and rollback`);
-    const stall = await stallAndRollback(kc, names, plane.dir, log);
+    stage(`rollout Complete in ${makespan.toFixed(1)} s; idle for ${IDLE_SECONDS} s`);
+    const idle = await measureIdle(
+      kc,
+      `http://127.0.0.1:${controllerPort}/metrics`,
+      pid(controller),
+      nodeCount,
+      IDLE_SECONDS,
+    );
+    stage('controller restart, stall and rollback');
+    // SIGTERM releases the leader lease, as a rolling update of the Deployment does.
+    await controller.stop();
+    let restarted: Running | undefined;
+    const stall = await stallAndRollback(kc, names, plane.dir, log, () => {
+      restarted = startController('bench-restarted');
+      return Date.now();
+    });
+    const restartedMemory = restarted ? await memoryOf(pid(restarted)) : undefined;
     const fleetMemory = await memoryOf(pid(fleet));
     return {
       nodes: nodeCount,
@@ -428,6 +461,9 @@ export async function liveRun(nodeCount: number): Promise<RunResult> {
       controllerHeapUsedMiB: round(controllerHeap, 1),
       fleetCpuSeconds: round(after.fleetCpu - before.fleetCpu),
       rollbackMakespanSeconds: round(stall.rollback),
+      ...idle,
+      restartToFirstActionSeconds: round(stall.firstAction),
+      restartedControllerPeakRssMiB: round(restartedMemory?.peak ?? 0, 1),
     };
   } finally {
     for (const p of procs.reverse()) await p.stop();

@@ -26,6 +26,9 @@ labelled ${LABELS.simulatedNode}=true).
   --metrics-port PORT  /metrics of all the agents together, e.g. status writes
                        by why (change or heartbeat) (default 0: none)
   --keep               leave the Nodes and LivePatchNodes when stopping
+  --realistic-nodes    give each Node a cloud kubelet's size and shape (labels
+                       with three zones, addresses, resources, conditions, 40
+                       images, annotations): 10-30 KB each, as in a real fleet
   --state-dir DIR      keep each node's agent state and simulated kernel in
                        DIR/NODE (sim-kernel.json has the kernel's patches and
                        its load counts), kept after stopping; default: a
@@ -54,6 +57,7 @@ export async function runFleet(args: string[]): Promise<number> {
       kubeconfig: { type: 'string' },
       'metrics-port': { type: 'string', default: '0' },
       keep: { type: 'boolean', default: false },
+      'realistic-nodes': { type: 'boolean', default: false },
       'state-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -79,6 +83,7 @@ export async function runFleet(args: string[]): Promise<number> {
     kernels: values.kernel.split(',').map((k) => k.trim()),
     namePrefix: values.prefix,
     labels: parseLabels(values.label),
+    realisticNodes: values['realistic-nodes'],
     clock: systemClock,
     log,
     ...(values['state-dir'] ? { stateDir: resolve(values['state-dir']) } : {}),

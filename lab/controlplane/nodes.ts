@@ -6,6 +6,7 @@ import { FIELD_MANAGER } from '../../src/api/constants.js';
 import type { NodeName } from '../../src/api/names.js';
 import { rawJson } from '../../src/kube/raw.js';
 import { isConflict, patchStatus, PATHS } from '../../src/kube/resources.js';
+import { realisticNode, type NodeShape } from './node-shape.js';
 
 export interface NodeRegistration {
   readonly name: NodeName;
@@ -14,6 +15,8 @@ export interface NodeRegistration {
   readonly labels: Readonly<Record<string, string>>;
   readonly providerID: string;
   readonly osImage: string;
+  /** Give the Node a cloud kubelet's size and shape (node-shape.ts), seeded by this index. */
+  readonly realisticIndex?: number;
 }
 
 /**
@@ -25,26 +28,30 @@ export function hostnameLabel(name: string): string {
   return (name.split('.')[0] ?? '').slice(0, 63).replace(/[-.]+$/, '');
 }
 
-function nodeBody(n: NodeRegistration): object {
+function nodeBody(n: NodeRegistration, shape: NodeShape | undefined): object {
   return {
     apiVersion: 'v1',
     kind: 'Node',
     metadata: {
       name: n.name,
       labels: {
+        ...shape?.labels,
         'kubernetes.io/hostname': hostnameLabel(n.name),
         'kubernetes.io/os': 'linux',
         'kubernetes.io/arch': 'amd64',
         ...n.labels,
       },
+      ...(shape ? { annotations: shape.annotations } : {}),
     },
-    spec: { providerID: n.providerID },
+    spec: { ...shape?.spec, providerID: n.providerID },
   };
 }
 
-function nodeStatus(n: NodeRegistration, now: string): object {
+function nodeStatus(n: NodeRegistration, now: string, shape: NodeShape | undefined): object {
   return {
+    ...shape?.status,
     conditions: [
+      ...(shape?.status.conditions ?? []),
       {
         type: 'Ready',
         status: 'True',
@@ -76,15 +83,12 @@ export async function markRebooted(kc: KubeConfig, name: NodeName, bootID: strin
 
 /** Creates the Node (or keeps the one there) and marks it Ready with its kernel release. */
 export async function registerNode(kc: KubeConfig, n: NodeRegistration): Promise<void> {
+  const now = new Date().toISOString();
+  const shape = n.realisticIndex === undefined ? undefined : realisticNode(n.realisticIndex, now);
   try {
-    await rawJson(kc, 'POST', PATHS.nodes, nodeBody(n));
+    await rawJson(kc, 'POST', PATHS.nodes, nodeBody(n, shape));
   } catch (err) {
     if (!isConflict(err)) throw err;
   }
-  await patchStatus(
-    kc,
-    `${PATHS.nodes}/${n.name}`,
-    nodeStatus(n, new Date().toISOString()),
-    FIELD_MANAGER.fleet,
-  );
+  await patchStatus(kc, `${PATHS.nodes}/${n.name}`, nodeStatus(n, now, shape), FIELD_MANAGER.fleet);
 }

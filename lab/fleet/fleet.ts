@@ -24,6 +24,8 @@ export interface FleetOptions {
   readonly namePrefix?: string;
   /** Extra labels on every node (e.g. a pool for nodeSelector). */
   readonly labels?: Readonly<Record<string, string>>;
+  /** Nodes the size and shape a cloud kubelet gives them (lab/controlplane/node-shape.ts). */
+  readonly realisticNodes?: boolean;
   readonly clock: Clock;
   readonly log: Logger;
   readonly heartbeatMs?: number;
@@ -79,13 +81,19 @@ async function deleteIgnoringMissing(kc: KubeConfig, path: string): Promise<void
   }
 }
 
-function registerSimNode(o: FleetOptions, name: NodeName, release: string): Promise<void> {
+function registerSimNode(
+  o: FleetOptions,
+  name: NodeName,
+  release: string,
+  index: number,
+): Promise<void> {
   return registerNode(o.kubeConfig, {
     name,
     release,
     labels: { [LABELS.simulatedNode]: 'true', ...o.labels },
     providerID: `livepatch-sim://${name}`,
     osImage: 'Simulated Linux',
+    ...(o.realisticNodes ? { realisticIndex: index } : {}),
   });
 }
 
@@ -126,7 +134,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   };
 
   await eachLimited([...names.entries()], START_CONCURRENCY, ([i, name]) =>
-    registerSimNode(o, name, releases[i % releases.length] ?? ''),
+    registerSimNode(o, name, releases[i % releases.length] ?? '', i),
   );
   await eachLimited(names, START_CONCURRENCY, startAgent);
   o.log.info('simulated fleet running', { nodes: names.length, kernels: releases });
@@ -151,7 +159,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     },
     join: async (name) => {
       names.push(name);
-      await registerSimNode(o, name, releases[0] ?? '');
+      await registerSimNode(o, name, releases[0] ?? '', names.length - 1);
       await startAgent(name);
     },
     kernel: (name) => kernels.get(name),

@@ -42,7 +42,12 @@ export const FIELD_MANAGER = {
 export const STEERING_ANNOTATIONS = {
   /** "attempt-N": roll back now, and hold it while spec.rollout.attempt is N (a bare generation: while it is current). */
   abort: `${GROUP}/abort`,
-  /** Who asked for the last abort or retry, as the API server knows them; quoted in conditions and Events. */
+  /**
+   * "attempt-N/step-K@TIME": end pause step K (1-based), held since TIME (status.currentStepStartTime),
+   * of attempt N; "attempt-N/full": skip every remaining step of attempt N.
+   */
+  promote: `${GROUP}/promote`,
+  /** Who asked for the last abort, retry or promotion, as the API server knows them; quoted in conditions and Events. */
   requestedBy: `${GROUP}/requested-by`,
 } as const;
 

@@ -6,10 +6,11 @@ import type { LivePatchName } from '../api/names.js';
 import type { KubeConfig } from '../kube/config.js';
 import { nodesTable, status, watchStatus } from './plugin-views.js';
 import { requester, setPaused, steer } from './plugin-writes.js';
+import { planPromote } from './promote.js';
 import { planAbort, planRetry } from './steer.js';
 
 /** The subcommands' flags, all switches. */
-export type FlagName = 'watch' | 'rollback-complete';
+export type FlagName = 'watch' | 'rollback-complete' | 'full';
 
 export interface Invocation {
   readonly kc: KubeConfig;
@@ -46,6 +47,11 @@ export type Subcommand =
 async function abort({ kc, flag }: Invocation, name: LivePatchName): Promise<string> {
   const o = { rollbackComplete: flag('rollback-complete'), ...(await requester(kc)) };
   return steer(kc, name, (lp) => planAbort(lp, o));
+}
+
+async function promote({ kc, flag }: Invocation, name: LivePatchName): Promise<string> {
+  const o = { full: flag('full'), ...(await requester(kc)) };
+  return steer(kc, name, (lp) => planPromote(lp, o));
 }
 
 async function retry({ kc }: Invocation, name: LivePatchName): Promise<string> {
@@ -95,6 +101,28 @@ export const COMMANDS: readonly Subcommand[] = [
     summary: ['set spec.rollout.paused=false (this also releases an empty pause step)'],
     flags: [],
     run: ({ kc }, name) => setPaused(kc, name, false),
+  },
+  {
+    name: 'promote',
+    operand: 'livePatch',
+    summary: [
+      'end the pause step the rollout is held at (timed or not), that one only:',
+      'annotates the LivePatch with livepatch.io/promote=attempt-N/step-K@<when',
+      'the step began>; a later pause step holds again, and a repeated or stale',
+      'promote does nothing. Refused when it is not held at a pause step',
+    ],
+    flags: [
+      {
+        name: 'full',
+        shownAs: 'flag',
+        help: [
+          'skip every remaining step of this attempt, pauses included, held or not',
+          '(livepatch.io/promote=attempt-N/full): the rollout goes on to every targeted',
+          'node, at most maxUnavailable at a time, until retry starts a new attempt',
+        ],
+      },
+    ],
+    run: promote,
   },
   {
     name: 'abort',
@@ -173,9 +201,9 @@ function commandHelp(c: Subcommand): string[] {
   return [...helpEntry(2, synopsis, c.summary), ...flags];
 }
 
-const STEERING_NOTE = `abort and retry write the LivePatch (never its status) with the resourceVersion they read,
-name you in livepatch.io/requested-by, and print what to watch next. A refusal changes
-nothing, says why on stderr and exits 3.`;
+const STEERING_NOTE = `promote, abort and retry write the LivePatch (never its status) with the resourceVersion
+they read, name you in livepatch.io/requested-by, and print what to watch next. A refusal
+changes nothing, says why on stderr and exits 3.`;
 
 export function usage(): string {
   const commands = COMMANDS.flatMap(commandHelp);

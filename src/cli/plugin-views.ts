@@ -3,8 +3,9 @@
 // all from the nodes' own reports. Read-only.
 import type { LivePatch, LivePatchNode, ObservedPatch } from '../api/generated/types.js';
 import { STEERING_ANNOTATIONS } from '../api/constants.js';
-import { abortAnnotation } from '../api/steering.js';
+import { abortAnnotation, byWhom, promoteAnnotation } from '../api/steering.js';
 import { KSTATUS_CONDITION } from '../controller/kstatus-conditions.js';
+import { bothClocks, describeWindow } from '../controller/maintenance-window.js';
 import { describeTasks } from '../api/tasks.js';
 import type { KubeConfig } from '../kube/config.js';
 import { rawJson } from '../kube/raw.js';
@@ -12,6 +13,7 @@ import { Reflector } from '../kube/reflector.js';
 import { PATHS } from '../kube/resources.js';
 import { createLogger } from '../log.js';
 import { progressBar, progressLine } from './progress.js';
+import { describeStep, heldPause } from './promote.js';
 import { untilSignal } from './signals.js';
 
 function table(rows: string[][]): string {
@@ -57,6 +59,56 @@ function abortNote(lp: LivePatch): string[] {
   return [];
 }
 
+const ROLLING_FORWARD: ReadonlySet<string | undefined> = new Set([
+  undefined,
+  'Pending',
+  'Progressing',
+  'Paused',
+  'Waiting',
+]);
+
+/** Where the rollout stands in spec.rollout.steps, and how to promote a pause it is held at. */
+function stepLine(lp: LivePatch): string[] {
+  const steps = lp.spec.rollout.steps ?? [];
+  const name = lp.metadata.name ?? '';
+  const at = lp.status?.currentStep ?? 0;
+  const held = heldPause(lp);
+  if (held)
+    return [
+      `  step: ${held.index + 1} of ${steps.length} (${describeStep(steps[held.index])}), held since ${held.since}. ` +
+        `To end it: kubectl livepatch promote ${name}; to skip every remaining step: kubectl livepatch promote ${name} --full`,
+    ];
+  if (!steps.length || !ROLLING_FORWARD.has(lp.status?.phase)) return [];
+  return [
+    at < steps.length
+      ? `  step: ${at + 1} of ${steps.length} (${describeStep(steps[at])})`
+      : `  step: past the last of ${steps.length}: on to every targeted node`,
+  ];
+}
+
+/** The last promotion the controller acted on, this attempt. */
+function promotionLine(lp: LivePatch): string[] {
+  const p = lp.status?.promotion;
+  if (!p || p.attempt !== (lp.spec.rollout.attempt ?? 0)) return [];
+  const what = p.full ? 'every remaining step skipped' : `pause step ${p.step ?? ''} ended`;
+  return [`  promoted: ${what}${byWhom(p.requestedBy)} at ${p.time}`];
+}
+
+/** A promote annotation that does nothing, said where the user looks. */
+function promoteNote(lp: LivePatch): string[] {
+  const promotion = promoteAnnotation(lp);
+  const key = STEERING_ANNOTATIONS.promote;
+  if (promotion.kind === 'stale')
+    return [
+      `  note: ${key} names ${promotion.names}, not the current ${promotion.current}: it does nothing`,
+    ];
+  if (promotion.kind === 'invalid')
+    return [
+      `  note: ${key} is ${JSON.stringify(promotion.value)}, neither attempt-N/step-K@TIME nor attempt-N/full: it does nothing. Use kubectl livepatch promote ${lp.metadata.name ?? ''}`,
+    ];
+  return [];
+}
+
 /** Ready, Reconciling and Stalled repeat Complete, Progressing and Degraded for GitOps tools: shown once. */
 const FOR_TOOLS: ReadonlySet<string> = new Set(Object.values(KSTATUS_CONDITION));
 
@@ -68,6 +120,29 @@ function supersededNote(lp: LivePatch): string[] {
   return [`  superseded by: ${each.join(', ')}`];
 }
 
+/**
+ * The maintenance window in one line: open until when, or when it opens next,
+ * in UTC and on the window's own clock; or why the controller cannot read it.
+ */
+function windowNote(lp: LivePatch): string[] {
+  const w = lp.spec.rollout.window;
+  if (!w) return [];
+  const text = describeWindow(w);
+  const held = lp.status?.conditions?.find((c) => c.type === KSTATUS_CONDITION.reconciling);
+  if (lp.status?.phase === 'Waiting' && held?.reason === 'InvalidWindow')
+    return [`  window: ${text}: ${held.message}`];
+  const s = lp.status?.window;
+  const when = (iso: string): string => bothClocks(w.timeZone, Date.parse(iso));
+  if (!s) return [`  window: ${text}`];
+  if (!s.open)
+    return [
+      `  window: ${text}: closed, opens ${s.nextOpen ? when(s.nextOpen) : 'not in the next two weeks'}`,
+    ];
+  return [
+    `  window: ${text}: open, ${s.closesAt ? `closes ${when(s.closesAt)}` : 'does not close in the next two weeks'}`,
+  ];
+}
+
 /** The status page of one LivePatch, from the LivePatch and the nodes' own reports. */
 export function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): string {
   const name = lp.metadata.name ?? '';
@@ -77,6 +152,11 @@ export function renderStatus(lp: LivePatch, nodes: readonly LivePatchNode[]): st
     ...(s?.conditions ?? [])
       .filter((c) => c.status === 'True' && !FOR_TOOLS.has(c.type))
       .map((c) => `  ${c.type}: ${c.reason}: ${c.message}`),
+    ...windowNote(lp),
+
+    ...stepLine(lp),
+    ...promotionLine(lp),
+    ...promoteNote(lp),
     ...supersededNote(lp),
     ...abortNote(lp),
   ];

@@ -16,23 +16,23 @@ export type Steer =
       readonly done: (written: LivePatch) => string;
     };
 
-const watchHint = (name: string): string => `Watch it: kubectl livepatch status ${name} -w`;
+export const watchHint = (name: string): string => `Watch it: kubectl livepatch status ${name} -w`;
 
 /** Failed because another LivePatch holds what this one claims (planner.ts): what it holds. */
-const CLAIMED: Readonly<Record<string, string>> = {
+export const CLAIMED: Readonly<Record<string, string>> = {
   PatchNameInUse: 'owns its patchName',
   SeriesSequenceInUse: 'declares its series sequence',
 };
 
 /** The phase the status gives for the current generation; undefined while the controller has not caught up. */
-function currentPhase(lp: LivePatch): string | undefined {
+export function currentPhase(lp: LivePatch): string | undefined {
   const s = lp.status;
   // No phase: the controller has never written (the API server fills in observedGeneration 0).
   if (!s?.phase) return 'Pending';
   return s.observedGeneration === (lp.metadata.generation ?? 1) ? s.phase : undefined;
 }
 
-const progressingReason = (lp: LivePatch): string | undefined =>
+export const progressingReason = (lp: LivePatch): string | undefined =>
   lp.status?.conditions?.find((c) => c.type === 'Progressing')?.reason;
 
 function abortRefusal(lp: LivePatch, rollbackComplete: boolean): string | undefined {
@@ -62,14 +62,19 @@ function abortRefusal(lp: LivePatch, rollbackComplete: boolean): string | undefi
   return undefined;
 }
 
-/** Written with the resourceVersion read: a LivePatch changed meanwhile is read and decided again. */
-function steeringMetadata(lp: LivePatch, abort: string | null, by: string | undefined) {
+/**
+ * Written with the resourceVersion read: a LivePatch changed meanwhile is read
+ * and decided again. `annotations` are the steering ones this write sets (null
+ * removes one); requested-by always names who asked.
+ */
+export function steeringMetadata(
+  lp: LivePatch,
+  annotations: Readonly<Record<string, string | null>>,
+  by: string | undefined,
+): { resourceVersion?: string; annotations: Record<string, string | null> } {
   return {
     resourceVersion: lp.metadata.resourceVersion,
-    annotations: {
-      [STEERING_ANNOTATIONS.abort]: abort,
-      [STEERING_ANNOTATIONS.requestedBy]: by ?? null,
-    },
+    annotations: { ...annotations, [STEERING_ANNOTATIONS.requestedBy]: by ?? null },
   };
 }
 
@@ -84,7 +89,7 @@ export function planAbort(
   const value = abortValue(lp);
   return {
     kind: 'patch',
-    patch: { metadata: steeringMetadata(lp, value, o.by) },
+    patch: { metadata: steeringMetadata(lp, { [STEERING_ANNOTATIONS.abort]: value }, o.by) },
     done: () =>
       `livepatch.livepatch.io/${name} aborted: ${STEERING_ANNOTATIONS.abort}=${value}. The controller ` +
       `unpatches every node that has the patch, in-flight ones first, maxUnavailable at a time, and ends ` +
@@ -140,8 +145,12 @@ export function planRetry(lp: LivePatch, o: { readonly by?: string } = {}): Stee
   return {
     kind: 'patch',
     patch: {
-      // The abort named the attempt this retry leaves behind: it would do nothing, so it goes.
-      metadata: steeringMetadata(lp, null, o.by),
+      // The abort and the promotion named the attempt this retry leaves behind: they would do nothing, so they go.
+      metadata: steeringMetadata(
+        lp,
+        { [STEERING_ANNOTATIONS.abort]: null, [STEERING_ANNOTATIONS.promote]: null },
+        o.by,
+      ),
       spec: { rollout: { attempt } },
     },
     done: (written) =>

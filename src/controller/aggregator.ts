@@ -7,6 +7,7 @@ import type {
   LivePatch,
   LivePatchStatus,
   NodeCounts,
+  Promotion,
   StalledNode,
   Superseder,
 } from '../api/generated/types.js';
@@ -256,6 +257,20 @@ function conditions(
   });
 }
 
+/** The promotion acted on this pass, else the last one recorded. */
+function promotion(lp: LivePatch, plan: Plan, time: string): { promotion?: Promotion } {
+  const p = plan.promoted;
+  if (!p) return lp.status?.promotion ? { promotion: lp.status.promotion } : {};
+  return {
+    promotion: {
+      attempt: p.attempt,
+      ...(p.kind === 'step' ? { step: p.step } : { full: true }),
+      ...(p.by ? { requestedBy: p.by } : {}),
+      time,
+    },
+  };
+}
+
 export function aggregateStatus(
   lp: LivePatch,
   slots: readonly NodeSlot[],
@@ -275,10 +290,12 @@ export function aggregateStatus(
     currentStep: plan.step.index,
     currentStepStartTime: iso(plan.step.startTime),
     pausedAtStepStart: plan.step.pausedAtStart,
+    ...promotion(lp, plan, iso(now)),
     ...(plan.unhealthy.length ? { unhealthyNodes: [...plan.unhealthy] } : {}),
     kernels: kernels(slots),
     stalledNodes: stalled,
     ...(superseders.length ? { supersededBy: superseders } : {}),
+    ...(plan.window ? { window: plan.window } : {}),
     conditions: conditions(
       lp,
       drafts(lp, plan, counts, stalled, failedSummary(slots)),

@@ -4,6 +4,7 @@ import type { Condition, LivePatchStatus } from '../api/generated/types.js';
 import { listSome } from '../api/listing.js';
 import { describeTasks } from '../api/tasks.js';
 import type { EventRecord } from '../kube/events.js';
+import { KSTATUS_CONDITION } from './kstatus-conditions.js';
 import type { Plan, Retry } from './plan.js';
 
 const ON_PHASE: Partial<
@@ -103,6 +104,22 @@ function retryEvent(next: LivePatchStatus, retry: Retry): EventRecord {
 }
 
 /**
+ * One Promoted per promotion: the planner reports it on the pass that moves the
+ * step past the promoted pause (or to the end), and the status written with it
+ * records the step, so the next pass, or a controller that takes over, does not.
+ */
+function promotedEvent(plan: Plan): EventRecord[] {
+  const p = plan.promoted;
+  if (!p) return [];
+  const who = p.by ? ` by ${p.by}` : '';
+  const message =
+    p.kind === 'full'
+      ? `attempt ${p.attempt} promoted in full${who}: every remaining step skipped, the rollout goes on to every targeted node, at most ${plan.maxUnavailable} at a time`
+      : `pause step ${p.step} of attempt ${p.attempt} promoted${who}: it holds the rollout no longer; the next steps apply as written`;
+  return [{ type: 'Normal', reason: 'Promoted', message }];
+}
+
+/**
  * One NodesUnreachable when the rollout comes to wait for silent nodes alone
  * (the Complete condition's reason turns to it), not on every pass it waits.
  */
@@ -124,12 +141,32 @@ function unreachableEvent(
   ];
 }
 
+/**
+ * One Event when the rollout comes to wait, and when what holds it changes
+ * (the window closed, then its time zone was edited into one the controller
+ * does not know): what holds it and until when. Decided from the stored
+ * status, so a new leader does not repeat it. A window the controller cannot
+ * read is for a person to fix: a Warning.
+ */
+function waitingEvent(
+  previous: LivePatchStatus | undefined,
+  next: LivePatchStatus,
+  plan: Plan,
+): EventRecord[] {
+  if (next.phase !== 'Waiting') return [];
+  const held = previous?.conditions?.find((c) => c.type === KSTATUS_CONDITION.reconciling)?.reason;
+  if (previous?.phase === 'Waiting' && held === plan.reason) return [];
+  const type = plan.reason === 'InvalidWindow' ? 'Warning' : 'Normal';
+  return [{ type, reason: plan.reason, message: plan.message }];
+}
+
 export function decisionEvents(
   previous: LivePatchStatus | undefined,
   next: LivePatchStatus,
   plan: Plan,
 ): EventRecord[] {
   const events: EventRecord[] = plan.retry ? [retryEvent(next, plan.retry)] : [];
+  events.push(...promotedEvent(plan));
   // One Event per step, not per node: nodes start one by one as slots free.
   const stepBegins =
     previous?.phase !== 'Progressing' ||
@@ -145,6 +182,7 @@ export function decisionEvents(
   events.push(
     ...abortEvent(previous, next, plan),
     ...unreachableEvent(previous, next, plan),
+    ...waitingEvent(previous, next, plan),
     ...newlyStalled(previous, next),
     ...newlyUnhealthy(previous, next),
   );

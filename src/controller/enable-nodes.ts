@@ -1,6 +1,14 @@
 // Rolling forward: the next nodes in rollout order start into the free slots,
 // up to the current step's goal, unless the rollout is paused, held at a
-// pause step, complete, or stopped by its stall policy. Pure.
+// pause step, outside its maintenance window, complete, or stopped by its
+// stall policy. Pure.
+//
+// What holds, in order: the stall policy (a rollback is never held), an
+// invalid window (a spec error to fix), spec.rollout.paused, a pause step,
+// then a closed window. A window only holds starts: nodes in flight finish
+// and bake, and once every node has settled the rollout is Complete whether
+// the window is open or not (a node that joins or reboots later waits for it).
+import type { LivePatchPhase } from '../api/generated/types.js';
 import type { NodeName } from '../api/names.js';
 import { listSome } from '../api/listing.js';
 import { refreshEntries, startEntry } from './desired-entries.js';
@@ -14,13 +22,21 @@ import {
   type PlanContext,
   type StepState,
 } from './plan.js';
-import { initialStep, resolveStep } from './rollout-steps.js';
+import { bothClocks, untilChange, windowStatus, type WindowReading } from './maintenance-window.js';
+import { initialStep, resolveStep, type StepOutcome } from './rollout-steps.js';
 import { stallPolicy } from './stall-policy.js';
 import { rolloutOrder, type NodeSlot, type TargetSlot } from './targets.js';
 
 type UnknownSlot = Extract<NodeSlot, { kind: 'unknown' }>;
 
 const BUSY_RETRY_MS = 5000;
+
+const FORWARD: ReadonlySet<LivePatchPhase> = new Set([
+  'Progressing',
+  'Paused',
+  'Waiting',
+  'Complete',
+]);
 
 /** A target not started yet (or unpatched by an earlier generation's rollback). */
 const waitingToStart = (t: TargetSlot): boolean =>
@@ -106,20 +122,98 @@ function waitingForUnreachable(b: PlanBase, waiting: readonly UnknownSlot[]): Pl
   };
 }
 
+type ClosedWindow = Extract<WindowReading, { kind: 'closed' }>;
+
+/** "opens at 2026-01-17T00:00:00Z (Sat 2026-01-17 01:00 Europe/Berlin (UTC+01:00))" */
+function opening(w: ClosedWindow): string {
+  return w.nextOpen === undefined
+    ? 'does not open in the next two weeks'
+    : `opens at ${bothClocks(w.timeZone, w.nextOpen)}`;
+}
+
+/**
+ * Nodes to start, but the window is closed: with none in flight, Waiting
+ * (looked at again when it opens; the reconciler's resync bounds a long
+ * wait); otherwise the nodes in flight go on, and the message says what
+ * holds the next start. Undefined when no node waits to start.
+ */
+function closedWindow(
+  ctx: PlanContext,
+  b: PlanBase,
+  w: ClosedWindow,
+  occupied: number,
+  inFlight: string,
+): Plan | undefined {
+  const waiting = ctx.targets.filter(waitingToStart).length;
+  if (waiting === 0) return undefined;
+  if (occupied > 0) {
+    const message = `${inFlight}; the maintenance window is closed: the next node starts when it ${opening(w)}`;
+    return { ...b, phase: 'Progressing', reason: 'NodesInFlight', message };
+  }
+  return {
+    ...b,
+    phase: 'Waiting',
+    reason: 'OutsideWindow',
+    message: `outside the maintenance window (${w.describe}): ${waiting} node(s) wait to start; it ${opening(w)}`,
+  };
+}
+
+/** A window the controller cannot read holds every start until a person fixes it; nodes in flight go on. */
+function invalidWindow(b: PlanBase, why: string, inFlight: string): Plan {
+  return {
+    ...b,
+    phase: 'Waiting',
+    reason: 'InvalidWindow',
+    message: `${why}. No node starts until it is fixed; ${inFlight}`,
+  };
+}
+
 export function enableNodes(ctx: PlanContext): Plan {
-  const waiting = unreachable(ctx);
+  const plan = forward(ctx);
+  // A stall policy's rollback or halt is no longer going forward: the window says nothing there.
+  if (!ctx.window || !FORWARD.has(plan.phase)) return plan;
+  const window = windowStatus(ctx.window);
+  const edge = untilChange(ctx.window, ctx.now);
+  const requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, edge ?? Infinity);
+  return {
+    ...plan,
+    ...(window ? { window } : {}),
+    ...(Number.isFinite(requeueAfterMs) ? { requeueAfterMs } : {}),
+  };
+}
+
+/** The step the rollout is at, and what rolling forward from it decides. */
+function forward(ctx: PlanContext): Plan {
   const settledTargets = ctx.targets.filter((t) => SETTLED.has(t.progress)).length;
   const settledSilent = ctx.slots.filter((s) => s.kind === 'unknown' && silentSettled(s)).length;
-  const settled = settledTargets + settledSilent;
   const silent = silentInFlight(ctx);
   const inFlight = countProgress(ctx.targets, 'inFlight') + silent.length;
   const baking = ctx.targets.filter((t) => t.bake?.kind === 'baking').length;
+  const settled = settledTargets + settledSilent;
+  const outcome = resolveStep(ctx, initialStep(ctx), settled, inFlight + baking);
+  const plan = rollForward(ctx, outcome, { settledTargets, settled, silent, inFlight, baking });
+  // Whatever this pass decides, the step it records is past the promoted pause: announced once.
+  return outcome.promoted ? { ...plan, promoted: outcome.promoted } : plan;
+}
+
+interface Counts {
+  readonly settledTargets: number;
+  readonly settled: number;
+  readonly silent: readonly NodeName[];
+  readonly inFlight: number;
+  readonly baking: number;
+}
+
+function rollForward(ctx: PlanContext, outcome: StepOutcome, counts: Counts): Plan {
+  const { settledTargets, settled, silent, inFlight, baking } = counts;
+  const waiting = unreachable(ctx);
   const occupied = inFlight + baking;
-  const outcome = resolveStep(ctx, initialStep(ctx), settled, occupied);
   const policy = stallPolicy(ctx, outcome.step);
   if (policy) return policy;
   const b = planBase(ctx, outcome.step);
   refreshEntries(ctx, b.writes);
+  const message = inFlightMessage(inFlight, baking, silent);
+  if (ctx.window?.kind === 'invalid') return invalidWindow(b, ctx.window.message, message);
   if (ctx.lp.spec.rollout.paused) {
     return {
       ...b,
@@ -146,10 +240,12 @@ export function enableNodes(ctx: PlanContext): Plan {
       message: 'every targeted node has settled',
     };
   }
-  const message = inFlightMessage(inFlight, baking, silent);
   // Settled counts baking nodes too: they are started, and the step's goal counts them.
   // Silent nodes count toward the goal but cannot start: room is only for a node that can.
   const room = Math.min(ctx.maxUnavailable - occupied, outcome.goal - settled - inFlight);
+  const held =
+    ctx.window?.kind === 'closed' ? closedWindow(ctx, b, ctx.window, occupied, message) : undefined;
+  if (held) return held;
   if (room > 0 && ctx.targets.some(waitingToStart))
     return startNodes(ctx, outcome.step, room, message);
   return { ...b, phase: 'Progressing', reason: 'NodesInFlight', message };

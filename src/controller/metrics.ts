@@ -103,6 +103,12 @@ export class ControllerMetrics implements QueueObserver {
       labelNames: ['controller', 'name'],
       registers: [this.registry],
     }),
+    watchEvents: new Counter({
+      name: 'livepatch_controller_watch_events_total',
+      help: 'Watch events the controller received, by resource and type: its share of the API server while idle',
+      labelNames: ['resource', 'type'],
+      registers: [this.registry],
+    }),
     requests: new Counter({
       name: 'rest_client_requests_total',
       help: 'Number of HTTP requests, partitioned by status code, method, and host.',
@@ -228,6 +234,13 @@ export class ControllerMetrics implements QueueObserver {
 
   apiRequest(request: ApiRequest): void {
     this.runtime.requests.inc({ code: request.code, method: request.method, host: request.host });
+  }
+
+  /** A counter of one resource's watch events, for its Reflector's onEvent. */
+  watchEvents(resource: string): (type: string) => void {
+    return (type) => {
+      this.runtime.watchEvents.inc({ resource, type });
+    };
   }
 
   /** Agents whose heartbeat the controller saw change within the stale time, and those it did not. */

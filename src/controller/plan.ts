@@ -6,8 +6,10 @@ import type {
   LivePatch,
   LivePatchPhase,
   UnhealthyNode,
+  WindowStatus,
 } from '../api/generated/types.js';
 import type { NodeName } from '../api/names.js';
+import type { WindowReading } from './maintenance-window.js';
 import type { NodeSlot, Progress, TargetSlot } from './targets.js';
 
 export interface StepState {
@@ -35,7 +37,17 @@ export interface Plan {
   readonly releaseFinalizer: boolean;
   /** This pass starts a new generation after RolledBack or Failed: a fresh attempt, announced by an Event. */
   readonly retry?: Retry;
+  /** spec.rollout.window as read this pass, while rolling forward: status.window. */
+  readonly window?: WindowStatus;
+
+  /** This pass ended a pause step, or skipped every remaining step, as livepatch.io/promote asked. */
+  readonly promoted?: Promoted;
 }
+
+/** A promotion acted on: one pause step (1-based, as messages number them) or every remaining step. */
+export type Promoted =
+  | { readonly kind: 'step'; readonly attempt: number; readonly step: number; readonly by?: string }
+  | { readonly kind: 'full'; readonly attempt: number; readonly by?: string };
 
 export interface Retry {
   readonly after: 'RolledBack' | 'Failed';
@@ -59,6 +71,8 @@ export interface PlanContext {
   readonly sameGeneration: boolean;
   readonly maxUnavailable: number;
   readonly unhealthy: readonly UnhealthyNode[];
+  /** spec.rollout.window read at `now`; undefined without a window. */
+  readonly window: WindowReading | undefined;
 }
 
 /** The parts of a Plan every outcome shares, before its phase and message. */

@@ -25,6 +25,9 @@
 // - Steps grow the patched set to a count or percentage; a pause step holds
 //   for its duration, or until spec.rollout.paused changes. After the last step
 //   the rollout continues to every targeted node.
+// - A maintenance window (maintenance-window.ts) holds new starts while it is
+//   closed, after spec.rollout.paused and pause steps: nodes in flight finish
+//   and bake; the rules below (rollbacks, disable, delete) are never held.
 // - Stalled + failed nodes above failureBudget fire stall.action: Rollback
 //   unpatches every node of the patch (RolledBack), Halt starts no new node
 //   (Failed), Ignore goes on.
@@ -35,15 +38,20 @@
 //   Aborted. It is read from the object on every pass, so a controller that
 //   takes over mid-abort goes on with it; pauses and edits keep it, only a
 //   retry (a new attempt) leaves it behind.
+// - A promotion (annotation livepatch.io/promote, rollout-steps.ts) ends the
+//   pause step it names, in the visit of it it names (the step's start), or
+//   with "full" skips every remaining step of the attempt. Read on every
+//   pass like the abort; announced once (status.promotion, a Promoted Event).
 // - A new generation: nodes already patched stay patched (their entry takes
 //   the new generation, no kernel work); Stalled and Failed nodes of the old
 //   generation are tried again; the steps start over, counting patched nodes.
-//   While rolling forward, pauses already passed stay passed and the one held
+//   While rolling forward, steps already passed stay passed and the pause held
 //   keeps its start (toggling spec.rollout.paused is itself a new generation).
 import type { LivePatch, UnhealthyNode } from '../api/generated/types.js';
 import { scaleIntOrPercent } from '../api/quantities.js';
 import { abortAnnotation, requestedBy } from '../api/steering.js';
 import { enableNodes } from './enable-nodes.js';
+import { readWindow, type WindowReading } from './maintenance-window.js';
 import { planBase, type Plan, type PlanContext, type Retry } from './plan.js';
 import { initialStep } from './rollout-steps.js';
 import type { NodeSlot, TargetSlot } from './targets.js';
@@ -67,6 +75,9 @@ function unhealthyNodes(lp: LivePatch, slots: readonly NodeSlot[]): UnhealthyNod
   });
   return [...kept, ...found].slice(0, MAX_UNHEALTHY_LISTED);
 }
+
+const windowOf = (lp: LivePatch, now: number): WindowReading | undefined =>
+  lp.spec.rollout.window && readWindow(lp.spec.rollout.window, now);
 
 /**
  * `patchNameOwner`: an older LivePatch with the same patchName. Nodes know a
@@ -95,6 +106,7 @@ export function planRollout(
     sameGeneration: lp.status?.observedGeneration === generation,
     maxUnavailable: scaleIntOrPercent(lp.spec.rollout.maxUnavailable, targeted),
     unhealthy: unhealthyNodes(lp, slots),
+    window: windowOf(lp, now),
   };
   if (lp.metadata.deletionTimestamp) return unpatchNodes(ctx, { kind: 'delete' });
   if (patchNameOwner) {

@@ -257,7 +257,13 @@ export class Reconciler {
     if (canonicalJson(status) === canonicalJson(lp.status)) return;
     const name = lp.metadata.name ?? '';
     // Merge patch: keys the new status lacks must be sent as null to go away.
-    const body = { unhealthyNodes: null, supersededBy: null, notifications: null, ...status };
+    const body = {
+      unhealthyNodes: null,
+      supersededBy: null,
+      window: null,
+      notifications: null,
+      ...status,
+    };
     this.ensureLeader();
     const written = await mergePatch<LivePatch>(
       this.d.kc,

@@ -15,8 +15,9 @@ import { ControllerMetrics } from './metrics.js';
 import type { RetryPolicy } from './notification-outbox.js';
 import { Notifier } from './notifier.js';
 import { WorkQueue } from './queue.js';
-import { Reconciler } from './reconciler.js';
+import { Reconciler, type ReconcilerDeps } from './reconciler.js';
 import { Webhook, type WebhookOptions } from './webhook.js';
+import { concernedLivePatches, nodeChanged } from './wake.js';
 
 const STUCK_WORKER_MS = 5 * 60_000;
 
@@ -53,6 +54,7 @@ export class Controller {
     this.livePatches = new Reflector(o.kc, {
       path: PATHS.livePatches,
       log: o.log,
+      onEvent: this.metrics.watchEvents('livepatches'),
       transform: withoutManagedFields,
       onChange: (name) => {
         this.queue.add(name);
@@ -77,11 +79,15 @@ export class Controller {
     this.livePatchNodes = new Reflector(o.kc, {
       path: PATHS.livePatchNodes,
       log: o.log,
+      onEvent: this.metrics.watchEvents('livepatchnodes'),
       transform: withoutManagedFields,
-      onChange: (name) => {
-        enqueueAll();
+      onChange: (name, before) => {
+        const labels = this.nodes.get(name)?.metadata.labels ?? {};
+        const lpn = this.livePatchNodes.get(name);
+        for (const lp of concernedLivePatches(this.livePatches.list(), [labels], [before, lpn]))
+          this.queue.add(lp);
         // An entry for a LivePatch that does not exist: its reconcile removes it.
-        for (const p of this.livePatchNodes.get(name)?.spec.patches ?? [])
+        for (const p of lpn?.spec.patches ?? [])
           if (!this.livePatches.get(p.livePatch)) this.queue.add(p.livePatch);
       },
     });
@@ -89,8 +95,16 @@ export class Controller {
     this.nodes = new Reflector(o.kc, {
       path: PATHS.nodes,
       log: o.log,
+      onEvent: this.metrics.watchEvents('nodes'),
       transform: nodeEssentials,
-      onChange: enqueueAll,
+      onChange: (name, before) => {
+        const node = this.nodes.get(name);
+        if (!nodeChanged(before, node)) return;
+        const labels = [before?.metadata.labels ?? {}, node?.metadata.labels ?? {}];
+        const lpn = this.livePatchNodes.get(name);
+        for (const lp of concernedLivePatches(this.livePatches.list(), labels, [lpn]))
+          this.queue.add(lp);
+      },
     });
     this.elector = new LeaderElector(o.kc, o.lease, o.log, (leading) => {
       this.metrics.setLeader(leading);
@@ -106,19 +120,20 @@ export class Controller {
       metrics: this.metrics,
       isLeader: () => this.elector.isLeader(),
       log: o.log,
-      ...(o.notifications
-        ? {
-            notifications: {
-              notifier: new Notifier(new Webhook(o.notifications.webhook), (name) => {
-                this.queue.add(name);
-              }),
-              retry: o.notifications.retry,
-            },
-          }
-        : {}),
+      ...this.notifications(),
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), o.log, this.metrics);
     this.metrics.watchQueue(this.queue);
+  }
+
+  /** The webhook's sender, whose finished tries wake their LivePatch; nothing without one. */
+  private notifications(): Pick<ReconcilerDeps, 'notifications'> {
+    const n = this.o.notifications;
+    if (!n) return {};
+    const notifier = new Notifier(new Webhook(n.webhook), (name) => {
+      this.queue.add(name);
+    });
+    return { notifications: { notifier, retry: n.retry } };
   }
 
   /** A worker stuck in one reconcile this long is wedged: let the kubelet restart the pod. */

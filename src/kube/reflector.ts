@@ -4,7 +4,8 @@
 // resourceVersion after any end or transient error, relists only when that
 // resourceVersion is gone (410), and backs off with jitter while the server is
 // away, never sooner than its Retry-After. Consumers are level-triggered:
-// `onChange` only says which key to look at. `transform` keeps only what its
+// `onChange` says which key to look at, and what the cache held for it
+// before, so a consumer can tell which of its work a change concerns. `transform` keeps only what its
 // consumer reads (managedFields alone can be half of an object).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from './config.js';
@@ -24,8 +25,13 @@ export interface ReflectorOptions<T = unknown> {
   readonly fieldSelector?: string;
   readonly labelSelector?: string;
   readonly log: Logger;
-  /** Called with the name of every object that was added, changed or deleted. */
-  readonly onChange: (name: string) => void;
+  /**
+   * Called with the name of every object that was added, changed or deleted,
+   * and what the cache held for it before (kept through `transform`).
+   */
+  readonly onChange: (name: string, before: T | undefined) => void;
+  /** Called for every watch event that reaches the cache (bookmarks aside), e.g. to count them. */
+  readonly onEvent?: (type: 'ADDED' | 'MODIFIED' | 'DELETED') => void;
   /** What is kept of each object (default: all of it). */
   readonly transform?: (object: T) => T;
   /** Items per list request (default 500, as client-go). */
@@ -83,6 +89,8 @@ export class Reflector<T extends KubeObject> {
   /** One watch event into the cache; says whether the consumer should look at the object. */
   applyEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: T): void {
     const name = object.metadata?.name ?? '';
+    const before = this.objects.get(name);
+    this.options.onEvent?.(type);
     if (type === 'DELETED') {
       this.objects.delete(name);
       this.deletedAt.set(name, Number(object.metadata?.resourceVersion ?? 0));
@@ -90,7 +98,7 @@ export class Reflector<T extends KubeObject> {
       this.deletedAt.delete(name);
       this.observe(object);
     }
-    this.options.onChange(name);
+    this.options.onChange(name, before);
   }
 
   private keep(object: T): T {
@@ -185,12 +193,12 @@ export class Reflector<T extends KubeObject> {
       const before = this.objects.get(name);
       this.objects.set(name, item);
       if (before?.metadata?.resourceVersion !== item.metadata?.resourceVersion)
-        this.options.onChange(name);
+        this.options.onChange(name, before);
     }
-    for (const name of [...this.objects.keys()]) {
+    for (const [name, before] of [...this.objects]) {
       if (!listed.items.has(name)) {
         this.objects.delete(name);
-        this.options.onChange(name);
+        this.options.onChange(name, before);
       }
     }
     this.resourceVersion = listed.resourceVersion;

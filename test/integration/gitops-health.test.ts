@@ -101,6 +101,22 @@ describe('kstatus and Argo CD read each phase', () => {
     });
   });
 
+  test('Waiting (outside its maintenance window) reads InProgress/Suspended, saying when it opens', async () => {
+    // Only on the day after tomorrow (UTC): closed now, whatever the hour.
+    const day = new Date(Date.now() + 2 * 24 * 3600_000)
+      .toLocaleDateString('en-US', { weekday: 'long', timeZone: 'UTC' })
+      .toLowerCase();
+    await applyLivePatch('later', {
+      kernel: KERNEL,
+      spec: { rollout: { window: { days: [day], startTime: '00:00', endTime: '24:00' } } },
+    });
+    const lp = await phase('later', 'Waiting');
+    const reading = await read(lp);
+    expect(reading).toMatchObject({ kstatus: 'InProgress', argo: 'Suspended' });
+    for (const message of reading.says)
+      expect(message).toContain(`it opens at ${lp.status?.window?.nextOpen ?? '?'}`);
+  });
+
   test('Failed reads Failed/Degraded with what to do', async () => {
     // A second LivePatch for the same patchName does nothing: Failed, PatchNameInUse.
     const { spec } = await getLivePatch('hold');

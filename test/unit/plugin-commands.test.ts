@@ -12,6 +12,13 @@ const HELP = `Usage: kubectl livepatch <command> [NAME] [--kubeconfig FILE]
   nodes            every node and every livepatch on it, managed or not, one line each
   pause NAME       set spec.rollout.paused=true: no new node starts, nothing is reversed
   resume NAME      set spec.rollout.paused=false (this also releases an empty pause step)
+  promote NAME     end the pause step the rollout is held at (timed or not), that one only:
+                   annotates the LivePatch with livepatch.io/promote=attempt-N/step-K@<when
+                   the step began>; a later pause step holds again, and a repeated or stale
+                   promote does nothing. Refused when it is not held at a pause step
+    --full         skip every remaining step of this attempt, pauses included, held or not
+                   (livepatch.io/promote=attempt-N/full): the rollout goes on to every targeted
+                   node, at most maxUnavailable at a time, until retry starts a new attempt
   abort NAME       roll back now, as stall.action Rollback would: annotates the LivePatch with
                    livepatch.io/abort=attempt-<spec.rollout.attempt>; the controller unpatches
                    every node, in-flight ones first, and ends RolledBack with reason Aborted.
@@ -27,9 +34,9 @@ const HELP = `Usage: kubectl livepatch <command> [NAME] [--kubeconfig FILE]
                    over and nodes that stalled or failed are tried again. Refused otherwise,
                    and while Disabled or being deleted
 
-abort and retry write the LivePatch (never its status) with the resourceVersion they read,
-name you in livepatch.io/requested-by, and print what to watch next. A refusal changes
-nothing, says why on stderr and exits 3.
+promote, abort and retry write the LivePatch (never its status) with the resourceVersion
+they read, name you in livepatch.io/requested-by, and print what to watch next. A refusal
+changes nothing, says why on stderr and exits 3.
 `;
 
 describe('kubectl livepatch command table', () => {

@@ -14,7 +14,9 @@ const lp = (
     apiVersion: 'livepatch.io/v1alpha1',
     kind: 'LivePatch',
     metadata: { name: 'cve-1' },
-    spec: { patchName: 'livepatch_cve_1', kernels: [] },
+
+    // spec.rollout as the API server defaults it.
+    spec: { patchName: 'livepatch_cve_1', kernels: [], rollout: {} },
     status: {
       phase: 'Progressing',
       summary: `${nodes['patched'] ?? 0}/${nodes['targeted'] ?? 0}`,
@@ -68,5 +70,63 @@ describe('status page', () => {
     );
     expect(page.split('\n')).toContain('  superseded by: cve-2 on 3 nodes, cve-3 on 1 node');
     expect(renderStatus(lp({ targeted: 1, patched: 1 }), [])).not.toContain('superseded');
+  });
+});
+
+describe('status page: the maintenance window', () => {
+  const windowed = (status: Partial<NonNullable<LivePatch['status']>>): LivePatch => {
+    const base = lp({ targeted: 4, patched: 0 }, status);
+    const window = {
+      days: ['saturday', 'sunday'],
+      startTime: '01:00',
+      endTime: '05:00',
+      timeZone: 'Europe/Berlin',
+    } as const;
+    return { ...base, spec: { ...base.spec, rollout: { ...base.spec.rollout, window } } };
+  };
+
+  test('closed: when it opens, in UTC and on its own clock', () => {
+    const page = renderStatus(
+      windowed({ phase: 'Waiting', window: { open: false, nextOpen: '2026-01-17T00:00:00Z' } }),
+      [],
+    );
+    expect(page.split('\n')).toContain(
+      '  window: saturday, sunday 01:00-05:00 Europe/Berlin: closed, opens 2026-01-17T00:00:00Z (Sat 2026-01-17 01:00 Europe/Berlin (UTC+01:00))',
+    );
+  });
+
+  test('open: when it closes', () => {
+    const page = renderStatus(
+      windowed({
+        window: { open: true, closesAt: '2026-01-17T04:00:00Z', nextOpen: '2026-01-18T00:00:00Z' },
+      }),
+      [],
+    );
+    expect(page.split('\n')).toContain(
+      '  window: saturday, sunday 01:00-05:00 Europe/Berlin: open, closes 2026-01-17T04:00:00Z (Sat 2026-01-17 05:00 Europe/Berlin (UTC+01:00))',
+    );
+  });
+
+  test('a window the controller cannot read: what the controller said to fix', () => {
+    const message =
+      'spec.rollout.window.timeZone "Europe/Berln" is not a time zone this controller knows';
+    const page = renderStatus(
+      windowed({
+        phase: 'Waiting',
+        conditions: [
+          {
+            type: 'Reconciling',
+            status: 'True',
+            reason: 'InvalidWindow',
+            message,
+            lastTransitionTime: '',
+          },
+        ],
+      }),
+      [],
+    );
+    expect(page.split('\n')).toContain(
+      `  window: saturday, sunday 01:00-05:00 Europe/Berlin: ${message}`,
+    );
   });
 });

@@ -203,7 +203,7 @@ describe('retry', () => {
   });
 
   test.each<LivePatchPhase>(['RolledBack', 'Failed'])(
-    'after %s: the next attempt, the abort annotation dropped, who asked',
+    'after %s: the next attempt, the abort and promote annotations dropped, who asked',
     (phase) => {
       const lp = withMetadata(at(phase), { annotations: { 'livepatch.io/abort': 'attempt-2' } });
       const retried = { ...lp, spec: { ...lp.spec, rollout: { ...lp.spec.rollout, attempt: 2 } } };
@@ -211,7 +211,11 @@ describe('retry', () => {
       expect(steer.kind === 'patch' && steer.patch).toEqual({
         metadata: {
           resourceVersion: '812',
-          annotations: { 'livepatch.io/abort': null, 'livepatch.io/requested-by': 'bob' },
+          annotations: {
+            'livepatch.io/abort': null,
+            'livepatch.io/promote': null,
+            'livepatch.io/requested-by': 'bob',
+          },
         },
         spec: { rollout: { attempt: 3 } },
       });

@@ -120,7 +120,9 @@ export interface RolloutSpec {
   readonly bakeTime: Duration;
   /** Freeze the rollout where it is. Nothing is reversed; no new node starts. */
   readonly paused: boolean;
-  /** Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec change it is a new generation, which the controller rolls out afresh; a new attempt also ends an abort (the livepatch.io/abort annotation names the attempt it stops). */
+  /** A maintenance window: new nodes start only while it is open, as with kured (rebootDays, startTime, endTime, timeZone) and system-upgrade-controller's spec.window. A node already in flight when it closes finishes, and its bake goes on; rollbacks, stall reversals, Disabled and deletion are never held. While it is closed and no node is in flight the phase is Waiting (reason OutsideWindow) and the Progressing and Reconciling conditions say when it opens next; status.window has the times. Absent: nodes start at any time. */
+  readonly window?: MaintenanceWindow;
+  /** Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec change it is a new generation, which the controller rolls out afresh; a new attempt also ends an abort (the livepatch.io/abort annotation names the attempt it stops) and leaves a promotion (livepatch.io/promote) behind: its steps apply again. */
   readonly attempt?: number;
 }
 
@@ -130,15 +132,30 @@ export interface RolloutStep {
   readonly nodes?: number;
   /** Grow the patched set to this percentage of targeted nodes (rounded up), NotReady and silent ones included. */
   readonly percent?: number;
-  /** Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed. */
+  /** Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed. `kubectl livepatch promote` ends either kind at once, that pause step only (or, with --full, every remaining step). */
   readonly pause?: PauseStep;
 }
 
-/** Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed. */
+/** Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed. `kubectl livepatch promote` ends either kind at once, that pause step only (or, with --full, every remaining step). */
 export interface PauseStep {
   /** How long to hold. A duration such as "90s", "5m" or "1h30m" (units h, m, s, ms). */
   readonly duration?: Duration;
 }
+
+/** A maintenance window: new nodes start only while it is open, as with kured (rebootDays, startTime, endTime, timeZone) and system-upgrade-controller's spec.window. A node already in flight when it closes finishes, and its bake goes on; rollbacks, stall reversals, Disabled and deletion are never held. While it is closed and no node is in flight the phase is Waiting (reason OutsideWindow) and the Progressing and Reconciling conditions say when it opens next; status.window has the times. Absent: nodes start at any time. */
+export interface MaintenanceWindow {
+  /** The days of the week the window opens on, in timeZone: full lowercase names (monday) or kured's short forms (mon, mo). A window that crosses midnight belongs to the day it opens on. Absent: every day. */
+  readonly days?: ReadonlyArray<WeekDay>;
+  /** When the window opens on each of its days, "HH:MM" on a 24-hour clock in timeZone. On the day daylight saving time skips it (02:30 when clocks go from 02:00 to 03:00), the window opens when the clock jumps past it (03:00); on the day an hour repeats, at its first occurrence. */
+  readonly startTime: string;
+  /** When the window closes, "HH:MM" on a 24-hour clock in timeZone; "24:00" is the end of the day. An endTime before startTime closes the next day (22:00 to 04:00). Skipped and repeated times count as for startTime: a window that the clock skips entirely that day does not open. */
+  readonly endTime: string;
+  /** The IANA time zone the days and times are in (Europe/Berlin, America/New_York, UTC). Defaults to UTC. A name the controller does not know holds the rollout: phase Waiting, reason InvalidWindow, and no node starts until it is fixed. */
+  readonly timeZone: string;
+}
+
+/** A day of the week. */
+export type WeekDay = 'sunday' | 'monday' | 'tuesday' | 'wednesday' | 'thursday' | 'friday' | 'saturday' | 'sun' | 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'su' | 'mo' | 'tu' | 'we' | 'th' | 'fr' | 'sa';
 
 /** What counts as a stalled transition and what the fleet does about it. */
 export interface StallPolicy {
@@ -169,6 +186,8 @@ export interface LivePatchStatus {
   readonly currentStepStartTime?: string;
   /** spec.rollout.paused when the current pause step began; changing it resumes. */
   readonly pausedAtStepStart?: boolean;
+  /** The last promotion the controller acted on (`kubectl livepatch promote`, the livepatch.io/promote annotation): which attempt, which pause step it ended or that it skipped every remaining step, who asked and when. A Promoted Event says the same. */
+  readonly promotion?: Promotion;
   /** Nodes that failed the health gate while baking, this generation (at most 256 listed). They count as failed; an edit of the LivePatch clears them. */
   readonly unhealthyNodes?: ReadonlyArray<UnhealthyNode>;
   /** Progress per kernel release (at most 256 listed: the releases with the most targeted nodes). */
@@ -179,6 +198,8 @@ export interface LivePatchStatus {
   readonly supersededBy?: ReadonlyArray<Superseder>;
   /** Webhook notifications of this LivePatch's decisions, when the controller has a webhook (--notify-url-file; the chart's notifications values). Each decision is recorded here in the status write that makes it, then sent, then moved to done: a controller that takes over sends what its predecessor had not delivered, and never a decision already done. */
   readonly notifications?: NotificationOutbox;
+  /** The maintenance window (spec.rollout.window) as the controller last read it, while the rollout goes forward; absent without a window, or while its time zone is unknown (the Progressing condition says so). */
+  readonly window?: WindowStatus;
   /** Standard conditions, one per type, each with the generation it describes. */
   readonly conditions?: ReadonlyArray<Condition>;
 }
@@ -208,6 +229,20 @@ export interface NodeCounts {
   readonly notApplicable?: number;
   /** Targeted nodes that are NotReady or whose agent is absent or stopped reporting (90 s). One that last reported the patch running counts as running it; any other keeps the LivePatch from Complete (Complete condition False, reason NodesUnreachable, naming the first few). */
   readonly unknown?: number;
+}
+
+/** The last promotion the controller acted on (`kubectl livepatch promote`, the livepatch.io/promote annotation): which attempt, which pause step it ended or that it skipped every remaining step, who asked and when. A Promoted Event says the same. */
+export interface Promotion {
+  /** The spec.rollout.attempt it was for. */
+  readonly attempt: number;
+  /** The pause step it ended, 1-based as messages number steps; absent with full. */
+  readonly step?: number;
+  /** Every remaining step was skipped: the rollout goes on to every targeted node. */
+  readonly full?: boolean;
+  /** Who asked (livepatch.io/requested-by), as the API server knew them. */
+  readonly requestedBy?: string;
+  /** When the controller acted on it. */
+  readonly time: string;
 }
 
 /** One node that failed its bake. */
@@ -301,6 +336,16 @@ export interface PendingNotification {
 
 /** What the controller decided. */
 export type NotificationDecision = 'Started' | 'Paused' | 'Stalled' | 'RollingBack' | 'RolledBack' | 'Complete' | 'Failed';
+
+/** The maintenance window (spec.rollout.window) as the controller last read it, while the rollout goes forward; absent without a window, or while its time zone is unknown (the Progressing condition says so). */
+export interface WindowStatus {
+  /** Whether new nodes may start now. */
+  readonly open: boolean;
+  /** While open: when it closes. Absent while closed, and for a window that does not close within two weeks (every day, 00:00 to 24:00). */
+  readonly closesAt?: string;
+  /** When it opens next: while closed, the next opening; while open, the one after it closes. */
+  readonly nextOpen?: string;
+}
 
 /** A metav1.Condition. */
 export interface Condition {

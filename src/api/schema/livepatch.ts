@@ -130,7 +130,9 @@ const step = object(
       },
     ),
     pause: object(
-      'Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed.',
+      'Hold the rollout. With a duration, for that long; without one, until spec.rollout.paused is changed. ' +
+        '`kubectl livepatch promote` ends either kind at once, that pause step only (or, with --full, ' +
+        'every remaining step).',
       {
         duration: duration('How long to hold.', { min: '1s', max: '168h' }),
       },
@@ -143,6 +145,77 @@ const step = object(
       cel(
         '(has(self.nodes) ? 1 : 0) + (has(self.percent) ? 1 : 0) + (has(self.pause) ? 1 : 0) == 1',
         'a step is exactly one of nodes, percent or pause',
+      ),
+    ],
+  },
+);
+
+/** Day names a window accepts: full lowercase names, and kured's three- and two-letter forms. */
+const WEEK_DAYS = [
+  'sunday',
+  'monday',
+  'tuesday',
+  'wednesday',
+  'thursday',
+  'friday',
+  'saturday',
+  'sun',
+  'mon',
+  'tue',
+  'wed',
+  'thu',
+  'fri',
+  'sat',
+  'su',
+  'mo',
+  'tu',
+  'we',
+  'th',
+  'fr',
+  'sa',
+] as const;
+
+const window = object(
+  'A maintenance window: new nodes start only while it is open, as with kured (rebootDays, startTime, ' +
+    "endTime, timeZone) and system-upgrade-controller's spec.window. A node already in flight when it " +
+    'closes finishes, and its bake goes on; rollbacks, stall reversals, Disabled and deletion are never ' +
+    'held. While it is closed and no node is in flight the phase is Waiting (reason OutsideWindow) and the ' +
+    'Progressing and Reconciling conditions say when it opens next; status.window has the times. Absent: ' +
+    'nodes start at any time.',
+  {
+    days: array(
+      "The days of the week the window opens on, in timeZone: full lowercase names (monday) or kured's " +
+        'short forms (mon, mo). A window that crosses midnight belongs to the day it opens on. Absent: ' +
+        'every day.',
+      enumeration('A day of the week.', WEEK_DAYS, { name: 'WeekDay' }),
+      { minItems: 1, maxItems: 21, 'x-kubernetes-list-type': 'set' },
+    ),
+    startTime: string(
+      'When the window opens on each of its days, "HH:MM" on a 24-hour clock in timeZone. On the day ' +
+        'daylight saving time skips it (02:30 when clocks go from 02:00 to 03:00), the window opens when ' +
+        'the clock jumps past it (03:00); on the day an hour repeats, at its first occurrence.',
+      { pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' },
+    ),
+    endTime: string(
+      'When the window closes, "HH:MM" on a 24-hour clock in timeZone; "24:00" is the end of the day. ' +
+        'An endTime before startTime closes the next day (22:00 to 04:00). Skipped and repeated times ' +
+        'count as for startTime: a window that the clock skips entirely that day does not open.',
+      { pattern: '^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$' },
+    ),
+    timeZone: string(
+      'The IANA time zone the days and times are in (Europe/Berlin, America/New_York, UTC). Defaults to ' +
+        'UTC. A name the controller does not know holds the rollout: phase Waiting, reason InvalidWindow, ' +
+        'and no node starts until it is fixed.',
+      { default: 'UTC', pattern: '^[A-Za-z][A-Za-z0-9_+/-]*$', maxLength: 64 },
+    ),
+  },
+  {
+    required: ['startTime', 'endTime'],
+    name: 'MaintenanceWindow',
+    'x-kubernetes-validations': [
+      cel(
+        'self.startTime != self.endTime',
+        'startTime and endTime are equal: a window must have a length. For the whole day use 00:00 to 24:00',
       ),
     ],
   },
@@ -183,10 +256,12 @@ const rollout = object(
     paused: boolean('Freeze the rollout where it is. Nothing is reversed; no new node starts.', {
       default: false,
     }),
+    window,
     attempt: integer(
       'Counts retries: `kubectl livepatch retry` increments it after RolledBack or Failed. Like any spec ' +
         'change it is a new generation, which the controller rolls out afresh; a new attempt also ends ' +
-        'an abort (the livepatch.io/abort annotation names the attempt it stops).',
+        'an abort (the livepatch.io/abort annotation names the attempt it stops) and leaves a promotion ' +
+        '(livepatch.io/promote) behind: its steps apply again.',
       { minimum: 0 },
     ),
   },
@@ -362,6 +437,28 @@ const status = object(
     pausedAtStepStart: boolean(
       'spec.rollout.paused when the current pause step began; changing it resumes.',
     ),
+    promotion: object(
+      'The last promotion the controller acted on (`kubectl livepatch promote`, the livepatch.io/promote ' +
+        'annotation): which attempt, which pause step it ended or that it skipped every remaining step, ' +
+        'who asked and when. A Promoted Event says the same.',
+      {
+        attempt: integer('The spec.rollout.attempt it was for.', { minimum: 0 }),
+        step: integer(
+          'The pause step it ended, 1-based as messages number steps; absent with full.',
+          {
+            minimum: 1,
+          },
+        ),
+        full: boolean(
+          'Every remaining step was skipped: the rollout goes on to every targeted node.',
+        ),
+        requestedBy: string('Who asked (livepatch.io/requested-by), as the API server knew them.', {
+          maxLength: 256,
+        }),
+        time: string('When the controller acted on it.', { format: 'date-time' }),
+      },
+      { required: ['attempt', 'time'], name: 'Promotion' },
+    ),
     unhealthyNodes: array(
       'Nodes that failed the health gate while baking, this generation (at most 256 listed). They count ' +
         'as failed; an edit of the LivePatch clears them.',
@@ -431,6 +528,24 @@ const status = object(
       { maxItems: 16, 'x-kubernetes-list-type': 'atomic' },
     ),
     notifications,
+    window: object(
+      'The maintenance window (spec.rollout.window) as the controller last read it, while the rollout ' +
+        'goes forward; absent without a window, or while its time zone is unknown (the Progressing ' +
+        'condition says so).',
+      {
+        open: boolean('Whether new nodes may start now.'),
+        closesAt: string(
+          'While open: when it closes. Absent while closed, and for a window that does not close within ' +
+            'two weeks (every day, 00:00 to 24:00).',
+          { format: 'date-time' },
+        ),
+        nextOpen: string(
+          'When it opens next: while closed, the next opening; while open, the one after it closes.',
+          { format: 'date-time' },
+        ),
+      },
+      { required: ['open'], name: 'WindowStatus' },
+    ),
     conditions: conditionsSchema,
   },
   // Generation 0 observed until the controller first writes: kstatus reads a LivePatch without status as Current.

@@ -12,6 +12,7 @@ import {
   Fleet,
   livePatch,
   lpn,
+  LP,
   node,
   nodeName,
   reconcile,
@@ -83,7 +84,7 @@ describe('a rollout that goes through', () => {
     expect(decisions(before)).toEqual(['Started', 'Paused']);
     expect(before[1]).toMatchObject({
       id: `${UID}/1/Paused/step-2`,
-      message: 'paused at step 2 until spec.rollout.paused is changed',
+      message: `paused at step 2 until spec.rollout.paused is changed, or until kubectl livepatch promote ${LP}`,
     });
     // Flipping spec.rollout.paused twice releases an empty pause (each flip a generation).
     const flipped = simulate(edit(held.lp, { rollout: { paused: true } }), fleet, {

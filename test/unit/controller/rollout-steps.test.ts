@@ -64,6 +64,25 @@ describe('steps', () => {
     expect(sim.lp.status).toMatchObject({ phase: 'Complete', summary: '4/4' });
   });
 
+  test('an edit while the nodes after a released pause are in flight does not hold at that pause again', () => {
+    const fleet = Fleet.of(6, T0);
+    const lp = livePatch({
+      spec: { rollout: { maxUnavailable: 2, steps: [{ nodes: 1 }, { pause: {} }, { nodes: 3 }] } },
+    });
+    let pass = reconcile(lp, fleet, at(0));
+    fleet.settle(at(1));
+    pass = reconcile(pass.lp, fleet, at(2));
+    expect(pass.plan).toMatchObject({ phase: 'Paused', reason: 'PauseStep' });
+    pass = reconcile(edit(pass.lp, { rollout: { paused: true } }), fleet, at(3));
+    pass = reconcile(edit(pass.lp, { rollout: { paused: false } }), fleet, at(4));
+    expect(pass.plan.started).toHaveLength(2);
+    // Both still in flight when the next edit comes.
+    pass = reconcile(edit(pass.lp, { cves: ['CVE-2024-1086'] }), fleet, at(5));
+    const sim = simulate(pass.lp, fleet, { now: at(6) });
+    expect(sim.passes.map((p) => p.plan.reason)).not.toContain('PauseStep');
+    expect(sim.lp.status).toMatchObject({ phase: 'Complete', summary: '6/6' });
+  });
+
   test('an edit during a timed pause neither skips nor restarts it', () => {
     const fleet = Fleet.of(4, T0);
     const lp = livePatch({
