@@ -3,7 +3,9 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { durationMs } from '../api/quantities.js';
 import { parseDefaultGate } from '../controller/alert-gate.js';
+import { DEFAULT_RETRY, type RetryPolicy } from '../controller/notification-outbox.js';
 import { Controller, type ControllerOptions } from '../controller/runtime.js';
+import { WEBHOOK_FORMATS, type WebhookFormat, type WebhookOptions } from '../controller/webhook.js';
 import { loadKubeConfig } from '../kube/config.js';
 import { createLogger } from '../log.js';
 import { untilSignal } from './signals.js';
@@ -29,6 +31,14 @@ The alert gate (docs/change-management.md): gated LivePatches start no node whil
   --alert-gate-default JSON       the gate of every LivePatch without spec.rollout.alertGate, in its shape,
                                   e.g. '{"matchers":["severity=\\"critical\\""]}' (default: none;
                                   without a source every LivePatch it gates waits, AlertGateNotConfigured)
+
+Notifications (off unless --notify-url-file is given; README, Notifications):
+  --notify-url-file FILE  a file holding the webhook URL (the chart mounts a Secret key there), read at
+                          every try; the URL is never logged, only its scheme and host
+  --notify-format F       json (default): text plus the decision's fields; slack: {"text"} alone
+  --notify-attempts N     tries per notification before it is given up with a Warning Event (default ${DEFAULT_RETRY.maxAttempts});
+                          waits of ${DEFAULT_RETRY.initialMs / 1000}s doubling, or the receiver's Retry-After
+  --notify-timeout DUR    one try's whole budget (default 10s)
 `;
 
 type AlertOptions = Pick<ControllerOptions, 'alertSource' | 'defaultAlertGate'>;
@@ -80,22 +90,60 @@ function alertOptions(values: {
   };
 }
 
+const OPTIONS = {
+  kubeconfig: { type: 'string' },
+  'lease-namespace': { type: 'string' },
+  'lease-name': { type: 'string', default: 'livepatch-controller' },
+  identity: { type: 'string' },
+  'metrics-port': { type: 'string', default: '8080' },
+  'alert-source-url': { type: 'string' },
+  'alert-source-interval': { type: 'string', default: '15s' },
+  'alert-source-timeout': { type: 'string', default: '5s' },
+  'alert-gate-default': { type: 'string' },
+  'notify-url-file': { type: 'string' },
+  'notify-format': { type: 'string', default: 'json' },
+  'notify-attempts': { type: 'string', default: String(DEFAULT_RETRY.maxAttempts) },
+  'notify-timeout': { type: 'string', default: '10s' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS }>>['values'];
+
+const isFormat = (value: string): value is WebhookFormat =>
+  (WEBHOOK_FORMATS as readonly string[]).includes(value);
+
+/** The webhook the flags describe, or undefined without --notify-url-file. */
+function notificationsFrom(
+  values: Values,
+): { webhook: WebhookOptions; retry: RetryPolicy } | undefined {
+  const urlFile = values['notify-url-file'];
+  if (!urlFile) return undefined;
+  const format = values['notify-format'];
+  if (!isFormat(format))
+    throw new Error(`--notify-format must be ${WEBHOOK_FORMATS.join(' or ')}, not ${format}`);
+  const attempts = Number(values['notify-attempts']);
+  if (!Number.isInteger(attempts) || attempts < 1)
+    throw new Error(
+      `--notify-attempts must be a whole number of tries, 1 or more, not ${values['notify-attempts']}`,
+    );
+  let timeoutMs: number;
+  try {
+    timeoutMs = durationMs(values['notify-timeout']);
+  } catch (err) {
+    throw new Error(
+      `--notify-timeout ${JSON.stringify(values['notify-timeout'])}: ${(err as Error).message}; give a duration such as 10s`,
+      { cause: err },
+    );
+  }
+  if (timeoutMs <= 0) throw new Error('--notify-timeout must be longer than 0s');
+  return {
+    webhook: { urlFile, format, timeoutMs },
+    retry: { ...DEFAULT_RETRY, maxAttempts: attempts },
+  };
+}
+
 export async function runController(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      kubeconfig: { type: 'string' },
-      'lease-namespace': { type: 'string' },
-      'lease-name': { type: 'string', default: 'livepatch-controller' },
-      identity: { type: 'string' },
-      'metrics-port': { type: 'string', default: '8080' },
-      'alert-source-url': { type: 'string' },
-      'alert-source-interval': { type: 'string', default: '15s' },
-      'alert-source-timeout': { type: 'string', default: '5s' },
-      'alert-gate-default': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values } = parseArgs({ args, options: OPTIONS });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
@@ -112,6 +160,7 @@ export async function runController(args: string[]): Promise<number> {
   }
   const log = createLogger({ component: 'controller' });
   const identity = values.identity ?? `${hostname()}-${process.pid}`;
+  const notifications = notificationsFrom(values);
   let lostLeadership = (): void => undefined;
   const lost = new Promise<'lost the lease'>((resolve) => {
     lostLeadership = () => {
@@ -128,13 +177,19 @@ export async function runController(args: string[]): Promise<number> {
       identity,
     },
     ...alerts,
+    ...(notifications ? { notifications } : {}),
     onLostLeadership: () => {
       log.error('lost the leader lease; exiting so a fresh replica can take over', { identity });
       lostLeadership();
     },
   });
   await controller.start();
-  log.info('controller running', { identity });
+  log.info('controller running', {
+    identity,
+    notifications: notifications
+      ? `${notifications.webhook.format} webhook, URL from ${notifications.webhook.urlFile}`
+      : 'off',
+  });
   // A replica that lost the lease exits non-zero: it must never act beside the new leader.
   const reason = await Promise.race([untilSignal(), lost]);
   log.info('stopping', { reason });

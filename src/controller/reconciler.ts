@@ -26,6 +26,15 @@ import type { Logger } from '../log.js';
 import { aggregateStatus } from './aggregator.js';
 import { judgeGate, namedByAlerts, type AlertSourceView, type GateVerdict } from './alert-gate.js';
 import { decisionEvents } from './decision-events.js';
+import { notificationDecisions } from './notification-decisions.js';
+import {
+  dueNotifications,
+  nextDueInMs,
+  nextOutbox,
+  type OutboxPass,
+  type RetryPolicy,
+} from './notification-outbox.js';
+import type { Notifier } from './notifier.js';
 import { HeartbeatClock } from './heartbeats.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { Plan } from './plan.js';
@@ -49,6 +58,8 @@ export interface ReconcilerDeps {
   /** The alert source's last reading, for the alert gate; absent: the controller has no source. */
   readonly alerts?: () => AlertSourceView;
   readonly log: Logger;
+  /** The webhook that hears the rollout's decisions; none without --notify-url-file. */
+  readonly notifications?: { readonly notifier: Notifier; readonly retry: RetryPolicy };
 }
 
 /** Nothing waits forever on a watch: time-based rules (heartbeats, pauses) are looked at again. */
@@ -92,7 +103,7 @@ export class Reconciler {
     const lp = this.d.livePatches.get(name);
     if (!this.d.isLeader()) return {};
     if (!lp) {
-      this.d.metrics.forget(name);
+      this.forget(name);
       return this.removeOrphans(name);
     }
     const finalizers = lp.metadata.finalizers ?? [];
@@ -111,13 +122,14 @@ export class Reconciler {
     const plan = planRollout(lp, slots, now, claims, gate);
     const log = this.d.log.child({ livePatch: name });
     const unwritten = await this.writeEntries(lp, plan.writes, log);
-    const status = aggregateStatus(lp, slots, plan, now);
+    const [status, outbox] = this.withOutbox(lp, aggregateStatus(lp, slots, plan, now), plan, now);
     const write = statusWrite(lp.status, status, {
       now,
       lastWrittenAt: this.statusWrittenAt.get(name) ?? 0,
       releasingFinalizer: plan.releaseFinalizer,
     });
     if (write.kind === 'now') await this.writeStatus(lp, status, now);
+    const notifyInMs = await this.afterStatus(lp, outbox, write, now, log);
     if (eventsDue(write, plan, unwritten)) await this.recordEvents(lp, status, plan, log);
     this.d.metrics.nodesStarted(name, plan.started.length);
     if (plan.started.length) log.info('started nodes', { nodes: plan.started, phase: plan.phase });
@@ -135,6 +147,7 @@ export class Reconciler {
         RESYNC_MS,
         write.kind === 'later' ? write.inMs : Infinity,
         retry,
+        notifyInMs,
       ),
     };
   }
@@ -143,6 +156,12 @@ export class Reconciler {
   private alertGate(lp: LivePatch, now: number): GateVerdict | undefined {
     const isNode = (name: string): boolean => this.d.nodes.get(name) !== undefined;
     return judgeGate(lp, this.d.alerts?.() ?? NO_SOURCE, isNode, now);
+  }
+
+  /** A LivePatch gone: its metrics, and its notifications' tries (the outbox went with it). */
+  private forget(name: string): void {
+    this.d.metrics.forget(name);
+    this.d.notifications?.notifier.forget(name);
   }
 
   /** Agents whose heartbeat this controller saw change within AGENT_STALE_MS, and the rest. */
@@ -258,6 +277,7 @@ export class Reconciler {
       supersededBy: null,
       window: null,
       alertGate: null,
+      notifications: null,
       ...status,
     };
     this.ensureLeader();
@@ -289,6 +309,86 @@ export class Reconciler {
         event,
       );
     }
+  }
+
+  /**
+   * The status with status.notifications after this pass: the decisions it
+   * makes recorded as pending, in the same write as the status that makes
+   * them (so each is derived once, whichever replica leads), and the tries
+   * since the last pass folded in. As it was without a webhook.
+   */
+  private withOutbox(
+    lp: LivePatch,
+    next: LivePatchStatus,
+    plan: Plan,
+    now: number,
+  ): [LivePatchStatus, OutboxPass | undefined] {
+    const n = this.d.notifications;
+    if (!n) return [next, undefined];
+    const name = lp.metadata.name ?? '';
+    const decisions = notificationDecisions(lp, lp.status, next, plan, now);
+    const pass = nextOutbox(
+      lp.status?.notifications,
+      decisions,
+      n.notifier.outcomes(name),
+      now,
+      n.retry,
+    );
+    return [pass.outbox ? { ...next, notifications: pass.outbox } : next, pass];
+  }
+
+  /**
+   * Once the outbox is written, what the tries it folded in came to; then
+   * the due tries start. Returns when the next one falls due.
+   */
+  private async afterStatus(
+    lp: LivePatch,
+    pass: OutboxPass | undefined,
+    write: StatusWrite,
+    now: number,
+    log: Logger,
+  ): Promise<number> {
+    if (pass && write.kind === 'now') await this.reportDeliveries(lp, pass, log);
+    return this.sendDue(lp.metadata.name ?? '', now) ?? Infinity;
+  }
+
+  /** Once the outbox is written: what was delivered, what failed, what was given up. */
+  private async reportDeliveries(lp: LivePatch, pass: OutboxPass, log: Logger): Promise<void> {
+    const name = lp.metadata.name ?? '';
+    for (const n of pass.delivered)
+      log.info('notification delivered', { decision: n.decision, id: n.id, tries: n.tries + 1 });
+    for (const n of pass.retrying)
+      log.warn('notification not delivered; trying again', {
+        decision: n.decision,
+        id: n.id,
+        tries: n.tries,
+        next: n.nextAttemptAt,
+        error: n.lastError,
+      });
+    for (const { notice, why } of pass.gaveUp) {
+      log.warn('notification given up', { decision: notice.decision, id: notice.id, why });
+      this.ensureLeader();
+      await this.d.events.record(
+        { apiVersion: API_VERSION, kind: LIVEPATCH.kind, name, uid: lp.metadata.uid ?? '' },
+        {
+          type: 'Warning',
+          reason: 'NotificationFailed',
+          message: clip(`webhook notification "${notice.message}" given up ${why}`, 1024),
+        },
+      );
+    }
+  }
+
+  /**
+   * Starts the due tries of the outbox the API server now holds (only what is
+   * recorded is ever sent); returns when the next one falls due.
+   */
+  private sendDue(name: string, now: number): number | undefined {
+    const n = this.d.notifications;
+    if (!n || !this.d.isLeader()) return undefined;
+    const stored = this.d.livePatches.get(name)?.status?.notifications;
+    n.notifier.settle(name, stored?.pending ?? [], dueNotifications(stored, now));
+    return nextDueInMs(stored, now);
   }
 
   /** NodeFacts per cached Node object, made once: a pass over 1,000 nodes allocates none. */

@@ -15,8 +15,11 @@ import type { AlertSourceView } from './alert-gate.js';
 import { AlertSource } from './alert-source.js';
 import { LeaderElector, type LeaderOptions } from './leader.js';
 import { ControllerMetrics } from './metrics.js';
+import type { RetryPolicy } from './notification-outbox.js';
+import { Notifier } from './notifier.js';
 import { WorkQueue } from './queue.js';
-import { Reconciler } from './reconciler.js';
+import { Reconciler, type ReconcilerDeps } from './reconciler.js';
+import { Webhook, type WebhookOptions } from './webhook.js';
 import { concernedLivePatches, nodeChanged } from './wake.js';
 
 const STUCK_WORKER_MS = 5 * 60_000;
@@ -36,6 +39,8 @@ export interface ControllerOptions {
   };
   /** The gate of every LivePatch without spec.rollout.alertGate. */
   readonly defaultAlertGate?: AlertGateSpec;
+  /** A webhook for the rollouts' decisions (README, Notifications); none when absent. */
+  readonly notifications?: { readonly webhook: WebhookOptions; readonly retry: RetryPolicy };
 }
 
 /** What the planner reads of the alert source: its settings and its last reading. */
@@ -65,35 +70,7 @@ export class Controller {
     const enqueueAll = (): void => {
       for (const lp of this.livePatches.list()) this.queue.add(lp.metadata.name ?? '');
     };
-    /** What each LivePatch claims, so that its deletion or edit wakes the ones waiting on it. */
-    const claims = new Map<string, { patchName: string; series?: string }>();
-    const claimKey = (lp: LivePatch): string | undefined =>
-      lp.spec.series ? `${lp.spec.series.name}/${lp.spec.series.sequence}` : undefined;
-    this.livePatches = new Reflector(o.kc, {
-      path: PATHS.livePatches,
-      log: o.log,
-      onEvent: this.metrics.watchEvents('livepatches'),
-      transform: withoutManagedFields,
-      onChange: (name) => {
-        this.queue.add(name);
-        const lp = this.livePatches.get(name);
-        const before = claims.get(name);
-        if (lp) {
-          const series = claimKey(lp);
-          claims.set(name, { patchName: lp.spec.patchName, ...(series ? { series } : {}) });
-          if (before?.series === series) return;
-        } else claims.delete(name);
-        if (!before) return;
-        // A LivePatch gone frees its patchName, and one gone or moved its series sequence: one waiting
-        // on it (PatchNameInUse, SeriesSequenceInUse) starts now, not at its resync.
-        for (const other of this.livePatches.list()) {
-          const freed =
-            (!lp && other.spec.patchName === before.patchName) ||
-            (before.series !== undefined && claimKey(other) === before.series);
-          if (freed) this.queue.add(other.metadata.name ?? '');
-        }
-      },
-    });
+    this.livePatches = this.livePatchReflector();
     this.livePatchNodes = new Reflector(o.kc, {
       path: PATHS.livePatchNodes,
       log: o.log,
@@ -141,6 +118,7 @@ export class Controller {
       isLeader: () => this.elector.isLeader(),
       alerts,
       log: o.log,
+      ...this.notifications(),
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), o.log, this.metrics);
     this.metrics.watchQueue(this.queue);
@@ -159,6 +137,49 @@ export class Controller {
         this.metrics.alertSourceUp(ok);
       },
     });
+  }
+
+  /** The webhook's sender, whose finished tries wake their LivePatch; nothing without one. */
+  private notifications(): Pick<ReconcilerDeps, 'notifications'> {
+    const n = this.o.notifications;
+    if (!n) return {};
+    const notifier = new Notifier(new Webhook(n.webhook), (name) => {
+      this.queue.add(name);
+    });
+    return { notifications: { notifier, retry: n.retry } };
+  }
+
+  /** The LivePatches' cache; what each claims, so that its deletion or edit wakes the ones waiting on it. */
+  private livePatchReflector(): Reflector<LivePatch> {
+    const claims = new Map<string, { patchName: string; series?: string }>();
+    const claimKey = (lp: LivePatch): string | undefined =>
+      lp.spec.series ? `${lp.spec.series.name}/${lp.spec.series.sequence}` : undefined;
+    const reflector: Reflector<LivePatch> = new Reflector(this.o.kc, {
+      path: PATHS.livePatches,
+      log: this.o.log,
+      onEvent: this.metrics.watchEvents('livepatches'),
+      transform: withoutManagedFields,
+      onChange: (name) => {
+        this.queue.add(name);
+        const lp = reflector.get(name);
+        const before = claims.get(name);
+        if (lp) {
+          const series = claimKey(lp);
+          claims.set(name, { patchName: lp.spec.patchName, ...(series ? { series } : {}) });
+          if (before?.series === series) return;
+        } else claims.delete(name);
+        if (!before) return;
+        // A LivePatch gone frees its patchName, and one gone or moved its series sequence: one waiting
+        // on it (PatchNameInUse, SeriesSequenceInUse) starts now, not at its resync.
+        for (const other of reflector.list()) {
+          const freed =
+            (!lp && other.spec.patchName === before.patchName) ||
+            (before.series !== undefined && claimKey(other) === before.series);
+          if (freed) this.queue.add(other.metadata.name ?? '');
+        }
+      },
+    });
+    return reflector;
   }
 
   /** A worker stuck in one reconcile this long is wedged: let the kubelet restart the pod. */

@@ -21,6 +21,8 @@ function significant(status: LivePatchStatus | undefined): string {
     unhealthy: status?.unhealthyNodes?.map((u) => u.node),
     // Status, not reason: the Progressing reason alternates between starting nodes and waiting on them.
     conditions: status?.conditions?.map((c) => [c.type, c.status]),
+    // The outbox is recorded before anything is sent: a throttled write would hold the send back.
+    notifications: status?.notifications,
   });
 }
 

@@ -226,3 +226,74 @@ describe('the alert gate', () => {
     ).rejects.toThrow(/alertGate.default.matchers.0/);
   });
 });
+
+describe('webhook notifications', () => {
+  interface Container {
+    readonly args: string[];
+    readonly volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  }
+  interface ControllerPod {
+    readonly containers: Container[];
+    readonly volumes?: { name: string; secret?: Record<string, unknown> }[];
+  }
+  const controllerPod = (objects: readonly Rendered[]): ControllerPod =>
+    workload(objects, 'Deployment').spec.template.spec as unknown as ControllerPod;
+
+  test('off by default: no flag, no volume', async () => {
+    const pod = controllerPod(await render());
+    expect(pod.containers[0]?.args.filter((a) => a.startsWith('--notify'))).toEqual([]);
+    expect(pod.volumes).toBeUndefined();
+    expect(pod.containers[0]?.volumeMounts).toBeUndefined();
+  });
+
+  test("with a Secret: its key mounted read-only where --notify-url-file points, optional, and the URL nowhere in the Pod's spec", async () => {
+    const objects = await render(
+      '--set',
+      'notifications.secretName=chat-webhook',
+      '--set',
+      'notifications.secretKey=slack-url',
+      '--set',
+      'notifications.format=slack',
+      '--set',
+      'notifications.attempts=4',
+    );
+    const pod = controllerPod(objects);
+    const [container] = pod.containers;
+    const flags = container?.args.filter((a) => a.startsWith('--notify')) ?? [];
+    expect(flags).toEqual([
+      '--notify-url-file=/etc/livepatch-operator/notifications/url',
+      '--notify-format=slack',
+      '--notify-attempts=4',
+      '--notify-timeout=10s',
+    ]);
+    expect(pod.volumes).toEqual([
+      {
+        name: 'notifications',
+        secret: {
+          secretName: 'chat-webhook',
+          optional: true,
+          items: [{ key: 'slack-url', path: 'url' }],
+        },
+      },
+    ]);
+    expect(container?.volumeMounts).toEqual([
+      { name: 'notifications', mountPath: '/etc/livepatch-operator/notifications', readOnly: true },
+    ]);
+    // The chart takes the Secret's name, never the URL: the user creates the Secret.
+    expect(ofKind(objects, 'Secret')).toEqual([]);
+    // The built controller takes the rendered arguments: it gets past its flags to the kubeconfig.
+    const main = join(repositoryRoot(), 'dist', 'src', 'cli', 'main.js');
+    await expect(
+      runCommand(process.execPath, [main, ...(container?.args ?? []), '--kubeconfig=/nonexistent']),
+    ).rejects.toThrow(/ENOENT: no such file or directory, open '\/nonexistent'/);
+  });
+
+  test('helm refuses a format the controller does not know, and zero tries', async () => {
+    await expect(
+      render('--set', 'notifications.secretName=w', '--set', 'notifications.format=teams'),
+    ).rejects.toThrow(/notifications\/format': value must be one of 'json', 'slack'/);
+    await expect(render('--set', 'notifications.attempts=0')).rejects.toThrow(
+      /attempts.: minimum: got 0, want 1/,
+    );
+  });
+});

@@ -229,6 +229,8 @@ export interface LivePatchStatus {
   readonly stalledNodes?: ReadonlyArray<StalledNode>;
   /** The LivePatches whose patch took this one's place, with how many nodes each holds (at most 16 listed, most nodes first). Nodes of a newer member of spec.series count here once their agent reports this patch Replaced. */
   readonly supersededBy?: ReadonlyArray<Superseder>;
+  /** Webhook notifications of this LivePatch's decisions, when the controller has a webhook (--notify-url-file; the chart's notifications values). Each decision is recorded here in the status write that makes it, then sent, then moved to done: a controller that takes over sends what its predecessor had not delivered, and never a decision already done. */
+  readonly notifications?: NotificationOutbox;
   /** The maintenance window (spec.rollout.window) as the controller last read it, while the rollout goes forward; absent without a window, or while its time zone is unknown (the Progressing condition says so). */
   readonly window?: WindowStatus;
   /** The alert gate's last verdict, while the rollout goes forward and the LivePatch is gated (spec.rollout.alertGate or the chart default); absent otherwise. */
@@ -360,6 +362,41 @@ export interface Superseder {
   /** Nodes where it superseded this one. */
   readonly nodes: number;
 }
+
+/** Webhook notifications of this LivePatch's decisions, when the controller has a webhook (--notify-url-file; the chart's notifications values). Each decision is recorded here in the status write that makes it, then sent, then moved to done: a controller that takes over sends what its predecessor had not delivered, and never a decision already done. */
+export interface NotificationOutbox {
+  /** Notifications recorded and not yet delivered, oldest first (at most 16: a seventeenth drops the oldest, with a NotificationFailed Event). */
+  readonly pending?: ReadonlyArray<PendingNotification>;
+  /** Ids of the latest notifications delivered or given up, newest last (at most 32): a decision derived again (a node joining a Complete rollout) is not sent again. */
+  readonly done?: ReadonlyArray<string>;
+}
+
+/** One notification on its way. */
+export interface PendingNotification {
+  /** Stable id of the decision, sent with it: a receiver deduplicates on it (a controller that dies between the delivery and this record sends it once more). */
+  readonly id: string;
+  /** What the controller decided. */
+  readonly decision: NotificationDecision;
+  /** What a person reads. */
+  readonly message: string;
+  /** The LivePatch generation of the decision. */
+  readonly generation: number;
+  /** spec.rollout.attempt of the decision (0 when unset). */
+  readonly attempt: number;
+  /** The phase the decision left the LivePatch in. */
+  readonly phase?: LivePatchPhase;
+  /** When the controller decided. */
+  readonly time: string;
+  /** Deliveries tried and failed so far. */
+  readonly tries: number;
+  /** When the next delivery is tried. */
+  readonly nextAttemptAt?: string;
+  /** Why the last delivery failed, naming the receiver by scheme and host only (the URL's path, query and credentials never appear). */
+  readonly lastError?: string;
+}
+
+/** What the controller decided. */
+export type NotificationDecision = 'Started' | 'Paused' | 'Stalled' | 'RollingBack' | 'RolledBack' | 'Complete' | 'Failed';
 
 /** The maintenance window (spec.rollout.window) as the controller last read it, while the rollout goes forward; absent without a window, or while its time zone is unknown (the Progressing condition says so). */
 export interface WindowStatus {

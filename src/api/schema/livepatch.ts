@@ -480,6 +480,70 @@ const alertGateStatus = object(
   { required: ['state', 'message'], name: 'AlertGateStatus' },
 );
 
+/** The decisions a webhook hears about (README, Notifications). */
+export const NOTIFICATION_DECISIONS = [
+  'Started',
+  'Paused',
+  'Stalled',
+  'RollingBack',
+  'RolledBack',
+  'Complete',
+  'Failed',
+] as const;
+
+const notifications = object(
+  "Webhook notifications of this LivePatch's decisions, when the controller has a webhook " +
+    "(--notify-url-file; the chart's notifications values). Each decision is recorded here in the " +
+    'status write that makes it, then sent, then moved to done: a controller that takes over sends what ' +
+    'its predecessor had not delivered, and never a decision already done.',
+  {
+    pending: array(
+      'Notifications recorded and not yet delivered, oldest first (at most 16: a seventeenth drops the ' +
+        'oldest, with a NotificationFailed Event).',
+      object(
+        'One notification on its way.',
+        {
+          id: string(
+            'Stable id of the decision, sent with it: a receiver deduplicates on it (a controller that ' +
+              'dies between the delivery and this record sends it once more).',
+            { maxLength: 320 },
+          ),
+          decision: enumeration('What the controller decided.', NOTIFICATION_DECISIONS, {
+            name: 'NotificationDecision',
+          }),
+          message: string('What a person reads.', { maxLength: 1024 }),
+          generation: integer('The LivePatch generation of the decision.', { minimum: 0 }),
+          attempt: integer('spec.rollout.attempt of the decision (0 when unset).', { minimum: 0 }),
+          phase: string('The phase the decision left the LivePatch in.', {
+            maxLength: 32,
+            tsType: 'LivePatchPhase',
+          }),
+          time: string('When the controller decided.', { format: 'date-time' }),
+          tries: integer('Deliveries tried and failed so far.', { minimum: 0 }),
+          nextAttemptAt: string('When the next delivery is tried.', { format: 'date-time' }),
+          lastError: string(
+            "Why the last delivery failed, naming the receiver by scheme and host only (the URL's path, " +
+              'query and credentials never appear).',
+            { maxLength: 512 },
+          ),
+        },
+        {
+          required: ['id', 'decision', 'message', 'generation', 'attempt', 'time', 'tries'],
+          name: 'PendingNotification',
+        },
+      ),
+      { maxItems: 16, 'x-kubernetes-list-type': 'atomic' },
+    ),
+    done: array(
+      'Ids of the latest notifications delivered or given up, newest last (at most 32): a decision ' +
+        'derived again (a node joining a Complete rollout) is not sent again.',
+      string('A notification id.', { maxLength: 320 }),
+      { maxItems: 32, 'x-kubernetes-list-type': 'atomic' },
+    ),
+  },
+  { name: 'NotificationOutbox' },
+);
+
 const status = object(
   'Fleet-wide state, written by the controller.',
   {
@@ -653,6 +717,7 @@ const status = object(
       ),
       { maxItems: 16, 'x-kubernetes-list-type': 'atomic' },
     ),
+    notifications,
     window: object(
       'The maintenance window (spec.rollout.window) as the controller last read it, while the rollout ' +
         'goes forward; absent without a window, or while its time zone is unknown (the Progressing ' +

@@ -3,7 +3,11 @@
 // and sends is then seen request by request, in milliseconds.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { LivePatch, LivePatchNode } from '../../../src/api/generated/types.js';
+import type {
+  LivePatch,
+  LivePatchNode,
+  LivePatchStatus,
+} from '../../../src/api/generated/types.js';
 import { PATHS, type NodeObject } from '../../../src/kube/resources.js';
 import type { KubeObject } from '../../../src/kube/reflector.js';
 import type { Cache } from '../../../src/controller/reconciler.js';
@@ -47,7 +51,22 @@ async function bodyOf(req: IncomingMessage): Promise<unknown> {
   return text ? (JSON.parse(text) as unknown) : undefined;
 }
 
-/** The stored LivePatches and LivePatchNodes; PATCHes of `failing` nodes answer 500. */
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A JSON merge patch (RFC 7386), as the API server applies it: objects merge, null removes, the rest replaces. */
+function mergePatched(target: unknown, patch: unknown): unknown {
+  if (!isRecord(patch)) return patch;
+  const base = isRecord(target) ? target : {};
+  const keys = new Set([...Object.keys(base), ...Object.keys(patch)]);
+  return Object.fromEntries(
+    [...keys]
+      .filter((k) => patch[k] !== null)
+      .map((k) => [k, k in patch ? mergePatched(base[k], patch[k]) : base[k]]),
+  );
+}
+
+/** The stored LivePatches and LivePatchNodes; PATCHes of `failing` nodes and LivePatch statuses answer 500. */
 export class FakeApi {
   readonly livePatches = new Map<string, LivePatch>();
   readonly livePatchNodes = new Map<string, LivePatchNode>();
@@ -117,12 +136,16 @@ export class FakeApi {
       const lp = this.livePatches.get(name);
       if (!lp) return [404, { message: `livepatches.livepatch.io "${name}" not found` }];
       if (method === 'GET') return [200, lp];
+      if (sub === 'status' && this.failing.has(name))
+        return [500, { message: 'etcdserver: request timed out' }];
       const written: LivePatch = {
         ...lp,
         metadata: Object.assign({}, lp.metadata, sub === 'status' ? {} : patch.metadata, {
           resourceVersion: rv,
         }),
-        ...(sub === 'status' ? { status: { ...lp.status, ...patch.status } } : {}),
+        ...(sub === 'status'
+          ? { status: mergePatched(lp.status, patch.status) as LivePatchStatus }
+          : {}),
       };
       this.livePatches.set(name, written);
       return [200, written];

@@ -1,12 +1,19 @@
 // The reconciler's writes, request by request, against a fake API server:
 // what it must not do when a write fails or its cache lags.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FINALIZER } from '../../../src/api/constants.js';
 import type { LivePatch, LivePatchNode } from '../../../src/api/generated/types.js';
 import { PATHS, type NodeObject } from '../../../src/kube/resources.js';
 import { createLogger } from '../../../src/log.js';
 import { ControllerMetrics } from '../../../src/controller/metrics.js';
-import { Reconciler } from '../../../src/controller/reconciler.js';
+import { Reconciler, type ReconcilerDeps } from '../../../src/controller/reconciler.js';
+import { DEFAULT_RETRY } from '../../../src/controller/notification-outbox.js';
+import { Notifier } from '../../../src/controller/notifier.js';
+import { Webhook } from '../../../src/controller/webhook.js';
+import { startReceiver, type Receiver } from '../../support/webhook-receiver.js';
 import { FakeApi, FakeEvents, MapCache, readyNode } from './fake-api.js';
 import { entry, K26, livePatch, LP, lpn, nodeName, observed, withMetadata } from './fixtures.js';
 
@@ -25,7 +32,7 @@ beforeEach(() => {
 });
 afterEach(() => api.stop());
 
-async function reconciler(): Promise<Reconciler> {
+async function reconciler(notifications?: ReconcilerDeps['notifications']): Promise<Reconciler> {
   return new Reconciler({
     kc: await api.start(),
     ...caches,
@@ -33,6 +40,7 @@ async function reconciler(): Promise<Reconciler> {
     metrics: new ControllerMetrics('livepatch-controller'),
     isLeader: () => true,
     log: createLogger({ component: 'test', level: 'error', format: 'text' }),
+    ...(notifications ? { notifications } : {}),
   });
 }
 
@@ -158,5 +166,58 @@ describe('a LivePatch gone with entries on a whole fleet (its finalizer removed 
     expect(entriesOf(nodeName(3))).toEqual(['ghost']);
     expect(entriesOf(nodeName(4))).toEqual([]);
     expect(events.recorded[0]?.event.message).toContain(`of ${NODES - 1} nodes`);
+  });
+});
+
+describe('webhook notifications', () => {
+  let receiver: Receiver;
+  let dir: string;
+  beforeEach(async () => {
+    receiver = await startReceiver('s3cr3t');
+    dir = await mkdtemp(join(tmpdir(), 'notify-'));
+    await writeFile(join(dir, 'url'), receiver.url);
+  });
+  afterEach(async () => {
+    await receiver.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a decision is sent only once the status recording it is written, then moved to done', async () => {
+    const lp = withMetadata(livePatch(), { finalizers: [FINALIZER], uid: 'uid-1' });
+    store(
+      [lp],
+      [1, 2].map((i) => lpn(nodeName(i), { heartbeat: Date.now() })),
+    );
+    let wake: () => void = () => undefined;
+    const notifier = new Notifier(
+      new Webhook({ urlFile: join(dir, 'url'), format: 'json', timeoutMs: 2000 }),
+      () => {
+        wake();
+      },
+    );
+    const r = await reconciler({ notifier, retry: DEFAULT_RETRY });
+
+    api.failing.add(LP);
+    await expect(r.reconcile(LP)).rejects.toThrow(/etcdserver/);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(receiver.received).toEqual([]);
+
+    // The node entries went out before the failed status write: this pass starts nothing, and still announces the start.
+    api.failing.delete(LP);
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    await r.reconcile(LP);
+    expect(api.livePatches.get(LP)?.status?.notifications).toEqual({
+      pending: [expect.objectContaining({ id: 'uid-1/1/Started', tries: 0 })],
+      done: [],
+    });
+    await woken;
+    expect(receiver.received.map((got) => got.body['id'])).toEqual(['uid-1/1/Started']);
+    await r.reconcile(LP);
+    expect(api.livePatches.get(LP)?.status?.notifications).toEqual({
+      pending: [],
+      done: ['uid-1/1/Started'],
+    });
+    await r.reconcile(LP);
+    expect(receiver.received).toHaveLength(1);
   });
 });
