@@ -1,8 +1,8 @@
 // The plugin's release: one archive per platform krew installs on (the same
 // bundled script in each, with the licences), and the krew manifest that lists
-// them with their sha256. Windows is left out: krew links the plugin as
-// kubectl-livepatch.exe, which a script cannot be; docs/plugin.md says how to
-// run the single file there.
+// them with their sha256. On Windows krew links the plugin as
+// kubectl-livepatch.exe, which a script cannot be, so the Windows archives add
+// a small launcher (src/cli/windows-launcher) that runs the script with node.
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +18,8 @@ export const PLATFORMS = [
   { os: 'linux', arch: 'arm64' },
   { os: 'darwin', arch: 'amd64' },
   { os: 'darwin', arch: 'arm64' },
+  { os: 'windows', arch: 'amd64' },
+  { os: 'windows', arch: 'arm64' },
 ] as const;
 
 export type Platform = (typeof PLATFORMS)[number];
@@ -35,6 +37,9 @@ export interface ReleasedArchive {
   readonly platform: Platform;
   readonly file: string;
   readonly sha256: string;
+  /** What krew links as the plugin. */
+  readonly bin: string;
+  readonly files: readonly string[];
 }
 
 export interface PluginRelease {
@@ -44,7 +49,9 @@ export interface PluginRelease {
   readonly bundleBytes: number;
 }
 
-const FILES = ['kubectl-livepatch', 'LICENSE', 'THIRD-PARTY-LICENSES'] as const;
+const SCRIPT = 'kubectl-livepatch';
+const LAUNCHER = 'kubectl-livepatch.exe';
+const COMMON_FILES = [SCRIPT, 'LICENSE', 'THIRD-PARTY-LICENSES'] as const;
 
 const sha256 = async (file: string): Promise<string> =>
   createHash('sha256')
@@ -52,22 +59,33 @@ const sha256 = async (file: string): Promise<string> =>
     .digest('hex');
 
 /** A tar.gz whose bytes depend only on its files: sorted, owned by root, dated 1970. */
-async function archive(staging: string, file: string): Promise<void> {
+async function archive(staging: string, files: readonly string[], file: string): Promise<void> {
+  const tar = file.replace(/\.gz$/, '');
+  const flags = ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0'];
+  await runCommand('tar', [...flags, '-cf', tar, ...[...files].sort()], { cwd: staging });
+  await runCommand('gzip', ['-n', '-9', '-f', tar]);
+}
+
+/** The launcher for `goos`/`arch` (windows in a release), reproducible (no build id, no paths), into `dir`. */
+export async function buildLauncher(goos: string, arch: string, dir: string): Promise<string> {
   await runCommand(
-    'tar',
+    'go',
     [
-      '--sort=name',
-      '--owner=0',
-      '--group=0',
-      '--numeric-owner',
-      '--mtime=@0',
-      '-cf',
-      file.replace(/\.gz$/, ''),
-      ...FILES,
+      'build',
+      '-trimpath',
+      '-ldflags',
+      `-s -w -buildid= -X main.oldestNode=${OLDEST_NODE}`,
+      '-o',
+      join(dir, LAUNCHER),
+      '.',
     ],
-    { cwd: staging },
+    {
+      cwd: join(repositoryRoot(), 'src', 'cli', 'windows-launcher'),
+      env: { GOOS: goos, GOARCH: arch, CGO_ENABLED: '0' },
+      missingHint: 'install Go 1.26+: the Windows archives carry a launcher built from Go',
+    },
   );
-  await runCommand('gzip', ['-n', '-9', '-f', file.replace(/\.gz$/, '')]);
+  return join(dir, LAUNCHER);
 }
 
 function manifest(o: ReleaseOptions, archives: readonly ReleasedArchive[]): string {
@@ -89,11 +107,46 @@ function manifest(o: ReleaseOptions, archives: readonly ReleasedArchive[]): stri
         selector: { matchLabels: { os: a.platform.os, arch: a.platform.arch } },
         uri: new URL(a.file.split('/').pop() ?? '', o.baseUrl).toString(),
         sha256: a.sha256,
-        files: FILES.map((from) => ({ from, to: '.' })),
-        bin: 'kubectl-livepatch',
+        files: a.files.map((from) => ({ from, to: '.' })),
+        bin: a.bin,
       })),
     },
   });
+}
+
+/** The script and licences in `staging`; the bundle's size. */
+async function stage(staging: string): Promise<number> {
+  const bundle = await bundlePlugin(staging);
+  await copyFile(join(repositoryRoot(), 'LICENSE'), join(staging, 'LICENSE'));
+  await writeFile(join(staging, 'THIRD-PARTY-LICENSES'), bundle.thirdPartyLicenses);
+  return bundle.bytes;
+}
+
+async function platformArchive(
+  o: ReleaseOptions,
+  staging: string,
+  platform: Platform,
+): Promise<ReleasedArchive> {
+  const file = join(o.outDir, `${SCRIPT}_${o.version}_${platform.os}_${platform.arch}.tar.gz`);
+  if (platform.os !== 'windows') {
+    await archive(staging, COMMON_FILES, file);
+    return { platform, file, sha256: await sha256(file), bin: SCRIPT, files: COMMON_FILES };
+  }
+  const dir = join(staging, `windows-${platform.arch}`);
+  await mkdir(dir);
+  for (const f of COMMON_FILES) await copyFile(join(staging, f), join(dir, f));
+  await buildLauncher('windows', platform.arch, dir);
+  // The launcher carries Go's runtime, whose licence goes with it.
+  const goroot = (await runCommand('go', ['env', 'GOROOT'])).trim();
+  const go = await readFile(join(goroot, 'LICENSE'), 'utf8');
+  const notices = join(dir, 'THIRD-PARTY-LICENSES');
+  await writeFile(
+    notices,
+    `${await readFile(notices, 'utf8')}\n${'-'.repeat(78)}\n\nGo (the runtime of ${LAUNCHER})\n\n${go}`,
+  );
+  const files = [...COMMON_FILES, LAUNCHER];
+  await archive(dir, files, file);
+  return { platform, file, sha256: await sha256(file), bin: LAUNCHER, files };
 }
 
 export async function releasePlugin(o: ReleaseOptions): Promise<PluginRelease> {
@@ -102,23 +155,14 @@ export async function releasePlugin(o: ReleaseOptions): Promise<PluginRelease> {
   await mkdir(o.outDir, { recursive: true });
   const staging = await mkdtemp(join(o.outDir, '.staging-'));
   try {
-    const bundle = await bundlePlugin(staging);
-    await copyFile(join(repositoryRoot(), 'LICENSE'), join(staging, 'LICENSE'));
-    await writeFile(join(staging, 'THIRD-PARTY-LICENSES'), bundle.thirdPartyLicenses);
+    const bundleBytes = await stage(staging);
     const archives: ReleasedArchive[] = [];
-    for (const platform of PLATFORMS) {
-      const file = join(
-        o.outDir,
-        `kubectl-livepatch_${o.version}_${platform.os}_${platform.arch}.tar.gz`,
-      );
-      await archive(staging, file);
-      archives.push({ platform, file, sha256: await sha256(file) });
-    }
+    for (const platform of PLATFORMS) archives.push(await platformArchive(o, staging, platform));
     // The single file too, for those who put it on PATH themselves.
-    await copyFile(bundle.file, join(o.outDir, 'kubectl-livepatch'));
+    await copyFile(join(staging, SCRIPT), join(o.outDir, SCRIPT));
     const path = join(o.outDir, `${PLUGIN_NAME}.yaml`);
     await writeFile(path, manifest(o, archives));
-    return { manifest: path, archives, bundleBytes: bundle.bytes };
+    return { manifest: path, archives, bundleBytes };
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

@@ -6,14 +6,29 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { appendFile, copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import {
+  appendFile,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rm,
+  stat,
+  symlink,
+} from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { ensureKrew, type Krew } from '../../lab/plugin/krew.js';
-import { PLATFORMS, releasePlugin, type PluginRelease } from '../../lab/plugin/release.js';
+import { OLDEST_NODE } from '../../lab/plugin/bundle.js';
+import {
+  buildLauncher,
+  PLATFORMS,
+  releasePlugin,
+  type PluginRelease,
+} from '../../lab/plugin/release.js';
 import { createLogger } from '../../src/log.js';
 import { onPath } from '../support/which.js';
 
@@ -103,17 +118,19 @@ describe('the plugin release', () => {
       const bytes = await readFile(archive.file);
       expect(p.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
       expect(p.uri).toBe(`${baseUrl}${basename(archive.file)}`);
-      expect(p.bin).toBe('kubectl-livepatch');
       const inside = await run('tar', ['-xzOf', archive.file, 'kubectl-livepatch'], {
         encoding: 'buffer',
         maxBuffer: 64 * 1024 * 1024,
       });
       expect(inside.stdout.equals(single)).toBe(true);
+      const windows = p.selector.matchLabels.os === 'windows';
+      expect(p.bin).toBe(windows ? 'kubectl-livepatch.exe' : 'kubectl-livepatch');
       const { stdout } = await run('tar', ['-tvzf', archive.file]);
       expect(stdout.trim().split('\n')).toEqual([
-        expect.stringMatching(/^-rwxr-xr-x 0\/0 .* kubectl-livepatch$/),
         expect.stringMatching(/^-rw-r--r-- 0\/0 .* LICENSE$/),
         expect.stringMatching(/^-rw-r--r-- 0\/0 .* THIRD-PARTY-LICENSES$/),
+        expect.stringMatching(/^-rwxr-xr-x 0\/0 .* kubectl-livepatch$/),
+        ...(windows ? [expect.stringMatching(/^-rwxr-xr-x 0\/0 .* kubectl-livepatch\.exe$/)] : []),
       ]);
     }
   });
@@ -139,6 +156,35 @@ describe('the plugin release', () => {
       expect(stdout).toMatch(/^Usage: kubectl livepatch <command>/);
     } finally {
       await rm(root, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  test('the Windows launcher, built for this machine, runs the script beside it through a link', async () => {
+    const store = await mkdtemp(join(tmpdir(), 'launcher-store-'));
+    const bin = await mkdtemp(join(tmpdir(), 'launcher-bin-'));
+    try {
+      const goos = process.platform === 'win32' ? 'windows' : process.platform;
+      const goarch = process.arch === 'x64' ? 'amd64' : process.arch;
+      const launcher = await buildLauncher(goos, goarch, store);
+      await copyFile(join(out, 'kubectl-livepatch'), join(store, 'kubectl-livepatch'));
+      // As krew installs it: a link in its bin folder to the launcher in its store.
+      const link = join(bin, 'kubectl-livepatch.exe');
+      await symlink(launcher, link);
+      const env = { PATH: dirname(process.execPath) };
+      const help = await run(link, ['--help'], { env });
+      expect(help.stdout).toMatch(/^Usage: kubectl livepatch <command>/);
+      // No command: the script prints its usage and exits 2, which the launcher passes on.
+      await expect(run(link, [], { env })).rejects.toMatchObject({
+        code: 2,
+        stdout: expect.stringMatching(/^Usage: kubectl livepatch/),
+      });
+      const noNode = run(link, ['--help'], { env: { PATH: bin } });
+      await expect(noNode).rejects.toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining(`Node.js ${OLDEST_NODE} or later must be on PATH`),
+      });
+    } finally {
+      for (const dir of [store, bin]) await rm(dir, { recursive: true, force: true });
     }
   }, 120_000);
 
