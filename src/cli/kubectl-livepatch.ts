@@ -4,6 +4,7 @@
 // Exit codes: 0 done, 1 an error, 2 a command line it cannot run, 3 a
 // steering refusal (nothing changed).
 import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import type { LivePatchName } from '../api/names.js';
 import { loadKubeConfig } from '../kube/config.js';
 import { COMMANDS, parseOptions, usage, type Invocation } from './plugin-commands.js';
@@ -20,9 +21,13 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return command || values.help ? 0 : 2;
   }
-  const kubeconfig = values.kubeconfig;
+  const { kubeconfig, context } = values;
   const invocation: Invocation = {
-    kc: loadKubeConfig(typeof kubeconfig === 'string' ? kubeconfig : undefined),
+    // YAML imported here rather than loaded lazily, so the bundled plugin carries it.
+    kc: loadKubeConfig(typeof kubeconfig === 'string' ? kubeconfig : undefined, {
+      ...(typeof context === 'string' ? { context } : {}),
+      parseYaml,
+    }),
     flag: (f) => values[f] === true,
   };
   const subcommand = COMMANDS.find((c) => c.name === command);

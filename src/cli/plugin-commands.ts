@@ -165,6 +165,9 @@ export const COMMANDS: readonly Subcommand[] = [
 /** Flags every subcommand takes, before the subcommands' own. */
 const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
   kubeconfig: { type: 'string' },
+  context: { type: 'string' },
+  // Accepted as kubectl accepts it for cluster-scoped kinds, and changes nothing (see CONNECTION_NOTE).
+  namespace: { type: 'string', short: 'n' },
   help: { type: 'boolean', short: 'h' },
 };
 
@@ -205,7 +208,14 @@ const STEERING_NOTE = `promote, abort and retry write the LivePatch (never its s
 they read, name you in livepatch.io/requested-by, and print what to watch next. A refusal
 changes nothing, says why on stderr and exits 3.`;
 
+const CONNECTION_NOTE = `The cluster is found as kubectl finds it: --kubeconfig FILE, else the files KUBECONFIG
+lists, merged (for a cluster, user or context name the first file wins), else
+~/.kube/config; --context NAME picks a context other than the current one. Requests go
+through the cluster's proxy-url, else HTTPS_PROXY unless NO_PROXY names the server.
+LivePatches, LivePatchNodes and Nodes are cluster-scoped: -n/--namespace is accepted
+and changes nothing.`;
+
 export function usage(): string {
   const commands = COMMANDS.flatMap(commandHelp);
-  return `Usage: kubectl livepatch <command> [NAME] [--kubeconfig FILE]\n\n${commands.join('\n')}\n\n${STEERING_NOTE}\n`;
+  return `Usage: kubectl livepatch <command> [NAME] [--kubeconfig FILE] [--context NAME]\n\n${commands.join('\n')}\n\n${STEERING_NOTE}\n\n${CONNECTION_NOTE}\n`;
 }

@@ -3,7 +3,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { COMMANDS, parseOptions, usage } from '../../src/cli/plugin-commands.js';
 
-const HELP = `Usage: kubectl livepatch <command> [NAME] [--kubeconfig FILE]
+const HELP = `Usage: kubectl livepatch <command> [NAME] [--kubeconfig FILE] [--context NAME]
 
   status NAME      the LivePatch's phase and conditions, then every node that has it:
                    phase, transition, pending and blocking tasks, and the node's message
@@ -37,6 +37,13 @@ const HELP = `Usage: kubectl livepatch <command> [NAME] [--kubeconfig FILE]
 promote, abort and retry write the LivePatch (never its status) with the resourceVersion
 they read, name you in livepatch.io/requested-by, and print what to watch next. A refusal
 changes nothing, says why on stderr and exits 3.
+
+The cluster is found as kubectl finds it: --kubeconfig FILE, else the files KUBECONFIG
+lists, merged (for a cluster, user or context name the first file wins), else
+~/.kube/config; --context NAME picks a context other than the current one. Requests go
+through the cluster's proxy-url, else HTTPS_PROXY unless NO_PROXY names the server.
+LivePatches, LivePatchNodes and Nodes are cluster-scoped: -n/--namespace is accepted
+and changes nothing.
 `;
 
 describe('kubectl livepatch command table', () => {
