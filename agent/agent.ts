@@ -9,7 +9,7 @@
 // agent restarted during an outage still guards.
 import type { KubeConfig } from '../src/kube/config.js';
 import { AGENT_HEARTBEAT_MS } from '../src/api/heartbeat.js';
-import type { LivePatchNode, LivePatchNodeStatus } from '../src/api/generated/types.js';
+import type { AgentPod, LivePatchNode, LivePatchNodeStatus } from '../src/api/generated/types.js';
 import type { NodeName } from '../src/api/names.js';
 import type { Clock } from '../src/clock.js';
 import type { EventRecorder } from '../src/kube/events.js';
@@ -61,10 +61,29 @@ export interface AgentOptions {
   readonly onStatusWritten?: (why: 'change' | 'heartbeat') => void;
   /** The Node's status.nodeInfo.bootID as read at start, when it could be. */
   readonly bootID?: string;
+  /**
+   * The Pod a kubelet runs this agent in (the downward API): the controller
+   * then reads the Pod's readiness for liveness and no heartbeat is written.
+   * None: a process run by hand, which writes a heartbeat.
+   */
+  readonly pod?: AgentPod;
+  /**
+   * With a Pod, readiness turns false only once the API server has not
+   * answered for this long (default API_UNREACHABLE_MS): a short outage or an
+   * API server restart must not turn every agent's Pod NotReady at once.
+   */
+  readonly apiUnreachableMs?: number;
 }
 
 /** A failed status write, or a pass that threw, is tried again after this long. */
 export const RETRY_MS = 5_000;
+/**
+ * An agent with a Pod is not ready once the API server has not answered its
+ * watch or writes for this long. With the readiness probe (10 s) and the
+ * controller's grace (15 s) a cut-off agent is silent within 85 s, inside the
+ * heartbeat's 90 s window.
+ */
+export const API_UNREACHABLE_MS = 60_000;
 const POLL_MS = 1_000;
 const UNLOAD_TIMEOUT_MS = 30_000;
 
@@ -90,6 +109,10 @@ export class Agent {
       heartbeatMs: o.heartbeatMs ?? AGENT_HEARTBEAT_MS,
       retryMs: o.retryMs ?? RETRY_MS,
       ...(o.onStatusWritten ? { onWritten: o.onStatusWritten } : {}),
+      ...(o.pod ? { pod: o.pod } : {}),
+      onStored: (lpn) => {
+        this.reflector.observe(lpn);
+      },
     });
     this.announcer = new Announcer(o.events, o.nodeName);
     this.fetches = new ModuleFetches({
@@ -146,9 +169,23 @@ export class Agent {
     await this.announcer.drain();
   }
 
-  /** Why the node's status is not reaching the API server (readiness), or undefined. */
+  /**
+   * Why the API server is not hearing this agent (readiness), or undefined: a
+   * status write failing, or, with a Pod (which writes rarely), the API server
+   * not answering its watch or writes for apiUnreachableMs.
+   */
   reportProblem(): string | undefined {
-    return this.reporter.problem();
+    if (!this.reporter.hasWritten()) return 'no status reported yet';
+    const now = this.o.clock.now();
+    const failing = this.reporter.failing();
+    const unanswered = this.reflector.unansweredSince();
+    const since = Math.min(failing?.since ?? Infinity, unanswered ?? Infinity);
+    const graceMs = this.o.pod ? (this.o.apiUnreachableMs ?? API_UNREACHABLE_MS) : 0;
+    if (since === Infinity || now - since < graceMs) return undefined;
+    const seconds = Math.round((now - since) / 1000);
+    return failing
+      ? `cannot report to the API server for ${seconds}s: ${failing.error}`
+      : `cannot reach the API server for ${seconds}s (its watch gets no answer)`;
   }
 
   private passDeps(kernel: PassDeps['kernel']): PassDeps {
@@ -213,6 +250,10 @@ export class Agent {
     this.carried = pass.memory;
     this.o.onReconciled?.(pass.status, pass.actions);
     await this.memory.save(desired, pass.memory.previous);
+    // No heartbeat rewrites a lost status with a Pod: write it again when the stored one lacks this Pod.
+    const stored = this.reflector.get(this.o.nodeName)?.status?.agentPod;
+    if (this.o.pod && this.reflector.hasSynced && stored?.uid !== this.o.pod.uid)
+      this.reporter.rewrite();
     this.reporter.submit(pass.status);
     this.schedule(pass.wakeInMs);
   }

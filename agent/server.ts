@@ -1,8 +1,9 @@
 // /healthz, /readyz and /metrics for one agent: Prometheus gauges of what the
 // node's kernel has. Liveness follows the kernel loop (the stall guard
 // ticking), never the API server: an outage of the control plane must not
-// restart every agent exactly when they guard alone. Readiness follows the
-// status reaching the API server.
+// restart every agent exactly when they guard alone. Readiness follows both,
+// sooner: the kernel loop ticking and the API server hearing the agent. The
+// controller reads an agent Pod's readiness as the agent being alive.
 import type { Server } from 'node:http';
 import type { LivePatchNodeStatus, NodePatchPhase } from '../src/api/generated/types.js';
 import { serveEndpoints } from '../src/observability/endpoints.js';
@@ -91,23 +92,34 @@ export class AgentMetrics {
   }
 }
 
+/** How long the kernel loop may go without a pass before each probe fails. */
+export interface LoopWindows {
+  /** /healthz: the kubelet restarts the agent (default 2 minutes). */
+  readonly liveMs: number;
+  /** /readyz: the controller takes the agent for silent (default 1 minute). */
+  readonly readyMs: number;
+}
+
+function loopProblem(metrics: AgentMetrics, staleMs: number): string | undefined {
+  const last = metrics.lastReconcileMs;
+  if (last === 0) return 'the kernel loop has not run yet';
+  const idle = Date.now() - last;
+  return idle < staleMs ? undefined : `the kernel loop has not run for ${Math.round(idle / 1000)}s`;
+}
+
 /**
- * Serves until closed. /healthz: the kernel loop ran within `staleMs`.
- * /readyz: `reportProblem` (the status not reaching the API server) says nothing.
+ * Serves until closed. /healthz: the kernel loop ran within `liveMs`.
+ * /readyz: it ran within `readyMs`, and `reportProblem` (the API server not
+ * hearing the agent) says nothing.
  */
 export function serveAgentEndpoints(
   metrics: AgentMetrics,
   port: number,
-  staleMs: number,
+  windows: LoopWindows,
   reportProblem: () => string | undefined,
 ): Server {
   return serveEndpoints(port, metrics.registry, {
-    '/healthz': () =>
-      Date.now() - metrics.lastReconcileMs < staleMs
-        ? undefined
-        : metrics.lastReconcileMs === 0
-          ? 'the kernel loop has not run yet'
-          : `the kernel loop has not run for ${Math.round(staleMs / 1000)}s`,
-    '/readyz': reportProblem,
+    '/healthz': () => loopProblem(metrics, windows.liveMs),
+    '/readyz': () => loopProblem(metrics, windows.readyMs) ?? reportProblem(),
   });
 }

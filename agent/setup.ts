@@ -52,6 +52,8 @@ export interface AgentSetup {
   readonly heartbeatMs?: number;
   readonly onReconciled?: AgentOptions['onReconciled'];
   readonly onStatusWritten?: (why: 'change' | 'heartbeat') => void;
+  readonly pod?: AgentOptions['pod'];
+  readonly apiUnreachableMs?: number;
 }
 
 export class RefusedBackendError extends Error {
@@ -222,6 +224,8 @@ export async function createAgent(
     ...(state ? { state } : {}),
     ...(setup.onStatusWritten ? { onStatusWritten: setup.onStatusWritten } : {}),
     ...(identity?.bootID ? { bootID: identity.bootID } : {}),
+    ...(setup.pod ? { pod: setup.pod } : {}),
+    ...(setup.apiUnreachableMs !== undefined ? { apiUnreachableMs: setup.apiUnreachableMs } : {}),
   });
   return { agent, backend };
 }
