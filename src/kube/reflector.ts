@@ -300,7 +300,7 @@ export class Reflector<T extends KubeObject> {
       const onOpen = (): void => {
         this.troubleSince = undefined;
       };
-      watch(this.kc, this.options.path, query, onEvent, onDone, onOpen).then(
+      watch(this.kc, this.options.path, query, { onEvent, onDone, onOpen }).then(
         (controller) => {
           this.abort = controller;
           if (this.stopped) controller.abort();

@@ -19,6 +19,12 @@ export type WatchDone = (err?: Error) => void;
 /** The server accepted the watch (HTTP 200): it is reachable, whether or not events follow. */
 export type WatchOpen = () => void;
 
+export interface WatchHandlers {
+  readonly onEvent: WatchEvent;
+  readonly onDone: WatchDone;
+  readonly onOpen?: WatchOpen;
+}
+
 export class WatchIdleError extends Error {
   override readonly name = 'WatchIdleError';
 }
@@ -56,9 +62,7 @@ export async function watch(
   kc: KubeConfig,
   path: string,
   query: Readonly<Record<string, string>>,
-  onEvent: WatchEvent,
-  onDone: WatchDone,
-  onOpen?: WatchOpen,
+  { onEvent, onDone, onOpen }: WatchHandlers,
 ): Promise<AbortController> {
   const params = new URLSearchParams({
     ...query,
