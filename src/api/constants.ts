@@ -60,3 +60,7 @@ export const LABELS = {
   /** Marks Nodes created by the fleet simulator, so cleanup never touches real ones. */
   simulatedNode: `${GROUP}/simulated`,
 } as const;
+
+/** The labels the chart gives the agents' Pods, less its release: how the controller finds them by default. */
+export const AGENT_POD_SELECTOR =
+  'app.kubernetes.io/name=livepatch-operator,app.kubernetes.io/component=agent';

@@ -1,6 +1,9 @@
 // `livepatch-operator controller`: the Deployment's process.
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { AGENT_POD_SELECTOR } from '../api/constants.js';
+import { durationMs } from '../api/quantities.js';
+import { DEFAULT_LIVENESS_WINDOWS } from '../controller/liveness.js';
 import { Controller } from '../controller/runtime.js';
 import { loadKubeConfig } from '../kube/config.js';
 import { createLogger } from '../log.js';
@@ -18,7 +21,28 @@ a standby takes over within 17 s of the leader dying (at once after a clean stop
   --lease-name NAME       name of the leader Lease (default livepatch-controller)
   --identity ID           this replica's name in the Lease (default: hostname-pid)
   --metrics-port PORT     /healthz, /readyz and /metrics (default 8080; 0 disables)
+  --agent-namespace NS    namespace of the agents' Pods (default: $POD_NAMESPACE, else default)
+  --agent-pod-selector S  label selector of the agents' Pods
+                          (default ${AGENT_POD_SELECTOR})
+  --agent-unready-grace DUR
+                          an agent whose Pod is running but not Ready this long is silent (default 15s)
+  --agent-down-grace DUR  an agent whose Pod is not running, or gone, this long is silent (default 60s)
+
+An agent that names its Pod is alive while that Pod is Ready on its node; an
+agent without a Pod while its heartbeat is younger than 90s. A node whose agent
+is silent gets no new patch, and one baking fails its health gate (AgentSilent).
 `;
+
+function durationFlag(flag: string, value: string): number {
+  try {
+    return durationMs(value);
+  } catch (err) {
+    throw new Error(
+      `--${flag} ${JSON.stringify(value)}: ${(err as Error).message}; give a duration such as 15s or 1m`,
+      { cause: err },
+    );
+  }
+}
 
 export async function runController(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -29,6 +53,10 @@ export async function runController(args: string[]): Promise<number> {
       'lease-name': { type: 'string', default: 'livepatch-controller' },
       identity: { type: 'string' },
       'metrics-port': { type: 'string', default: '8080' },
+      'agent-namespace': { type: 'string' },
+      'agent-pod-selector': { type: 'string', default: AGENT_POD_SELECTOR },
+      'agent-unready-grace': { type: 'string', default: '15s' },
+      'agent-down-grace': { type: 'string', default: '60s' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -38,6 +66,7 @@ export async function runController(args: string[]): Promise<number> {
   }
   const log = createLogger({ component: 'controller' });
   const identity = values.identity ?? `${hostname()}-${process.pid}`;
+  const namespace = process.env['POD_NAMESPACE'] ?? 'default';
   let lostLeadership = (): void => undefined;
   const lost = new Promise<'lost the lease'>((resolve) => {
     lostLeadership = () => {
@@ -48,8 +77,17 @@ export async function runController(args: string[]): Promise<number> {
     kc: loadKubeConfig(values.kubeconfig),
     log,
     port: Number(values['metrics-port']),
+    agentPods: {
+      namespace: values['agent-namespace'] ?? namespace,
+      selector: values['agent-pod-selector'],
+    },
+    livenessWindows: {
+      ...DEFAULT_LIVENESS_WINDOWS,
+      unreadyMs: durationFlag('agent-unready-grace', values['agent-unready-grace']),
+      downMs: durationFlag('agent-down-grace', values['agent-down-grace']),
+    },
     lease: {
-      namespace: values['lease-namespace'] ?? process.env['POD_NAMESPACE'] ?? 'default',
+      namespace: values['lease-namespace'] ?? namespace,
       name: values['lease-name'],
       identity,
     },

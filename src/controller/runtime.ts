@@ -1,20 +1,28 @@
-// Wires the controller: three reflectors, one work queue, the leader lease,
+// Wires the controller: four reflectors (the agents' Pods among them), one work queue, the leader lease,
 // and /healthz, /readyz, /metrics. Only the leader reconciles; a replica that
 // loses the lease stops (the caller exits) so it can never act beside a new one.
 import type { Server } from 'node:http';
 import type { KubeConfig } from '../kube/config.js';
 import type { LivePatch, LivePatchNode } from '../api/generated/types.js';
 import { EventRecorder } from '../kube/events.js';
-import { Reflector } from '../kube/reflector.js';
+import { Reflector, type KubeObject } from '../kube/reflector.js';
 import { onApiRequest } from '../kube/requests.js';
 import { serveEndpoints } from '../observability/endpoints.js';
-import { nodeEssentials, PATHS, withoutManagedFields, type NodeObject } from '../kube/resources.js';
+import {
+  nodeEssentials,
+  PATHS,
+  podEssentials,
+  withoutManagedFields,
+  type NodeObject,
+  type PodObject,
+} from '../kube/resources.js';
 import type { Logger } from '../log.js';
 import { LeaderElector, type LeaderOptions } from './leader.js';
+import type { LivenessWindows } from './liveness.js';
 import { ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
 import { Reconciler } from './reconciler.js';
-import { concernedLivePatches, nodeChanged } from './wake.js';
+import { concernedLivePatches, nodeChanged, podChanged } from './wake.js';
 
 const STUCK_WORKER_MS = 5 * 60_000;
 
@@ -23,6 +31,9 @@ export interface ControllerOptions {
   readonly log: Logger;
   readonly lease: LeaderOptions;
   readonly port: number;
+  /** Where the agents' Pods are, and how to tell them from others (a label selector). */
+  readonly agentPods: { readonly namespace: string; readonly selector: string };
+  readonly livenessWindows: LivenessWindows;
   /** Called when this replica loses the lease after holding it. */
   readonly onLostLeadership: () => void;
 }
@@ -32,6 +43,7 @@ export class Controller {
   private readonly livePatches: Reflector<LivePatch>;
   private readonly livePatchNodes: Reflector<LivePatchNode>;
   private readonly nodes: Reflector<NodeObject>;
+  private readonly agentPods: Reflector<PodObject>;
   private readonly queue: WorkQueue;
   private readonly elector: LeaderElector;
   private server: Server | undefined;
@@ -98,6 +110,7 @@ export class Controller {
           this.queue.add(lp);
       },
     });
+    this.agentPods = this.agentPodCache(o);
     this.elector = new LeaderElector(o.kc, o.lease, o.log, (leading) => {
       this.metrics.setLeader(leading);
       if (leading) enqueueAll();
@@ -108,6 +121,9 @@ export class Controller {
       livePatches: this.livePatches,
       livePatchNodes: this.livePatchNodes,
       nodes: this.nodes,
+      agentPods: this.agentPods,
+      agentNamespace: o.agentPods.namespace,
+      livenessWindows: o.livenessWindows,
       events: new EventRecorder(o.kc, 'livepatch-controller', undefined, o.log),
       metrics: this.metrics,
       isLeader: () => this.elector.isLeader(),
@@ -115,6 +131,29 @@ export class Controller {
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), o.log, this.metrics);
     this.metrics.watchQueue(this.queue);
+  }
+
+  /** An agent Pod's readiness is its agent's liveness: a change wakes the LivePatches its node concerns. */
+  private agentPodCache(o: ControllerOptions): Reflector<PodObject> {
+    return new Reflector<PodObject>(o.kc, {
+      path: PATHS.pods(o.agentPods.namespace),
+      labelSelector: o.agentPods.selector,
+      log: o.log,
+      transform: podEssentials,
+      onChange: (name, before) => {
+        const pod = this.agentPods.get(name);
+        if (!podChanged(before, pod)) return;
+        const nodes = new Set([before?.spec?.nodeName, pod?.spec?.nodeName]);
+        for (const node of nodes) {
+          if (node === undefined) continue;
+          const lpn = this.livePatchNodes.get(node);
+          if (lpn?.status?.agentPod?.name !== name) continue;
+          const labels = this.nodes.get(node)?.metadata.labels ?? {};
+          for (const lp of concernedLivePatches(this.livePatches.list(), [labels], [lpn]))
+            this.queue.add(lp);
+        }
+      },
+    });
   }
 
   /** A worker stuck in one reconcile this long is wedged: let the kubelet restart the pod. */
@@ -126,7 +165,14 @@ export class Controller {
   }
 
   private synced(): boolean {
-    return this.livePatches.hasSynced && this.livePatchNodes.hasSynced && this.nodes.hasSynced;
+    return this.reflectors().every((r) => r.hasSynced);
+  }
+
+  private reflectors(): Pick<
+    Reflector<KubeObject>,
+    'start' | 'stop' | 'hasSynced' | 'waitForSync'
+  >[] {
+    return [this.livePatches, this.livePatchNodes, this.nodes, this.agentPods];
   }
 
   async start(): Promise<void> {
@@ -134,12 +180,8 @@ export class Controller {
     this.stopCountingRequests = onApiRequest((request) => {
       this.metrics.apiRequest(request);
     });
-    for (const r of [this.livePatches, this.livePatchNodes, this.nodes]) r.start();
-    await Promise.all([
-      this.livePatches.waitForSync(),
-      this.livePatchNodes.waitForSync(),
-      this.nodes.waitForSync(),
-    ]);
+    for (const r of this.reflectors()) r.start();
+    await Promise.all(this.reflectors().map((r) => r.waitForSync()));
     this.queue.start();
     // Campaign only with full caches: a new leader must plan from the whole picture.
     this.elector.start();
@@ -148,7 +190,7 @@ export class Controller {
   async stop(): Promise<void> {
     await this.queue.stop();
     await this.elector.stop();
-    for (const r of [this.livePatches, this.livePatchNodes, this.nodes]) r.stop();
+    for (const r of this.reflectors()) r.stop();
     this.server?.close();
     this.stopCountingRequests?.();
   }

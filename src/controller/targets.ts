@@ -11,10 +11,10 @@ import type {
   ObservedPatch,
   UnhealthyNode,
 } from '../api/generated/types.js';
-import { AGENT_STALE_MS } from '../api/heartbeat.js';
 import type { KernelRelease, NodeName } from '../api/names.js';
 import { supersedingMember } from '../api/series.js';
 import { judgeBake, type Bake } from './bake.js';
+import { agentLiveness, DEFAULT_LIVENESS_WINDOWS } from './liveness.js';
 import type { NodeFacts } from './node-facts.js';
 
 /** A node's progress on one LivePatch, from its own status. */
@@ -241,20 +241,29 @@ function busyElsewhere(lpn: LivePatchNode, livePatch: string): boolean {
   });
 }
 
-function agentProblem(lpn: LivePatchNode | undefined, now: number): string | undefined {
-  if (!lpn?.status?.heartbeatTime) return 'no agent has reported from this node';
-  const age = now - Date.parse(lpn.status.heartbeatTime);
-  if (age > AGENT_STALE_MS) return `its agent last reported ${Math.round(age / 1000)}s ago`;
-  return undefined;
-}
+/** Why the controller cannot hear a node's agent, or undefined while it is alive (liveness.ts). */
+export type AgentSilence = (node: NodeName, lpn: LivePatchNode | undefined) => string | undefined;
+
+/** Agents judged by their heartbeats alone, as if none had a Pod the controller watches. */
+const byHeartbeat =
+  (now: number): AgentSilence =>
+  (_node, lpn) => {
+    const liveness = agentLiveness({ lpn, namespace: '', now, windows: DEFAULT_LIVENESS_WINDOWS });
+    return liveness.kind === 'silent' ? liveness.why : undefined;
+  };
 
 export function classifyNodes(
   lp: LivePatch,
   nodes: readonly NodeFacts[],
   lpns: ReadonlyMap<string, LivePatchNode>,
   now: number,
+  silence: AgentSilence = byHeartbeat(now),
 ): NodeSlot[] {
-  return nodes.flatMap((node) => classifyNode(lp, node, lpns.get(node.name), now) ?? []);
+  return nodes.flatMap(
+    (node) =>
+      classifyNode(lp, node, lpns.get(node.name), now, silence(node.name, lpns.get(node.name))) ??
+      [],
+  );
 }
 
 function entriesOf(
@@ -273,6 +282,7 @@ function classifyNode(
   node: NodeFacts,
   lpn: LivePatchNode | undefined,
   now: number,
+  silence: string | undefined,
 ): NodeSlot | undefined {
   const name = lp.metadata.name ?? '';
   const { desired, observed } = entriesOf(lpn, name);
@@ -282,7 +292,6 @@ function classifyNode(
   const selected = matchesSelector(lp.spec.nodeSelector, node.labels);
   const kernel = selected ? kernelFor(lp.spec.kernels, node.kernel) : undefined;
   if (!kernel) return untargeted(node, selected, desired, observed, progress);
-  const silence = agentProblem(lpn, now);
   const bake =
     progress === 'patched'
       ? judgeBake({ lp, node, lpn, observed, agentProblem: silence, now })
