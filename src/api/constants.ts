@@ -54,6 +54,7 @@ export const SIM_ANNOTATIONS = {
   transitionSeconds: 'sim.livepatch.io/transition-seconds',
   loadError: 'sim.livepatch.io/load-error',
   loadTaint: 'sim.livepatch.io/load-taint',
+  loadHang: 'sim.livepatch.io/load-hang',
 } as const;
 
 export const LABELS = {

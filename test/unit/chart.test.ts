@@ -515,7 +515,7 @@ describe('chart templates', () => {
     );
     expect(text).toContain('- --state-dir=/var/lib/livepatch-operator');
     // Its Pod, named in its status: the controller reads the Pod's readiness instead of a heartbeat.
-    for (const [name, field] of [
+    for (const [name, field] of <[string, string][]>[
       ['POD_NAME', 'metadata.name'],
       ['POD_NAMESPACE', 'metadata.namespace'],
       ['POD_UID', 'metadata.uid'],

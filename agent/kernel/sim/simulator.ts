@@ -343,6 +343,8 @@ export class SimulatedKernel implements KernelBackend {
     const knobs = await this.knobs();
     if (knobs.loadError)
       throw new KernelError(knobs.loadError, op, 'injected by sim.livepatch.io/load-error');
+    // An insmod stuck in uninterruptible sleep: no error, no return.
+    if (knobs.loadHang) await new Promise<never>(() => undefined);
     const module = parseSimModule(bytes);
     if (!module) throw new KernelError('ENOEXEC', op, 'Invalid module format');
     this.checkAdmission(module, op);
