@@ -99,6 +99,9 @@ export class Agent {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** When the pass running now began, and when the next one is due: a stuck kernel loop shows in either. */
+  private passStartedAt: number | undefined;
+  private nextPassAt: number | undefined;
 
   constructor(private readonly o: AgentOptions) {
     this.reporter = new StatusReporter({
@@ -170,15 +173,26 @@ export class Agent {
   }
 
   /**
-   * Why the API server is not hearing this agent (readiness), or undefined: a
-   * status write failing, or, with a Pod (which writes rarely), the API server
-   * not answering its watch or writes for apiUnreachableMs.
+   * Why this agent is not ready, or undefined: its kernel loop stuck (a pass
+   * running, or the next one overdue, for `stuckMs`), or the API server not
+   * hearing it: a status write failing, or, with a Pod (which writes rarely),
+   * the API server not answering its watch or writes for apiUnreachableMs.
    */
-  reportProblem(): string | undefined {
+  readinessProblem(stuckMs: number): string | undefined {
     if (!this.reporter.hasWritten()) return 'no status reported yet';
     const now = this.o.clock.now();
+    const late = now - (this.passStartedAt ?? this.nextPassAt ?? now);
+    if (late >= stuckMs)
+      return this.passStartedAt === undefined
+        ? `the kernel loop is ${Math.round(late / 1000)}s late`
+        : `the kernel loop has been in one pass for ${Math.round(late / 1000)}s`;
+    return this.apiProblem(now);
+  }
+
+  /** Without a Pod, a failing heartbeat says it at once; with one, no write may be due: the watch says it too. */
+  private apiProblem(now: number): string | undefined {
     const failing = this.reporter.failing();
-    const unanswered = this.reflector.unansweredSince();
+    const unanswered = this.o.pod ? this.reflector.unansweredSince() : undefined;
     const since = Math.min(failing?.since ?? Infinity, unanswered ?? Infinity);
     const graceMs = this.o.pod ? (this.o.apiUnreachableMs ?? API_UNREACHABLE_MS) : 0;
     if (since === Infinity || now - since < graceMs) return undefined;
@@ -219,6 +233,8 @@ export class Agent {
       return;
     }
     if (this.timer) clearTimeout(this.timer);
+    this.passStartedAt = this.o.clock.now();
+    this.nextPassAt = undefined;
     this.running = this.reconcile(deps)
       .catch((err: unknown) => {
         this.o.log.error('reconcile failed; retrying', {
@@ -229,6 +245,7 @@ export class Agent {
       })
       .finally(() => {
         this.running = undefined;
+        this.passStartedAt = undefined;
         if (this.again) {
           this.again = false;
           this.kick();
@@ -239,6 +256,7 @@ export class Agent {
   private schedule(ms: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
+    this.nextPassAt = this.o.clock.now() + ms;
     this.timer = setTimeout(() => {
       this.kick();
     }, ms);

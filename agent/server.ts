@@ -92,34 +92,24 @@ export class AgentMetrics {
   }
 }
 
-/** How long the kernel loop may go without a pass before each probe fails. */
-export interface LoopWindows {
-  /** /healthz: the kubelet restarts the agent (default 2 minutes). */
-  readonly liveMs: number;
-  /** /readyz: the controller takes the agent for silent (default 1 minute). */
-  readonly readyMs: number;
-}
-
-function loopProblem(metrics: AgentMetrics, staleMs: number): string | undefined {
-  const last = metrics.lastReconcileMs;
-  if (last === 0) return 'the kernel loop has not run yet';
-  const idle = Date.now() - last;
-  return idle < staleMs ? undefined : `the kernel loop has not run for ${Math.round(idle / 1000)}s`;
-}
-
 /**
- * Serves until closed. /healthz: the kernel loop ran within `liveMs`.
- * /readyz: it ran within `readyMs`, and `reportProblem` (the API server not
+ * Serves until closed. /healthz: the kernel loop ran within `staleMs`.
+ * /readyz: `readinessProblem` (the kernel loop stuck, or the API server not
  * hearing the agent) says nothing.
  */
 export function serveAgentEndpoints(
   metrics: AgentMetrics,
   port: number,
-  windows: LoopWindows,
-  reportProblem: () => string | undefined,
+  staleMs: number,
+  readinessProblem: () => string | undefined,
 ): Server {
   return serveEndpoints(port, metrics.registry, {
-    '/healthz': () => loopProblem(metrics, windows.liveMs),
-    '/readyz': () => loopProblem(metrics, windows.readyMs) ?? reportProblem(),
+    '/healthz': () =>
+      Date.now() - metrics.lastReconcileMs < staleMs
+        ? undefined
+        : metrics.lastReconcileMs === 0
+          ? 'the kernel loop has not run yet'
+          : `the kernel loop has not run for ${Math.round(staleMs / 1000)}s`,
+    '/readyz': readinessProblem,
   });
 }

@@ -196,11 +196,8 @@ export async function runAgent(args: string[]): Promise<number> {
   // Served from the start: the probes get an answer while the agent waits for its Node.
   const server =
     port > 0
-      ? serveAgentEndpoints(
-          metrics,
-          port,
-          { liveMs: KERNEL_LOOP_STALE_MS, readyMs: unreadyAfterMs },
-          () => (started.agent ? started.agent.reportProblem() : 'starting'),
+      ? serveAgentEndpoints(metrics, port, KERNEL_LOOP_STALE_MS, () =>
+          started.agent ? started.agent.readinessProblem(unreadyAfterMs) : 'starting',
         )
       : undefined;
   const agent = await create(setup);

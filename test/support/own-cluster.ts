@@ -15,7 +15,11 @@ export interface OwnCluster {
   readonly fleet: Fleet;
   /** Controller processes started by this file; stopped after it. */
   readonly controllers: Running[];
-  startController(identity: string, metricsPort?: number): Promise<Running>;
+  startController(
+    identity: string,
+    metricsPort?: number,
+    flags?: readonly string[],
+  ): Promise<Running>;
 }
 
 const quiet = (component: string): ReturnType<typeof createLogger> =>
@@ -26,6 +30,8 @@ export function useOwnCluster(fleetOptions: {
   nodes: number;
   kernels: string[];
   prefix: string;
+  /** Each agent gets a Pod in "default" (the controller's default namespace): liveness by its readiness. */
+  pods?: boolean;
 }): () => OwnCluster {
   let cluster: OwnCluster | undefined;
   const previousKubeconfig = process.env['KUBECONFIG'];
@@ -39,6 +45,7 @@ export function useOwnCluster(fleetOptions: {
       namePrefix: fleetOptions.prefix,
       clock: systemClock,
       log: quiet('fleet'),
+      ...(fleetOptions.pods ? { pods: { namespace: 'default' } } : {}),
     });
     await kubectlOk([
       'annotate',
@@ -52,12 +59,13 @@ export function useOwnCluster(fleetOptions: {
       plane,
       fleet,
       controllers,
-      startController: async (identity, metricsPort = 0) => {
+      startController: async (identity, metricsPort = 0, flags = []) => {
         const c = runOperator([
           'controller',
           `--kubeconfig=${plane.kubeconfig}`,
           `--identity=${identity}`,
           `--metrics-port=${metricsPort}`,
+          ...flags,
         ]);
         controllers.push(c);
         await c.waitFor(/controller running/);
