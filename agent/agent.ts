@@ -9,7 +9,7 @@
 // agent restarted during an outage still guards.
 import type { KubeConfig } from '../src/kube/config.js';
 import { AGENT_HEARTBEAT_MS } from '../src/api/heartbeat.js';
-import type { LivePatchNode, LivePatchNodeStatus } from '../src/api/generated/types.js';
+import type { AgentPod, LivePatchNode, LivePatchNodeStatus } from '../src/api/generated/types.js';
 import type { NodeName } from '../src/api/names.js';
 import type { Clock } from '../src/clock.js';
 import type { EventRecorder } from '../src/kube/events.js';
@@ -61,10 +61,29 @@ export interface AgentOptions {
   readonly onStatusWritten?: (why: 'change' | 'heartbeat') => void;
   /** The Node's status.nodeInfo.bootID as read at start, when it could be. */
   readonly bootID?: string;
+  /**
+   * The Pod a kubelet runs this agent in (the downward API): the controller
+   * then reads the Pod's readiness for liveness and no heartbeat is written.
+   * None: a process run by hand, which writes a heartbeat.
+   */
+  readonly pod?: AgentPod;
+  /**
+   * With a Pod, readiness turns false only once the API server has not
+   * answered for this long (default API_UNREACHABLE_MS): a short outage or an
+   * API server restart must not turn every agent's Pod NotReady at once.
+   */
+  readonly apiUnreachableMs?: number;
 }
 
 /** A failed status write, or a pass that threw, is tried again after this long. */
 export const RETRY_MS = 5_000;
+/**
+ * An agent with a Pod is not ready once the API server has not answered its
+ * watch or writes for this long. With the readiness probe (10 s) and the
+ * controller's grace (15 s) a cut-off agent is silent within 85 s, inside the
+ * heartbeat's 90 s window.
+ */
+export const API_UNREACHABLE_MS = 60_000;
 const POLL_MS = 1_000;
 const UNLOAD_TIMEOUT_MS = 30_000;
 
@@ -80,6 +99,9 @@ export class Agent {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** When the pass running now began, and when the next one is due: a stuck kernel loop shows in either. */
+  private passStartedAt: number | undefined;
+  private nextPassAt: number | undefined;
 
   constructor(private readonly o: AgentOptions) {
     this.reporter = new StatusReporter({
@@ -90,6 +112,10 @@ export class Agent {
       heartbeatMs: o.heartbeatMs ?? AGENT_HEARTBEAT_MS,
       retryMs: o.retryMs ?? RETRY_MS,
       ...(o.onStatusWritten ? { onWritten: o.onStatusWritten } : {}),
+      ...(o.pod ? { pod: o.pod } : {}),
+      onStored: (lpn) => {
+        this.reflector.observe(lpn);
+      },
     });
     this.announcer = new Announcer(o.events, o.nodeName);
     this.fetches = new ModuleFetches({
@@ -146,9 +172,34 @@ export class Agent {
     await this.announcer.drain();
   }
 
-  /** Why the node's status is not reaching the API server (readiness), or undefined. */
-  reportProblem(): string | undefined {
-    return this.reporter.problem();
+  /**
+   * Why this agent is not ready, or undefined: its kernel loop stuck (a pass
+   * running, or the next one overdue, for `stuckMs`), or the API server not
+   * hearing it: a status write failing, or, with a Pod (which writes rarely),
+   * the API server not answering its watch or writes for apiUnreachableMs.
+   */
+  readinessProblem(stuckMs: number): string | undefined {
+    if (!this.reporter.hasWritten()) return 'no status reported yet';
+    const now = this.o.clock.now();
+    const late = now - (this.passStartedAt ?? this.nextPassAt ?? now);
+    if (late >= stuckMs)
+      return this.passStartedAt === undefined
+        ? `the kernel loop is ${Math.round(late / 1000)}s late`
+        : `the kernel loop has been in one pass for ${Math.round(late / 1000)}s`;
+    return this.apiProblem(now);
+  }
+
+  /** Without a Pod, a failing heartbeat says it at once; with one, no write may be due: the watch says it too. */
+  private apiProblem(now: number): string | undefined {
+    const failing = this.reporter.failing();
+    const unanswered = this.o.pod ? this.reflector.unansweredSince() : undefined;
+    const since = Math.min(failing?.since ?? Infinity, unanswered ?? Infinity);
+    const graceMs = this.o.pod ? (this.o.apiUnreachableMs ?? API_UNREACHABLE_MS) : 0;
+    if (since === Infinity || now - since < graceMs) return undefined;
+    const seconds = Math.round((now - since) / 1000);
+    return failing
+      ? `cannot report to the API server for ${seconds}s: ${failing.error}`
+      : `cannot reach the API server for ${seconds}s (its watch gets no answer)`;
   }
 
   private passDeps(kernel: PassDeps['kernel']): PassDeps {
@@ -182,6 +233,8 @@ export class Agent {
       return;
     }
     if (this.timer) clearTimeout(this.timer);
+    this.passStartedAt = this.o.clock.now();
+    this.nextPassAt = undefined;
     this.running = this.reconcile(deps)
       .catch((err: unknown) => {
         this.o.log.error('reconcile failed; retrying', {
@@ -192,6 +245,7 @@ export class Agent {
       })
       .finally(() => {
         this.running = undefined;
+        this.passStartedAt = undefined;
         if (this.again) {
           this.again = false;
           this.kick();
@@ -202,6 +256,7 @@ export class Agent {
   private schedule(ms: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
+    this.nextPassAt = this.o.clock.now() + ms;
     this.timer = setTimeout(() => {
       this.kick();
     }, ms);
@@ -213,6 +268,10 @@ export class Agent {
     this.carried = pass.memory;
     this.o.onReconciled?.(pass.status, pass.actions);
     await this.memory.save(desired, pass.memory.previous);
+    // No heartbeat rewrites a lost status with a Pod: write it again when the stored one lacks this Pod.
+    const stored = this.reflector.get(this.o.nodeName)?.status?.agentPod;
+    if (this.o.pod && this.reflector.hasSynced && stored?.uid !== this.o.pod.uid)
+      this.reporter.rewrite();
     this.reporter.submit(pass.status);
     this.schedule(pass.wakeInMs);
   }

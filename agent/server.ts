@@ -1,8 +1,9 @@
 // /healthz, /readyz and /metrics for one agent: Prometheus gauges of what the
 // node's kernel has. Liveness follows the kernel loop (the stall guard
 // ticking), never the API server: an outage of the control plane must not
-// restart every agent exactly when they guard alone. Readiness follows the
-// status reaching the API server.
+// restart every agent exactly when they guard alone. Readiness follows both,
+// sooner: the kernel loop ticking and the API server hearing the agent. The
+// controller reads an agent Pod's readiness as the agent being alive.
 import type { Server } from 'node:http';
 import type { LivePatchNodeStatus, NodePatchPhase } from '../src/api/generated/types.js';
 import { serveEndpoints } from '../src/observability/endpoints.js';
@@ -93,13 +94,14 @@ export class AgentMetrics {
 
 /**
  * Serves until closed. /healthz: the kernel loop ran within `staleMs`.
- * /readyz: `reportProblem` (the status not reaching the API server) says nothing.
+ * /readyz: `readinessProblem` (the kernel loop stuck, or the API server not
+ * hearing the agent) says nothing.
  */
 export function serveAgentEndpoints(
   metrics: AgentMetrics,
   port: number,
   staleMs: number,
-  reportProblem: () => string | undefined,
+  readinessProblem: () => string | undefined,
 ): Server {
   return serveEndpoints(port, metrics.registry, {
     '/healthz': () =>
@@ -108,6 +110,6 @@ export function serveAgentEndpoints(
         : metrics.lastReconcileMs === 0
           ? 'the kernel loop has not run yet'
           : `the kernel loop has not run for ${Math.round(staleMs / 1000)}s`,
-    '/readyz': reportProblem,
+    '/readyz': readinessProblem,
   });
 }

@@ -52,6 +52,8 @@ export interface AgentSetup {
   readonly heartbeatMs?: number;
   readonly onReconciled?: AgentOptions['onReconciled'];
   readonly onStatusWritten?: (why: 'change' | 'heartbeat') => void;
+  readonly pod?: AgentOptions['pod'];
+  readonly apiUnreachableMs?: number;
 }
 
 export class RefusedBackendError extends Error {
@@ -187,6 +189,14 @@ async function clearStaleDownloads(setup: AgentSetup): Promise<void> {
   }
 }
 
+/** How the controller tells this agent alive: its Pod, if a kubelet runs it, else its heartbeat. */
+function livenessOptions(setup: AgentSetup): Pick<AgentOptions, 'pod' | 'apiUnreachableMs'> {
+  return {
+    ...(setup.pod ? { pod: setup.pod } : {}),
+    ...(setup.apiUnreachableMs !== undefined ? { apiUnreachableMs: setup.apiUnreachableMs } : {}),
+  };
+}
+
 /** `backend`: an existing kernel to drive (a simulated node's kernel outlives its agent, as a real one does). */
 export async function createAgent(
   setup: AgentSetup,
@@ -222,6 +232,7 @@ export async function createAgent(
     ...(state ? { state } : {}),
     ...(setup.onStatusWritten ? { onStatusWritten: setup.onStatusWritten } : {}),
     ...(identity?.bootID ? { bootID: identity.bootID } : {}),
+    ...livenessOptions(setup),
   });
   return { agent, backend };
 }

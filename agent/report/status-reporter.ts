@@ -5,7 +5,11 @@
 // is due is status-write.ts's call.
 import type { KubeConfig } from '../../src/kube/config.js';
 import { FIELD_MANAGER } from '../../src/api/constants.js';
-import type { LivePatchNodeStatus } from '../../src/api/generated/types.js';
+import type {
+  AgentPod,
+  LivePatchNode,
+  LivePatchNodeStatus,
+} from '../../src/api/generated/types.js';
 import type { NodeName } from '../../src/api/names.js';
 import type { Clock } from '../../src/clock.js';
 import { isNotFound, patchStatus } from '../../src/kube/resources.js';
@@ -21,10 +25,18 @@ export interface ReporterOptions {
   readonly log: Logger;
   /** A status is written again after this long even when nothing changed. */
   readonly heartbeatMs: number;
+  /**
+   * The Pod this agent runs in, written with every status (none: the key is
+   * removed). With it the agent's Pod readiness tells the controller it is
+   * alive, so no heartbeat is written: status only changes.
+   */
+  readonly pod?: AgentPod;
   /** Wait before trying a failed write again. */
   readonly retryMs: number;
   /** Called after each write: a change, or a heartbeat alone. */
   readonly onWritten?: (why: 'change' | 'heartbeat') => void;
+  /** The LivePatchNode as the API server stored a write, so readers need not wait for its watch event. */
+  readonly onStored?: (lpn: LivePatchNode) => void;
 }
 
 export class StatusReporter {
@@ -35,7 +47,7 @@ export class StatusReporter {
   /** Since when the latest status has differed from the written one. */
   private differsSince: number | undefined;
   private settle: NodeJS.Timeout | undefined;
-  private failing: { since: number; error: string } | undefined;
+  private failure: { since: number; error: string } | undefined;
   private stopped = false;
 
   constructor(private readonly o: ReporterOptions) {}
@@ -46,13 +58,24 @@ export class StatusReporter {
     this.flush();
   }
 
-  /** Why the node's status is not reaching the API server, or undefined when it is. */
-  problem(): string | undefined {
-    if (this.failing) {
-      const seconds = Math.round((this.o.clock.now() - this.failing.since) / 1000);
-      return `cannot report to the API server for ${seconds}s: ${this.failing.error}`;
-    }
-    return this.written ? undefined : 'no status reported yet';
+  /** Since when, and why, writes have failed; undefined while they reach the API server. */
+  failing(): { readonly since: number; readonly error: string } | undefined {
+    return this.failure;
+  }
+
+  /** Whether any status has reached the API server yet. */
+  hasWritten(): boolean {
+    return this.written !== undefined;
+  }
+
+  /**
+   * The stored status lost what was written (its LivePatchNode made again, or
+   * its status cleared): write the latest again, whether or not it changed.
+   */
+  rewrite(): void {
+    if (this.inFlight) return;
+    this.written = undefined;
+    this.flush();
   }
 
   /** Waits for the write in flight, then writes nothing more. */
@@ -82,7 +105,8 @@ export class StatusReporter {
       json,
       key,
       differsSince: this.differsSince,
-      heartbeatMs: this.o.heartbeatMs,
+      // With a Pod, readiness says the agent is alive: an unchanged status is never written again.
+      heartbeatMs: this.o.pod ? Infinity : this.o.heartbeatMs,
       now: this.o.clock.now(),
     });
     this.differsSince = differsSince;
@@ -102,38 +126,46 @@ export class StatusReporter {
   private async write(status: LivePatchNodeStatus, json: string, key: string): Promise<void> {
     const now = this.o.clock.now();
     // Merge patch: absent keys must be sent as null to be removed.
-    const body = { transitioning: null, ...status, heartbeatTime: new Date(now).toISOString() };
+    const body = {
+      transitioning: null,
+      agentPod: this.o.pod ?? null,
+      ...status,
+      heartbeatTime: new Date(now).toISOString(),
+    };
     const path = livePatchNodePath(this.o.nodeName);
+    const kc = this.o.kubeConfig;
     try {
+      let stored: LivePatchNode;
       try {
-        await patchStatus(this.o.kubeConfig, path, body, FIELD_MANAGER.agent);
+        stored = await patchStatus<LivePatchNode>(kc, path, body, FIELD_MANAGER.agent);
       } catch (err) {
         if (!isNotFound(err)) throw err;
-        await ensureLivePatchNode(this.o.kubeConfig, this.o.nodeName, this.o.log);
-        await patchStatus(this.o.kubeConfig, path, body, FIELD_MANAGER.agent);
+        await ensureLivePatchNode(kc, this.o.nodeName, this.o.log);
+        stored = await patchStatus<LivePatchNode>(kc, path, body, FIELD_MANAGER.agent);
       }
+      this.o.onStored?.(stored);
       const changed = this.written?.json !== json;
       this.written = { json, key, at: now };
       if (this.latest === status) this.differsSince = undefined;
       this.o.onWritten?.(changed ? 'change' : 'heartbeat');
-      if (this.failing) {
-        const seconds = Math.round((now - this.failing.since) / 1000);
+      if (this.failure) {
+        const seconds = Math.round((now - this.failure.since) / 1000);
         this.o.log.info('reporting to the API server again', { node: this.o.nodeName, seconds });
       }
-      this.failing = undefined;
+      this.failure = undefined;
     } catch (err) {
       this.failed((err as Error).message);
     }
   }
 
   private failed(error: string): void {
-    if (!this.failing) {
+    if (!this.failure) {
       this.o.log.warn('cannot report to the API server; the node keeps guarding and retries', {
         node: this.o.nodeName,
         error,
       });
-      this.failing = { since: this.o.clock.now(), error };
-    } else this.failing = { ...this.failing, error };
+      this.failure = { since: this.o.clock.now(), error };
+    } else this.failure = { ...this.failure, error };
     if (this.stopped) return;
     if (this.retry) clearTimeout(this.retry);
     this.retry = setTimeout(() => {

@@ -40,6 +40,11 @@ const SEED = 20260415;
 const POOL = 'livepatch.io/pool';
 /** What the chart gives the agent (charts/livepatch-operator/templates/agent-daemonset.yaml). */
 export const AGENT_NODE_OPTIONS = '--jitless --max-semi-space-size=1';
+/**
+ * BENCH_LIVENESS=pods: the fleet's agents run in Pods, as the chart runs them,
+ * alive by their Pods' readiness and writing no heartbeat; default: heartbeats.
+ */
+const AGENT_PODS = process.env['BENCH_LIVENESS'] === 'pods';
 // Longer than the 16 s that the signal nodes need, both ways: a shorter timeout would stall their reversals too.
 const STALL_TIMEOUT_S = 20;
 /** What the chart gives the controller (charts/livepatch-operator/templates/controller-deployment.yaml). */
@@ -76,6 +81,8 @@ export interface RunResult extends IdleResult {
   readonly apiWritesPerNode: number;
   readonly apiWrites: Record<string, number>;
   readonly heartbeatWrites: number;
+  /** How the controller told the fleet's agents alive: their Pods' readiness, or heartbeats. */
+  readonly agentLiveness: 'pods' | 'heartbeat';
   readonly apiRequestsByVerb: Record<string, number>;
   readonly livePatchStatusWrites: number;
   readonly controllerPeakRssMiB: number;
@@ -343,6 +350,7 @@ export async function liveRun(nodeCount: number): Promise<RunResult> {
       String(fleetPort),
       '--keep',
       '--realistic-nodes',
+      ...(AGENT_PODS ? ['--pods', 'default'] : []),
     ]);
     procs.push(fleet);
     await fleet.waitFor(/fleet ready/, 30 * 60_000);
@@ -373,6 +381,8 @@ export async function liveRun(nodeCount: number): Promise<RunResult> {
           '--metrics-port',
           String(controllerPort),
           '--lease-namespace',
+          'default',
+          '--agent-namespace',
           'default',
           '--identity',
           identity,
@@ -448,6 +458,7 @@ export async function liveRun(nodeCount: number): Promise<RunResult> {
       apiWritesPerNode: round(rolloutWrites / nodeCount, 3),
       apiWrites,
       heartbeatWrites,
+      agentLiveness: AGENT_PODS ? 'pods' : 'heartbeat',
       apiRequestsByVerb: sumBy(requests, (l) => label(l, 'verb')),
       livePatchStatusWrites: apiWrites['PATCH livepatches/status'] ?? 0,
       controllerPeakRssMiB: round(controllerMemory.peak, 1),

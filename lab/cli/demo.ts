@@ -8,9 +8,16 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
 import { writeSimModuleFile } from '../../agent/kernel/sim/sim-module.js';
-import { API_VERSION, FIELD_MANAGER, LIVEPATCH, SIM_ANNOTATIONS } from '../../src/api/constants.js';
+import {
+  AGENT_POD_SELECTOR,
+  API_VERSION,
+  FIELD_MANAGER,
+  LIVEPATCH,
+  SIM_ANNOTATIONS,
+} from '../../src/api/constants.js';
 import type { LivePatch } from '../../src/api/generated/types.js';
 import { systemClock } from '../../src/clock.js';
+import { DEFAULT_LIVENESS_WINDOWS } from '../../src/controller/liveness.js';
 import { Controller } from '../../src/controller/runtime.js';
 import { rolloutOrder } from '../../src/controller/targets.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
@@ -147,6 +154,9 @@ export async function runDemo(args: string[]): Promise<number> {
     kc,
     log,
     port: 0,
+    // The demo's agents run without Pods: their heartbeats tell that they are alive.
+    agentPods: { namespace: 'default', selector: AGENT_POD_SELECTOR },
+    livenessWindows: DEFAULT_LIVENESS_WINDOWS,
     lease: { namespace: 'default', name: 'livepatch-controller', identity: 'demo' },
     onLostLeadership: () => undefined,
   });

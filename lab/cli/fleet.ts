@@ -33,6 +33,10 @@ labelled ${LABELS.simulatedNode}=true).
                        DIR/NODE (sim-kernel.json has the kernel's patches and
                        its load counts), kept after stopping; default: a
                        temporary folder, kernels in memory only
+  --pods NAMESPACE     give each agent a Pod in NAMESPACE, bound to its node, its
+                       readiness written as a kubelet would: the controller
+                       reads it for liveness (its --agent-namespace), and the
+                       agents write no heartbeat; default: no Pods, heartbeats
 `;
 
 function parseLabels(values: readonly string[] | undefined): Record<string, string> {
@@ -59,6 +63,7 @@ export async function runFleet(args: string[]): Promise<number> {
       keep: { type: 'boolean', default: false },
       'realistic-nodes': { type: 'boolean', default: false },
       'state-dir': { type: 'string' },
+      pods: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -87,6 +92,7 @@ export async function runFleet(args: string[]): Promise<number> {
     clock: systemClock,
     log,
     ...(values['state-dir'] ? { stateDir: resolve(values['state-dir']) } : {}),
+    ...(values.pods ? { pods: { namespace: values.pods } } : {}),
     onStatusWritten: (why) => {
       metrics.statusWritten(why);
     },

@@ -1,6 +1,9 @@
 // A simulated fleet in one process: N Node objects (kernel version, Ready,
 // labels, providerID) and one agent per node with the simulator backend, each
-// with its own watch, as a real DaemonSet would run them.
+// with its own watch, as a real DaemonSet would run them. With `pods`, each
+// agent also has a Pod bound to its node whose readiness is written as its
+// kubelet would (agent-pods.ts): the controller judges it alive by that, and
+// the agent writes no heartbeat. Without, each agent writes its heartbeat.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +18,9 @@ import type { Logger } from '../../src/log.js';
 import type { Agent } from '../../agent/agent.js';
 import { SIM_KERNEL_FILE } from '../../agent/kernel/sim/sim-state-file.js';
 import type { KernelBackend } from '../../agent/kernel/types.js';
-import { createAgent } from '../../agent/setup.js';
+import { createAgent, type AgentSetup } from '../../agent/setup.js';
+import type { AgentPod } from '../../src/api/generated/types.js';
+import { AgentPods, type ContainerState } from './agent-pods.js';
 
 export interface FleetOptions {
   readonly kubeConfig: KubeConfig;
@@ -37,6 +42,8 @@ export interface FleetOptions {
   readonly stateDir?: string;
   /** Called after any agent's status write: a change, or a heartbeat alone. */
   readonly onStatusWritten?: (why: 'change' | 'heartbeat') => void;
+  /** Give each agent a Pod in this namespace (liveness by its readiness); none: heartbeats. */
+  readonly pods?: { readonly namespace: string };
 }
 
 /** Requests in flight while the fleet starts: thousands at once would only queue in the API server. */
@@ -60,9 +67,15 @@ async function eachLimited<T>(
 
 export interface Fleet {
   readonly nodes: readonly NodeName[];
-  /** Stops one node's agent, as if its pod died; `restart` brings a fresh one up. */
+  /** Stops one node's agent, as if its process died (its Pod, if any, turns not Ready); `restart` brings a fresh one up. */
   stopAgent(node: NodeName): Promise<void>;
   restartAgent(node: NodeName): Promise<void>;
+  /**
+   * With pods: what the node's kubelet reports of its agent's container, or
+   * the Pod deleted; the agent process itself runs on (a readiness probe
+   * failing, a Pod deleted while its process has not stopped yet).
+   */
+  setAgentPod(node: NodeName, state: ContainerState | 'deleted'): Promise<void>;
   /** The node reboots into the same kernel: its agent stops, the kernel comes back empty, a fresh agent starts. */
   reboot(node: NodeName): Promise<void>;
   /** A new node joins: its Node object (on the first release), then its agent. */
@@ -97,6 +110,31 @@ function registerSimNode(
   });
 }
 
+/** One simulated node's agent, as the DaemonSet would run it there. */
+function agentSetup(
+  o: FleetOptions,
+  workDir: string,
+  name: NodeName,
+  pod: AgentPod | undefined,
+): AgentSetup {
+  return {
+    kubeConfig: o.kubeConfig,
+    nodeName: name,
+    backend: {
+      kind: 'simulator',
+      ...(o.stateDir ? { kernelFile: join(workDir, name, SIM_KERNEL_FILE) } : {}),
+    },
+    clock: o.clock,
+    log: o.log,
+    moduleDir: join(workDir, name),
+    stateDir: join(workDir, name),
+    hostRoot: '/',
+    ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
+    ...(o.onStatusWritten ? { onStatusWritten: o.onStatusWritten } : {}),
+    ...(pod ? { pod } : {}),
+  };
+}
+
 export async function startFleet(o: FleetOptions): Promise<Fleet> {
   if (o.kernels.length === 0) throw new Error('a fleet needs at least one kernel release');
   const releases = o.kernels.map((k) => kernelRelease(k));
@@ -105,32 +143,21 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     nodeName(`${o.namePrefix ?? 'sim-node'}-${String(i).padStart(3, '0')}`),
   );
   const agents = new Map<NodeName, Agent>();
+  const pods = o.pods ? new AgentPods(o.kubeConfig, o.pods.namespace) : undefined;
   const kernels = new Map<NodeName, KernelBackend>();
   /** Reboots so far per node, for a new boot ID each time. */
   const boots = new Map<NodeName, number>();
 
   const startAgent = async (name: NodeName): Promise<void> => {
+    const pod = await pods?.of(name);
     const { agent, backend } = await createAgent(
-      {
-        kubeConfig: o.kubeConfig,
-        nodeName: name,
-        backend: {
-          kind: 'simulator',
-          ...(o.stateDir ? { kernelFile: join(workDir, name, SIM_KERNEL_FILE) } : {}),
-        },
-        clock: o.clock,
-        log: o.log,
-        moduleDir: join(workDir, name),
-        stateDir: join(workDir, name),
-        hostRoot: '/',
-        ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
-        ...(o.onStatusWritten ? { onStatusWritten: o.onStatusWritten } : {}),
-      },
+      agentSetup(o, workDir, name, pod),
       kernels.get(name),
     );
     kernels.set(name, backend);
     await agent.start();
     agents.set(name, agent);
+    await pods?.set(name, 'ready');
   };
 
   await eachLimited([...names.entries()], START_CONCURRENCY, ([i, name]) =>
@@ -142,11 +169,16 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const stopAgent = async (name: NodeName): Promise<void> => {
     await agents.get(name)?.stop();
     agents.delete(name);
+    await pods?.set(name, 'exited');
   };
   return {
     nodes: names,
     stopAgent,
     restartAgent: startAgent,
+    setAgentPod: async (name, state) => {
+      if (!pods) throw new Error('this fleet runs its agents without Pods');
+      await pods.set(name, state);
+    },
     reboot: async (name) => {
       await stopAgent(name);
       const boot = (boots.get(name) ?? 0) + 1;
@@ -170,6 +202,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         await eachLimited(names, START_CONCURRENCY, async (name) => {
           await deleteIgnoringMissing(o.kubeConfig, `${PATHS.livePatchNodes}/${name}`);
           await deleteIgnoringMissing(o.kubeConfig, `${PATHS.nodes}/${name}`);
+          await pods?.set(name, 'deleted');
         });
       }
       if (!o.stateDir) await rm(workDir, { recursive: true, force: true });

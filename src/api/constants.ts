@@ -59,9 +59,14 @@ export const SIM_ANNOTATIONS = {
   transitionSeconds: 'sim.livepatch.io/transition-seconds',
   loadError: 'sim.livepatch.io/load-error',
   loadTaint: 'sim.livepatch.io/load-taint',
+  loadHang: 'sim.livepatch.io/load-hang',
 } as const;
 
 export const LABELS = {
   /** Marks Nodes created by the fleet simulator, so cleanup never touches real ones. */
   simulatedNode: `${GROUP}/simulated`,
 } as const;
+
+/** The labels the chart gives the agents' Pods, less its release: how the controller finds them by default. */
+export const AGENT_POD_SELECTOR =
+  'app.kubernetes.io/name=livepatch-operator,app.kubernetes.io/component=agent';

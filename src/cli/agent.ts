@@ -13,6 +13,7 @@ import { reportAgentRefusal } from '../../agent/report/livepatchnode.js';
 import { SIM_KERNEL_FILE } from '../../agent/kernel/sim/sim-state-file.js';
 import { redirectHostList } from '../../agent/module/module-policy.js';
 import { AgentMetrics, serveAgentEndpoints } from '../../agent/server.js';
+import type { AgentPod } from '../api/generated/types.js';
 import { nodeName } from '../api/names.js';
 import { durationMs } from '../api/quantities.js';
 import { systemClock } from '../clock.js';
@@ -49,6 +50,13 @@ server answers.
   --state-dir DIR          where the node-local state is kept (default /var/lib/livepatch-operator)
   --metrics-port PORT      /healthz, /readyz and /metrics (default 8081; 0 disables)
   --allow-sysfs-on-kind    drive the real sysfs even on a kind node (it shares the host kernel)
+  --unready-after DUR      /readyz fails once the kernel loop has not run, or (in a Pod) the API
+                           server has not answered, for this long (default 60s)
+
+Run by a kubelet (POD_NAME, POD_NAMESPACE and POD_UID set from the downward
+API), the agent names its Pod in its LivePatchNode's status and writes status
+only when it changed: the controller reads the Pod's readiness for liveness.
+Without them it writes a heartbeat every 30s.
 `;
 
 const OPTIONS = {
@@ -67,6 +75,7 @@ const OPTIONS = {
   'state-dir': { type: 'string', default: '/var/lib/livepatch-operator' },
   'metrics-port': { type: 'string', default: '8081' },
   'allow-sysfs-on-kind': { type: 'boolean', default: false },
+  'unready-after': { type: 'string', default: '60s' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -74,6 +83,14 @@ type Values = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTI
 
 /** Liveness: the kernel loop ran within this long (it runs at least every 30 s). */
 const KERNEL_LOOP_STALE_MS = 120_000;
+
+/** The Pod the kubelet runs this agent in, from the downward API; none outside a Pod. */
+function podFromEnv(env: NodeJS.ProcessEnv): AgentPod | undefined {
+  const name = env['POD_NAME'];
+  const namespace = env['POD_NAMESPACE'];
+  const uid = env['POD_UID'];
+  return name && namespace && uid ? { name, namespace, uid } : undefined;
+}
 
 function backendChoice(values: Values): BackendChoice {
   if (values.backend === 'simulator') {
@@ -93,19 +110,25 @@ function backendChoice(values: Values): BackendChoice {
   };
 }
 
-function retryFor(value: string): number {
+function durationFlag(flag: string, value: string): number {
   try {
     return durationMs(value);
   } catch (err) {
     throw new Error(
-      `--module-retry-for ${JSON.stringify(value)}: ${(err as Error).message}; give a duration such as 5m or 90s`,
+      `--${flag} ${JSON.stringify(value)}: ${(err as Error).message}; give a duration such as 5m or 90s`,
       { cause: err },
     );
   }
 }
 
-function setupFrom(values: Values, name: string, metrics: AgentMetrics): AgentSetup {
+function setupFrom(
+  values: Values,
+  name: string,
+  metrics: AgentMetrics,
+  unreadyAfterMs: number,
+): AgentSetup {
   const log = createLogger({ component: 'agent' });
+  const pod = podFromEnv(process.env);
   return {
     kubeConfig: loadKubeConfig(values.kubeconfig),
     nodeName: nodeName(name),
@@ -116,7 +139,7 @@ function setupFrom(values: Values, name: string, metrics: AgentMetrics): AgentSe
     hostRoot: values['host-root'],
     stateDir: resolve(values['state-dir']),
     ...(values['module-namespace'] ? { moduleNamespace: values['module-namespace'] } : {}),
-    moduleRetryForMs: retryFor(values['module-retry-for']),
+    moduleRetryForMs: durationFlag('module-retry-for', values['module-retry-for']),
     moduleDownload: {
       redirectHosts: redirectHostList(values['module-redirect-hosts']),
       ...(values['module-ca-file']
@@ -129,6 +152,8 @@ function setupFrom(values: Values, name: string, metrics: AgentMetrics): AgentSe
     onStatusWritten: (why) => {
       metrics.statusWritten(why);
     },
+    ...(pod ? { pod } : {}),
+    apiUnreachableMs: unreadyAfterMs,
   };
 }
 
@@ -164,14 +189,15 @@ export async function runAgent(args: string[]): Promise<number> {
       'no node: set NODE_NAME (the DaemonSet does, from spec.nodeName) or pass --node',
     );
   const metrics = new AgentMetrics();
-  const setup = setupFrom(values, name, metrics);
+  const unreadyAfterMs = durationFlag('unready-after', values['unready-after']);
+  const setup = setupFrom(values, name, metrics, unreadyAfterMs);
   const started: { agent?: Agent } = {};
   const port = Number(values['metrics-port']);
   // Served from the start: the probes get an answer while the agent waits for its Node.
   const server =
     port > 0
       ? serveAgentEndpoints(metrics, port, KERNEL_LOOP_STALE_MS, () =>
-          started.agent ? started.agent.reportProblem() : 'starting',
+          started.agent ? started.agent.readinessProblem(unreadyAfterMs) : 'starting',
         )
       : undefined;
   const agent = await create(setup);
@@ -181,7 +207,11 @@ export async function runAgent(args: string[]): Promise<number> {
   }
   started.agent = agent;
   await agent.start();
-  setup.log.info('agent running', { node: name, backend: values.backend });
+  setup.log.info('agent running', {
+    node: name,
+    backend: values.backend,
+    liveness: setup.pod ? `readiness of pod ${setup.pod.name}` : 'heartbeat',
+  });
   const signal = await untilSignal();
   setup.log.info('stopping', { node: name, signal });
   await agent.stop();

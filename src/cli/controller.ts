@@ -1,8 +1,10 @@
 // `livepatch-operator controller`: the Deployment's process.
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { AGENT_POD_SELECTOR } from '../api/constants.js';
 import { durationMs } from '../api/quantities.js';
 import { parseDefaultGate } from '../controller/alert-gate.js';
+import { DEFAULT_LIVENESS_WINDOWS } from '../controller/liveness.js';
 import { DEFAULT_RETRY, type RetryPolicy } from '../controller/notification-outbox.js';
 import { Controller, type ControllerOptions } from '../controller/runtime.js';
 import { WEBHOOK_FORMATS, type WebhookFormat, type WebhookOptions } from '../controller/webhook.js';
@@ -22,6 +24,16 @@ a standby takes over within 17 s of the leader dying (at once after a clean stop
   --lease-name NAME       name of the leader Lease (default livepatch-controller)
   --identity ID           this replica's name in the Lease (default: hostname-pid)
   --metrics-port PORT     /healthz, /readyz and /metrics (default 8080; 0 disables)
+  --agent-namespace NS    namespace of the agents' Pods (default: $POD_NAMESPACE, else default)
+  --agent-pod-selector S  label selector of the agents' Pods
+                          (default ${AGENT_POD_SELECTOR})
+  --agent-unready-grace DUR
+                          an agent whose Pod is running but not Ready this long is silent (default 15s)
+  --agent-down-grace DUR  an agent whose Pod is not running, or gone, this long is silent (default 60s)
+
+An agent that names its Pod is alive while that Pod is Ready on its node; an
+agent without a Pod while its heartbeat is younger than 90s. A node whose agent
+is silent gets no new patch, and one baking fails its health gate (AgentSilent).
 
 The alert gate (docs/change-management.md): gated LivePatches start no node while matching alerts fire.
   --alert-source-url URL          Prometheus-compatible API; GET URL/api/v1/alerts is asked (default: none,
@@ -90,12 +102,27 @@ function alertOptions(values: {
   };
 }
 
+function durationFlag(flag: string, value: string): number {
+  try {
+    return durationMs(value);
+  } catch (err) {
+    throw new Error(
+      `--${flag} ${JSON.stringify(value)}: ${(err as Error).message}; give a duration such as 15s or 1m`,
+      { cause: err },
+    );
+  }
+}
+
 const OPTIONS = {
   kubeconfig: { type: 'string' },
   'lease-namespace': { type: 'string' },
   'lease-name': { type: 'string', default: 'livepatch-controller' },
   identity: { type: 'string' },
   'metrics-port': { type: 'string', default: '8080' },
+  'agent-namespace': { type: 'string' },
+  'agent-pod-selector': { type: 'string', default: AGENT_POD_SELECTOR },
+  'agent-unready-grace': { type: 'string', default: '15s' },
+  'agent-down-grace': { type: 'string', default: '60s' },
   'alert-source-url': { type: 'string' },
   'alert-source-interval': { type: 'string', default: '15s' },
   'alert-source-timeout': { type: 'string', default: '5s' },
@@ -161,6 +188,7 @@ export async function runController(args: string[]): Promise<number> {
   const log = createLogger({ component: 'controller' });
   const identity = values.identity ?? `${hostname()}-${process.pid}`;
   const notifications = notificationsFrom(values);
+  const namespace = process.env['POD_NAMESPACE'] ?? 'default';
   let lostLeadership = (): void => undefined;
   const lost = new Promise<'lost the lease'>((resolve) => {
     lostLeadership = () => {
@@ -171,8 +199,17 @@ export async function runController(args: string[]): Promise<number> {
     kc: loadKubeConfig(values.kubeconfig),
     log,
     port: Number(values['metrics-port']),
+    agentPods: {
+      namespace: values['agent-namespace'] ?? namespace,
+      selector: values['agent-pod-selector'],
+    },
+    livenessWindows: {
+      ...DEFAULT_LIVENESS_WINDOWS,
+      unreadyMs: durationFlag('agent-unready-grace', values['agent-unready-grace']),
+      downMs: durationFlag('agent-down-grace', values['agent-down-grace']),
+    },
     lease: {
-      namespace: values['lease-namespace'] ?? process.env['POD_NAMESPACE'] ?? 'default',
+      namespace: values['lease-namespace'] ?? namespace,
       name: values['lease-name'],
       identity,
     },

@@ -8,7 +8,6 @@
 // nearly every pass.
 import type { KubeConfig } from '../kube/config.js';
 import { canonicalJson } from '../api/canonical.js';
-import { AGENT_STALE_MS } from '../api/heartbeat.js';
 import { API_VERSION, FIELD_MANAGER, FINALIZER, LIVEPATCH } from '../api/constants.js';
 import { clip, listSome } from '../api/listing.js';
 import type {
@@ -21,7 +20,14 @@ import type { NodeName } from '../api/names.js';
 import type { EventRecorder } from '../kube/events.js';
 import { rawJson } from '../kube/raw.js';
 import type { KubeObject, Reflector } from '../kube/reflector.js';
-import { isConflict, isNotFound, mergePatch, PATHS, type NodeObject } from '../kube/resources.js';
+import {
+  isConflict,
+  isNotFound,
+  mergePatch,
+  PATHS,
+  type NodeObject,
+  type PodObject,
+} from '../kube/resources.js';
 import type { Logger } from '../log.js';
 import { aggregateStatus } from './aggregator.js';
 import { judgeGate, namedByAlerts, type AlertSourceView, type GateVerdict } from './alert-gate.js';
@@ -36,12 +42,19 @@ import {
 } from './notification-outbox.js';
 import type { Notifier } from './notifier.js';
 import { HeartbeatClock } from './heartbeats.js';
+import { agentLiveness, podState, type Liveness, type LivenessWindows } from './liveness.js';
+import { PodStateClock } from './pod-clock.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { Plan } from './plan.js';
 import { planRollout } from './planner.js';
 import { statusWrite, type StatusWrite } from './status-write.js';
 import { nodeFacts, type NodeFacts } from './node-facts.js';
-import { classifyNodes, patchNameOwner, seriesSequenceOwner } from './targets.js';
+import {
+  classifyNodes,
+  patchNameOwner,
+  seriesSequenceOwner,
+  type AgentSilence,
+} from './targets.js';
 import type { WorkResult } from './queue.js';
 
 /** What the reconciler uses of a cache: reads, and its own writes read back. */
@@ -52,6 +65,10 @@ export interface ReconcilerDeps {
   readonly livePatches: Cache<LivePatch>;
   readonly livePatchNodes: Cache<LivePatchNode>;
   readonly nodes: Cache<NodeObject>;
+  /** The agents' Pods, in `agentNamespace`: their readiness is the liveness of agents that name one. */
+  readonly agentPods: Pick<Cache<PodObject>, 'get'>;
+  readonly agentNamespace: string;
+  readonly livenessWindows: LivenessWindows;
   readonly events: Pick<EventRecorder, 'record'>;
   readonly metrics: ControllerMetrics;
   readonly isLeader: () => boolean;
@@ -91,6 +108,7 @@ export class NotLeaderError extends Error {
 
 export class Reconciler {
   private readonly heartbeats = new HeartbeatClock();
+  private readonly podStates = new PodStateClock();
   /** When each LivePatch's status was last written by this replica. */
   private readonly statusWrittenAt = new Map<string, number>();
   private readonly facts = new WeakMap<NodeObject, NodeFacts>();
@@ -111,9 +129,13 @@ export class Reconciler {
     const started = performance.now();
     const now = Date.now();
     const lpns = this.heartbeats.observe(this.d.livePatchNodes.list(), now);
-    this.countAgents(lpns.values(), now);
+    const agents = this.agentsAt(now);
+    this.countAgents(lpns, agents.judge);
     const gate = this.alertGate(lp, now);
-    const slots = classifyNodes(lp, this.nodeFacts(), lpns, now, namedByAlerts(gate));
+    const slots = classifyNodes(lp, this.nodeFacts(), lpns, now, {
+      alerts: namedByAlerts(gate),
+      silence: agents.silence,
+    });
     const all = this.d.livePatches.list();
     const claims = {
       patchNameOwner: patchNameOwner(lp, all),
@@ -148,6 +170,8 @@ export class Reconciler {
         write.kind === 'later' ? write.inMs : Infinity,
         retry,
         notifyInMs,
+        // A node's agent Pod in its grace: look again when it ends.
+        agents.recheckInMs(),
       ),
     };
   }
@@ -164,15 +188,57 @@ export class Reconciler {
     this.d.notifications?.notifier.forget(name);
   }
 
-  /** Agents whose heartbeat this controller saw change within AGENT_STALE_MS, and the rest. */
-  private countAgents(lpns: Iterable<LivePatchNode>, now: number): void {
+  /** Each node's agent judged once per pass (liveness.ts), and when a Pod's grace ends among the nodes classified. */
+  private agentsAt(now: number): {
+    judge: (node: string, lpn: LivePatchNode | undefined) => Liveness;
+    silence: AgentSilence;
+    recheckInMs: () => number;
+  } {
+    const verdicts = new Map<string, Liveness>();
+    const judge = (node: string, lpn: LivePatchNode | undefined): Liveness => {
+      let verdict = verdicts.get(node);
+      if (!verdict) {
+        verdict = this.judgeAgent(node, lpn, now);
+        verdicts.set(node, verdict);
+      }
+      return verdict;
+    };
+    let recheck = Infinity;
+    const silence: AgentSilence = (node, lpn) => {
+      const verdict = judge(node, lpn);
+      if (verdict.kind === 'silent') return verdict.why;
+      recheck = Math.min(recheck, verdict.silentInMs ?? Infinity);
+      return undefined;
+    };
+    return { judge, silence, recheckInMs: () => recheck };
+  }
+
+  private judgeAgent(node: string, lpn: LivePatchNode | undefined, now: number): Liveness {
+    const named = lpn?.status?.agentPod;
+    const state = named ? podState(named, node, this.d.agentPods.get(named.name)) : undefined;
+    return agentLiveness({
+      lpn,
+      ...(named && state
+        ? { pod: { state, since: this.podStates.since(node, named.uid, state, now) } }
+        : {}),
+      namespace: this.d.agentNamespace,
+      now,
+      windows: this.d.livenessWindows,
+    });
+  }
+
+  /** Agents the controller hears (liveness.ts), and the rest. */
+  private countAgents(
+    lpns: ReadonlyMap<string, LivePatchNode>,
+    judge: (node: string, lpn: LivePatchNode) => Liveness,
+  ): void {
     let silent = 0;
     let reporting = 0;
-    for (const lpn of lpns) {
-      const seen = lpn.status?.heartbeatTime;
-      if (seen && now - Date.parse(seen) <= AGENT_STALE_MS) reporting++;
+    for (const [node, lpn] of lpns) {
+      if (judge(node, lpn).kind === 'alive') reporting++;
       else silent++;
     }
+    this.podStates.keepOnly(new Set(lpns.keys()));
     this.d.metrics.agentHeartbeats(reporting, silent);
   }
 

@@ -1,26 +1,34 @@
-// Wires the controller: three reflectors, one work queue, the leader lease,
+// Wires the controller: four reflectors (the agents' Pods among them), one work queue, the leader lease,
 // and /healthz, /readyz, /metrics. Only the leader reconciles; a replica that
 // loses the lease stops (the caller exits) so it can never act beside a new one.
 import type { Server } from 'node:http';
 import type { KubeConfig } from '../kube/config.js';
 import type { LivePatch, LivePatchNode } from '../api/generated/types.js';
 import { EventRecorder } from '../kube/events.js';
-import { Reflector } from '../kube/reflector.js';
+import { Reflector, type KubeObject } from '../kube/reflector.js';
 import { onApiRequest } from '../kube/requests.js';
 import { serveEndpoints } from '../observability/endpoints.js';
-import { nodeEssentials, PATHS, withoutManagedFields, type NodeObject } from '../kube/resources.js';
+import {
+  nodeEssentials,
+  PATHS,
+  podEssentials,
+  withoutManagedFields,
+  type NodeObject,
+  type PodObject,
+} from '../kube/resources.js';
 import type { Logger } from '../log.js';
 import type { AlertGateSpec } from '../api/generated/types.js';
 import type { AlertSourceView } from './alert-gate.js';
 import { AlertSource } from './alert-source.js';
 import { LeaderElector, type LeaderOptions } from './leader.js';
+import type { LivenessWindows } from './liveness.js';
 import { ControllerMetrics } from './metrics.js';
 import type { RetryPolicy } from './notification-outbox.js';
 import { Notifier } from './notifier.js';
 import { WorkQueue } from './queue.js';
 import { Reconciler, type ReconcilerDeps } from './reconciler.js';
 import { Webhook, type WebhookOptions } from './webhook.js';
-import { concernedLivePatches, nodeChanged } from './wake.js';
+import { concernedLivePatches, nodeChanged, podChanged } from './wake.js';
 
 const STUCK_WORKER_MS = 5 * 60_000;
 
@@ -29,6 +37,9 @@ export interface ControllerOptions {
   readonly log: Logger;
   readonly lease: LeaderOptions;
   readonly port: number;
+  /** Where the agents' Pods are, and how to tell them from others (a label selector). */
+  readonly agentPods: { readonly namespace: string; readonly selector: string };
+  readonly livenessWindows: LivenessWindows;
   /** Called when this replica loses the lease after holding it. */
   readonly onLostLeadership: () => void;
   /** The alert gate's source; without it a LivePatch that asks for a gate waits (AlertGateNotConfigured). */
@@ -59,6 +70,7 @@ export class Controller {
   private readonly livePatches: Reflector<LivePatch>;
   private readonly livePatchNodes: Reflector<LivePatchNode>;
   private readonly nodes: Reflector<NodeObject>;
+  private readonly agentPods: Reflector<PodObject>;
   private readonly queue: WorkQueue;
   private readonly elector: LeaderElector;
   private readonly alertSource: AlertSource | undefined;
@@ -101,6 +113,7 @@ export class Controller {
           this.queue.add(lp);
       },
     });
+    this.agentPods = this.agentPodCache(o);
     this.elector = new LeaderElector(o.kc, o.lease, o.log, (leading) => {
       this.metrics.setLeader(leading);
       if (leading) enqueueAll();
@@ -113,6 +126,9 @@ export class Controller {
       livePatches: this.livePatches,
       livePatchNodes: this.livePatchNodes,
       nodes: this.nodes,
+      agentPods: this.agentPods,
+      agentNamespace: o.agentPods.namespace,
+      livenessWindows: o.livenessWindows,
       events: new EventRecorder(o.kc, 'livepatch-controller', undefined, o.log),
       metrics: this.metrics,
       isLeader: () => this.elector.isLeader(),
@@ -182,6 +198,30 @@ export class Controller {
     return reflector;
   }
 
+  /** An agent Pod's readiness is its agent's liveness: a change wakes the LivePatches its node concerns. */
+  private agentPodCache(o: ControllerOptions): Reflector<PodObject> {
+    return new Reflector<PodObject>(o.kc, {
+      path: PATHS.pods(o.agentPods.namespace),
+      labelSelector: o.agentPods.selector,
+      log: o.log,
+      onEvent: this.metrics.watchEvents('pods'),
+      transform: podEssentials,
+      onChange: (name, before) => {
+        const pod = this.agentPods.get(name);
+        if (!podChanged(before, pod)) return;
+        const nodes = new Set([before?.spec?.nodeName, pod?.spec?.nodeName]);
+        for (const node of nodes) {
+          if (node === undefined) continue;
+          const lpn = this.livePatchNodes.get(node);
+          if (lpn?.status?.agentPod?.name !== name) continue;
+          const labels = this.nodes.get(node)?.metadata.labels ?? {};
+          for (const lp of concernedLivePatches(this.livePatches.list(), [labels], [lpn]))
+            this.queue.add(lp);
+        }
+      },
+    });
+  }
+
   /** A worker stuck in one reconcile this long is wedged: let the kubelet restart the pod. */
   private livenessProblem(): string | undefined {
     const busy = this.queue.busyFor();
@@ -191,7 +231,14 @@ export class Controller {
   }
 
   private synced(): boolean {
-    return this.livePatches.hasSynced && this.livePatchNodes.hasSynced && this.nodes.hasSynced;
+    return this.reflectors().every((r) => r.hasSynced);
+  }
+
+  private reflectors(): Pick<
+    Reflector<KubeObject>,
+    'start' | 'stop' | 'hasSynced' | 'waitForSync'
+  >[] {
+    return [this.livePatches, this.livePatchNodes, this.nodes, this.agentPods];
   }
 
   async start(): Promise<void> {
@@ -199,13 +246,9 @@ export class Controller {
     this.stopCountingRequests = onApiRequest((request) => {
       this.metrics.apiRequest(request);
     });
-    for (const r of [this.livePatches, this.livePatchNodes, this.nodes]) r.start();
+    for (const r of this.reflectors()) r.start();
     this.alertSource?.start();
-    await Promise.all([
-      this.livePatches.waitForSync(),
-      this.livePatchNodes.waitForSync(),
-      this.nodes.waitForSync(),
-    ]);
+    await Promise.all(this.reflectors().map((r) => r.waitForSync()));
     this.queue.start();
     // Campaign only with full caches: a new leader must plan from the whole picture.
     this.elector.start();
@@ -215,7 +258,7 @@ export class Controller {
     await this.queue.stop();
     await this.elector.stop();
     this.alertSource?.stop();
-    for (const r of [this.livePatches, this.livePatchNodes, this.nodes]) r.stop();
+    for (const r of this.reflectors()) r.stop();
     this.server?.close();
     this.stopCountingRequests?.();
   }

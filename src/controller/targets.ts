@@ -11,10 +11,10 @@ import type {
   ObservedPatch,
   UnhealthyNode,
 } from '../api/generated/types.js';
-import { AGENT_STALE_MS } from '../api/heartbeat.js';
 import type { KernelRelease, NodeName } from '../api/names.js';
 import { supersedingMember } from '../api/series.js';
 import { judgeBake, type Bake } from './bake.js';
+import { agentLiveness, DEFAULT_LIVENESS_WINDOWS } from './liveness.js';
 import type { NodeFacts } from './node-facts.js';
 
 /** A node's progress on one LivePatch, from its own status. */
@@ -241,23 +241,37 @@ function busyElsewhere(lpn: LivePatchNode, livePatch: string): boolean {
   });
 }
 
-function agentProblem(lpn: LivePatchNode | undefined, now: number): string | undefined {
-  if (!lpn?.status?.heartbeatTime) return 'no agent has reported from this node';
-  const age = now - Date.parse(lpn.status.heartbeatTime);
-  if (age > AGENT_STALE_MS) return `its agent last reported ${Math.round(age / 1000)}s ago`;
-  return undefined;
-}
+/** Why the controller cannot hear a node's agent, or undefined while it is alive (liveness.ts). */
+export type AgentSilence = (node: NodeName, lpn: LivePatchNode | undefined) => string | undefined;
 
-/** `alerts`: the alert gate's firing alerts by the node they name, which fail a baking node. */
+/** Agents judged by their heartbeats alone, as if none had a Pod the controller watches. */
+const byHeartbeat =
+  (now: number): AgentSilence =>
+  (_node, lpn) => {
+    const liveness = agentLiveness({ lpn, namespace: '', now, windows: DEFAULT_LIVENESS_WINDOWS });
+    return liveness.kind === 'silent' ? liveness.why : undefined;
+  };
+
+/** Every node's slot for one LivePatch, with what the controller hears of each node's agent and alerts. */
 export function classifyNodes(
   lp: LivePatch,
   nodes: readonly NodeFacts[],
   lpns: ReadonlyMap<string, LivePatchNode>,
   now: number,
-  alerts: ReadonlyMap<NodeName, readonly string[]> = new Map(),
+  heard: {
+    /** The alert gate's firing alerts by the node they name, which fail a baking node. */
+    readonly alerts?: ReadonlyMap<NodeName, readonly string[]>;
+    /** Why a node's agent is silent (liveness.ts); by heartbeat alone when absent. */
+    readonly silence?: AgentSilence;
+  } = {},
 ): NodeSlot[] {
+  const silence = heard.silence ?? byHeartbeat(now);
   return nodes.flatMap(
-    (node) => classifyNode(lp, node, lpns.get(node.name), now, alerts.get(node.name)) ?? [],
+    (node) =>
+      classifyNode(lp, node, lpns.get(node.name), now, {
+        silence: silence(node.name, lpns.get(node.name)),
+        alerts: heard.alerts?.get(node.name),
+      }) ?? [],
   );
 }
 
@@ -277,8 +291,9 @@ function classifyNode(
   node: NodeFacts,
   lpn: LivePatchNode | undefined,
   now: number,
-  alerts: readonly string[] | undefined,
+  heard: { readonly silence: string | undefined; readonly alerts: readonly string[] | undefined },
 ): NodeSlot | undefined {
+  const { silence, alerts } = heard;
   const name = lp.metadata.name ?? '';
   const { desired, observed } = entriesOf(lpn, name);
   const progress = fallbackDue(lpn, desired, observed)
@@ -287,7 +302,6 @@ function classifyNode(
   const selected = matchesSelector(lp.spec.nodeSelector, node.labels);
   const kernel = selected ? kernelFor(lp.spec.kernels, node.kernel) : undefined;
   if (!kernel) return untargeted(node, selected, desired, observed, progress);
-  const silence = agentProblem(lpn, now);
   const bake =
     progress === 'patched'
       ? judgeBake({

@@ -7,7 +7,7 @@
 // unpatch). A Node whose kept essentials did not change (a kubelet status
 // update that touched none of them) concerns nobody.
 import type { LivePatch, LivePatchNode } from '../api/generated/types.js';
-import type { NodeObject } from '../kube/resources.js';
+import type { NodeObject, PodObject } from '../kube/resources.js';
 import { matchesSelector } from './targets.js';
 
 type Labels = Readonly<Record<string, string>>;
@@ -54,5 +54,13 @@ export function nodeChanged(
   // nodeEssentials builds both with the same key order; undefined drops out of JSON.
   const kept = (n: NodeObject): string =>
     JSON.stringify([{ ...n.metadata, resourceVersion: undefined }, n.status]);
+  return kept(before) !== kept(after);
+}
+
+/** Whether what the controller keeps of an agent Pod changed: a kubelet write that touched none of it wakes nobody. */
+export function podChanged(before: PodObject | undefined, after: PodObject | undefined): boolean {
+  if (!before || !after) return before !== after;
+  const kept = (p: PodObject): string =>
+    JSON.stringify([{ ...p.metadata, resourceVersion: undefined }, p.spec, p.status]);
   return kept(before) !== kept(after);
 }

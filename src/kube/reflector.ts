@@ -60,6 +60,8 @@ export class Reflector<T extends KubeObject> {
   private abort: AbortController | undefined;
   private backoff = NO_BACKOFF_YET;
   private synced = false;
+  /** Since when every list or watch has failed; undefined while the server answers. */
+  private troubleSince: number | undefined;
   private readonly syncWaiters: (() => void)[] = [];
 
   constructor(
@@ -113,6 +115,11 @@ export class Reflector<T extends KubeObject> {
     return this.synced;
   }
 
+  /** Since when the server has not answered this cache's lists and watches; undefined while it does. */
+  unansweredSince(): number | undefined {
+    return this.troubleSince;
+  }
+
   /** Resolves once the first list has filled the cache. */
   waitForSync(): Promise<void> {
     if (this.synced) return Promise.resolve();
@@ -159,6 +166,7 @@ export class Reflector<T extends KubeObject> {
       listed = await this.listAt('');
     }
     this.resourceVersionGone = false;
+    this.troubleSince = undefined;
     this.replace(listed);
   }
 
@@ -226,6 +234,7 @@ export class Reflector<T extends KubeObject> {
         // A list that failed is tried again; a watch that failed resumes where it was.
         trouble = err instanceof Error ? err : new Error(String(err));
       }
+      this.troubleSince ??= Date.now();
       await this.backOff(trouble);
     }
   }
@@ -291,7 +300,10 @@ export class Reflector<T extends KubeObject> {
         resourceVersion: this.resourceVersion,
         allowWatchBookmarks: 'true',
       });
-      watch(this.kc, this.options.path, query, onEvent, onDone).then(
+      const onOpen = (): void => {
+        this.troubleSince = undefined;
+      };
+      watch(this.kc, this.options.path, query, { onEvent, onDone, onOpen }).then(
         (controller) => {
           this.abort = controller;
           if (this.stopped) controller.abort();

@@ -9,7 +9,52 @@ export const PATHS = {
   livePatchNodes: `/apis/${GROUP}/${VERSION}/${LIVEPATCH_NODE.plural}`,
   nodes: '/api/v1/nodes',
   events: (namespace: string) => `/api/v1/namespaces/${namespace}/events`,
+  pods: (namespace: string) => `/api/v1/namespaces/${namespace}/pods`,
 } as const;
+
+/** The fields of a core/v1 Pod the operator reads (an agent's Pod, for its liveness). */
+export interface PodObject {
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    deletionTimestamp?: string;
+  };
+  spec?: { nodeName?: string };
+  status?: {
+    conditions?: { type: string; status: string }[];
+    containerStatuses?: { started?: boolean; state?: { running?: object } }[];
+  };
+}
+
+/**
+ * Only what tells whether an agent's Pod is alive: name, uid, node, Ready,
+ * and whether its containers run and have started. At 10,000 nodes a whole
+ * Pod (managedFields, spec, volumes) would be most of the controller's heap.
+ */
+export function podEssentials(pod: PodObject): PodObject {
+  const m = pod.metadata;
+  const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
+  const containers = pod.status?.containerStatuses ?? [];
+  return {
+    metadata: {
+      name: m.name,
+      ...(m.namespace ? { namespace: m.namespace } : {}),
+      ...(m.uid ? { uid: m.uid } : {}),
+      ...(m.resourceVersion ? { resourceVersion: m.resourceVersion } : {}),
+      ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
+    },
+    spec: pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {},
+    status: {
+      ...(ready ? { conditions: [{ type: ready.type, status: ready.status }] } : {}),
+      containerStatuses: containers.map((c) => ({
+        ...(c.started !== undefined ? { started: c.started } : {}),
+        state: c.state?.running ? { running: {} } : {},
+      })),
+    },
+  };
+}
 
 /** The fields of a core/v1 Node the operator reads. */
 export interface NodeObject {

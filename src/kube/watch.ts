@@ -16,6 +16,14 @@ const IDLE_MS = 150_000;
 export type WatchEvent = (type: string, object: unknown) => void;
 /** `err` undefined: the server ended the watch; WatchIdleError: no byte for IDLE_MS; else what broke. */
 export type WatchDone = (err?: Error) => void;
+/** The server accepted the watch (HTTP 200): it is reachable, whether or not events follow. */
+export type WatchOpen = () => void;
+
+export interface WatchHandlers {
+  readonly onEvent: WatchEvent;
+  readonly onDone: WatchDone;
+  readonly onOpen?: WatchOpen;
+}
 
 export class WatchIdleError extends Error {
   override readonly name = 'WatchIdleError';
@@ -54,8 +62,7 @@ export async function watch(
   kc: KubeConfig,
   path: string,
   query: Readonly<Record<string, string>>,
-  onEvent: WatchEvent,
-  onDone: WatchDone,
+  { onEvent, onDone, onOpen }: WatchHandlers,
 ): Promise<AbortController> {
   const params = new URLSearchParams({
     ...query,
@@ -91,6 +98,7 @@ export async function watch(
       });
       return;
     }
+    onOpen?.();
     let pending = '';
     res.setEncoding('utf8');
     res.on('data', (chunk: string) => {

@@ -248,6 +248,15 @@ suite('the chart, installed with helm into a cluster', () => {
         l.items.length === NODES.length && l.items.every((n) => n.status?.backend === 'simulator'),
     );
     expect(lpns.items.map((n) => n.status?.kernelRelease)).toEqual(NODES.map(() => KERNEL));
+    // Each agent names its Pod: the controller reads that Pod's readiness, and no heartbeat is written.
+    for (const lpn of lpns.items) {
+      const pod = agents.find((p) => p.spec.nodeName === lpn.metadata.name);
+      expect(lpn.status?.agentPod).toEqual({
+        name: pod?.metadata.name,
+        namespace: NS,
+        uid: pod?.metadata.uid,
+      });
+    }
     // The processes hold their Pods' tokens, nothing else: no kubeconfig in any container's environment.
     for (const pod of [...agents, ...(await pods('controller'))])
       expect(pod.spec.containers[0]?.env?.map((e) => e.name)).not.toContain('KUBECONFIG');

@@ -31,6 +31,8 @@ export function useOwnCluster(fleetOptions: {
   nodes: number;
   kernels: string[];
   prefix: string;
+  /** Each agent gets a Pod in "default" (the controller's default namespace): liveness by its readiness. */
+  pods?: boolean;
 }): () => OwnCluster {
   let cluster: OwnCluster | undefined;
   const previousKubeconfig = process.env['KUBECONFIG'];
@@ -44,6 +46,7 @@ export function useOwnCluster(fleetOptions: {
       namePrefix: fleetOptions.prefix,
       clock: systemClock,
       log: quiet('fleet'),
+      ...(fleetOptions.pods ? { pods: { namespace: 'default' } } : {}),
     });
     await kubectlOk([
       'annotate',

@@ -448,6 +448,11 @@ describe('chart templates', () => {
     );
     expect(text).toContain('- --lease-name={{ .Values.controller.leaderElection.leaseName }}');
     expect(text).toContain('- --metrics-port={{ .Values.controller.metricsPort }}');
+    expect(text).toContain('- --agent-namespace={{ .Release.Namespace }}');
+    expect(text).toContain(
+      '{{- range $k, $v := include "livepatch-operator.agent.selectorLabels" . | fromYaml }}',
+    );
+    expect(text).toContain('- --agent-pod-selector={{ join "," $agentLabels }}');
     expect(text).toMatch(/livenessProbe:\s+httpGet:\s+path: \/healthz\s+port: metrics/);
     expect(text).toMatch(/readinessProbe:\s+httpGet:\s+path: \/readyz\s+port: metrics/);
     expect(text).toMatch(
@@ -505,8 +510,21 @@ describe('chart templates', () => {
     expect(text).toContain('{{- $sysfs := eq .Values.agent.backend "sysfs" }}');
     for (const probe of ['startupProbe', 'livenessProbe'])
       expect(text).toMatch(new RegExp(`${probe}:\\s+httpGet:\\s+path: /healthz\\s+port: metrics`));
-    expect(text).toMatch(/readinessProbe:\s+httpGet:\s+path: \/readyz\s+port: metrics/);
+    expect(text).toMatch(
+      /readinessProbe:\s+httpGet:\s+path: \/readyz\s+port: metrics\s+periodSeconds: 5\s+timeoutSeconds: 5\s+failureThreshold: 2\n/,
+    );
     expect(text).toContain('- --state-dir=/var/lib/livepatch-operator');
+    // Its Pod, named in its status: the controller reads the Pod's readiness instead of a heartbeat.
+    for (const [name, field] of <[string, string][]>[
+      ['POD_NAME', 'metadata.name'],
+      ['POD_NAMESPACE', 'metadata.namespace'],
+      ['POD_UID', 'metadata.uid'],
+    ])
+      expect(text).toMatch(
+        new RegExp(
+          `name: ${name}\\s+valueFrom:\\s+fieldRef:\\s+fieldPath: ${field.replace('.', '\\.')}`,
+        ),
+      );
   });
 
   test('the agent: Linux nodes only, not virtual ones, node-critical, never two on a node', () => {
@@ -628,6 +646,8 @@ describe('RBAC', () => {
         'ClusterRoleBinding/agent',
         'Role/controller-leader-election',
         'RoleBinding/controller-leader-election',
+        'Role/controller-agent-pods',
+        'RoleBinding/controller-agent-pods',
         'Role/agent-modules',
         'RoleBinding/agent-modules',
         'Role/release-events',
@@ -655,6 +675,17 @@ describe('RBAC', () => {
     expect(named.flatMap((r) => r.verbs).sort()).toEqual(['get', 'update']);
     expect(template('rbac.yaml')).toContain(
       'resourceNames: [{{ .Values.controller.leaderElection.leaseName | quote }}]',
+    );
+  });
+
+  test("the controller lists and watches the agents' Pods in the release namespace only", () => {
+    const role = find('Role', 'controller-agent-pods');
+    expect(role?.rules).toEqual([
+      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+    ]);
+    expect(verbsOf(find('ClusterRole', 'controller'), ':pods')).toEqual([]);
+    expect(template('rbac.yaml')).toMatch(
+      /name: \{\{ \$controller \}\}-agent-pods\n\s+namespace: \{\{ \.Release\.Namespace \}\}/,
     );
   });
 

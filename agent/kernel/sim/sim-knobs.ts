@@ -17,6 +17,8 @@ export interface SimKnobs {
   readonly loadError?: Errno;
   /** Taint flags (bits of /proc/sys/kernel/tainted) a module load adds: a module that taints the node. */
   readonly loadTaint?: number;
+  /** A module load never returns (insmod stuck in the kernel): the agent's kernel loop stops there. */
+  readonly loadHang?: boolean;
 }
 
 export const DEFAULT_SIM_KNOBS: SimKnobs = {
@@ -70,6 +72,7 @@ export function knobsFromAnnotations(
   const loadTaint = taintKnob(a[SIM_ANNOTATIONS.loadTaint], problems);
   const knobs = {
     ...(loadTaint ? { loadTaint } : {}),
+    ...(a[SIM_ANNOTATIONS.loadHang] === 'true' ? { loadHang: true } : {}),
     tasks: Math.round(count(a[SIM_ANNOTATIONS.tasks], SIM_ANNOTATIONS.tasks, d.tasks, problems)),
     signalTasks: Math.round(
       count(a[SIM_ANNOTATIONS.signalTasks], SIM_ANNOTATIONS.signalTasks, d.signalTasks, problems),

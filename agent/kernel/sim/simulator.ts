@@ -336,13 +336,21 @@ export class SimulatedKernel implements KernelBackend {
     return live.at(-1)?.module.name;
   }
 
+  /** The knobs of a load, after what they inject before it: an errno, or no return at all. */
+  private async loadKnobs(op: string): Promise<SimKnobs> {
+    const knobs = await this.knobs();
+    if (knobs.loadError)
+      throw new KernelError(knobs.loadError, op, 'injected by sim.livepatch.io/load-error');
+    // An insmod stuck in uninterruptible sleep: no error, no return.
+    if (knobs.loadHang) await new Promise<never>(() => undefined);
+    return knobs;
+  }
+
   private async insmod(path: string, bytes: Uint8Array): Promise<void> {
     this.advance();
     const startedAt = this.options.clock.now();
     const op = `insmod ${path}`;
-    const knobs = await this.knobs();
-    if (knobs.loadError)
-      throw new KernelError(knobs.loadError, op, 'injected by sim.livepatch.io/load-error');
+    const knobs = await this.loadKnobs(op);
     const module = parseSimModule(bytes);
     if (!module) throw new KernelError('ENOEXEC', op, 'Invalid module format');
     this.checkAdmission(module, op);

@@ -496,7 +496,9 @@ export interface LivePatchNodeStatus {
   readonly backend?: BackendKind;
   /** Version of the agent. */
   readonly agentVersion?: string;
-  /** Refreshed at most every 30s when nothing else changes. */
+  /** The Pod this agent runs in, when a kubelet runs it. The controller then judges the agent alive by that Pod's Ready condition, and the agent writes status only when something changed; without it, by heartbeatTime. */
+  readonly agentPod?: AgentPod;
+  /** When the agent last wrote this status. Without agentPod, refreshed at least every 30s; with it, written only with a change. */
   readonly heartbeatTime?: string;
   /** Value of /proc/sys/kernel/tainted. */
   readonly kernelTainted?: number;
@@ -514,6 +516,16 @@ export interface LivePatchNodeStatus {
 
 /** How the agent reaches the kernel: the real sysfs interface, or the simulator. */
 export type BackendKind = 'sysfs' | 'simulator';
+
+/** The Pod this agent runs in, when a kubelet runs it. The controller then judges the agent alive by that Pod's Ready condition, and the agent writes status only when something changed; without it, by heartbeatTime. */
+export interface AgentPod {
+  /** Name of the Pod. */
+  readonly name: string;
+  /** Namespace of the Pod. */
+  readonly namespace: string;
+  /** UID of the Pod: a Pod of the same name made again is another one. */
+  readonly uid: string;
+}
 
 /** What the kernel has for one patch, as the agent last saw it. */
 export interface ObservedPatch {

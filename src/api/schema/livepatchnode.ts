@@ -129,6 +129,20 @@ const unmanagedPatch = object(
   { required: ['patchName'], name: 'UnmanagedPatch' },
 );
 
+const agentPod = object(
+  'The Pod this agent runs in, when a kubelet runs it. The controller then judges the agent alive by ' +
+    "that Pod's Ready condition, and the agent writes status only when something changed; without it, " +
+    'by heartbeatTime.',
+  {
+    name: string('Name of the Pod.', { maxLength: 253 }),
+    namespace: string('Namespace of the Pod.', { maxLength: 63 }),
+    uid: string('UID of the Pod: a Pod of the same name made again is another one.', {
+      maxLength: 64,
+    }),
+  },
+  { required: ['name', 'namespace', 'uid'], name: 'AgentPod' },
+);
+
 const status = object(
   "What the node's kernel has, written by the node's agent.",
   {
@@ -144,9 +158,12 @@ const status = object(
       { name: 'BackendKind' },
     ),
     agentVersion: string('Version of the agent.', { maxLength: 64 }),
-    heartbeatTime: string('Refreshed at most every 30s when nothing else changes.', {
-      format: 'date-time',
-    }),
+    agentPod: agentPod,
+    heartbeatTime: string(
+      'When the agent last wrote this status. Without agentPod, refreshed at least every 30s; with it, ' +
+        'written only with a change.',
+      { format: 'date-time' },
+    ),
     kernelTainted: integer('Value of /proc/sys/kernel/tainted.', { minimum: 0 }),
     patchedCount: integer('Managed patches in phase Patched.', { minimum: 0 }),
     transitioning: string('The patch in transition on this node, if any.', { maxLength: 64 }),

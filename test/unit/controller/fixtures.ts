@@ -355,7 +355,7 @@ export function reconcile(
 ): Pass {
   fleet.beat(now);
   const gate = judgeGate(lp, alerts, (n) => fleet.nodes.some((f) => f.name === n), now);
-  const slots = classifyNodes(lp, fleet.nodes, fleet.lpns, now, namedByAlerts(gate));
+  const slots = classifyNodes(lp, fleet.nodes, fleet.lpns, now, { alerts: namedByAlerts(gate) });
   const plan = planRollout(lp, slots, now, {}, gate);
   fleet.apply(lp.metadata.name ?? '', plan.writes);
   const status = aggregateStatus(lp, slots, plan, now);

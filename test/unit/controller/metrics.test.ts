@@ -9,7 +9,8 @@ import { WorkQueue } from '../../../src/controller/queue.js';
 import { Reconciler } from '../../../src/controller/reconciler.js';
 import { rawJson } from '../../../src/kube/raw.js';
 import { onApiRequest } from '../../../src/kube/requests.js';
-import { PATHS, type NodeObject } from '../../../src/kube/resources.js';
+import { PATHS, type NodeObject, type PodObject } from '../../../src/kube/resources.js';
+import { DEFAULT_LIVENESS_WINDOWS } from '../../../src/controller/liveness.js';
 import { createLogger } from '../../../src/log.js';
 import { FakeApi, FakeEvents, MapCache, readyNode } from './fake-api.js';
 import { K26, livePatch, LP, lpn, nodeName, PATCH, withMetadata } from './fixtures.js';
@@ -147,6 +148,9 @@ describe("a LivePatch's series", () => {
         events: new FakeEvents(),
         metrics,
         isLeader: () => true,
+        agentPods: new MapCache<PodObject>(),
+        agentNamespace: 'livepatch',
+        livenessWindows: DEFAULT_LIVENESS_WINDOWS,
         log,
       });
       for (const name of [LP, 'other']) {

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FINALIZER } from '../../../src/api/constants.js';
 import type { LivePatch, LivePatchNode } from '../../../src/api/generated/types.js';
-import { PATHS, type NodeObject } from '../../../src/kube/resources.js';
+import { PATHS, type NodeObject, type PodObject } from '../../../src/kube/resources.js';
+import { DEFAULT_LIVENESS_WINDOWS } from '../../../src/controller/liveness.js';
 import { createLogger } from '../../../src/log.js';
 import { ControllerMetrics } from '../../../src/controller/metrics.js';
 import { Reconciler, type ReconcilerDeps } from '../../../src/controller/reconciler.js';
@@ -39,6 +40,9 @@ async function reconciler(notifications?: ReconcilerDeps['notifications']): Prom
     events,
     metrics: new ControllerMetrics('livepatch-controller'),
     isLeader: () => true,
+    agentPods: new MapCache<PodObject>(),
+    agentNamespace: 'livepatch',
+    livenessWindows: DEFAULT_LIVENESS_WINDOWS,
     log: createLogger({ component: 'test', level: 'error', format: 'text' }),
     ...(notifications ? { notifications } : {}),
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { DesiredPatch } from '../../../src/api/generated/types.js';
-import type { NodeObject } from '../../../src/kube/resources.js';
-import { concernedLivePatches, nodeChanged } from '../../../src/controller/wake.js';
+import { podEssentials, type NodeObject, type PodObject } from '../../../src/kube/resources.js';
+import { concernedLivePatches, nodeChanged, podChanged } from '../../../src/controller/wake.js';
 import { entry, livePatch, lpn, observed } from './fixtures.js';
 
 const web = livePatch({
@@ -62,5 +62,28 @@ describe('whether a Node changed for the controller', () => {
     expect(nodeChanged(node({}), node({ labels: { pool: 'web' }, rv: '2' }))).toBe(true);
     expect(nodeChanged(undefined, node({}))).toBe(true);
     expect(nodeChanged(node({}), undefined)).toBe(true);
+  });
+});
+
+describe("whether an agent's Pod changed for the controller", () => {
+  const pod = (o: { ready?: string; rv?: string; ip?: string }): PodObject =>
+    podEssentials({
+      metadata: { name: 'agent-1', uid: 'u1', resourceVersion: o.rv ?? '1' },
+      spec: { nodeName: 'n1' },
+      status: {
+        conditions: [{ type: 'Ready', status: o.ready ?? 'True' }],
+        containerStatuses: [{ started: true, state: { running: {} } }],
+        ...(o.ip ? { podIP: o.ip } : {}),
+      },
+    });
+
+  it('a kubelet write that touched nothing kept (a new resourceVersion, an IP) is no change', () => {
+    expect(podChanged(pod({ rv: '1' }), pod({ rv: '2', ip: '10.0.0.7' }))).toBe(false);
+  });
+
+  it('Ready, arrival and deletion are changes', () => {
+    expect(podChanged(pod({}), pod({ ready: 'False', rv: '2' }))).toBe(true);
+    expect(podChanged(undefined, pod({}))).toBe(true);
+    expect(podChanged(pod({}), undefined)).toBe(true);
   });
 });
