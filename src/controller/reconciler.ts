@@ -7,6 +7,7 @@
 // (counts, reasons, messages) at most once a second: at 1,000 nodes the counts change on
 // nearly every pass.
 import type { KubeConfig } from '../kube/config.js';
+import { mergePatchFrom } from '../kube/merge-patch.js';
 import { canonicalJson } from '../api/canonical.js';
 import { API_VERSION, FIELD_MANAGER, FINALIZER, LIVEPATCH } from '../api/constants.js';
 import { clip, listSome } from '../api/listing.js';
@@ -337,15 +338,8 @@ export class Reconciler {
   private async writeStatus(lp: LivePatch, status: LivePatchStatus, now: number): Promise<void> {
     if (canonicalJson(status) === canonicalJson(lp.status)) return;
     const name = lp.metadata.name ?? '';
-    // Merge patch: keys the new status lacks must be sent as null to go away.
-    const body = {
-      unhealthyNodes: null,
-      supersededBy: null,
-      window: null,
-      alertGate: null,
-      notifications: null,
-      ...status,
-    };
+    // A merge patch keeps what it does not name, at any depth: name what went away as null.
+    const body = mergePatchFrom(lp.status ?? {}, status);
     this.ensureLeader();
     const written = await mergePatch<LivePatch>(
       this.d.kc,

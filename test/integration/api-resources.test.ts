@@ -46,7 +46,7 @@ function headerColumns(table: string): string[] {
 }
 
 describe('the documented examples', () => {
-  test.each(['cve-2024-1086.yaml', 'minimal.yaml', 'livepatchnode.yaml'])(
+  test.each(['cve-2024-1086.yaml', 'change-managed.yaml', 'minimal.yaml', 'livepatchnode.yaml'])(
     'kubectl apply -f examples/%s succeeds',
     async (file) => {
       const doc = parse(await readFile(example(file), 'utf8')) as {
@@ -58,6 +58,37 @@ describe('the documented examples', () => {
       expect(out).toMatch(/(created|configured|unchanged)/);
     },
   );
+
+  test('the change-managed example keeps its window, zones, promotion step and alert gate as written', async () => {
+    await kubectlOk(['apply', '-f', example('change-managed.yaml')]);
+    const stored = await kubectlJson<Stored>([
+      'get',
+      'livepatch',
+      'cve-2024-1086-managed',
+      '-o',
+      'json',
+    ]);
+    expect(stored.spec['rollout']).toMatchObject({
+      steps: [
+        { nodes: 1 },
+        { pause: {} },
+        { percent: 25 },
+        { pause: { duration: '1h' } },
+        { percent: 100 },
+      ],
+      window: {
+        days: ['monday', 'tuesday', 'wednesday', 'thursday'],
+        startTime: '22:00',
+        endTime: '04:00',
+        timeZone: 'Europe/Berlin',
+      },
+      topology: { key: 'topology.kubernetes.io/zone', maxUnavailable: 1, order: 'ZoneByZone' },
+      alertGate: {
+        enabled: true,
+        matchers: ['severity=~"critical|page"', 'alertname!="Watchdog"'],
+      },
+    });
+  });
 
   test('kubectl get livepatches shows the columns of docs/api.md, also by short name', async () => {
     await kubectlOk(['apply', '-f', example('cve-2024-1086.yaml')]);

@@ -225,3 +225,42 @@ describe('webhook notifications', () => {
     expect(receiver.received).toHaveLength(1);
   });
 });
+
+describe('status writes', () => {
+  test('a field gone from a nested status object goes from the stored status too, and the status is then left alone', async () => {
+    const DAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+    const tomorrow = DAYS[(new Date().getUTCDay() + 1) % 7] as 'monday';
+    const lp = withMetadata(
+      livePatch({
+        spec: {
+          rollout: {
+            window: { days: [tomorrow], startTime: '00:00', endTime: '01:00', timeZone: 'UTC' },
+          },
+        },
+        status: {
+          observedGeneration: 1,
+          phase: 'Progressing',
+          // What an open window wrote: closesAt, which a closed window does not have.
+          window: {
+            open: true,
+            closesAt: '2026-01-01T01:00:00Z',
+            nextOpen: '2026-01-08T00:00:00Z',
+          },
+        },
+      }),
+      { finalizers: [FINALIZER] },
+    );
+    store(
+      [lp],
+      [1, 2].map((i) => lpn(nodeName(i), { heartbeat: Date.now() })),
+    );
+    const r = await reconciler();
+    await r.reconcile(LP);
+    const window = api.livePatches.get(LP)?.status?.window;
+    expect(window?.open).toBe(false);
+    expect(window).not.toHaveProperty('closesAt');
+    const writes = api.sent('PATCH', `${PATHS.livePatches}/${LP}/status`).length;
+    await r.reconcile(LP);
+    expect(api.sent('PATCH', `${PATHS.livePatches}/${LP}/status`)).toHaveLength(writes);
+  });
+});
