@@ -3,7 +3,7 @@
 // runs them; a rollout with the seeded mix of transition times; then a stall
 // and the rollback it causes. Figures come from outside the processes: /proc,
 // the API server's apiserver_request_total, and the processes' /metrics.
-import { createServer } from 'node:net';
+import { freePort } from '../ports.js';
 import { readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -105,19 +105,6 @@ export interface RunResult extends IdleResult {
 /** The bench's processes log warnings only and keep the newest output: a 1,000-node run prints without end. */
 function operator(args: readonly string[], env: Record<string, string> = {}): Running {
   return runOperator(args, { LOG_LEVEL: 'warn', ...env }, { keepChars: 20_000 });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        resolve(typeof address === 'object' && address ? address.port : 0);
-      });
-    });
-  });
 }
 
 const pid = (p: Running): number => p.child.pid ?? 0;

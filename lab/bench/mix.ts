@@ -1,5 +1,6 @@
 // The benchmark's simulated transition times: a fixed, seeded mix, and the
 // makespans it is judged against.
+import { seededRandom } from '../seeded-random.js';
 import { rolloutOrder } from '../../src/controller/targets.js';
 import type { NodeName } from '../../src/api/names.js';
 
@@ -36,18 +37,6 @@ export const MIX: readonly TransitionKind[] = [
   },
 ];
 
-/** mulberry32: a small seeded generator, so every run gives the same nodes the same times. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Exactly the mix's shares (rounded), shuffled over the nodes by the seed. */
 export function assignMix(nodes: readonly NodeName[], seed: number): Map<NodeName, TransitionKind> {
   const kinds: TransitionKind[] = [];
@@ -55,7 +44,7 @@ export function assignMix(nodes: readonly NodeName[], seed: number): Map<NodeNam
     for (let i = 0; i < Math.round(kind.share * nodes.length); i++) kinds.push(kind);
   const first = MIX[0];
   while (first && kinds.length < nodes.length) kinds.unshift(first);
-  const next = random(seed);
+  const next = seededRandom(seed);
   for (let i = kinds.length - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
     [kinds[i], kinds[j]] = [kinds[j] as TransitionKind, kinds[i] as TransitionKind];

@@ -1,10 +1,10 @@
 // A real, throwaway control plane on loopback: etcd and kube-apiserver with
 // envtest-like flags, an admin kubeconfig, and the project's CRDs installed.
 // Tests, the demo and the benchmark all start it the same way.
+import { freePort } from '../ports.js';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -56,21 +56,6 @@ export interface StartOptions {
 }
 
 const STARTUP_TIMEOUT_MS = 90_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 const PORT_ATTEMPTS = 3;
 

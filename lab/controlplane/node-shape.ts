@@ -5,6 +5,8 @@
 // Nodes would measure a cache and a relist far lighter than a real fleet's.
 // Pure and seeded by the node's index, so two runs register the same fleet.
 
+import { seededRandom } from '../seeded-random.js';
+
 /** Images on a typical node: the system pods' and a handful of workloads', each by digest and tag. */
 const IMAGE_REPOS = [
   'registry.k8s.io/kube-proxy',
@@ -51,18 +53,6 @@ const IMAGE_REPOS = [
 
 const ZONES = ['a', 'b', 'c'] as const;
 
-/** A small deterministic generator (mulberry32): the same index gives the same node. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const hex = (next: () => number, length: number): string =>
   Array.from({ length }, () => Math.floor(next() * 16).toString(16)).join('');
 
@@ -86,7 +76,7 @@ export const zoneOf = (index: number): string => `us-east-1${ZONES[index % ZONES
 
 /** What a kubelet on a cloud instance reports about node `index`, at `now` (ISO time). */
 export function realisticNode(index: number, now: string): NodeShape {
-  const next = random(index + 1);
+  const next = seededRandom(index + 1);
   const ip = `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
   const instance = `i-0${hex(next, 16)}`;
   const pressure = (type: string, reason: string, message: string): object => ({

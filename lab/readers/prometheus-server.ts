@@ -2,8 +2,8 @@
 // for the alert gate's tests: one scrape target and one rule file, evaluated
 // every second, on a port of its own, with its data in a folder removed
 // afterwards. A watchdog kills it if the test process dies first.
+import { freePort } from '../ports.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../src/log.js';
@@ -27,21 +27,6 @@ export interface PrometheusOptions {
   /** The rule file, YAML, as promtool and Prometheus read it. */
   readonly rules: string;
   readonly log: Logger;
-}
-
-/** A port nothing listens on now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
 }
 
 export async function startPrometheus(o: PrometheusOptions): Promise<PrometheusServer> {

@@ -70,3 +70,18 @@ export const LABELS = {
 /** The labels the chart gives the agents' Pods, less its release: how the controller finds them by default. */
 export const AGENT_POD_SELECTOR =
   'app.kubernetes.io/name=livepatch-operator,app.kubernetes.io/component=agent';
+
+/**
+ * The day names a maintenance window accepts, Sunday first (the index is the
+ * weekday, as Date#getUTCDay counts): the full name, and kured's three- and
+ * two-letter forms.
+ */
+export const WEEK_DAYS = [
+  ['sunday', 'sun', 'su'],
+  ['monday', 'mon', 'mo'],
+  ['tuesday', 'tue', 'tu'],
+  ['wednesday', 'wed', 'we'],
+  ['thursday', 'thu', 'th'],
+  ['friday', 'fri', 'fr'],
+  ['saturday', 'sat', 'sa'],
+] as const;

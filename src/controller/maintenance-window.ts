@@ -11,6 +11,7 @@
 // So a window the clock skips entirely that day (02:00 to 03:00) stays shut
 // that day, and one from 02:00 to 03:00 on the day an hour repeats lasts two
 // hours. Openings that touch (every day, 00:00 to 24:00) are one opening.
+import { WEEK_DAYS } from '../api/constants.js';
 import type { MaintenanceWindow, WeekDay, WindowStatus } from '../api/generated/types.js';
 
 const MINUTE_MS = 60_000;
@@ -18,39 +19,11 @@ const DAY_MS = 24 * 60 * MINUTE_MS;
 /** Days looked ahead for the next opening: two weeks covers a weekly window whose day DST skips once. */
 const HORIZON_DAYS = 15;
 
-const WEEKDAY: Record<WeekDay, number> = {
-  sunday: 0,
-  monday: 1,
-  tuesday: 2,
-  wednesday: 3,
-  thursday: 4,
-  friday: 5,
-  saturday: 6,
-  sun: 0,
-  mon: 1,
-  tue: 2,
-  wed: 3,
-  thu: 4,
-  fri: 5,
-  sat: 6,
-  su: 0,
-  mo: 1,
-  tu: 2,
-  we: 3,
-  th: 4,
-  fr: 5,
-  sa: 6,
-};
+const WEEKDAY = Object.fromEntries(
+  WEEK_DAYS.flatMap((names, day) => names.map((name) => [name, day])),
+) as Record<WeekDay, number>;
 
-const DAY_NAMES = [
-  'sunday',
-  'monday',
-  'tuesday',
-  'wednesday',
-  'thursday',
-  'friday',
-  'saturday',
-] as const;
+const DAY_NAMES = WEEK_DAYS.map(([full]) => full);
 
 /** The window as read at one instant. Times are epoch milliseconds. */
 export type WindowReading =

@@ -174,7 +174,7 @@ export interface MaintenanceWindow {
 }
 
 /** A day of the week. */
-export type WeekDay = 'sunday' | 'monday' | 'tuesday' | 'wednesday' | 'thursday' | 'friday' | 'saturday' | 'sun' | 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'su' | 'mo' | 'tu' | 'we' | 'th' | 'fr' | 'sa';
+export type WeekDay = 'sunday' | 'sun' | 'su' | 'monday' | 'mon' | 'mo' | 'tuesday' | 'tue' | 'tu' | 'wednesday' | 'wed' | 'we' | 'thursday' | 'thu' | 'th' | 'friday' | 'fri' | 'fr' | 'saturday' | 'sat' | 'sa';
 
 /** Hold the rollout on firing alerts, asked of the Prometheus-compatible API the controller is given (its --alert-source-url, the chart value alertGate.url; a LivePatch cannot name one). Before each node starts: any firing alert that matches holds new starts (phase Waiting, reason AlertsFiring, status.alertGate names the alerts); an alert whose node label names a node that is baking fails that node's bake (status.unhealthyNodes, reason AlertFiring, counted against failureBudget). Only firing alerts count, never pending ones. An unreachable or failing source holds new starts (reason AlertSourceUnreachable), and so does a controller without a source (AlertGateNotConfigured): the rollout never proceeds blind. Rollbacks, disabling and deletion are never held. Absent: the chart's default gate, if it sets one. An empty object matches every firing alert. */
 export interface AlertGateSpec {

@@ -1,4 +1,5 @@
 // The LivePatch schema: one fix, rolled out fleet-wide. See docs/api.md.
+import { WEEK_DAYS } from '../constants.js';
 import {
   allowForceSchema,
   blockingTasksSchema,
@@ -151,29 +152,7 @@ const step = object(
 );
 
 /** Day names a window accepts: full lowercase names, and kured's three- and two-letter forms. */
-const WEEK_DAYS = [
-  'sunday',
-  'monday',
-  'tuesday',
-  'wednesday',
-  'thursday',
-  'friday',
-  'saturday',
-  'sun',
-  'mon',
-  'tue',
-  'wed',
-  'thu',
-  'fri',
-  'sat',
-  'su',
-  'mo',
-  'tu',
-  'we',
-  'th',
-  'fr',
-  'sa',
-] as const;
+const WEEK_DAY_NAMES = WEEK_DAYS.flat();
 
 const window = object(
   'A maintenance window: new nodes start only while it is open, as with kured (rebootDays, startTime, ' +
@@ -187,7 +166,7 @@ const window = object(
       "The days of the week the window opens on, in timeZone: full lowercase names (monday) or kured's " +
         'short forms (mon, mo). A window that crosses midnight belongs to the day it opens on. Absent: ' +
         'every day.',
-      enumeration('A day of the week.', WEEK_DAYS, { name: 'WeekDay' }),
+      enumeration('A day of the week.', WEEK_DAY_NAMES, { name: 'WeekDay' }),
       { minItems: 1, maxItems: 21, 'x-kubernetes-list-type': 'set' },
     ),
     startTime: string(
