@@ -41,10 +41,11 @@ const POOL = 'livepatch.io/pool';
 /** What the chart gives the agent (charts/livepatch-operator/templates/agent-daemonset.yaml). */
 export const AGENT_NODE_OPTIONS = '--jitless --max-semi-space-size=1';
 /**
- * BENCH_LIVENESS=pods: the fleet's agents run in Pods, as the chart runs them,
- * alive by their Pods' readiness and writing no heartbeat; default: heartbeats.
+ * The fleet's agents run in Pods, as the chart runs them, alive by their Pods'
+ * readiness and writing no heartbeat; BENCH_LIVENESS=heartbeat: agents without
+ * Pods, each writing its status every 30 s.
  */
-const AGENT_PODS = process.env['BENCH_LIVENESS'] === 'pods';
+const AGENT_PODS = process.env['BENCH_LIVENESS'] !== 'heartbeat';
 // Longer than the 16 s that the signal nodes need, both ways: a shorter timeout would stall their reversals too.
 const STALL_TIMEOUT_S = 20;
 /** What the chart gives the controller (charts/livepatch-operator/templates/controller-deployment.yaml). */
