@@ -69,6 +69,9 @@ function alertSource(
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
     return `--alert-source-url must be http or https, not ${parsed.protocol}`;
+  // fetch refuses credentials in a URL, quoting it whole in its error: never let one reach status or logs.
+  if (parsed.username || parsed.password)
+    return `--alert-source-url ${parsed.protocol}//${parsed.host}: credentials in the URL are not supported; put an authenticating proxy in front of Prometheus or allow the controller by network policy`;
   let intervalMs: number;
   let timeoutMs: number;
   try {

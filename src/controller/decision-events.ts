@@ -160,6 +160,15 @@ function waitingEvent(
   return [{ type, reason: plan.reason, message: plan.message }];
 }
 
+/** Whether this pass begins a step; leaving Waiting (a window opened, the gate cleared) goes on with the same one. */
+function beginsStep(previous: LivePatchStatus | undefined, next: LivePatchStatus): boolean {
+  return (
+    (previous?.phase !== 'Progressing' && previous?.phase !== 'Waiting') ||
+    previous.currentStep !== next.currentStep ||
+    previous.observedGeneration !== next.observedGeneration
+  );
+}
+
 export function decisionEvents(
   previous: LivePatchStatus | undefined,
   next: LivePatchStatus,
@@ -168,10 +177,7 @@ export function decisionEvents(
   const events: EventRecord[] = plan.retry ? [retryEvent(next, plan.retry)] : [];
   events.push(...promotedEvent(plan));
   // One Event per step, not per node: nodes start one by one as slots free.
-  const stepBegins =
-    previous?.phase !== 'Progressing' ||
-    previous.currentStep !== next.currentStep ||
-    previous.observedGeneration !== next.observedGeneration;
+  const stepBegins = beginsStep(previous, next);
   if (plan.started.length && next.phase === 'Progressing' && stepBegins) {
     events.push({
       type: 'Normal',

@@ -220,8 +220,11 @@ function forward(ctx: PlanContext): Plan {
   const settled = settledTargets + settledSilent;
   const outcome = resolveStep(ctx, initialStep(ctx), settled, inFlight + baking);
   const plan = rollForward(ctx, outcome, { settledTargets, settled, silent, inFlight, baking });
-  // Whatever this pass decides, the step it records is past the promoted pause: announced once.
-  return outcome.promoted ? { ...plan, promoted: outcome.promoted } : plan;
+  // The step this pass records is past the promoted pause: announced once, unless the stall policy
+  // took over (a rollback or halt records no step past it).
+  return outcome.promoted && FORWARD.has(plan.phase)
+    ? { ...plan, promoted: outcome.promoted }
+    : plan;
 }
 
 /** The window or the alert gate holds the next start; undefined when neither does. */

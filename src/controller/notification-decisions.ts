@@ -29,7 +29,7 @@ export interface DecisionNotice {
 const MESSAGE_MAX = 1024;
 
 /** Phases in which a rollout is already under way: nodes starting there start no new rollout. */
-const UNDER_WAY = new Set<LivePatchPhase | undefined>(['Progressing', 'Paused']);
+const UNDER_WAY = new Set<LivePatchPhase | undefined>(['Progressing', 'Paused', 'Waiting']);
 
 type Draft = readonly [NotificationDecision, string, string?];
 

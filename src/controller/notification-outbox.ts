@@ -139,7 +139,6 @@ export function nextOutbox(
     }
   }
   const kept = done.slice(-MAX_DONE);
-  // Both lists always: the status is written as a merge patch, which keeps a key left out.
   const outbox = pending.length || kept.length ? { pending, done: kept } : undefined;
   return { outbox, delivered, retrying, gaveUp };
 }

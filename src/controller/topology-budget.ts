@@ -43,6 +43,8 @@ interface Member {
   readonly stage: Stage;
   /** Runs the patch (baking included): the group's progress counts it. */
   readonly patched: boolean;
+  /** A newer member of the series took its place: settled, but this rollout never started it. */
+  readonly replaced: boolean;
 }
 
 export interface Group {
@@ -92,7 +94,14 @@ function membersOf(slots: readonly NodeSlot[], key: string): Member[] {
   return slots.flatMap((s): Member[] => {
     if (s.kind === 'target') {
       const member = { node: s.node.name, zone: zoneOf(s.node, key) };
-      return [{ ...member, stage: targetStage(s), patched: s.progress === 'patched' }];
+      return [
+        {
+          ...member,
+          stage: targetStage(s),
+          patched: s.progress === 'patched',
+          replaced: s.progress === 'replaced',
+        },
+      ];
     }
     if (s.kind !== 'unknown') return [];
     const ran = s.progress === 'patched' || s.progress === 'replaced';
@@ -104,6 +113,7 @@ function membersOf(slots: readonly NodeSlot[], key: string): Member[] {
         zone: zoneOf(s.node, key),
         stage,
         patched: !s.unhealthy && s.progress === 'patched',
+        replaced: s.progress === 'replaced',
       },
     ];
   });
@@ -121,7 +131,8 @@ function groupsOf(members: readonly Member[]): Map<string, Group> {
     if (m.patched) g.patched++;
     if (m.stage === 'occupied') g.occupied++;
     if (m.stage === 'waiting' || m.stage === 'blocked' || m.stage === 'occupied') g.unsettled++;
-    if (m.stage === 'occupied' || m.stage === 'settled') g.started = true;
+    // A node a newer series member replaced was never started here: it does not open its group.
+    if (m.stage === 'occupied' || (m.stage === 'settled' && !m.replaced)) g.started = true;
   }
   return groups;
 }
@@ -250,6 +261,7 @@ export function topologyStarts(
     zone: zoneOf(t.node, key),
     stage: 'waiting',
     patched: false,
+    replaced: false,
   }));
   return chooseStarts(waiting, topology.groups, topology.spec, topology.order, room);
 }

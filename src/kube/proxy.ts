@@ -20,7 +20,9 @@ const env = (e: NodeJS.ProcessEnv, name: string): string | undefined =>
 function proxyUrl(text: string): URL {
   const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`);
   if (url.protocol !== 'http:')
-    throw new Error(`proxy ${text}: only http:// proxies are supported (CONNECT tunnels)`);
+    throw new Error(
+      `proxy ${url.protocol}//${url.host}: only http:// proxies are supported (CONNECT tunnels)`,
+    );
   return url;
 }
 
