@@ -29,9 +29,20 @@ export interface DecisionNotice {
 const MESSAGE_MAX = 1024;
 
 /** Phases in which a rollout is already under way: nodes starting there start no new rollout. */
-const UNDER_WAY = new Set<LivePatchPhase | undefined>(['Progressing', 'Paused', 'Waiting']);
+const UNDER_WAY = new Set<LivePatchPhase | undefined>(['Progressing', 'Paused']);
 
 type Draft = readonly [NotificationDecision, string, string?];
+
+/**
+ * Already under way: going forward, paused, done with this generation, or held
+ * part way by a window or the gate (a node already patched).
+ */
+function underWay(previous: LivePatchStatus | undefined, next: LivePatchStatus): boolean {
+  if (!previous || UNDER_WAY.has(previous.phase)) return previous !== undefined;
+  if (previous.observedGeneration !== next.observedGeneration) return false;
+  if (previous.phase === 'Complete') return true;
+  return previous.phase === 'Waiting' && (previous.nodes?.patched ?? 0) > 0;
+}
 
 /**
  * The rollout gets under way: a new LivePatch, a retry, a re-enable, an edit
@@ -45,9 +56,7 @@ function started(
   next: LivePatchStatus,
   plan: Plan,
 ): Draft[] {
-  if (next.phase !== 'Progressing' || UNDER_WAY.has(previous?.phase)) return [];
-  const sameGeneration = previous?.observedGeneration === next.observedGeneration;
-  if (previous?.phase === 'Complete' && sameGeneration) return [];
+  if (next.phase !== 'Progressing' || underWay(previous, next)) return [];
   const first = plan.started.length ? `; first: ${listSome(plan.started, LISTED_NODES)}` : '';
   return [
     [

@@ -3,6 +3,7 @@
 import { describe, expect, test } from '@jest/globals';
 import type { LivePatch } from '../../../src/api/generated/types.js';
 import { STEERING_ANNOTATIONS } from '../../../src/api/constants.js';
+import type { LivePatchStatus } from '../../../src/api/generated/types.js';
 import {
   notificationDecisions,
   type DecisionNotice,
@@ -69,6 +70,21 @@ describe('a rollout that goes through', () => {
     const again = noticesOf(start, sim.passes);
     expect(decisions(again)).toEqual(['Complete']);
     expect(again[0]?.id).toBe(`${UID}/1/Complete`);
+  });
+
+  test('a rollout held part way by its window goes on without a new start; one held before any node starts, starts', () => {
+    const fleet = Fleet.of(3, T0);
+    const pass = reconcile(withUid(livePatch()), fleet, T0);
+    const going = { ...pass.status, phase: 'Progressing' as const, observedGeneration: 1 };
+    const waited = (patched: number): LivePatchStatus => ({
+      phase: 'Waiting',
+      observedGeneration: 1,
+      nodes: { targeted: 3, patched },
+    });
+    expect(notificationDecisions(pass.lp, waited(2), going, pass.plan, T0)).toEqual([]);
+    expect(decisions(notificationDecisions(pass.lp, waited(0), going, pass.plan, T0))).toEqual([
+      'Started',
+    ]);
   });
 
   test('a pause step is announced once, with its step in the id; the resume is no new start', () => {
