@@ -1,4 +1,5 @@
 // `livepatch-operator agent`: the DaemonSet's process, one per node.
+import { durationFlag } from './duration-flag.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
@@ -15,7 +16,6 @@ import { redirectHostList } from '../../agent/module/module-policy.js';
 import { AgentMetrics, serveAgentEndpoints } from '../../agent/server.js';
 import type { AgentPod } from '../api/generated/types.js';
 import { nodeName } from '../api/names.js';
-import { durationMs } from '../api/quantities.js';
 import { systemClock } from '../clock.js';
 import { loadKubeConfig } from '../kube/config.js';
 import { createLogger } from '../log.js';
@@ -108,17 +108,6 @@ function backendChoice(values: Values): BackendChoice {
     allowOnKind: values['allow-sysfs-on-kind'],
     options: { sysfsRoot: values['sysfs-root'], procRoot: values['proc-root'] },
   };
-}
-
-function durationFlag(flag: string, value: string): number {
-  try {
-    return durationMs(value);
-  } catch (err) {
-    throw new Error(
-      `--${flag} ${JSON.stringify(value)}: ${(err as Error).message}; give a duration such as 5m or 90s`,
-      { cause: err },
-    );
-  }
 }
 
 function setupFrom(

@@ -1,4 +1,5 @@
 // `livepatch-operator controller`: the Deployment's process.
+import { durationFlag } from './duration-flag.js';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { AGENT_POD_SELECTOR } from '../api/constants.js';
@@ -103,17 +104,6 @@ function alertOptions(values: {
     ...(source ? { alertSource: source } : {}),
     ...(defaultGate ? { defaultAlertGate: defaultGate } : {}),
   };
-}
-
-function durationFlag(flag: string, value: string): number {
-  try {
-    return durationMs(value);
-  } catch (err) {
-    throw new Error(
-      `--${flag} ${JSON.stringify(value)}: ${(err as Error).message}; give a duration such as 15s or 1m`,
-      { cause: err },
-    );
-  }
 }
 
 const OPTIONS = {
