@@ -185,6 +185,26 @@ describe('the documented examples', () => {
       expect(out).toContain(field);
     expect(out.replace(/\s+/g, ' ')).toContain('rounded up and at least 1');
   });
+
+  test('kubectl explain states what dark, joining and rebooted nodes do to a rollout', async () => {
+    const explain = async (field: string): Promise<string> =>
+      (await kubectlOk(['explain', field])).replace(/\s+/g, ' ');
+    expect(await explain('livepatch.spec.rollout.maxUnavailable')).toContain(
+      'Targeted nodes that are NotReady or whose agent is silent count in the percentage',
+    );
+    expect(await explain('livepatch.spec.rollout.steps.percent')).toContain(
+      'NotReady and silent ones included',
+    );
+    const phase = await explain('livepatch.status.phase');
+    expect(phase).toContain('keeps it Progressing (reason NodesUnreachable)');
+    expect(phase).toContain('A node that joins, or reboots without the patch');
+    expect(await explain('livepatch.status.nodes.targeted')).toContain(
+      'they stay targets until their Node object is deleted or the selector leaves them out',
+    );
+    expect(await explain('livepatch.status.nodes.pending')).toContain(
+      'nodes that rebooted and came back without the patch (counted once',
+    );
+  });
 });
 
 describe('what is stored is exactly what the API documents', () => {

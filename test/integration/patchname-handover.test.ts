@@ -1,10 +1,11 @@
 // A new build shipped as README says: delete the LivePatch that holds a
 // patchName and at once apply another with the same patchName. The new one
-// waits (Failed, PatchNameInUse) while the old one unpatches its nodes, and
-// starts as soon as the old one is gone: within 5 s, in each of 20 cycles.
+// waits (Failed, PatchNameInUse, which its Events show) while the old one
+// unpatches its nodes, and starts as soon as the old one is gone: within 5 s,
+// in each of 20 cycles.
 import { describe, expect, test } from '@jest/globals';
 import { kubectl, kubectlOk } from '../support/kubectl.js';
-import { applyLivePatchSpec, getLivePatch } from '../support/livepatches.js';
+import { applyLivePatchSpec, eventsFor, getLivePatch } from '../support/livepatches.js';
 import { useOwnCluster } from '../support/own-cluster.js';
 import { writeSimModule } from '../../lab/sim-modules.js';
 import { waitUntil } from '../../lab/wait.js';
@@ -32,6 +33,7 @@ describe('a patchName handed from one LivePatch to the next', () => {
     await applyLivePatchSpec('build-0', spec);
     await kubectlOk(['wait', '--for=condition=Complete', 'lp/build-0', '--timeout=60s']);
     const delays: number[] = [];
+    const refused: boolean[] = [];
     for (let i = 1; i <= CYCLES; i++) {
       const [old, next] = [`build-${i - 1}`, `build-${i}`];
       await kubectlOk(['delete', 'lp', old, '--wait=false']);
@@ -54,11 +56,14 @@ describe('a patchName handed from one LivePatch to the next', () => {
       );
       delays.push(Date.now() - goneAt);
       expect(started.status?.phase).not.toBe('Failed');
+      refused.push((await eventsFor(next)).some((e) => e.reason === 'PatchNameInUse'));
       await kubectlOk(['wait', '--for=condition=Complete', `lp/${next}`, '--timeout=60s']);
     }
     process.stdout.write(
       `patchName handover: started ${delays.map((d) => (d / 1000).toFixed(1)).join(', ')} s after the old LivePatch was gone\n`,
     );
+    // Each new one waited its turn rather than acting beside the old one on the same module.
+    expect(refused).toEqual(Array<boolean>(CYCLES).fill(true));
     expect(delays.filter((d) => d > START_WITHIN_MS)).toEqual([]);
   }, 600_000);
 });

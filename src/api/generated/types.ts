@@ -205,7 +205,7 @@ export type StallAction = 'Rollback' | 'Halt' | 'Ignore';
 export interface LivePatchStatus {
   /** The .metadata.generation this status describes. */
   readonly observedGeneration?: number;
-  /** Where the rollout is. Complete (and the Complete condition, what kubectl wait reads) means every targeted node runs the patch, or the newer patch that replaced it, or stalled or failed within failureBudget and is named in status; a NotReady or silent node without the patch keeps it Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes. Paused waits for a person (spec.rollout.paused, a pause step); Waiting waits for a time or a signal (the maintenance window, the alert gate), and the Progressing condition says which and until when. */
+  /** Where the rollout is. Complete (and the Complete condition, what kubectl wait reads) means every targeted node runs the patch, or the newer patch that replaced it, or stalled or failed within failureBudget and is named in status; a NotReady or silent node without the patch keeps it Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes. A node that joins, or reboots without the patch, takes a Complete rollout back to Progressing (or Waiting for its window) until it is patched in its turn. Paused waits for a person (spec.rollout.paused, a pause step); Waiting waits for a time or a signal (the maintenance window, the alert gate), and the Progressing condition says which and until when. */
   readonly phase?: LivePatchPhase;
   /** Patched over targeted nodes, e.g. "37/40". */
   readonly summary?: string;
@@ -239,7 +239,7 @@ export interface LivePatchStatus {
   readonly conditions?: ReadonlyArray<Condition>;
 }
 
-/** Where the rollout is. Complete (and the Complete condition, what kubectl wait reads) means every targeted node runs the patch, or the newer patch that replaced it, or stalled or failed within failureBudget and is named in status; a NotReady or silent node without the patch keeps it Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes. Paused waits for a person (spec.rollout.paused, a pause step); Waiting waits for a time or a signal (the maintenance window, the alert gate), and the Progressing condition says which and until when. */
+/** Where the rollout is. Complete (and the Complete condition, what kubectl wait reads) means every targeted node runs the patch, or the newer patch that replaced it, or stalled or failed within failureBudget and is named in status; a NotReady or silent node without the patch keeps it Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes. A node that joins, or reboots without the patch, takes a Complete rollout back to Progressing (or Waiting for its window) until it is patched in its turn. Paused waits for a person (spec.rollout.paused, a pause step); Waiting waits for a time or a signal (the maintenance window, the alert gate), and the Progressing condition says which and until when. */
 export type LivePatchPhase = 'Pending' | 'Progressing' | 'Paused' | 'Waiting' | 'Complete' | 'RollingBack' | 'RolledBack' | 'Disabling' | 'Disabled' | 'Failed';
 
 /** Nodes by state. */
@@ -250,7 +250,7 @@ export interface NodeCounts {
   readonly patched?: number;
   /** Nodes loading, in transition, reversing or unpatching. */
   readonly transitioning?: number;
-  /** Targeted nodes not started yet. */
+  /** Targeted nodes not started yet: nodes that joined, and nodes that rebooted and came back without the patch (counted once, here, until their turn in the rollout gives them a slot again; Events NodeRebooted and NodeRepatched say so). */
   readonly pending?: number;
   /** Nodes whose transition passed the stall timeout. */
   readonly stalled?: number;

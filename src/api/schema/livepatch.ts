@@ -391,7 +391,12 @@ const nodeCounts = object(
     transitioning: integer('Nodes loading, in transition, reversing or unpatching.', {
       minimum: 0,
     }),
-    pending: integer('Targeted nodes not started yet.', { minimum: 0 }),
+    pending: integer(
+      'Targeted nodes not started yet: nodes that joined, and nodes that rebooted and came back without the ' +
+        'patch (counted once, here, until their turn in the rollout gives them a slot again; Events ' +
+        'NodeRebooted and NodeRepatched say so).',
+      { minimum: 0 },
+    ),
     stalled: integer('Nodes whose transition passed the stall timeout.', { minimum: 0 }),
     failed: integer(
       'Nodes that could not load the patch (checksum, vermagic, missing file...) or failed the health ' +
@@ -531,7 +536,9 @@ const status = object(
       'Where the rollout is. Complete (and the Complete condition, what kubectl wait reads) means every ' +
         'targeted node runs the patch, or the newer patch that replaced it, or stalled or failed within ' +
         'failureBudget and is named in status; a NotReady or silent node without the patch keeps it ' +
-        'Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes. Paused ' +
+        'Progressing (reason NodesUnreachable), as a DaemonSet rollout waits for its NotReady nodes. A node ' +
+        'that joins, or reboots without the patch, takes a Complete rollout back to Progressing (or Waiting for ' +
+        'its window) until it is patched in its turn. Paused ' +
         'waits for a person (spec.rollout.paused, a pause step); Waiting waits for a time or a signal (the ' +
         'maintenance window, the alert gate), and the Progressing condition says which and until when.',
       [

@@ -1,6 +1,7 @@
 // Compressed modules (.ko.xz, .ko.zst, .ko.gz) as distributions ship them:
-// the checksum is the published file's, and what the agent checks and
-// loads is the plain .ko, decompressed with xz, zstd and gzip as a host has them.
+// the checksum is the published file's, and what the agent checks (ELF,
+// modinfo, release) and loads is the plain .ko, decompressed with xz, zstd and
+// gzip as a host has them.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +12,13 @@ import { compressionOf, decompressModule } from '../../../agent/module/module-de
 import { ModuleSourceError } from '../../../agent/module/module-errors.js';
 import { createModuleFetcher, sha256 } from '../../../agent/module/module-source.js';
 import { elfModuleProblem } from '../../../agent/kernel/elf.js';
-import type { PatchName } from '../../../src/api/names.js';
+import { buildSimModule, serializeSimModule } from '../../../agent/kernel/sim/sim-module.js';
+import { SimulatedKernel } from '../../../agent/kernel/sim/simulator.js';
+import { runAction } from '../../../agent/pass/actions.js';
+import { kernelRelease, type PatchName } from '../../../src/api/names.js';
+import { ManualClock } from '../../../src/clock.js';
+import { createLogger } from '../../../src/log.js';
+import { desiredPatch } from '../../support/desired-patch.js';
 import { minimalModuleElf } from '../../support/elf.js';
 
 const NAME = 'livepatch_CVE_2024_1086' as PatchName;
@@ -102,5 +109,44 @@ describe('compressed modules are made plain before any check', () => {
       'the module file is xz-compressed and this node has no xz command to decompress it; nothing was loaded. ' +
         "Install xz-utils in the agent's image, or publish the module uncompressed or as .ko.zst or .ko.gz",
     );
+  });
+});
+
+describe('the checks before insmod read the decompressed module', () => {
+  const RELEASE = kernelRelease('6.12.95+deb12-amd64');
+
+  /** Publishes a .ko.gz of a module built for `built`, fetches it as the agent does, and loads it. */
+  async function fetchAndLoad(kernel: SimulatedKernel, built: string) {
+    const file = join(dir, `built-for-${built}.ko.gz`);
+    await writeFile(
+      file,
+      gzipSync(serializeSimModule(buildSimModule({ name: NAME, kernel: built }))),
+    );
+    const path = await fetcher(64 * 1024)(NAME, {
+      hostPath: file,
+      sha256: sha256(await readFile(file)),
+    });
+    return runAction(
+      { kind: 'load', livePatch: desiredPatch().livePatch, patchName: NAME, path },
+      {
+        backend: kernel,
+        release: RELEASE,
+        startFetch: () => undefined,
+        unloadTimeoutMs: 1000,
+        log: createLogger({ component: 'test', level: 'error', format: 'text' }),
+      },
+    );
+  }
+
+  test('a compressed build for another release is refused, naming both releases; one for this release loads', async () => {
+    const kernel = new SimulatedKernel({ release: RELEASE, clock: new ManualClock() });
+    const refused = await fetchAndLoad(kernel, '6.12.94+deb12-amd64');
+    expect(refused).toMatchObject({ reason: 'ModuleRejected', retryable: false });
+    expect(refused?.message).toContain(
+      'the module file was built for kernel 6.12.94+deb12-amd64 (vermagic "6.12.94+deb12-amd64 SMP preempt mod_unload modversions"), this node runs 6.12.95+deb12-amd64; nothing was loaded',
+    );
+    expect(await kernel.isLoaded(NAME)).toBe(false);
+    expect(await fetchAndLoad(kernel, RELEASE)).toBeUndefined();
+    expect((await kernel.patches()).map((p) => p.name)).toEqual([NAME]);
   });
 });
