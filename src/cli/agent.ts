@@ -15,6 +15,7 @@ import { SIM_KERNEL_FILE } from '../../agent/kernel/sim/sim-state-file.js';
 import { redirectHostList } from '../../agent/module/module-policy.js';
 import { AgentMetrics, serveAgentEndpoints } from '../../agent/server.js';
 import type { AgentPod } from '../api/generated/types.js';
+import { AGENT_HEARTBEAT_MS } from '../api/heartbeat.js';
 import { nodeName } from '../api/names.js';
 import { systemClock } from '../clock.js';
 import { loadKubeConfig } from '../kube/config.js';
@@ -56,7 +57,7 @@ server answers.
 Run by a kubelet (POD_NAME, POD_NAMESPACE and POD_UID set from the downward
 API), the agent names its Pod in its LivePatchNode's status and writes status
 only when it changed: the controller reads the Pod's readiness for liveness.
-Without them it writes a heartbeat every 30s.
+Without them it writes a heartbeat every ${AGENT_HEARTBEAT_MS / 1000}s.
 `;
 
 const OPTIONS = {
