@@ -3,6 +3,7 @@
 // or the CLIs, the API nothing above it.
 import { describe, expect, it, test } from '@jest/globals';
 import { RuleTester } from 'eslint';
+import tseslint from 'typescript-eslint';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import layers, { layerOf } from '../../lint/layers.js';
@@ -31,6 +32,17 @@ describe('the import direction', () => {
     expect(layerOf('agent/kernel/sysfs.ts')?.name).toBe('agent');
     expect(layerOf('lab/fleet/fleet.ts')?.name).toBe('lab');
     expect(layerOf('src/cli/main.js')?.name).toBe('cli');
+  });
+
+  describe('an import in a type is held to the same table', () => {
+    new RuleTester({ languageOptions: { parser: tseslint.parser, sourceType: 'module' } }).run(
+      'import-direction',
+      rule,
+      {
+        valid: [at('agent/agent.ts', "type T = import('../src/kube/raw.js').X;")],
+        invalid: [refused('agent/agent.ts', "type T = import('../lab/wait.js').PollOptions;")],
+      },
+    );
   });
 
   // The rule checks only files in a layer: a new folder the table does not name (say
