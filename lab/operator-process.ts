@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { repositoryRoot } from '../src/paths.js';
+import { poll } from './wait.js';
 
 export interface Running {
   readonly child: ChildProcess;
@@ -47,14 +48,17 @@ export function runOperator(
     child,
     output: () => text,
     waitFor: async (pattern, timeoutMs = 30_000) => {
-      const deadline = Date.now() + timeoutMs;
-      while (!pattern.test(text)) {
-        if (child.exitCode !== null)
-          throw new Error(`${name} exited (${child.exitCode}) before ${pattern}:\n${text}`);
-        if (Date.now() > deadline)
-          throw new Error(`no ${pattern} from ${name} within ${timeoutMs / 1000}s:\n${text}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const r = await poll(
+        () =>
+          Promise.resolve(pattern.test(text) ? 'seen' : child.exitCode !== null ? 'exited' : ''),
+        (state) => state !== '',
+        timeoutMs,
+        { intervalMs: 100 },
+      );
+      if (r.last === 'exited')
+        throw new Error(`${name} exited (${child.exitCode}) before ${pattern}:\n${text}`);
+      if (!r.ok)
+        throw new Error(`no ${pattern} from ${name} within ${timeoutMs / 1000}s:\n${text}`);
     },
     stop: (signal = 'SIGTERM') => {
       if (child.exitCode === null) child.kill(signal);

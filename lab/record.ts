@@ -4,12 +4,11 @@
 // the commit and whether the tree was clean (read at the start of the run:
 // the code that ran), the Node that ran it and the one package.json pins,
 // the machine, and the 1-minute load average sampled while the run went on.
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { repositoryRoot } from '../src/paths.js';
+import { runCommand } from './command.js';
 
 /** How often the load average is sampled during a run. */
 export const LOAD_SAMPLE_MS = 5_000;
@@ -93,7 +92,7 @@ export function requirePinnedNode(what: string): void {
 }
 
 const git = async (args: readonly string[]): Promise<string> =>
-  (await promisify(execFile)('git', [...args], { cwd: repositoryRoot() })).stdout.trim();
+  (await runCommand('git', args, { cwd: repositoryRoot() })).trim();
 
 /** A run being recorded: its commit and tree read now, its load sampled until finish(). */
 export interface RecordedRun {

@@ -83,6 +83,8 @@ const rule = {
       ExportNamedDeclaration: check,
       ExportAllDeclaration: check,
       ImportExpression: check,
+      // `import('../x.js').T` in a type: no code at run time, but the layer depends on it all the same.
+      TSImportType: check,
     };
   },
 };

@@ -1,6 +1,6 @@
 // What changes in the livepatch interface between kernel releases, in one
-// table that both backends consult (docs/kernel.md, "What changes between
-// kernel releases"). Nothing else in the agent compares kernel versions.
+// table that both backends consult (docs/kernel.md, "What differs per
+// release"). Nothing else in the agent compares kernel versions.
 import type { KernelRelease } from '../../src/api/names.js';
 
 /** The oldest kernel the agent drives: 5.1 made the fake signal automatic and disabled patches go away. */

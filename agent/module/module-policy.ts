@@ -1,7 +1,7 @@
 // What the agent accepts as a module file and from where, as pure rules: the
 // size limit, which redirects a download may follow, which HTTP answers are
 // worth another try, and how a URL is named in a message (never its query,
-// which may carry a token). README "Module sources" says the same for users.
+// which may carry a token). docs/api.md "Module sources" says the same for users.
 
 /**
  * The largest module file the agent takes: livepatch modules are tens of KiB

@@ -35,6 +35,23 @@ function table(runs: readonly RunResult[]): string {
   return rows.map((row) => row.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ')).join('\n');
 }
 
+const USAGE = `Usage: npm run bench
+
+Measures the operator on a real control plane at each fleet size and appends
+the run to bench/results/latest.json; it takes no flags, only environment:
+  BENCH_NODES=100,1000,3000     the fleet sizes (default)
+  BENCH_LIVENESS=heartbeat      agents without Pods, each writing a heartbeat
+  BENCH_IDLE_SECONDS=300        how long the idle fleet is watched
+  BENCH_CONTROLLER_NODE_OPTIONS the controller's NODE_OPTIONS (default: the chart's)
+`;
+// Any argument (--help included) prints the usage rather than starting a run of thousands of nodes.
+const args = process.argv.slice(2);
+if (args.length > 0) {
+  const help = args.every((a) => a === '--help' || a === '-h');
+  (help ? process.stdout : process.stderr).write(USAGE);
+  process.exit(help ? 0 : 2);
+}
+
 requirePinnedNode('bench/results/latest.json');
 const recorded = await startRecordedRun();
 const sizes = (process.env['BENCH_NODES'] ?? '100,1000,3000').split(',').map(Number);

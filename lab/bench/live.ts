@@ -22,6 +22,7 @@ import { startControlPlane } from '../controlplane/controlplane.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { repositoryRoot } from '../../src/paths.js';
 import { runOperator, type Running } from '../operator-process.js';
+import { poll } from '../wait.js';
 import {
   cpuSecondsOf,
   delta,
@@ -177,14 +178,13 @@ async function idleAgentRss(
 }
 
 async function waitForLpn(kc: KubeConfig, name: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    const lpn = await rawJson<LivePatchNode>(kc, 'GET', `${PATHS.livePatchNodes}/${name}`).catch(
-      () => undefined,
-    );
-    if (lpn?.status?.heartbeatTime) return;
-    await sleep(200);
-  }
-  throw new Error(`the agent of ${name} never reported`);
+  const reported = await poll(
+    () => rawJson<LivePatchNode>(kc, 'GET', `${PATHS.livePatchNodes}/${name}`),
+    (lpn) => Boolean(lpn.status?.heartbeatTime),
+    60_000,
+    { intervalMs: 200, retryErrors: true },
+  );
+  if (!reported.ok) throw new Error(`the agent of ${name} never reported`);
 }
 
 interface Snapshot {

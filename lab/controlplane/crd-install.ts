@@ -6,6 +6,7 @@ import { allCrds } from '../../src/api/crds.js';
 import { admissionPolicies } from '../../src/api/policies.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { RawApiError, rawJson, serverSideApply } from '../../src/kube/raw.js';
+import { poll } from '../wait.js';
 
 const TIMEOUT_MS = 60_000;
 const CRD_PATH = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
@@ -54,10 +55,13 @@ export async function installCrds(kubeconfig: string): Promise<void> {
   for (const crd of crds) {
     const name = crd.metadata?.name ?? '';
     const listPath = `/apis/${crd.spec.group}/${crd.spec.versions[0]?.name ?? ''}/${crd.spec.names.plural}`;
-    while (!(await served(kc, name, listPath))) {
-      if (Date.now() > deadline)
-        throw new Error(`CRD ${name} was not served within ${TIMEOUT_MS / 1000}s`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const left = Math.max(0, deadline - Date.now());
+    const r = await poll(
+      () => served(kc, name, listPath),
+      (ok) => ok,
+      left,
+      { intervalMs: 200 },
+    );
+    if (!r.ok) throw new Error(`CRD ${name} was not served within ${TIMEOUT_MS / 1000}s`);
   }
 }

@@ -14,6 +14,7 @@ import { prepareHost } from './host.js';
 import { ensureKernelAssets, type KernelAssets, type TEST_MODULES } from './kernel-assets.js';
 import { KERNEL_LINES } from './kernels.js';
 import { mapLimited, vmSlots } from '../parallel.js';
+import { poll } from '../wait.js';
 import { startVmNode, type VmNode } from './vm-node.js';
 
 /** Booting, then Node 24 and the API client on an emulated CPU: tens of seconds. */
@@ -42,16 +43,16 @@ export interface VmFleetOptions {
 
 async function waitForReport(o: VmFleetOptions, node: VmNode): Promise<void> {
   const kc = loadKubeConfig(o.kubeconfig);
-  const deadline = Date.now() + REPORT_TIMEOUT_MS;
-  for (;;) {
-    const lpn = await getOrUndefined<LivePatchNode>(kc, `${PATHS.livePatchNodes}/${node.name}`);
-    if (lpn?.status?.backend === 'sysfs') return;
-    if (Date.now() > deadline)
-      throw new Error(
-        `the agent on ${node.name} did not report within ${REPORT_TIMEOUT_MS / 1000}s:\n${node.vm.console().slice(-4000)}`,
-      );
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+  const reported = await poll(
+    () => getOrUndefined<LivePatchNode>(kc, `${PATHS.livePatchNodes}/${node.name}`),
+    (lpn) => lpn?.status?.backend === 'sysfs',
+    REPORT_TIMEOUT_MS,
+    { intervalMs: 1000 },
+  );
+  if (!reported.ok)
+    throw new Error(
+      `the agent on ${node.name} did not report within ${REPORT_TIMEOUT_MS / 1000}s:\n${node.vm.console().slice(-4000)}`,
+    );
 }
 
 export async function startVmFleet(o: VmFleetOptions): Promise<VmFleet> {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../src/log.js';
 import { repositoryRoot } from '../../src/paths.js';
+import { poll } from '../wait.js';
 import type { KernelAssets } from './kernel-assets.js';
 
 /** Where a VM reaches the test API server. */
@@ -144,16 +145,19 @@ export async function bootVm(o: VmOptions): Promise<Vm> {
     done,
     console: () => text,
     waitFor: async (pattern, timeoutMs) => {
-      const deadline = Date.now() + timeoutMs;
-      while (!pattern.test(text)) {
-        if (child.exitCode !== null || child.signalCode !== null)
-          throw new Error(`VM ${o.name} stopped before ${pattern}:\n${text.slice(-6000)}`);
-        if (Date.now() > deadline)
-          throw new Error(
-            `VM ${o.name}: no ${pattern} within ${timeoutMs / 1000}s:\n${text.slice(-6000)}`,
-          );
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      const stopped = (): boolean => child.exitCode !== null || child.signalCode !== null;
+      const r = await poll(
+        () => Promise.resolve(pattern.test(text) ? 'seen' : stopped() ? 'stopped' : ''),
+        (state) => state !== '',
+        timeoutMs,
+        { intervalMs: 200 },
+      );
+      if (r.last === 'stopped')
+        throw new Error(`VM ${o.name} stopped before ${pattern}:\n${text.slice(-6000)}`);
+      if (!r.ok)
+        throw new Error(
+          `VM ${o.name}: no ${pattern} within ${timeoutMs / 1000}s:\n${text.slice(-6000)}`,
+        );
     },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

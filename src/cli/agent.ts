@@ -3,7 +3,7 @@ import { durationFlag } from './duration-flag.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
-import type { Agent } from '../../agent/agent.js';
+import { API_UNREACHABLE_MS, type Agent } from '../../agent/agent.js';
 import {
   createAgent,
   RefusedBackendError,
@@ -13,13 +13,20 @@ import {
 import { reportAgentRefusal } from '../../agent/report/livepatchnode.js';
 import { SIM_KERNEL_FILE } from '../../agent/kernel/sim/sim-state-file.js';
 import { redirectHostList } from '../../agent/module/module-policy.js';
+import { DEFAULT_RETRY_POLICY } from '../../agent/module/fetch-retry.js';
 import { AgentMetrics, serveAgentEndpoints } from '../../agent/server.js';
 import type { AgentPod } from '../api/generated/types.js';
+import { AGENT_HEARTBEAT_MS } from '../api/heartbeat.js';
 import { nodeName } from '../api/names.js';
+import { formatDuration } from '../api/quantities.js';
 import { systemClock } from '../clock.js';
 import { loadKubeConfig } from '../kube/config.js';
 import { createLogger } from '../log.js';
 import { untilSignal } from './signals.js';
+
+/** Flag defaults, as flags take them, from their homes. */
+const MODULE_RETRY_FOR = formatDuration(DEFAULT_RETRY_POLICY.giveUpAfterMs);
+const UNREADY_AFTER = formatDuration(API_UNREACHABLE_MS);
 
 const HELP = `Usage: livepatch-operator agent [flags]
 
@@ -46,17 +53,17 @@ server answers.
   --module-ca-file FILE    CA certificates (PEM) trusted for module URLs beside the system's
   --module-retry-for DUR   how long a module fetch that may work later (HTTP 5xx, 408, 429, a
                            timeout, a dropped connection) is retried, the node Loading, before it
-                           fails: waits of 1s doubling to 60s (default 5m)
+                           fails: waits of ${formatDuration(DEFAULT_RETRY_POLICY.firstDelayMs)} doubling to ${formatDuration(DEFAULT_RETRY_POLICY.maxDelayMs)} (default ${MODULE_RETRY_FOR})
   --state-dir DIR          where the node-local state is kept (default /var/lib/livepatch-operator)
   --metrics-port PORT      /healthz, /readyz and /metrics (default 8081; 0 disables)
   --allow-sysfs-on-kind    drive the real sysfs even on a kind node (it shares the host kernel)
   --unready-after DUR      /readyz fails once the kernel loop has not run, or (in a Pod) the API
-                           server has not answered, for this long (default 60s)
+                           server has not answered, for this long (default ${UNREADY_AFTER})
 
 Run by a kubelet (POD_NAME, POD_NAMESPACE and POD_UID set from the downward
 API), the agent names its Pod in its LivePatchNode's status and writes status
 only when it changed: the controller reads the Pod's readiness for liveness.
-Without them it writes a heartbeat every 30s.
+Without them it writes a heartbeat every ${AGENT_HEARTBEAT_MS / 1000}s.
 `;
 
 const OPTIONS = {
@@ -71,11 +78,11 @@ const OPTIONS = {
   'module-namespace': { type: 'string' },
   'module-redirect-hosts': { type: 'string', default: '' },
   'module-ca-file': { type: 'string' },
-  'module-retry-for': { type: 'string', default: '5m' },
+  'module-retry-for': { type: 'string', default: MODULE_RETRY_FOR },
   'state-dir': { type: 'string', default: '/var/lib/livepatch-operator' },
   'metrics-port': { type: 'string', default: '8081' },
   'allow-sysfs-on-kind': { type: 'boolean', default: false },
-  'unready-after': { type: 'string', default: '60s' },
+  'unready-after': { type: 'string', default: UNREADY_AFTER },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { AGENT_POD_SELECTOR } from '../api/constants.js';
 import { durationMs } from '../api/quantities.js';
 import { parseDefaultGate } from '../controller/alert-gate.js';
+import { AGENT_STALE_MS } from '../api/heartbeat.js';
 import { DEFAULT_LIVENESS_WINDOWS } from '../controller/liveness.js';
 import { DEFAULT_RETRY, type RetryPolicy } from '../controller/notification-outbox.js';
 import { Controller, type ControllerOptions } from '../controller/runtime.js';
@@ -12,6 +13,10 @@ import { WEBHOOK_FORMATS, type WebhookFormat, type WebhookOptions } from '../con
 import { loadKubeConfig } from '../kube/config.js';
 import { createLogger } from '../log.js';
 import { untilSignal } from './signals.js';
+
+/** The liveness graces' defaults, as flags take them (DEFAULT_LIVENESS_WINDOWS is their one home). */
+const UNREADY_GRACE = `${DEFAULT_LIVENESS_WINDOWS.unreadyMs / 1000}s`;
+const DOWN_GRACE = `${DEFAULT_LIVENESS_WINDOWS.downMs / 1000}s`;
 
 const HELP = `Usage: livepatch-operator controller [flags]
 
@@ -29,11 +34,11 @@ a standby takes over within 17 s of the leader dying (at once after a clean stop
   --agent-pod-selector S  label selector of the agents' Pods
                           (default ${AGENT_POD_SELECTOR})
   --agent-unready-grace DUR
-                          an agent whose Pod is running but not Ready this long is silent (default 15s)
-  --agent-down-grace DUR  an agent whose Pod is not running, or gone, this long is silent (default 60s)
+                          an agent whose Pod is running but not Ready this long is silent (default ${UNREADY_GRACE})
+  --agent-down-grace DUR  an agent whose Pod is not running, or gone, this long is silent (default ${DOWN_GRACE})
 
 An agent that names its Pod is alive while that Pod is Ready on its node; an
-agent without a Pod while its heartbeat is younger than 90s. A node whose agent
+agent without a Pod while its heartbeat is younger than ${AGENT_STALE_MS / 1000}s. A node whose agent
 is silent gets no new patch, and one baking fails its health gate (AgentSilent).
 
 The alert gate (docs/change-management.md): gated LivePatches start no node while matching alerts fire.
@@ -114,8 +119,8 @@ const OPTIONS = {
   'metrics-port': { type: 'string', default: '8080' },
   'agent-namespace': { type: 'string' },
   'agent-pod-selector': { type: 'string', default: AGENT_POD_SELECTOR },
-  'agent-unready-grace': { type: 'string', default: '15s' },
-  'agent-down-grace': { type: 'string', default: '60s' },
+  'agent-unready-grace': { type: 'string', default: UNREADY_GRACE },
+  'agent-down-grace': { type: 'string', default: DOWN_GRACE },
   'alert-source-url': { type: 'string' },
   'alert-source-interval': { type: 'string', default: '15s' },
   'alert-source-timeout': { type: 'string', default: '5s' },

@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { repositoryRoot } from '../../src/paths.js';
 import { IMAGE_RUN } from '../../lab/image/config.js';
+import { API_UNREACHABLE_MS } from '../../agent/agent.js';
+import { AGENT_STALE_MS } from '../../src/api/heartbeat.js';
+import { DEFAULT_LIVENESS_WINDOWS } from '../../src/controller/liveness.js';
 
 const root = repositoryRoot();
 const chartDir = join(root, 'charts', 'livepatch-operator');
@@ -525,6 +528,21 @@ describe('chart templates', () => {
           `name: ${name}\\s+valueFrom:\\s+fieldRef:\\s+fieldPath: ${field.replace('.', '\\.')}`,
         ),
       );
+  });
+
+  // An agent cut off from the API server turns unready after API_UNREACHABLE_MS, its kubelet
+  // sees that within the probe's failures, and the controller waits its grace: no longer than
+  // an agent without a Pod is given (three heartbeats).
+  test('an agent in a Pod cut off from the API server is silent within the heartbeat window', () => {
+    const probe =
+      /readinessProbe:\s+httpGet:\s+path: \/readyz\s+port: metrics\s+periodSeconds: (\d+)\s+timeoutSeconds: \d+\s+failureThreshold: (\d+)/.exec(
+        template('agent-daemonset.yaml'),
+      );
+    const kubeletMs = Number(probe?.[1]) * Number(probe?.[2]) * 1000;
+    expect(kubeletMs).toBeGreaterThan(0);
+    expect(API_UNREACHABLE_MS + kubeletMs + DEFAULT_LIVENESS_WINDOWS.unreadyMs).toBeLessThanOrEqual(
+      AGENT_STALE_MS,
+    );
   });
 
   test('the agent: Linux nodes only, not virtual ones, node-critical, never two on a node', () => {

@@ -3,6 +3,8 @@
 // or the CLIs, the API nothing above it.
 import { describe, expect, it, test } from '@jest/globals';
 import { RuleTester } from 'eslint';
+import tseslint from 'typescript-eslint';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import layers, { layerOf } from '../../lint/layers.js';
 import { repositoryRoot } from '../../src/paths.js';
@@ -30,6 +32,29 @@ describe('the import direction', () => {
     expect(layerOf('agent/kernel/sysfs.ts')?.name).toBe('agent');
     expect(layerOf('lab/fleet/fleet.ts')?.name).toBe('lab');
     expect(layerOf('src/cli/main.js')?.name).toBe('cli');
+  });
+
+  describe('an import in a type is held to the same table', () => {
+    new RuleTester({ languageOptions: { parser: tseslint.parser, sourceType: 'module' } }).run(
+      'import-direction',
+      rule,
+      {
+        valid: [at('agent/agent.ts', "type T = import('../src/kube/raw.js').X;")],
+        invalid: [refused('agent/agent.ts', "type T = import('../lab/wait.js').PollOptions;")],
+      },
+    );
+  });
+
+  // The rule checks only files in a layer: a new folder the table does not name (say
+  // src/localcluster/) would import the lab unseen.
+  test('every source file of src/, agent/, lab/ and test/ is in a layer', () => {
+    const sources = ['src', 'agent', 'lab', 'test'].flatMap((dir) =>
+      readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })
+        .map((f) => `${dir}/${f}`)
+        .filter((f) => /\.[cm]?[jt]s$/.test(f) && !f.startsWith('lab/go/')),
+    );
+    expect(sources.length).toBeGreaterThan(100);
+    expect(sources.filter((f) => !layerOf(f))).toEqual([]);
   });
 
   // RuleTester makes one test of each case.

@@ -1,6 +1,6 @@
 // The simulated kernel's tasks during a transition: who has switched, who
 // blocks, and the kernel's rules for when a task may switch (docs/kernel.md,
-// "Transitions"). A task switches when none of the functions being changed
+// "Consistency model"). A task switches when none of the functions being changed
 // is on its stack: ordinary tasks after a while, signal-only tasks after the
 // fake signal, stuck tasks never, and a module's kthread sleeping inside a
 // patched function for as long as it sleeps there (uninterruptibly) or until

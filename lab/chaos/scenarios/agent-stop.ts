@@ -6,6 +6,7 @@
 // never saw it), and everything converges: the stalling LivePatch rolls back,
 // the new one completes on every node.
 import type { LivePatch, LivePatchNode } from '../../../src/api/generated/types.js';
+import { AGENT_HEARTBEAT_MS, AGENT_STALE_MS } from '../../../src/api/heartbeat.js';
 import { rawJson } from '../../../src/kube/raw.js';
 import { PATHS } from '../../../src/kube/resources.js';
 import type { Running } from '../../operator-process.js';
@@ -27,8 +28,8 @@ import { countsText, judge, seconds, type ScenarioContext } from '../scenario.js
 
 const NODES = 4;
 const POOL = 'livepatch.io/pool';
-/** AGENT_STALE_MS (src/api/heartbeat.ts), plus the agent's 30 s heartbeat and some slack. */
-const SILENT_WAIT_MS = 150_000;
+/** Past the heartbeat window, plus one more heartbeat and some slack: 150 s. */
+const SILENT_WAIT_MS = AGENT_STALE_MS + AGENT_HEARTBEAT_MS + 30_000;
 const CONVERGE_TIMEOUT_MS = 120_000;
 
 const phaseIs =

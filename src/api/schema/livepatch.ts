@@ -1,5 +1,6 @@
 // The LivePatch schema: one fix, rolled out fleet-wide. See docs/api.md.
 import { WEEK_DAYS } from '../constants.js';
+import { AGENT_STALE_MS } from '../heartbeat.js';
 import {
   allowForceSchema,
   blockingTasksSchema,
@@ -419,7 +420,7 @@ const nodeCounts = object(
       },
     ),
     unknown: integer(
-      'Targeted nodes that are NotReady or whose agent is absent or stopped reporting (90 s). One that last ' +
+      `Targeted nodes that are NotReady or whose agent is absent or stopped reporting (${AGENT_STALE_MS / 1000} s). One that last ` +
         'reported the patch running counts as running it; any other keeps the LivePatch from Complete ' +
         '(Complete condition False, reason NodesUnreachable, naming the first few).',
       { minimum: 0 },

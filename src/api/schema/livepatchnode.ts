@@ -11,6 +11,7 @@ import {
   seriesSchema,
 } from './common.js';
 import { array, boolean, enumeration, integer, object, string, cel } from './dsl.js';
+import { AGENT_HEARTBEAT_MS } from '../heartbeat.js';
 
 export const NODE_PATCH_PHASES = [
   'Pending',
@@ -160,7 +161,7 @@ const status = object(
     agentVersion: string('Version of the agent.', { maxLength: 64 }),
     agentPod: agentPod,
     heartbeatTime: string(
-      'When the agent last wrote this status. Without agentPod, refreshed at least every 30s; with it, ' +
+      `When the agent last wrote this status. Without agentPod, refreshed at least every ${AGENT_HEARTBEAT_MS / 1000}s; with it, ` +
         'written only with a change.',
       { format: 'date-time' },
     ),

@@ -22,6 +22,7 @@ import {
 import type { LivePatchName, PatchName } from '../../../src/api/names.js';
 import { systemClock } from '../../../src/clock.js';
 import { createControlPlanePki } from '../../../lab/controlplane/pki.js';
+import { poll } from '../../../lab/wait.js';
 
 const NAME = 'livepatch_fetch' as PatchName;
 const BYTES = Buffer.from('module bytes');
@@ -385,8 +386,12 @@ describe('an agent that stops', () => {
       stallTimeout: '60s',
       allowForce: false,
     });
-    for (let i = 0; i < 200 && (await partial(moduleDir)).length === 0; i++)
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    await poll(
+      () => partial(moduleDir),
+      (files) => files.length > 0,
+      2000,
+      { intervalMs: 10 },
+    );
     expect(await partial(moduleDir)).toHaveLength(1);
     const started = Date.now();
     await fetches.stop();

@@ -12,6 +12,7 @@ import { onApiRequest } from '../../../src/kube/requests.js';
 import { PATHS, type NodeObject, type PodObject } from '../../../src/kube/resources.js';
 import { DEFAULT_LIVENESS_WINDOWS } from '../../../src/controller/liveness.js';
 import { createLogger } from '../../../src/log.js';
+import { waitUntil } from '../../../lab/wait.js';
 import { FakeApi, FakeEvents, MapCache, readyNode } from './fake-api.js';
 import { K26, livePatch, LP, lpn, nodeName, PATCH, withMetadata } from './fixtures.js';
 
@@ -46,7 +47,13 @@ describe('controller-runtime series', () => {
     queue.add('slow');
     queue.add('waiting');
     queue.start();
-    await waitFor(() => calls >= 4);
+    await waitUntil(
+      'four keys taken',
+      () => Promise.resolve(calls),
+      (n) => n >= 4,
+      2000,
+      10,
+    );
     await new Promise((r) => setTimeout(r, 50));
     // "slow" is held by the worker; "waiting" waits behind it.
     expect(await samples(metrics, 'workqueue_depth')).toEqual([
@@ -186,8 +193,3 @@ describe("a LivePatch's series", () => {
     });
   });
 });
-
-async function waitFor(done: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!done()) throw new Error('timed out');
-}

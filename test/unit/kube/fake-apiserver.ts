@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '../../../src/kube/config.js';
+import { waitUntil } from '../../../lab/wait.js';
 
 export interface Thing {
   metadata: { name: string; resourceVersion: string; managedFields?: unknown[] };
@@ -168,11 +169,13 @@ export class FakeApiServer {
   }
 }
 
-/** Waits until `check` holds, polling; fails with `what` after `ms`. */
+/** Waits until `check` holds, polling every 5 ms; fails with `what` after `ms`. */
 export async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await waitUntil(
+    what,
+    () => Promise.resolve(check()),
+    (held) => held,
+    ms,
+    5,
+  );
 }
