@@ -1,0 +1,64 @@
+// actionlint, pinned in lab/go/release and built from the Go module proxy on
+// first use: the workflows are checked by the linter GitHub Actions users run,
+// with shellcheck over every `run:` script when it is installed.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from '../../src/log.js';
+import { repositoryRoot } from '../../src/paths.js';
+import { ensureGoBuild, type GoBuild } from '../controlplane/go-build.js';
+
+const run = promisify(execFile);
+
+function actionlintVersion(goMod: string): string {
+  const version = /^\s*github\.com\/rhysd\/actionlint (v\S+)/m.exec(goMod)?.[1];
+  if (!version) throw new Error('lab/go/release/go.mod must require github.com/rhysd/actionlint');
+  return version;
+}
+
+const ACTIONLINT_BUILD: GoBuild = {
+  moduleDir: join(repositoryRoot(), 'lab', 'go', 'release'),
+  files: ['go.mod', 'go.sum'],
+  cacheName: (goMod) => join('actionlint', `actionlint-${actionlintVersion(goMod)}`),
+  ldflags: (goMod) => `-s -w -X github.com/rhysd/actionlint.version=${actionlintVersion(goMod)}`,
+  packages: ['github.com/rhysd/actionlint/cmd/actionlint'],
+};
+
+export async function ensureActionlint(log: Logger): Promise<string> {
+  const { dir } = await ensureGoBuild(ACTIONLINT_BUILD, log);
+  return join(dir, 'actionlint');
+}
+
+/** One finding, as actionlint's JSON output gives it. */
+export interface LintFinding {
+  readonly message: string;
+  readonly filepath: string;
+  readonly line: number;
+  readonly column: number;
+  /** The rule: "expression", "permissions", "shellcheck", … */
+  readonly kind: string;
+}
+
+/**
+ * actionlint's findings on `files`, run in `projectDir` (where it looks for
+ * .github/workflows, so local reusable workflows resolve); `shellcheck` is
+ * the command it runs over `run:` scripts.
+ */
+export async function lintWorkflows(
+  actionlint: string,
+  projectDir: string,
+  files: readonly string[],
+  shellcheck: string,
+): Promise<LintFinding[]> {
+  const args = ['-no-color', '-format', '{{json .}}', '-shellcheck', shellcheck, ...files];
+  const stdout = await run(actionlint, args, { cwd: projectDir }).then(
+    (r) => r.stdout,
+    (err: unknown) => {
+      // Exit status 1 is "found problems", with the findings on stdout; others are failures.
+      const { code, stdout } = (err ?? {}) as { code?: unknown; stdout?: unknown };
+      if (code !== 1 || typeof stdout !== 'string') throw err;
+      return stdout;
+    },
+  );
+  return JSON.parse(stdout.trim() || '[]') as LintFinding[];
+}
