@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureHostPackages } from '../../lab/host-packages.js';
-import { ensureActionlint, lintWorkflows } from '../../lab/release/actionlint.js';
+import { ensureActionlint, lintWorkflows } from '../../lab/release/tools.js';
 import { createLogger } from '../../src/log.js';
 import { repositoryRoot } from '../../src/paths.js';
 import { clusterTestsRequired } from '../support/cluster-host.js';

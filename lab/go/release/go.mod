@@ -1,6 +1,7 @@
 // The release workflow's own tools, pinned to one release each and compiled
 // from the Go module proxy: crane pushes the image, actionlint lints the
-// workflows (test/unit/workflows.test.ts).
+// workflows (test/integration/workflows.test.ts, which also runs the
+// release's push step with crane against a registry of its own).
 module livepatch.io/operator/test/release
 
 go 1.26.0

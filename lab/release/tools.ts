@@ -1,6 +1,7 @@
-// actionlint, pinned in lab/go/release and built from the Go module proxy on
-// first use: the workflows are checked by the linter GitHub Actions users run,
-// with shellcheck over every `run:` script when it is installed.
+// The release workflow's tools, pinned in lab/go/release and built from the
+// Go module proxy on first use: actionlint checks the workflows as GitHub
+// Actions users lint theirs (with shellcheck over every `run:` script), and
+// crane, which the release pushes the image with, runs its push step in a test.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,19 +11,38 @@ import { ensureGoBuild, type GoBuild } from '../controlplane/go-build.js';
 
 const run = promisify(execFile);
 
-function actionlintVersion(goMod: string): string {
-  const version = /^\s*github\.com\/rhysd\/actionlint (v\S+)/m.exec(goMod)?.[1];
-  if (!version) throw new Error('lab/go/release/go.mod must require github.com/rhysd/actionlint');
+function pinned(goMod: string, module: string): string {
+  const version = new RegExp(`^\\s*${module.replace(/[./]/g, '\\$&')} (v\\S+)`, 'm').exec(
+    goMod,
+  )?.[1];
+  if (!version) throw new Error(`lab/go/release/go.mod must require ${module}`);
   return version;
 }
 
+const MODULE_DIR = join(repositoryRoot(), 'lab', 'go', 'release');
+const ACTIONLINT = 'github.com/rhysd/actionlint';
+const GGCR = 'github.com/google/go-containerregistry';
+
 const ACTIONLINT_BUILD: GoBuild = {
-  moduleDir: join(repositoryRoot(), 'lab', 'go', 'release'),
+  moduleDir: MODULE_DIR,
   files: ['go.mod', 'go.sum'],
-  cacheName: (goMod) => join('actionlint', `actionlint-${actionlintVersion(goMod)}`),
-  ldflags: (goMod) => `-s -w -X github.com/rhysd/actionlint.version=${actionlintVersion(goMod)}`,
-  packages: ['github.com/rhysd/actionlint/cmd/actionlint'],
+  cacheName: (goMod) => join('actionlint', `actionlint-${pinned(goMod, ACTIONLINT)}`),
+  ldflags: (goMod) => `-s -w -X ${ACTIONLINT}.version=${pinned(goMod, ACTIONLINT)}`,
+  packages: [`${ACTIONLINT}/cmd/actionlint`],
 };
+
+const CRANE_BUILD: GoBuild = {
+  moduleDir: MODULE_DIR,
+  files: ['go.mod', 'go.sum'],
+  cacheName: (goMod) => join('crane', `crane-${pinned(goMod, GGCR)}`),
+  ldflags: () => '-s -w',
+  packages: [`${GGCR}/cmd/crane`],
+};
+
+/** The folder holding the built `crane`. */
+export async function ensureCrane(log: Logger): Promise<string> {
+  return (await ensureGoBuild(CRANE_BUILD, log)).dir;
+}
 
 export async function ensureActionlint(log: Logger): Promise<string> {
   const { dir } = await ensureGoBuild(ACTIONLINT_BUILD, log);
