@@ -906,30 +906,3 @@ describe('kind-config.yaml', () => {
     expect(header).toMatch(/helm install [\s\S]*--set agent\.backend=simulator/);
   });
 });
-
-describe('the release workflow', () => {
-  const text = read(root, '.github', 'workflows', 'release.yaml');
-  const workflow = asObject(parse(text), 'release.yaml');
-
-  test('runs on version tags and may write packages', () => {
-    expect(at(workflow, ['on', 'push', 'tags'])).toEqual(['v*']);
-    expect(at(workflow, ['permissions', 'packages'])).toBe('write');
-  });
-
-  test("builds the image with npm run image and pushes it under the chart's default repository", () => {
-    expect(text).toContain('npm run image');
-    expect(text).toContain('.image.repository');
-    expect(text).toMatch(
-      /skopeo copy "oci-archive:dist\/image\/livepatch-operator-\$\{tag\}\.oci\.tar" "docker:\/\/\$\{repository\}:\$\{tag\}"/,
-    );
-  });
-
-  test('packages the chart and pushes it as an OCI artifact, with helm built from lab/go/helm', () => {
-    expect(text).toContain('working-directory: lab/go/helm');
-    expect(text).toContain('helm package "$CHART_DIR"');
-    expect(text).toMatch(/helm push .* "\$CHART_REGISTRY"/);
-    expect(at(workflow, ['jobs', 'publish', 'env', 'CHART_REGISTRY'])).toBe(
-      'oci://ghcr.io/livepatch-operator/charts',
-    );
-  });
-});
