@@ -15,6 +15,44 @@ export interface CommandOptions {
   readonly input?: string;
 }
 
+/** How a command ended, for callers that assert on a failure rather than throw on it. */
+export interface CommandOutcome {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface OutcomeOptions {
+  /** Its whole environment: nothing of this process's is passed on (a test of what a user's shell has). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly input?: string;
+}
+
+/** Runs a command to its end and resolves with its exit code and output; never rejects on a non-zero exit. */
+export function commandOutcome(
+  cmd: string,
+  args: readonly string[],
+  options: OutcomeOptions = {},
+): Promise<CommandOutcome> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env: options.env ?? process.env, stdio: 'pipe' });
+    child.stdin.on('error', () => {
+      // A command that exits without reading its input: its exit code tells.
+    });
+    child.stdin.end(options.input ?? '');
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', (err) => {
+      resolve({ code: 127, stdout, stderr: `${stderr}cannot run ${cmd} (${err.message})` });
+    });
+    child.on('close', (code) => {
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+  });
+}
+
 const TAIL_CHARS = 4000;
 
 /** Resolves with stdout; rejects with the command line and the tail of its output. */

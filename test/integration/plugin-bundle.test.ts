@@ -4,13 +4,12 @@
 // pinned one, against the real API server: status, a steering write, a
 // context picked from a merged KUBECONFIG, and the way through a proxy.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
+import { commandOutcome, type CommandOutcome } from '../../lab/command.js';
 import { bundlePlugin, OLDEST_NODE } from '../../lab/plugin/bundle.js';
 import { ensureNode } from '../../lab/plugin/node-dist.js';
 import { waitUntil } from '../../lab/wait.js';
@@ -106,12 +105,6 @@ afterAll(async () => {
   for (const dir of [folder, home]) if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 test('the folder is outside every node_modules, and holds the one file', async () => {
   for (let dir = folder; dirname(dir) !== dir; dir = dirname(dir))
     expect(existsSync(join(dir, 'node_modules'))).toBe(false);
@@ -128,17 +121,12 @@ describe.each([
   let expected = '';
 
   /** kubectl with only the plugin's folder and that Node on PATH, and an empty home. */
-  const run = (args: readonly string[], env: Readonly<Record<string, string>>): Promise<Run> =>
-    new Promise((resolve) => {
-      execFile(
-        kubectlBinary,
-        args,
-        { env: { PATH: `${folder}${delimiter}${nodeBin}`, HOME: home, ...env } },
-        (err, stdout, stderr) => {
-          const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-          resolve({ code, stdout, stderr });
-        },
-      );
+  const run = (
+    args: readonly string[],
+    env: Readonly<Record<string, string>>,
+  ): Promise<CommandOutcome> =>
+    commandOutcome(kubectlBinary, args, {
+      env: { PATH: `${folder}${delimiter}${nodeBin}`, HOME: home, ...env },
     });
 
   beforeAll(async () => {
@@ -150,7 +138,7 @@ describe.each([
   }, 300_000);
 
   test('node on that PATH is that release', async () => {
-    const { stdout } = await promisify(execFile)(join(nodeBin, 'node'), ['--version']);
+    const { stdout } = await commandOutcome(join(nodeBin, 'node'), ['--version']);
     expect(stdout.trim()).toBe(`v${expected}`);
   });
 

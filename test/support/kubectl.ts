@@ -1,16 +1,13 @@
 // Tests drive the API the way a user does: the real kubectl binary with the
 // kubeconfig of the shared control plane.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { commandOutcome, type CommandOutcome } from '../../lab/command.js';
 import { repositoryRoot } from '../../src/paths.js';
 
-export interface KubectlResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type KubectlResult = CommandOutcome;
 
 const KUBECTL = process.env['KUBECTL'] ?? 'kubectl';
 
@@ -80,18 +77,10 @@ export function kubectlWatch(
 
 /** Runs kubectl (with the livepatch plugin installed); never throws on a non-zero exit, the caller asserts on it. */
 export function kubectl(args: readonly string[], stdin?: string): Promise<KubectlResult> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      KUBECTL,
-      // KUBECONFIG rather than --kubeconfig: kubectl refuses flags before a plugin's name.
-      [...args],
-      { maxBuffer: 16 * 1024 * 1024, env: kubectlEnv() },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-    if (stdin !== undefined) child.stdin?.end(stdin);
+  // KUBECONFIG rather than --kubeconfig: kubectl refuses flags before a plugin's name.
+  return commandOutcome(KUBECTL, args, {
+    env: kubectlEnv(),
+    ...(stdin === undefined ? {} : { input: stdin }),
   });
 }
 
