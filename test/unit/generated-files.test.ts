@@ -3,7 +3,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generatedFiles } from '../../src/api/generate.js';
+import { generatedFiles } from '../../lab/generate/generate.js';
 import { repositoryRoot } from '../../src/paths.js';
 
 describe('generated files match their source', () => {

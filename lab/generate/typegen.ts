@@ -2,7 +2,7 @@
 // cannot disagree. The types describe objects as the API server returns them:
 // fields with a schema default are always present, except a root's status,
 // which code and tests also build before any API server has filled it in.
-import { typeHint, type Schema } from './schema/dsl.js';
+import { typeHint, type Schema } from '../../src/api/schema/dsl.js';
 
 export interface RootType {
   readonly name: string;
