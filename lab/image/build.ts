@@ -154,10 +154,13 @@ async function platformLayers(
 export async function buildImage(o: ImageOptions): Promise<BuiltImage> {
   const recipe = await recipeHash();
   const nodeVersion = await pinnedNodeVersion(o.repo);
-  // One architecture after the other: each fetch and gzip takes what the machine has.
-  const perPlatform = [];
-  for (const platform of PLATFORMS)
-    perPlatform.push({ platform, ...(await platformLayers(platform, nodeVersion, recipe, o.log)) });
+  // Both architectures at once: one's downloads overlap the other's gzip.
+  const perPlatform = await Promise.all(
+    PLATFORMS.map(async (platform) => ({
+      platform,
+      ...(await platformLayers(platform, nodeVersion, recipe, o.log)),
+    })),
+  );
   const scratch = await mkdtemp(join(tmpdir(), 'livepatch-image-app-'));
   try {
     let npm: NpmPackage[] = [];
