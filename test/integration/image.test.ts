@@ -8,7 +8,7 @@
 // support/cluster-host.ts); skipped elsewhere, unless required.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile, spawn } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -29,6 +29,7 @@ import {
 import { kubeconfigPath, kubectl, kubectlJson, kubectlOk } from '../support/kubectl.js';
 import { unpackImage, type UnpackedImage } from '../../lab/image/unpack.js';
 import { buildTestImage } from '../support/image.js';
+import { onPath } from '../support/which.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -37,6 +38,8 @@ let built: BuiltImage;
 let image: UnpackedImage;
 let arm64: UnpackedImage;
 let layoutDir: string;
+/** Each run's folders: two unpacked images, an archive, a cache of its own; gone afterwards. */
+const scratch: string[] = [];
 
 const skipReason =
   (await clusterHostProblem()) ??
@@ -55,14 +58,18 @@ if (skipReason && clusterTestsRequired()) {
 beforeAll(async () => {
   if (skipReason) return;
   const dir = await mkdtemp(join(tmpdir(), 'image-test-'));
+  scratch.push(dir);
   built = await buildTestImage(join(dir, 'image.oci.tar'));
   image = await unpackImage(built.archive, join(dir, 'amd64'), 'amd64');
   arm64 = await unpackImage(built.archive, join(dir, 'arm64'), 'arm64');
   layoutDir = join(dir, 'amd64', 'archive');
   // qemu-user runs the arm64 programs inside their own root, as binfmt_misc would on a host.
-  const { stdout } = await run('sh', ['-c', `command -v ${QEMU}`]);
-  await copyFile(stdout.trim(), join(arm64.root, QEMU));
+  await copyFile(onPath(QEMU), join(arm64.root, QEMU));
 }, 900_000);
+
+afterAll(async () => {
+  for (const dir of scratch) await rm(dir, { recursive: true, force: true });
+});
 
 /** The image's environment, as a runtime sets it from the config. */
 function imageEnv(unpacked: UnpackedImage): Record<string, string> {
@@ -184,6 +191,7 @@ const blobJson = async <T>(digest: string): Promise<T> =>
 
   test('the same inputs give the same image, with nothing cached', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'image-again-'));
+    scratch.push(dir);
     const previous = process.env['LIVEPATCH_CACHE_DIR'];
     process.env['LIVEPATCH_CACHE_DIR'] = join(dir, 'cache');
     try {
