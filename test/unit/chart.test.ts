@@ -911,7 +911,7 @@ describe('the release workflow', () => {
     expect(text).toContain('npm run image');
     expect(text).toContain('.image.repository');
     expect(text).toMatch(
-      /skopeo copy --all "oci-archive:dist\/image\/livepatch-operator-\$\{tag\}\.oci\.tar" "docker:\/\/\$\{repository\}:\$\{tag\}"/,
+      /skopeo copy "oci-archive:dist\/image\/livepatch-operator-\$\{tag\}\.oci\.tar" "docker:\/\/\$\{repository\}:\$\{tag\}"/,
     );
   });
 
