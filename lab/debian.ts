@@ -21,6 +21,8 @@ export interface PrivateApt {
    * archive snapshot keeps serving them.
    */
   readonly pinnedVersions?: boolean;
+  /** Debian's name of the architecture whose packages this state fetches (default amd64). */
+  readonly architecture?: string;
 }
 
 /** A `deb` line of the main component, signed by Debian's archive keyring. */
@@ -37,8 +39,8 @@ function aptOptions(a: PrivateApt): string[] {
     // An empty dpkg database: every dependency is fetched, nothing of the host counts as installed.
     'Dir::State::status': join(a.dir, 'status'),
     'Dir::Cache': join(a.dir, 'cache'),
-    'APT::Architecture': 'amd64',
-    'APT::Architectures::': 'amd64',
+    'APT::Architecture': a.architecture ?? 'amd64',
+    'APT::Architectures::': a.architecture ?? 'amd64',
     'APT::Install-Recommends': 'false',
     'Acquire::Languages': 'none',
     'Debug::NoLocking': '1',

@@ -1,8 +1,10 @@
-// Builds the image the chart runs, without a container engine: three layers
-// (Debian base, Node, the operator), an OCI config, and one archive that
-// docker, podman, kind and skopeo load. The same sources, package versions and
-// Node binary give the same digest. The base and Node layers are cached by
-// what goes into them; the operator's layer is built every time.
+// Builds the image the chart runs, without a container engine, for amd64 and
+// arm64: per architecture three layers (Debian base, Node, the operator, whose
+// layer both share), an OCI config and manifest, one image index over them, and
+// one archive that docker, podman, kind and skopeo load; beside it, each
+// architecture's bill of materials (sbom.ts). The same sources, package
+// versions and Node give the same digest. The base and Node layers are cached
+// by what goes into them; the operator's layer is built every time.
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,8 +13,18 @@ import { fileURLToPath } from 'node:url';
 import { cacheRoot } from '../cache.js';
 import type { Logger } from '../../src/log.js';
 import { fetchDebianPackages, type DebianPackage } from './debian.js';
+import { nodeBinary, pinnedNodeVersion, type NodeBinary } from './node.js';
 import { packLayer, writeImageArchive, type Layer, type WrittenImage } from './oci.js';
-import { DEBIAN_PACKAGES, normalizeModes, stageApp, stageBase, stageNode } from './rootfs.js';
+import { hostPlatform, PLATFORMS, type Platform } from './platforms.js';
+import {
+  DEBIAN_PACKAGES,
+  normalizeModes,
+  stageApp,
+  stageBase,
+  stageNode,
+  type NpmPackage,
+} from './rootfs.js';
+import { imageSbom } from './sbom.js';
 import { runCommand } from '../command.js';
 import { IMAGE_RUN } from './config.js';
 
@@ -25,10 +37,26 @@ export interface ImageOptions {
   readonly log: Logger;
 }
 
-export interface BuiltImage extends WrittenImage {
+/** One architecture's image, as built. */
+export interface BuiltPlatform {
+  readonly platform: Platform;
+  readonly manifestDigest: string;
   readonly layers: readonly Layer[];
-  readonly packages: readonly DebianPackage[];
-  readonly nodeVersion: string;
+  readonly debian: readonly DebianPackage[];
+  readonly node: NodeBinary;
+  /** Its CycloneDX bill of materials, beside the archive. */
+  readonly sbom: string;
+}
+
+export interface BuiltImage extends WrittenImage {
+  readonly platforms: readonly BuiltPlatform[];
+  /** The operator's production dependencies, the same in every architecture. */
+  readonly npm: readonly NpmPackage[];
+}
+
+/** Where the bill of materials of `platform` goes: beside the archive, named after it. */
+export function sbomPath(archive: string, platform: Platform): string {
+  return `${archive.replace(/\.oci\.tar$/, '')}.${platform.architecture}.cdx.json`;
 }
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -81,20 +109,6 @@ async function freshLayer(
   }
 }
 
-/** The project's own Node (the `node` devDependency), checked against the pinned version. */
-async function pinnedNode(repo: string): Promise<{ binary: string; version: string }> {
-  const pkg = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8')) as {
-    devDependencies?: Record<string, string>;
-  };
-  const pinned = pkg.devDependencies?.['node'] ?? '';
-  const binary = join(repo, 'node_modules', 'node', 'bin', 'node');
-  const stdout = await runCommand(binary, ['--version']);
-  const version = stdout.trim();
-  if (version !== `v${pinned}`)
-    throw new Error(`node_modules/node is ${version}, package.json pins ${pinned}: run npm ci`);
-  return { binary, version };
-}
-
 /** When the sources were committed (SOURCE_DATE_EPOCH wins), for the image's `created`. */
 async function sourceDate(repo: string): Promise<string> {
   const epoch =
@@ -113,38 +127,59 @@ async function gitRevision(repo: string): Promise<string> {
   );
 }
 
+/** The Debian base and Node layers of one architecture, each cached by its inputs. */
+async function platformLayers(
+  platform: Platform,
+  nodeVersion: string,
+  recipe: string,
+  log: Logger,
+): Promise<{ base: Layer; node: Layer; debian: DebianPackage[]; binary: NodeBinary }> {
+  const arch = platform.architecture;
+  const debian = await fetchDebianPackages(DEBIAN_PACKAGES, arch, join(cacheRoot(), 'image'), log);
+  const baseKey = sha256(debian.map((p) => `${p.name} ${p.version} ${p.sha256}`).join('\n'));
+  const base = await cachedLayer(
+    `base-${arch}-${recipe}-${baseKey.slice(0, 16)}`,
+    (root) => stageBase(debian, root),
+    log,
+  );
+  const binary = await nodeBinary(nodeVersion, platform, join(cacheRoot(), 'image', 'node'), log);
+  const node = await cachedLayer(
+    `node-${arch}-${recipe}-${binary.sha256.slice(0, 16)}`,
+    (root) => stageNode(binary.file, root),
+    log,
+  );
+  return { base, node, debian, binary };
+}
+
 export async function buildImage(o: ImageOptions): Promise<BuiltImage> {
   const recipe = await recipeHash();
-  const packages = await fetchDebianPackages(
-    DEBIAN_PACKAGES,
-    join(cacheRoot(), 'image', 'apt'),
-    o.log,
-  );
-  const baseKey = sha256(packages.map((p) => `${p.name} ${p.version} ${p.sha256}`).join('\n'));
-  const base = await cachedLayer(
-    `base-${recipe}-${baseKey.slice(0, 16)}`,
-    (root) => stageBase(packages, root),
-    o.log,
-  );
-  const node = await pinnedNode(o.repo);
-  const nodeKey = sha256(await readFile(node.binary)).slice(0, 16);
-  const nodeLayer = await cachedLayer(
-    `node-${recipe}-${nodeKey}`,
-    (root) => stageNode(node.binary, root),
-    o.log,
+  const nodeVersion = await pinnedNodeVersion(o.repo);
+  // Both architectures at once: one's downloads overlap the other's gzip.
+  const perPlatform = await Promise.all(
+    PLATFORMS.map(async (platform) => ({
+      platform,
+      ...(await platformLayers(platform, nodeVersion, recipe, o.log)),
+    })),
   );
   const scratch = await mkdtemp(join(tmpdir(), 'livepatch-image-app-'));
   try {
+    let npm: NpmPackage[] = [];
     const app = await freshLayer(
       join(scratch, 'app.tar.gz'),
-      (root) => stageApp(o.repo, root, scratch),
+      async (root) => {
+        npm = await stageApp(o.repo, root, scratch);
+      },
       o.log,
     );
-    const layers = [base, nodeLayer, app];
     const pkg = JSON.parse(await readFile(join(o.repo, 'package.json'), 'utf8')) as {
       version: string;
       license: string;
     };
+    const created = await sourceDate(o.repo);
+    const images = perPlatform.map((p) => ({
+      platform: p.platform,
+      layers: [p.base, p.node, app],
+    }));
     const written = await writeImageArchive(
       o.reference,
       {
@@ -157,12 +192,38 @@ export async function buildImage(o: ImageOptions): Promise<BuiltImage> {
           'org.opencontainers.image.source':
             'https://github.com/livepatch-operator/livepatch-operator',
         },
-        created: await sourceDate(o.repo),
+        created,
       },
-      layers,
+      images,
       o.archive,
+      hostPlatform(),
     );
-    return { ...written, layers, packages, nodeVersion: node.version };
+    const platforms: BuiltPlatform[] = [];
+    for (const p of perPlatform) {
+      const manifestDigest = written.manifests.find((m) => m.platform === p.platform)?.digest;
+      if (!manifestDigest) throw new Error(`the index has no ${p.platform.architecture} image`);
+      const sbom = sbomPath(o.archive, p.platform);
+      const bom = imageSbom({
+        reference: o.reference,
+        platform: p.platform,
+        manifestDigest,
+        created,
+        operator: pkg,
+        debian: p.debian,
+        node: p.binary,
+        npm,
+      });
+      await writeFile(sbom, `${JSON.stringify(bom, null, 2)}\n`);
+      platforms.push({
+        platform: p.platform,
+        manifestDigest,
+        layers: [p.base, p.node, app],
+        debian: p.debian,
+        node: p.binary,
+        sbom,
+      });
+    }
+    return { ...written, platforms, npm };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

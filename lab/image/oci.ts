@@ -1,8 +1,9 @@
 // OCI image pieces, written so that the same files give the same bytes: each
 // layer is a GNU tar with sorted names, zero times and root owners, gzipped by
-// the project's own Node; the archive holds an OCI image layout plus Docker's
-// manifest.json, so `docker load`, `podman load`, `kind load image-archive`
-// (containerd) and `skopeo copy oci-archive:` all take it.
+// the project's own Node; the archive holds an OCI image layout (an image index
+// with one manifest per architecture) plus Docker's manifest.json, so `docker
+// load`, `podman load`, `kind load image-archive` (containerd) and `skopeo copy
+// --all oci-archive:` all take it.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -11,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import type { Platform } from './platforms.js';
 
 export interface Layer {
   /** sha256 of the gzipped tar: the blob's name. */
@@ -111,10 +113,11 @@ const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).d
 const blobPath = (digest: string): string =>
   join('blobs', 'sha256', digest.slice('sha256:'.length));
 
-function configBlob(c: ImageConfig, layers: readonly Layer[]): Buffer {
-  return json({
+function configOf(c: ImageConfig, image: PlatformImage): unknown {
+  return {
     created: c.created,
-    architecture: 'amd64',
+    architecture: image.platform.architecture,
+    ...(image.platform.variant ? { variant: image.platform.variant } : {}),
     os: 'linux',
     config: {
       User: c.user,
@@ -124,38 +127,82 @@ function configBlob(c: ImageConfig, layers: readonly Layer[]): Buffer {
       WorkingDir: c.workingDir,
       Labels: c.labels,
     },
-    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-    history: layers.map(() => ({
+    rootfs: { type: 'layers', diff_ids: image.layers.map((l) => l.diffId) },
+    history: image.layers.map(() => ({
       created: c.created,
       created_by: 'livepatch-operator image build',
     })),
-  });
+  };
+}
+
+/** One architecture's image: its layers, bottom first. */
+export interface PlatformImage {
+  readonly platform: Platform;
+  readonly layers: readonly Layer[];
 }
 
 export interface WrittenImage {
   readonly archive: string;
-  /** The manifest's digest: what `image.digest` pins. */
+  /** The image index's digest: what `image.digest` pins, each node pulling its own architecture. */
   readonly digest: string;
   readonly reference: string;
+  /** Each architecture's manifest digest, in the order of the index. */
+  readonly manifests: readonly { readonly platform: Platform; readonly digest: string }[];
 }
 
-/** Writes an OCI image layout for `reference` (repository:tag), then packs it into `archive`. */
+interface Blob {
+  readonly bytes: Buffer;
+  readonly digest: string;
+}
+
+const blob = (value: unknown): Blob => {
+  const bytes = json(value);
+  return { bytes, digest: sha256(bytes) };
+};
+
+function manifestOf(config: Blob, image: PlatformImage, created: string): Blob {
+  return blob({
+    schemaVersion: 2,
+    mediaType: MEDIA.manifest,
+    config: { mediaType: MEDIA.config, digest: config.digest, size: config.bytes.length },
+    layers: image.layers.map((l) => ({ mediaType: MEDIA.layer, digest: l.digest, size: l.size })),
+    annotations: { 'org.opencontainers.image.created': created },
+  });
+}
+
+/**
+ * Writes an OCI image layout for `reference` (repository:tag): an image index
+ * of one manifest per architecture, named in index.json; Docker's manifest.json
+ * beside it names the `load` architecture's image, the one `docker load`
+ * takes. Then packs it into `archive`.
+ */
 export async function writeImageArchive(
   reference: string,
   config: ImageConfig,
-  layers: readonly Layer[],
+  images: readonly PlatformImage[],
   archive: string,
+  load: Platform,
 ): Promise<WrittenImage> {
   const layout = `${archive}.layout-${process.pid}`;
   await rm(layout, { recursive: true, force: true });
   await mkdir(join(layout, 'blobs', 'sha256'), { recursive: true });
-  const cfg = configBlob(config, layers);
-  const manifest = json({
+  const built = images.map((image) => {
+    const cfg = blob(configOf(config, image));
+    return { image, cfg, manifest: manifestOf(cfg, image, config.created) };
+  });
+  const platformIndex = blob({
     schemaVersion: 2,
-    mediaType: MEDIA.manifest,
-    config: { mediaType: MEDIA.config, digest: sha256(cfg), size: cfg.length },
-    layers: layers.map((l) => ({ mediaType: MEDIA.layer, digest: l.digest, size: l.size })),
-    annotations: { 'org.opencontainers.image.created': config.created },
+    mediaType: MEDIA.index,
+    manifests: built.map(({ image, manifest }) => ({
+      mediaType: MEDIA.manifest,
+      digest: manifest.digest,
+      size: manifest.bytes.length,
+      platform: {
+        architecture: image.platform.architecture,
+        os: 'linux',
+        ...(image.platform.variant ? { variant: image.platform.variant } : {}),
+      },
+    })),
   });
   const tag = reference.slice(reference.lastIndexOf(':') + 1);
   const index = {
@@ -163,9 +210,9 @@ export async function writeImageArchive(
     mediaType: MEDIA.index,
     manifests: [
       {
-        mediaType: MEDIA.manifest,
-        digest: sha256(manifest),
-        size: manifest.length,
+        mediaType: MEDIA.index,
+        digest: platformIndex.digest,
+        size: platformIndex.bytes.length,
         // containerd (kind) names the image from the first, skopeo and podman from the second.
         annotations: {
           'io.containerd.image.name': reference,
@@ -174,16 +221,20 @@ export async function writeImageArchive(
       },
     ],
   };
+  const loaded = built.find((b) => b.image.platform === load) ?? built[0];
+  if (!loaded) throw new Error('an image archive needs at least one image');
   const docker = [
     {
-      Config: blobPath(sha256(cfg)),
+      Config: blobPath(loaded.cfg.digest),
       RepoTags: [reference],
-      Layers: layers.map((l) => blobPath(l.digest)),
+      Layers: loaded.image.layers.map((l) => blobPath(l.digest)),
     },
   ];
-  await writeFile(join(layout, blobPath(sha256(cfg))), cfg);
-  await writeFile(join(layout, blobPath(sha256(manifest))), manifest);
-  for (const l of layers) await copyFile(l.file, join(layout, blobPath(l.digest)));
+  for (const b of [platformIndex, ...built.flatMap((x) => [x.cfg, x.manifest])])
+    await writeFile(join(layout, blobPath(b.digest)), b.bytes);
+  // An architecture-independent layer (the operator's) is one blob shared by every manifest.
+  for (const l of new Map(images.flatMap((i) => i.layers).map((l) => [l.digest, l])).values())
+    await copyFile(l.file, join(layout, blobPath(l.digest)));
   await writeFile(join(layout, 'oci-layout'), json({ imageLayoutVersion: '1.0.0' }));
   await writeFile(join(layout, 'index.json'), json(index));
   await writeFile(join(layout, 'manifest.json'), json(docker));
@@ -192,5 +243,10 @@ export async function writeImageArchive(
   await pipeline(tar.stdout, createWriteStream(`${archive}.tmp-${process.pid}`));
   await rename(`${archive}.tmp-${process.pid}`, archive);
   await rm(layout, { recursive: true, force: true });
-  return { archive, digest: sha256(manifest), reference };
+  return {
+    archive,
+    digest: platformIndex.digest,
+    reference,
+    manifests: built.map((b) => ({ platform: b.image.platform, digest: b.manifest.digest })),
+  };
 }

@@ -83,8 +83,27 @@ export async function stageNode(binary: string, root: string): Promise<void> {
   await cp(binary, join(root, 'usr', 'local', 'bin', 'node'));
 }
 
+interface LockEntry {
+  readonly version?: string;
+  readonly dev?: boolean;
+  readonly integrity?: string;
+  readonly license?: string;
+}
+
 interface Lockfile {
-  readonly packages: Readonly<Record<string, { readonly dev?: boolean }>>;
+  readonly packages: Readonly<Record<string, LockEntry>>;
+}
+
+/** A production dependency as package-lock.json records it, and where the image holds it. */
+export interface NpmPackage {
+  /** node_modules/…, under /app. */
+  readonly path: string;
+  readonly name: string;
+  readonly version: string;
+  /** The registry tarball's integrity (sha512, base64), as npm ci checked it. */
+  readonly integrity?: string;
+  /** The package's own license expression. */
+  readonly license?: string;
 }
 
 /** Files of a dependency nothing loads at run time: TypeScript sources and declarations, maps, docs. */
@@ -97,24 +116,41 @@ async function copyRuntimeFiles(from: string, to: string): Promise<void> {
   });
 }
 
-/** The production dependencies, as package-lock.json marks them (no `dev: true`). */
-async function stageDependencies(repo: string, app: string): Promise<void> {
+/**
+ * The production dependencies, as package-lock.json marks them (no `dev: true`),
+ * that npm installed (optional packages for other platforms are in the lock but
+ * not on disk), nested ones too: what the image holds and its SBOM lists.
+ */
+export async function runtimePackages(repo: string): Promise<NpmPackage[]> {
   const lock = JSON.parse(await readFile(join(repo, 'package-lock.json'), 'utf8')) as Lockfile;
-  const prod = Object.entries(lock.packages)
-    .filter(([path, entry]) => path.startsWith('node_modules/') && entry.dev !== true)
-    .map(([path]) => path)
-    .sort();
-  for (const path of prod) {
-    const exists = await lstat(join(repo, path)).catch(() => undefined);
-    // Optional packages for other platforms are in the lock but not on disk.
-    if (!exists) continue;
-    // A nested package is copied with its parent; its own entry only checks it is there.
-    if (prod.some((p) => p !== path && path.startsWith(`${p}/`))) continue;
+  const prod: NpmPackage[] = [];
+  for (const [path, entry] of Object.entries(lock.packages)) {
+    if (!path.startsWith('node_modules/') || entry.dev === true) continue;
+    if (!(await lstat(join(repo, path)).catch(() => undefined))) continue;
+    prod.push({
+      path,
+      name: path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length),
+      version: entry.version ?? '',
+      ...(entry.integrity ? { integrity: entry.integrity } : {}),
+      ...(entry.license ? { license: entry.license } : {}),
+    });
+  }
+  return prod.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+/** Copies the production dependencies into `app`; returns them. */
+async function stageDependencies(repo: string, app: string): Promise<NpmPackage[]> {
+  const prod = await runtimePackages(repo);
+  for (const { path } of prod) {
+    // A nested package is copied with its parent.
+    if (prod.some((p) => p.path !== path && path.startsWith(`${p.path}/`))) continue;
     await copyRuntimeFiles(join(repo, path), join(app, path));
   }
   // Dev-only packages nested in production ones were copied with their parent: remove them.
+  const lock = JSON.parse(await readFile(join(repo, 'package-lock.json'), 'utf8')) as Lockfile;
   for (const [path, entry] of Object.entries(lock.packages))
     if (entry.dev === true) await rm(join(app, path), { recursive: true, force: true });
+  return prod;
 }
 
 /** The product's folders: all that the image runs. */
@@ -147,8 +183,8 @@ async function compileProduct(repo: string, out: string): Promise<void> {
     );
 }
 
-/** The operator: the product compiled into `app`, with its production dependencies. */
-export async function stageApp(repo: string, root: string, scratch: string): Promise<void> {
+/** The operator: the product compiled into `app`, with its production dependencies (returned). */
+export async function stageApp(repo: string, root: string, scratch: string): Promise<NpmPackage[]> {
   const app = join(root, 'app');
   const out = join(scratch, 'tsc');
   await compileProduct(repo, out);
@@ -163,7 +199,7 @@ export async function stageApp(repo: string, root: string, scratch: string): Pro
     bin: PRODUCT_BIN,
   };
   await writeFile(join(app, 'package.json'), `${JSON.stringify(runtime, null, 2)}\n`);
-  await stageDependencies(repo, app);
+  return stageDependencies(repo, app);
 }
 
 /**

@@ -835,9 +835,11 @@ describe('Dockerfile', () => {
   const args = (keyword: string): string[] =>
     final.filter((l) => l.startsWith(`${keyword} `)).map((l) => l.slice(keyword.length + 1));
 
-  test('two stages: npm run image on node:24-bookworm-slim, then its files alone', () => {
+  test("two stages: npm run image on node:24-bookworm-slim of the build machine's platform, then its files alone", () => {
     expect(stages).toHaveLength(2);
-    expect(build?.from).toMatch(/^FROM node:24-bookworm-slim AS build$/i);
+    expect(build?.from).toMatch(
+      /^FROM --platform=\$BUILDPLATFORM node:24-bookworm-slim AS build$/i,
+    );
     expect(runtime?.from).toBe('FROM scratch');
   });
 
@@ -847,7 +849,14 @@ describe('Dockerfile', () => {
     const positions = order.map((step) => run.indexOf(step));
     expect(positions.every((p) => p >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
-    expect(has(build, /^RUN npm run image -- .*--rootfs \/image$/)).toBe(true);
+    // The target architecture's files, from the image index the build writes for every architecture.
+    expect(has(build, /^ARG TARGETARCH$/)).toBe(true);
+    expect(
+      has(
+        build,
+        /^RUN npm run image -- .*--rootfs \/image \$\{TARGETARCH:\+--rootfs-arch \$TARGETARCH\}$/,
+      ),
+    ).toBe(true);
     expect(args('COPY')).toEqual(['--from=build /image/root/ /']);
     expect(final.filter((l) => l.startsWith('RUN '))).toEqual([]);
   });
