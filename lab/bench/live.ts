@@ -81,7 +81,7 @@ export function controllerMemoryFor(nodes: number): ControllerMemory {
   const chart = chartController();
   if (nodes <= 3000)
     return { limitMiB: chartMemoryLimitMiB(chart), heapPercent: chart.heapPercent };
-  return { limitMiB: 512, heapPercent: 50 };
+  return { limitMiB: 768, heapPercent: 50 };
 }
 
 /**
