@@ -214,7 +214,8 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     },
     kernel: (name) => kernels.get(name),
     stop: async (options) => {
-      await Promise.all(names.map(stopAgent));
+      // Each stop writes its Pod's status: 10,000 at once would only queue, and hold their bodies meanwhile.
+      await eachLimited(names, START_CONCURRENCY, stopAgent);
       watch.stop();
       if (!options?.keep) {
         // No garbage collector runs on a bare control plane, so the ownerReference alone would not do it.
