@@ -153,8 +153,8 @@ export class Reflector<T extends KubeObject> {
    * again once that is gone. Not client-go's "0" at first: the watch cache
    * answers a list at "0" whole whatever its limit (10,000 Nodes as a kubelet
    * writes them: 130 MB of JSON in one answer, more than the controller's
-   * heap), while a list at "" is paged, and served from the watch cache too
-   * where the API server reads consistently from it (Kubernetes 1.31 and later).
+   * heap), while a list at "" is paged, from etcd or from the watch cache
+   * where the API server reads consistently from it.
    */
   private listResourceVersion(): string {
     if (this.resourceVersionGone) return '';
