@@ -73,7 +73,19 @@ export interface AgentOptions {
    * API server restart must not turn every agent's Pod NotReady at once.
    */
   readonly apiUnreachableMs?: number;
+  /**
+   * Where the agent's own LivePatchNode is cached, told to call `onChange`
+   * when it changes (default: a watch of that object alone). The fleet
+   * simulator gives each agent a view of one watch it shares among them.
+   */
+  readonly ownNode?: (onChange: () => void) => OwnNodeCache;
 }
+
+/** What the agent reads and records of its own LivePatchNode: a Reflector of it, or a view of a shared one. */
+export type OwnNodeCache = Pick<
+  Reflector<LivePatchNode>,
+  'get' | 'observe' | 'hasSynced' | 'waitForSync' | 'unansweredSince' | 'start' | 'stop'
+>;
 
 /** A failed status write, or a pass that threw, is tried again after this long. */
 export const RETRY_MS = 5_000;
@@ -88,7 +100,7 @@ const POLL_MS = 1_000;
 const UNLOAD_TIMEOUT_MS = 30_000;
 
 export class Agent {
-  private readonly reflector: Reflector<LivePatchNode>;
+  private readonly reflector: OwnNodeCache;
   private readonly reporter: StatusReporter;
   private readonly fetches: ModuleFetches;
   private readonly announcer: Announcer;
@@ -129,14 +141,17 @@ export class Agent {
         this.kick();
       },
     });
-    this.reflector = new Reflector<LivePatchNode>(o.kubeConfig, {
-      path: PATHS.livePatchNodes,
-      fieldSelector: `metadata.name=${o.nodeName}`,
-      log: o.log,
-      onChange: () => {
-        this.kick();
-      },
-    });
+    const onChange = (): void => {
+      this.kick();
+    };
+    this.reflector = o.ownNode
+      ? o.ownNode(onChange)
+      : new Reflector<LivePatchNode>(o.kubeConfig, {
+          path: PATHS.livePatchNodes,
+          fieldSelector: `metadata.name=${o.nodeName}`,
+          log: o.log,
+          onChange,
+        });
     this.memory = new NodeMemory({ ...o, reflector: this.reflector });
   }
 

@@ -54,6 +54,7 @@ export interface AgentSetup {
   readonly onStatusWritten?: (why: 'change' | 'heartbeat') => void;
   readonly pod?: AgentOptions['pod'];
   readonly apiUnreachableMs?: number;
+  readonly ownNode?: AgentOptions['ownNode'];
 }
 
 export class RefusedBackendError extends Error {
@@ -233,6 +234,7 @@ export async function createAgent(
     ...(setup.onStatusWritten ? { onStatusWritten: setup.onStatusWritten } : {}),
     ...(identity?.bootID ? { bootID: identity.bootID } : {}),
     ...livenessOptions(setup),
+    ...(setup.ownNode ? { ownNode: setup.ownNode } : {}),
   });
   return { agent, backend };
 }

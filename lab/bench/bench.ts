@@ -4,7 +4,7 @@
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { repositoryRoot } from '../../src/paths.js';
-import { liveRun, AGENT_NODE_OPTIONS, CONTROLLER_NODE_OPTIONS, type RunResult } from './live.js';
+import { liveRun, AGENT_NODE_OPTIONS, type RunResult } from './live.js';
 import { MIX } from './mix.js';
 import { requirePinnedNode, startRecordedRun } from '../record.js';
 
@@ -21,6 +21,7 @@ const COLUMNS: [string, (r: RunResult) => string][] = [
   ['ctrl CPU s', (r) => r.controllerCpuSeconds.toFixed(1)],
   ['agent MiB', (r) => r.agentIdleRssMiB.toFixed(1)],
   ['fleet MiB', (r) => r.fleetPeakRssMiB.toFixed(0)],
+  ['fleet idle CPU %', (r) => r.idleFleetCpuPercent.toFixed(1)],
   ['stall s', (r) => r.stallReactionSeconds.toFixed(2)],
   ['rollback s', (r) => r.rollbackMakespanSeconds.toFixed(1)],
   ['idle w/s/1k', (r) => r.idleOperatorWritesPerSecondPer1000Nodes.toFixed(2)],
@@ -72,7 +73,8 @@ const record = {
     `idle figures over ${process.env['BENCH_IDLE_SECONDS'] ?? 300} s after Complete; ` +
     'restart: a new controller started as a LivePatch arrives, until its first node entry; ' +
     `maxUnavailable 10%, bakeTime 0s; transition mix ${MIX.map((k) => `${k.share * 100}% ${k.label}`).join(', ')} (seeded); ` +
-    `NODE_OPTIONS as the chart sets: agent "${AGENT_NODE_OPTIONS}", controller "${CONTROLLER_NODE_OPTIONS}"; ` +
+    `NODE_OPTIONS as the chart sets: agent "${AGENT_NODE_OPTIONS}", controller as each run's controllerNodeOptions ` +
+    '(the memory limit the README gives at its size times controller.heapPercent); ' +
     'stall.timeout 20s, Rollback',
   runs,
 };

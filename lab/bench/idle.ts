@@ -20,6 +20,8 @@ export interface IdleResult {
   readonly idleControllerWatchEventsPerSecond: number;
   /** The controller's CPU use while idle, in percent of one core. */
   readonly idleControllerCpuPercent: number;
+  /** The fleet simulator's, all its agents together: what the benchmark's host pays for the fleet. */
+  readonly idleFleetCpuPercent: number;
 }
 
 interface Reading {
@@ -27,13 +29,20 @@ interface Reading {
   readonly requests: Counters;
   readonly events: number;
   readonly cpu: number;
+  readonly fleetCpu: number;
 }
 
-async function read(kc: KubeConfig, controllerMetrics: string, pid: number): Promise<Reading> {
-  const [api, controller, cpu] = await Promise.all([
+async function read(
+  kc: KubeConfig,
+  controllerMetrics: string,
+  pid: number,
+  fleetPid: number,
+): Promise<Reading> {
+  const [api, controller, cpu, fleetCpu] = await Promise.all([
     getText(`${kc.server}/metrics`, kc),
     getText(controllerMetrics),
     cpuSecondsOf(pid),
+    cpuSecondsOf(fleetPid),
   ]);
   const events = [...samples(controller, 'livepatch_controller_watch_events_total').values()];
   return {
@@ -41,6 +50,7 @@ async function read(kc: KubeConfig, controllerMetrics: string, pid: number): Pro
     requests: samples(api, 'apiserver_request_total'),
     events: events.reduce((a, v) => a + v, 0),
     cpu,
+    fleetCpu,
   };
 }
 
@@ -52,14 +62,18 @@ const writeKey = (l: string): string => {
 /** Watches an idle fleet for `seconds` and says what it cost. */
 export async function measureIdle(
   kc: KubeConfig,
-  controllerMetrics: string,
-  controllerPid: number,
+  watched: {
+    readonly controllerMetrics: string;
+    readonly controllerPid: number;
+    readonly fleetPid: number;
+  },
   nodes: number,
   seconds: number,
 ): Promise<IdleResult> {
-  const before = await read(kc, controllerMetrics, controllerPid);
+  const { controllerMetrics, controllerPid, fleetPid } = watched;
+  const before = await read(kc, controllerMetrics, controllerPid, fleetPid);
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  const after = await read(kc, controllerMetrics, controllerPid);
+  const after = await read(kc, controllerMetrics, controllerPid, fleetPid);
   const elapsed = (after.at - before.at) / 1000;
   const writes = new Map(
     [...delta(before.requests, after.requests)].filter(([l]) => WRITE_VERBS.has(label(l, 'verb'))),
@@ -76,6 +90,7 @@ export async function measureIdle(
     idleKubeletWritesPerSecondPer1000Nodes: per1000(total(kubelet)),
     idleControllerWatchEventsPerSecond: round((after.events - before.events) / elapsed, 2),
     idleControllerCpuPercent: round(((after.cpu - before.cpu) / elapsed) * 100, 2),
+    idleFleetCpuPercent: round(((after.fleetCpu - before.fleetCpu) / elapsed) * 100, 2),
   };
 }
 

@@ -49,23 +49,54 @@ export const AGENT_NODE_OPTIONS = '--jitless --max-semi-space-size=1';
 const AGENT_PODS = process.env['BENCH_LIVENESS'] !== 'heartbeat';
 // Longer than the 16 s that the signal nodes need, both ways: a shorter timeout would stall their reversals too.
 const STALL_TIMEOUT_S = 20;
-/** What the chart gives the controller (charts/livepatch-operator/templates/controller-deployment.yaml). */
-export const CONTROLLER_NODE_OPTIONS =
-  process.env['BENCH_CONTROLLER_NODE_OPTIONS'] ??
-  `--max-semi-space-size=2 --max-old-space-size=${chartControllerHeapMiB()}`;
+interface ChartController {
+  readonly heapPercent: number;
+  readonly resources: { readonly limits: { readonly memory: string } };
+}
 
-/**
- * The old-space ceiling Node derives in the chart's pod from
- * --max-old-space-size-percentage and the memory limit: the benchmark has no
- * memory cgroup, where the flag would take a share of the whole machine.
- */
-function chartControllerHeapMiB(): number {
+function chartController(): ChartController {
   const values = parse(
     readFileSync(join(repositoryRoot(), 'charts/livepatch-operator/values.yaml'), 'utf8'),
-  ) as { controller: { heapPercent: number; resources: { limits: { memory: string } } } };
-  const limit = /^(\d+)Mi$/.exec(values.controller.resources.limits.memory);
+  ) as { controller: ChartController };
+  return values.controller;
+}
+
+/** The controller's memory limit in MiB, as the chart gives it. */
+function chartMemoryLimitMiB(controller: ChartController): number {
+  const limit = /^(\d+)Mi$/.exec(controller.resources.limits.memory);
   if (!limit) throw new Error('the chart gives the controller a memory limit not in Mi');
-  return Math.floor((Number(limit[1]) * values.controller.heapPercent) / 100);
+  return Number(limit[1]);
+}
+
+/** What the controller is given for a fleet size: a memory limit, and the share of it V8's heap may take. */
+export interface ControllerMemory {
+  readonly limitMiB: number;
+  readonly heapPercent: number;
+}
+
+/**
+ * The README's memory setting by fleet size (its performance section): the
+ * chart's defaults up to 3,000 nodes, more above.
+ */
+export function controllerMemoryFor(nodes: number): ControllerMemory {
+  const chart = chartController();
+  if (nodes <= 3000)
+    return { limitMiB: chartMemoryLimitMiB(chart), heapPercent: chart.heapPercent };
+  return { limitMiB: 768, heapPercent: 50 };
+}
+
+/**
+ * What the chart's pod gives the controller: the old-space ceiling Node derives
+ * there from --max-old-space-size-percentage and the memory limit, given as
+ * a size here, as the benchmark has no memory cgroup (where the flag would
+ * take a share of the whole machine). BENCH_CONTROLLER_NODE_OPTIONS replaces it.
+ */
+export function controllerNodeOptions(memory: ControllerMemory): string {
+  const heapMiB = Math.floor((memory.limitMiB * memory.heapPercent) / 100);
+  return (
+    process.env['BENCH_CONTROLLER_NODE_OPTIONS'] ??
+    `--max-semi-space-size=2 --max-old-space-size=${heapMiB}`
+  );
 }
 
 /** How long the idle fleet is watched (the figures are per second). */
@@ -73,6 +104,9 @@ const IDLE_SECONDS = Number(process.env['BENCH_IDLE_SECONDS'] ?? 300);
 
 export interface RunResult extends IdleResult {
   readonly nodes: number;
+  /** The memory limit the README gives the controller at this size, and the NODE_OPTIONS it makes. */
+  readonly controllerMemoryLimitMiB: number;
+  readonly controllerNodeOptions: string;
   readonly maxUnavailable: number;
   readonly bakeTimeSeconds: number;
   readonly makespanSeconds: number;
@@ -319,6 +353,8 @@ export async function liveRun(nodeCount: number): Promise<RunResult> {
   const plane = await startControlPlane({ log });
   const kc = loadKubeConfig(plane.kubeconfig);
   const procs: Running[] = [];
+  const memory = controllerMemoryFor(nodeCount);
+  const controllerOptions = controllerNodeOptions(memory);
   try {
     const fleetPort = await freePort();
     const fleetStart = Date.now();
@@ -375,7 +411,7 @@ export async function liveRun(nodeCount: number): Promise<RunResult> {
           '--identity',
           identity,
         ],
-        { LOG_LEVEL: 'info', NODE_OPTIONS: CONTROLLER_NODE_OPTIONS },
+        { LOG_LEVEL: 'info', NODE_OPTIONS: controllerOptions },
       );
       procs.push(started);
       return started;
@@ -419,8 +455,11 @@ export async function liveRun(nodeCount: number): Promise<RunResult> {
     stage(`rollout Complete in ${makespan.toFixed(1)} s; idle for ${IDLE_SECONDS} s`);
     const idle = await measureIdle(
       kc,
-      `http://127.0.0.1:${controllerPort}/metrics`,
-      pid(controller),
+      {
+        controllerMetrics: `http://127.0.0.1:${controllerPort}/metrics`,
+        controllerPid: pid(controller),
+        fleetPid: pid(fleet),
+      },
       nodeCount,
       IDLE_SECONDS,
     );
@@ -436,6 +475,8 @@ export async function liveRun(nodeCount: number): Promise<RunResult> {
     const fleetMemory = await memoryOf(pid(fleet));
     return {
       nodes: nodeCount,
+      controllerMemoryLimitMiB: memory.limitMiB,
+      controllerNodeOptions: controllerOptions,
       maxUnavailable: slots,
       bakeTimeSeconds: 0,
       makespanSeconds: round(makespan),

@@ -14,7 +14,9 @@ const HELP = `Usage: livepatch-operator fleet --nodes N --kernel REL[,REL...] [f
 
 Creates N Node objects (kernel version, Ready, labels, providerID
 livepatch-sim://NAME) and runs one agent per node with the simulator backend,
-each with its own watch. Kernels are assigned round-robin. Ctrl-C stops the
+all in this process: each makes the requests a real agent makes, but they share
+one watch of the LivePatchNodes (each agent sees its own) and the process's
+connections. Kernels are assigned round-robin. Ctrl-C stops the
 agents and deletes the Nodes and LivePatchNodes it created (--keep leaves them,
 labelled ${LABELS.simulatedNode}=true).
 

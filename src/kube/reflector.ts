@@ -1,6 +1,5 @@
-// A list-then-watch cache that never stays stopped. It lists in pages (first
-// from the API server's watch cache, at resourceVersion "0"), keeping each page
-// through `transform` as it arrives; it re-watches from the last
+// A list-then-watch cache that never stays stopped. It lists in pages at the
+// latest resourceVersion, keeping each page through `transform` as it arrives; it re-watches from the last
 // resourceVersion after any end or transient error, relists only when that
 // resourceVersion is gone (410), and backs off with jitter while the server is
 // away, never sooner than its Retry-After. Consumers are level-triggered:
@@ -149,10 +148,17 @@ export class Reflector<T extends KubeObject> {
     };
   }
 
-  /** As client-go: "0" at first (any cached state will do), then no older than what was seen, or "" (latest, from etcd) once that is gone. */
+  /**
+   * The latest ("") at first, then no older than what was seen, or the latest
+   * again once that is gone. Not client-go's "0" at first: the watch cache
+   * answers a list at "0" whole whatever its limit (10,000 Nodes as a kubelet
+   * writes them: 130 MB of JSON in one answer, more than the controller's
+   * heap), while a list at "" is paged, from etcd or from the watch cache
+   * where the API server reads consistently from it.
+   */
   private listResourceVersion(): string {
     if (this.resourceVersionGone) return '';
-    return this.resourceVersion || '0';
+    return this.resourceVersion;
   }
 
   private async relist(): Promise<void> {
@@ -172,12 +178,10 @@ export class Reflector<T extends KubeObject> {
 
   private async listAt(resourceVersion: string): Promise<Listed<T>> {
     // The watch cache answers a list at a given resourceVersion whole, and only when no
-    // limit is asked; with a limit it would go to etcd. "0" and "" lists are paged
-    // (a cache that cannot page answers them whole).
+    // limit is asked; with a limit it would go to etcd. "" lists are paged (a server
+    // that cannot page answers them whole).
     const page =
-      this.paginated || resourceVersion === '' || resourceVersion === '0'
-        ? (this.options.pageSize ?? PAGE_SIZE)
-        : undefined;
+      this.paginated || resourceVersion === '' ? (this.options.pageSize ?? PAGE_SIZE) : undefined;
     const items = new Map<string, T>();
     const listed = await listPages(
       this.kc,

@@ -1,7 +1,7 @@
 // Paged lists as the real kube-apiserver answers them: continue tokens are
 // followed to the end (a continued page carries no resourceVersion, or the
-// server refuses it), and a reflector that pages from the watch cache holds
-// every object and sees a deletion.
+// server refuses it), and a reflector that pages holds every object and sees
+// a deletion.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { listPages } from '../../src/kube/pager.js';
