@@ -15,8 +15,8 @@ import type { LivePatch, LivePatchNode } from '../../src/api/generated/types.js'
 import { repositoryRoot } from '../../src/paths.js';
 import { clusterHostProblem, clusterTestsRequired } from '../support/cluster-host.js';
 import { buildTestImage, TEST_IMAGE } from '../support/image.js';
-import { startMiniCluster, type MiniCluster } from '../support/minicluster/client.js';
-import type { Pod } from '../support/minicluster/pod-types.js';
+import { startKubeletCluster, type KubeletCluster } from '../../lab/kubelet/cluster.js';
+import type { Pod } from '../support/pods.js';
 import type { KubectlResult } from '../support/kubectl.js';
 import { writeSimModule } from '../../lab/sim-modules.js';
 import { waitUntil } from '../../lab/wait.js';
@@ -49,15 +49,15 @@ if (skipReason && clusterTestsRequired()) {
 }
 const suite = skipReason ? describe.skip : describe;
 
-let cluster: MiniCluster;
+let cluster: KubeletCluster;
 
 beforeAll(async () => {
   if (skipReason) return;
   const dir = await mkdtemp(join(tmpdir(), 'chart-test-'));
   const image = await buildTestImage(join(dir, 'image.oci.tar'));
-  cluster = await startMiniCluster({
-    nodes: NODES.map((name) => ({ name, kernelVersion: KERNEL })),
-    images: [{ archive: image.archive, reference: image.reference }],
+  cluster = await startKubeletCluster({
+    nodes: NODES.map((name) => ({ name })),
+    images: [image.archive],
   });
 }, 1_800_000);
 
