@@ -11,7 +11,7 @@ import {
   type ChildProcess,
   type ChildProcessWithoutNullStreams,
 } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { ensureClusterComponents, ensureHelm, ensureKubelet } from '../controlplane/assets.js';
@@ -44,9 +44,19 @@ export interface KubeletCluster {
     qos: string,
     containerId: string,
   ): Promise<number>;
+  /** The command lines of the processes in a node's cgroups: what runs on it, Pods included. */
+  nodeProcesses(node: string): Promise<string[][]>;
+  /** A container's output as its kubelet keeps it (the lines, without CRI's prefixes). */
+  containerLog(node: string, pod: PodRef, container: string): Promise<string[]>;
   /** The last lines of every log (kubelets, containerd, control plane, containers), for a failed test. */
   diagnostics(): Promise<string>;
   stop(): Promise<void>;
+}
+
+export interface PodRef {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
 }
 
 export interface KubeletClusterOptions {
@@ -114,6 +124,49 @@ function runIn(
 async function tail(file: string, lines = 40): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '');
   return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/** The command lines of the processes whose cgroup path starts with `prefix`, in any hierarchy. */
+async function processesUnder(prefix: string): Promise<string[][]> {
+  const found: string[][] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cgroups = await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '');
+    if (!cgroups.split('\n').some((line) => line.split(':')[2]?.startsWith(prefix))) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline) found.push(cmdline.split('\0').filter(Boolean));
+  }
+  return found;
+}
+
+/** A container's log lines from its kubelet's Pod log folder. */
+async function containerLog(
+  workDir: string,
+  node: string,
+  pod: PodRef,
+  container: string,
+): Promise<string[]> {
+  const podDir = `${pod.namespace}_${pod.name}_${pod.uid}`;
+  const dir = join(workDir, 'nodes', node, 'kubelet', 'pod-logs', podDir, container);
+  const files = (await readdir(dir).catch(() => [])).sort();
+  const text = await Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')));
+  // CRI log lines: "<time> <stream> <F|P> <text>".
+  return text
+    .join('')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.split(' ').slice(3).join(' '));
+}
+
+async function diagnostics(workDir: string, hostOutput: string): Promise<string> {
+  const { stdout } = await new Promise<{ stdout: string }>((resolve) => {
+    execFile('find', [workDir, '-name', '*.log'], (_e, out) => {
+      resolve({ stdout: out });
+    });
+  });
+  const files = stdout.split('\n').filter(Boolean);
+  const parts = await Promise.all(files.map(async (f) => `==> ${f}\n${await tail(f)}`));
+  return [`==> host\n${hostOutput.split('\n').slice(-40).join('\n')}`, ...parts].join('\n\n');
 }
 
 /** Removes the harness's cgroups, waiting for the kernel to let the killed processes go. */
@@ -230,18 +283,9 @@ function clusterHandle(
           containerId,
         ].join('/'),
       ),
-    diagnostics: async () => {
-      const { stdout } = await new Promise<{ stdout: string }>((resolve) => {
-        execFile('find', [config.workDir, '-name', '*.log'], (_e, out) => {
-          resolve({ stdout: out });
-        });
-      });
-      const files = stdout.split('\n').filter(Boolean);
-      const parts = await Promise.all(files.map(async (f) => `==> ${f}\n${await tail(f)}`));
-      return [`==> host\n${host.output().split('\n').slice(-40).join('\n')}`, ...parts].join(
-        '\n\n',
-      );
-    },
+    nodeProcesses: (node) => processesUnder(`${config.cgroupRoot}/${node}/`),
+    containerLog: (node, pod, container) => containerLog(config.workDir, node, pod, container),
+    diagnostics: () => diagnostics(config.workDir, host.output()),
     stop: async () => {
       child.stdin.end();
       const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
