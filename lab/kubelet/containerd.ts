@@ -13,6 +13,9 @@ import { access } from 'node:fs/promises';
 /** Where Debian's containernetworking-plugins puts the plugins. */
 export const CNI_BIN_DIR = '/usr/lib/cni';
 
+/** Where containerd 1.6 keeps network namespace handles and shim sockets, whatever its config says. */
+export const PRIVATE_RUNTIME_DIRS = ['/run/netns', '/run/containerd'];
+
 export interface ContainerdPaths {
   readonly dir: string;
   readonly socket: string;

@@ -7,7 +7,7 @@
 // imported. Prints `HARNESS {…}` once every Node is Ready; then takes one
 // command a line on stdin (stop-apiserver, start-apiserver) and answers
 // `DONE <command>`; stops everything when stdin closes or on SIGTERM.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand } from '../command.js';
 import { ensureClusterComponents, ensureKubelet } from '../controlplane/assets.js';
@@ -19,7 +19,12 @@ import { rawJson } from '../../src/kube/raw.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { poll } from '../wait.js';
 import { makeCgroup } from './cgroups.js';
-import { containerdPaths, importImage, startContainerd } from './containerd.js';
+import {
+  containerdPaths,
+  importImage,
+  PRIVATE_RUNTIME_DIRS,
+  startContainerd,
+} from './containerd.js';
 import { startKubelet } from './kubelet.js';
 import { nodeAddresses, setUpClusterNetwork, SERVICE_IP, writeCniConfig } from './network.js';
 import { buildPauseImage, PAUSE_IMAGE } from './pause-image.js';
@@ -47,11 +52,26 @@ export type HostCommand = 'stop-apiserver' | 'start-apiserver';
 
 const READY_TIMEOUT_MS = 180_000;
 
-/** Private copies of the runtime folders containerd insists on (/run/netns, its shim sockets). */
-async function setUpMounts(): Promise<void> {
-  for (const dir of ['/run/netns', '/run/containerd']) {
+/**
+ * Private copies of the runtime folders containerd insists on (/run/netns, its
+ * shim sockets); and /lib/modules where the machine's kernel has no modules at
+ * all: every node whose kernel can load one has that folder, and the sysfs
+ * agent's Pod mounts it. It is an empty folder on an overlay of /usr/lib that
+ * only these namespaces see.
+ */
+async function setUpMounts(workDir: string): Promise<void> {
+  for (const dir of PRIVATE_RUNTIME_DIRS) {
     await mkdir(dir, { recursive: true });
     await runCommand('mount', ['-t', 'tmpfs', 'tmpfs', dir]);
+  }
+  if (!(await stat('/lib/modules').catch(() => undefined))) {
+    const lib = await realpath('/lib');
+    const upper = join(workDir, 'lib-overlay', 'upper');
+    const work = join(workDir, 'lib-overlay', 'work');
+    await mkdir(join(upper, 'modules'), { recursive: true });
+    await mkdir(work, { recursive: true });
+    const options = `lowerdir=${lib},upperdir=${upper},workdir=${work}`;
+    await runCommand('mount', ['-t', 'overlay', 'overlay', '-o', options, lib]);
   }
   // Shared within these namespaces only (they start private): what kubelets expect of a node.
   await runCommand('mount', ['--make-rshared', '/']);
@@ -126,7 +146,7 @@ async function main(): Promise<void> {
     level: process.env['LOG_LEVEL'] ?? 'warn',
   });
   await mkdir(config.workDir, { recursive: true });
-  await setUpMounts();
+  await setUpMounts(config.workDir);
   await setUpClusterNetwork(config.nodes.length);
   const bins = await ensureClusterComponents(log);
   const kubelet = await ensureKubelet(log);
