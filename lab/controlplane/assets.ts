@@ -1,8 +1,9 @@
 // Finds or builds the binaries the local clusters run. kube-apiserver and etcd:
 // KUBEBUILDER_ASSETS (a folder with both, as envtest users have) wins;
 // otherwise lab/go/controlplane builds them. kube-controller-manager and
-// kube-scheduler (the chart's integration test) come from the same module, so
-// the same pinned Kubernetes release; helm from lab/go/helm, pinned too.
+// kube-scheduler and the kubelet (the chart's integration test) come from the
+// same module, so the same pinned Kubernetes release; helm from lab/go/helm,
+// pinned too.
 import { join } from 'node:path';
 import type { Logger } from '../../src/log.js';
 import { repositoryRoot } from '../../src/paths.js';
@@ -141,6 +142,12 @@ export async function ensureClusterComponents(log: Logger): Promise<ClusterCompo
     controllerManager: join(dir, 'kube-controller-manager'),
     scheduler: join(dir, 'kube-scheduler'),
   };
+}
+
+/** The kubelet of the pinned release (built on first use). */
+export async function ensureKubelet(log: Logger): Promise<string> {
+  const { dir } = await ensureGoBuild(controlPlaneBuild(['k8s.io/kubernetes/cmd/kubelet']), log);
+  return join(dir, 'kubelet');
 }
 
 /** helm 3, pinned in lab/go/helm/go.mod (built on first use). */

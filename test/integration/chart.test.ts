@@ -1,27 +1,28 @@
 // The chart, run as a cluster runs it: `helm install` (CRDs from the chart)
-// into a cluster with a controller-manager, a scheduler and kubelets for
-// simulated nodes (test/support/minicluster); the Pods are the built image,
-// started exactly as their spec says, and the operator's processes hold
-// nothing but their Pods' service-account tokens. Then what an administrator
+// into a cluster with a controller-manager, a scheduler, and real kubelets
+// with containerd (lab/kubelet); the Pods are the built image, imported into
+// each node's containerd, and the operator's processes hold nothing but their
+// Pods' service-account tokens. Then what an administrator
 // does and sees: a rollout, a rollback, each agent held to its own node,
 // Pod Security, `helm upgrade`, `helm uninstall`. Needs root (see
 // support/cluster-host.ts); skipped elsewhere, unless required.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import type { LivePatch, LivePatchNode } from '../../src/api/generated/types.js';
 import { repositoryRoot } from '../../src/paths.js';
 import { clusterHostProblem, clusterTestsRequired } from '../support/cluster-host.js';
 import { buildTestImage, TEST_IMAGE } from '../support/image.js';
-import { startMiniCluster, type MiniCluster } from '../support/minicluster/client.js';
-import type { Pod } from '../support/minicluster/pod-types.js';
+import { startKubeletCluster, type KubeletCluster } from '../../lab/kubelet/cluster.js';
+import type { Pod } from '../support/pods.js';
 import type { KubectlResult } from '../support/kubectl.js';
 import { writeSimModule } from '../../lab/sim-modules.js';
 import { waitUntil } from '../../lab/wait.js';
 
-const KERNEL = '6.1.0-26-amd64';
+// What each real kubelet reports for its node, and so the simulator's kernel.
+const KERNEL = release();
 const NODES = ['node-a', 'node-b', 'node-c'];
 const NS = 'livepatch-system';
 const RELEASE = 'lp';
@@ -49,20 +50,23 @@ if (skipReason && clusterTestsRequired()) {
 }
 const suite = skipReason ? describe.skip : describe;
 
-let cluster: MiniCluster;
+let cluster: KubeletCluster;
+let dir: string;
 
 beforeAll(async () => {
   if (skipReason) return;
-  const dir = await mkdtemp(join(tmpdir(), 'chart-test-'));
+  dir = await mkdtemp(join(tmpdir(), 'chart-test-'));
   const image = await buildTestImage(join(dir, 'image.oci.tar'));
-  cluster = await startMiniCluster({
-    nodes: NODES.map((name) => ({ name, kernelVersion: KERNEL })),
-    images: [{ archive: image.archive, reference: image.reference }],
+  cluster = await startKubeletCluster({
+    nodes: NODES.map((name) => ({ name })),
+    images: [image.archive],
   });
 }, 1_800_000);
 
 afterAll(async () => {
-  if (!skipReason) await cluster.stop();
+  if (skipReason) return;
+  await cluster.stop();
+  await rm(dir, { recursive: true, force: true });
 });
 
 async function diagnosed<T>(what: Promise<T>): Promise<T> {
@@ -116,24 +120,46 @@ function livePatch(
 }
 
 /** A simulated module in a ConfigMap of the module namespace, where the agents read them. */
-async function moduleConfigMap(name: string): Promise<{ configMap: object; sha256: string }> {
+async function moduleConfigMap(
+  name: string,
+  namespace = NS,
+): Promise<{ configMap: object; sha256: string }> {
   const file = await writeSimModule(`livepatch_${name.replaceAll('-', '_')}`, KERNEL);
   await cluster.kubectlOk([
     'create',
     'configmap',
     `module-${name}`,
     '-n',
-    NS,
+    namespace,
     `--from-file=module.ko=${file.hostPath}`,
   ]);
   return {
-    configMap: { namespace: NS, name: `module-${name}`, key: 'module.ko' },
+    configMap: { namespace, name: `module-${name}`, key: 'module.ko' },
     sha256: file.sha256,
   };
 }
 
 const getLp = (name: string): Promise<LivePatch> =>
   cluster.kubectlJson<LivePatch>(['get', 'lp', name]);
+
+/** A memory quantity in Mi or Gi, in bytes. */
+function bytes(quantity: string): number {
+  const m = /^(\d+)(Mi|Gi)$/.exec(quantity);
+  if (!m) throw new Error(`unexpected memory quantity ${quantity}`);
+  return Number(m[1]) * 1024 ** (m[2] === 'Gi' ? 3 : 2);
+}
+
+/** When the agent of `pod` logged `writing enabled=0` for a stall (its JSON log lines). */
+async function reversalLogged(node: string, pod: Pod): Promise<number | undefined> {
+  const ref = { namespace: NS, name: pod.metadata.name, uid: pod.metadata.uid };
+  for (const line of await cluster.containerLog(node, ref, 'agent')) {
+    if (!line.startsWith('{')) continue;
+    const entry = JSON.parse(line) as { message?: string; why?: string; timestamp?: string };
+    if (entry.message === 'writing enabled=0' && entry.why === 'stalled')
+      return Date.parse(entry.timestamp ?? '');
+  }
+  return undefined;
+}
 
 /** Sends one merge PATCH with `token` from inside the cluster's network; prints status and message. */
 const PATCH_SCRIPT = `
@@ -294,6 +320,25 @@ suite('the chart, installed with helm into a cluster', () => {
     ).toHaveLength(1);
   });
 
+  test("the kernel holds every operator container to its chart's memory limit", async () => {
+    for (const pod of [...(await pods('agent')), ...(await pods('controller'))]) {
+      for (const status of pod.status?.containerStatuses ?? []) {
+        const spec = pod.spec.containers.find((c) => c.name === status.name);
+        const limit = spec?.resources?.limits?.['memory'] ?? '';
+        const enforced = await cluster.containerMemoryLimit(
+          pod.spec.nodeName ?? '',
+          pod.metadata.uid,
+          (pod.status?.qosClass ?? '').toLowerCase(),
+          (status.containerID ?? '').replace(/^containerd:\/\//, ''),
+        );
+        expect({ pod: pod.metadata.name, enforced }).toEqual({
+          pod: pod.metadata.name,
+          enforced: bytes(limit),
+        });
+      }
+    }
+  });
+
   test('a LivePatch from a ConfigMap in the module namespace rolls out to Complete', async () => {
     const module = await moduleConfigMap('lp-one');
     await cluster.kubectlOk(['apply', '-f', '-'], livePatch('lp-one', module));
@@ -333,6 +378,71 @@ suite('the chart, installed with helm into a cluster', () => {
     ).toContain('NodeStalled');
     await cluster.kubectlOk(['annotate', 'node', 'node-b', 'sim.livepatch.io/stuck-tasks-']);
   });
+});
+
+suite('an API server outage', () => {
+  test("node-c's agent reverses a stalling transition on time with the API server gone, and its kubelet keeps it running", async () => {
+    await cluster.kubectlOk([
+      'annotate',
+      'node',
+      'node-c',
+      '--overwrite',
+      'sim.livepatch.io/stuck-tasks=1',
+      'sim.livepatch.io/transition-seconds=1',
+    ]);
+    const module = await moduleConfigMap('lp-outage');
+    await cluster.kubectlOk(
+      ['apply', '-f', '-'],
+      livePatch('lp-outage', module, { stall: { timeout: '8s', action: 'Rollback' } }),
+    );
+    const agent = await agentOn('node-c');
+    const started = await diagnosed(
+      waitUntil(
+        'node-c to start the transition',
+        async () =>
+          (
+            await cluster.kubectlJson<LivePatchNode>(['get', 'lpn', 'node-c'])
+          ).status?.patches?.find((p) => p.livePatch === 'lp-outage'),
+        (p) => p?.phase === 'Transitioning',
+        120_000,
+      ),
+    );
+    await cluster.control('stop-apiserver');
+    try {
+      const reversedAt = await waitUntil(
+        'the node guard to reverse the transition with the API server gone',
+        () => reversalLogged('node-c', agent),
+        (t) => t !== undefined,
+        60_000,
+      );
+      const late = (reversedAt ?? 0) - Date.parse(started?.transitionStartTime ?? '') - 8000;
+      expect(late).toBeGreaterThanOrEqual(0);
+      expect(late).toBeLessThan(10_000);
+      process.stdout.write(
+        `outage guard in a real Pod: reversed ${late} ms after the 8 s stall timeout\n`,
+      );
+    } finally {
+      await cluster.control('start-apiserver');
+    }
+    const truth = await diagnosed(
+      waitUntil(
+        'node-c to report the reversal',
+        async () =>
+          (
+            await cluster.kubectlJson<LivePatchNode>(['get', 'lpn', 'node-c'])
+          ).status?.patches?.find((p) => p.livePatch === 'lp-outage'),
+        (p) => p?.phase === 'Stalled' && /reversed on the node/.test(p.message ?? ''),
+        90_000,
+      ),
+    );
+    expect(truth?.message).toContain('did not finish within 8s');
+    // The liveness probe held through the outage: the same container, never restarted.
+    const after = await agentOn('node-c');
+    expect(after.metadata.uid).toBe(agent.metadata.uid);
+    expect(after.status?.containerStatuses?.[0]?.restartCount).toBe(0);
+    await cluster.kubectlOk(['annotate', 'node', 'node-c', 'sim.livepatch.io/stuck-tasks-']);
+    await diagnosed(cluster.kubectlOk(['delete', 'lp', 'lp-outage', '--timeout=120s']));
+  }, 300_000);
 });
 
 suite('least privilege', () => {
@@ -426,23 +536,18 @@ suite('helm upgrade and uninstall, as the README says', () => {
       join(CHART, 'crds'),
     ]);
     const before = new Set((await pods('agent')).map((p) => p.metadata.name));
-    // Every agent Pod on a node, terminating or not, sampled through the upgrade.
+    // Agent processes running on each node (in its kubelet's cgroups), sampled through the upgrade.
     const most = new Map<string, number>();
     const upgrade = { running: true };
     const sampling = (async () => {
       while (upgrade.running) {
-        const all = await cluster.kubectlJson<{ items: Pod[] }>([
-          'get',
-          'pods',
-          '-n',
-          NS,
-          '-l',
-          'app.kubernetes.io/component=agent',
-        ]);
         for (const node of NODES) {
-          const count = all.items.filter((p) => p.spec.nodeName === node).length;
-          most.set(node, Math.max(most.get(node) ?? 0, count));
+          const agents = (await cluster.nodeProcesses(node)).filter((argv) =>
+            argv.includes('agent'),
+          ).length;
+          most.set(node, Math.max(most.get(node) ?? 0, agents));
         }
+        await new Promise((r) => setTimeout(r, 50));
       }
     })();
     await diagnosed(
@@ -667,4 +772,80 @@ suite('Pod Security, by the API server itself', () => {
     expect(notes).toContain('whoever may create or change a LivePatch loads kernel code, as\nroot');
     expect(notes).toContain('ClusterRole lp-notes-livepatch-operator-edit grants that');
   });
+});
+
+// After the first release is gone: the sysfs agent in a real privileged, hostPID container.
+suite('the sysfs agent on this kernel', () => {
+  test('in a privileged namespace it reports NoLivepatchSupport on every node, and enables a patch for this kernel on none', async () => {
+    const ns = 'lp-sysfs';
+    await cluster.kubectlOk(['create', 'namespace', ns]);
+    await cluster.kubectlOk([
+      'label',
+      'namespace',
+      ns,
+      'pod-security.kubernetes.io/enforce=privileged',
+    ]);
+    await diagnosed(
+      helmOk([
+        'install',
+        ns,
+        CHART,
+        '-n',
+        ns,
+        ...IMAGE_VALUES,
+        '--set',
+        'controller.replicas=1',
+        '--wait',
+        '--timeout',
+        '5m',
+      ]),
+    );
+    const refused = await diagnosed(
+      waitUntil(
+        'every sysfs agent to report its kernel',
+        () => cluster.kubectlJson<{ items: LivePatchNode[] }>(['get', 'lpn']),
+        (l) =>
+          NODES.every((node) =>
+            l.items
+              .find((n) => n.metadata.name === node)
+              ?.status?.conditions?.some(
+                (c) => c.type === 'Ready' && c.reason === 'NoLivepatchSupport',
+              ),
+          ),
+      ),
+    );
+    for (const lpn of refused.items) {
+      expect(lpn.status?.backend).toBe('sysfs');
+      expect(lpn.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+        status: 'False',
+        message: expect.stringContaining('built without livepatch support') as unknown,
+      });
+    }
+    // A patch for this very kernel: a node may be handed it, never enabled, and its agent
+    // answers with the kernel's refusal; no node counts as patched.
+    await cluster.kubectlOk(
+      ['apply', '-f', '-'],
+      livePatch('lp-sysfs', await moduleConfigMap('lp-sysfs', ns)),
+    );
+    const judged = await diagnosed(
+      waitUntil(
+        'the controller to judge the LivePatch',
+        () => getLp('lp-sysfs'),
+        (lp) => lp.status?.observedGeneration === 1,
+      ),
+    );
+    expect(judged.status?.summary).toBe(`0/${NODES.length}`);
+    const mine = <T extends { livePatch?: string }>(list: readonly T[] | undefined): T[] =>
+      (list ?? []).filter((p) => p.livePatch === 'lp-sysfs');
+    for (const lpn of (await cluster.kubectlJson<{ items: LivePatchNode[] }>(['get', 'lpn']))
+      .items) {
+      expect(mine(lpn.spec.patches).map((p) => p.state)).not.toContain('Enabled');
+      for (const observed of mine(lpn.status?.patches)) {
+        expect(observed.phase).toBe('Failed');
+        expect(observed.message).toContain('built without livepatch support (CONFIG_LIVEPATCH)');
+      }
+    }
+    await diagnosed(cluster.kubectlOk(['delete', 'lp', 'lp-sysfs', '--timeout=120s']));
+    await helmOk(['uninstall', ns, '-n', ns, '--wait', '--timeout', '3m']);
+  }, 600_000);
 });

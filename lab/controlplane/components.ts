@@ -4,16 +4,11 @@
 // the bootstrap RBAC roles of a real cluster apply.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ClusterComponents } from '../../../lab/controlplane/assets.js';
-import { kubeconfigFile } from '../../../lab/controlplane/apiserver.js';
-import type { LocalControlPlane } from '../../../lab/controlplane/controlplane.js';
-import { issueClientCertificate } from '../../../lab/controlplane/pki.js';
-import {
-  startManaged,
-  startWatchdog,
-  stopManaged,
-  type Managed,
-} from '../../../lab/controlplane/processes.js';
+import type { ClusterComponents } from './assets.js';
+import { kubeconfigFile } from './apiserver.js';
+import type { LocalControlPlane } from './controlplane.js';
+import { issueClientCertificate } from './pki.js';
+import { startManaged, startWatchdog, stopManaged, type Managed } from './processes.js';
 
 /**
  * What this chart and these tests need: workloads, garbage collection,
