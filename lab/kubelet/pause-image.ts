@@ -7,6 +7,7 @@ import type { Logger } from '../../src/log.js';
 import { repositoryRoot } from '../../src/paths.js';
 import { ensureGoBuild } from '../controlplane/go-build.js';
 import { packLayer, writeImageArchive, type WrittenImage } from '../image/oci.js';
+import { hostPlatform } from '../image/platforms.js';
 
 /** A name no registry has, so containerd never tries to pull it. */
 export const PAUSE_IMAGE = 'localhost/livepatch-pause:1';
@@ -27,6 +28,8 @@ export async function buildPauseImage(dir: string, log: Logger): Promise<Written
   await mkdir(rootfs, { recursive: true });
   await copyFile(join(built.dir, 'pause'), join(rootfs, 'pause'));
   const layer = await packLayer(rootfs, join(dir, 'pause-layer.tar.gz'));
+  // Built by Go for this machine: one manifest, for the kubelets here.
+  const platform = hostPlatform();
   return writeImageArchive(
     PAUSE_IMAGE,
     {
@@ -38,7 +41,8 @@ export async function buildPauseImage(dir: string, log: Logger): Promise<Written
       labels: {},
       created: '1970-01-01T00:00:00Z',
     },
-    [layer],
+    [{ platform, layers: [layer] }],
     join(dir, 'pause.oci.tar'),
+    platform,
   );
 }
