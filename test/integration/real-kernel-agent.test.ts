@@ -2,10 +2,11 @@
 // (5.10, 6.1, 6.12) runs the real agent process (sysfs backend) against this
 // file's API server, beside a simulated fleet, all driven by the real
 // controller. A patch rolls out to Complete on every node; then a patch of the
-// function the VM's helper kthread sleeps in stalls there, the node's own
-// guard reverses it, the controller rolls the patch back, and the user sees
-// the real kthread. Each scenario's outcome is recorded for every kernel line
-// in test-results/real-kernel.json, beside the conformance suite's.
+// function the VMs' helper kthread sleeps in stalls on every VM at once, each
+// node's own guard reverses it, the controller rolls the patch back, and the
+// user sees each real kthread. Each scenario's outcome is recorded for every
+// kernel line in test-results/real-kernel.json, beside the conformance suite's;
+// the stall's, line by line.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { LivePatch, LivePatchNode } from '../../src/api/generated/types.js';
 import { createLogger } from '../../src/log.js';
@@ -52,21 +53,39 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
   expect(lpn.status?.transitioning).toBeUndefined();
 }
 
-const outcomes: AgentRecord[] = [];
+/** Each scenario's outcome, per kernel line. */
+const outcomes = new Map<string, AgentRecord[]>(KERNEL_LINES.map((l) => [l.line, []]));
 
-/** A test whose outcome goes to test-results/real-kernel.json under every kernel line: each asserts on all the VMs. */
-function scenario(name: string, title: string, fn: () => Promise<void>, timeoutMs: number): void {
+/** What went wrong on each kernel line's VM, in a scenario that checks every VM on its own. */
+type LineProblems = ReadonlyMap<string, string>;
+
+/**
+ * A test whose outcome goes to test-results/real-kernel.json under every
+ * kernel line. A scenario that checks each VM on its own returns what failed
+ * where, and each line records its own outcome; otherwise it asserts on all
+ * the VMs together and its outcome is every line's.
+ */
+function scenario(
+  name: string,
+  title: string,
+  fn: () => Promise<LineProblems | undefined>,
+  timeoutMs: number,
+): void {
   test(
     title,
     async () => {
       const started = Date.now();
+      let problems: LineProblems | undefined;
       let passed = false;
       try {
-        await fn();
+        problems = await fn();
         passed = true;
       } finally {
-        outcomes.push({ name, passed, durationMs: Date.now() - started });
+        const durationMs = Date.now() - started;
+        for (const [line, records] of outcomes)
+          records.push({ name, passed: passed && !problems?.has(line), durationMs });
       }
+      expect(Object.fromEntries(problems ?? [])).toEqual({});
     },
     timeoutMs,
   );
@@ -80,13 +99,16 @@ function scenario(name: string, title: string, fn: () => Promise<void>, timeoutM
   };
   // Before the cluster's own hooks: the VMs go while the API server is still there to tidy up.
   afterAll(async () => {
-    if (outcomes.length)
+    if (outcomes.get(KERNEL_LINES[0]?.line ?? '')?.length)
       await recordKernelResults(
         // The builds booted (the pins, or their lines' newest); the pins if the VMs never came up.
         (
           vms?.kernels.map((k) => ({ line: k.line.line, release: k.line.release, ...k.pins })) ??
           KERNEL_LINES.map((l) => ({ line: l.line, release: l.release }))
-        ).map((l) => ({ ...l, part: { suite: 'agent' as const, scenarios: outcomes } })),
+        ).map((l) => ({
+          ...l,
+          part: { suite: 'agent' as const, scenarios: outcomes.get(l.line) ?? [] },
+        })),
         KERNEL_LINES.map((l) => l.line),
         recorded.finish(),
         log,
@@ -224,13 +246,16 @@ function scenario(name: string, title: string, fn: () => Promise<void>, timeoutM
 
   scenario(
     'stall-rolled-back',
-    'a stall on a real kernel is reversed by the node and rolled back by the controller, naming the kthread',
+    "a stall on every kernel line is reversed by its node and rolled back by the controller, naming each VM's kthread",
     async () => {
+      // Every VM at once, and the rollback only when all of them stalled: each line stalls on its own.
+      const vms = fleet().nodes.length;
       await applyLivePatchSpec('stall', {
         patchName: 'lpt_stall',
         nodeSelector: { matchLabels: { [POOL]: 'vm' } },
         kernels: await fleet().kernelEntries('lpt_stall'),
-        rollout: { maxUnavailable: 1 },
+        rollout: { maxUnavailable: vms },
+        failureBudget: vms - 1,
         stall: { timeout: '20s', action: 'Rollback' },
       });
       const lp = await waitUntil(
@@ -240,15 +265,26 @@ function scenario(name: string, title: string, fn: () => Promise<void>, timeoutM
         300_000,
         1000,
       );
-      const stalled = lp.status?.stalledNodes?.[0];
-      expect(stalled?.blockingTasks?.map((t) => t.comm)).toEqual(['lpt_holder']);
-      expect(stalled?.blockingTasks?.[0]?.pid).toBeGreaterThan(1);
+      const problems = new Map<string, string>();
+      for (const vm of fleet().nodes) {
+        const lpn = await kubectlJson<LivePatchNode>(['get', 'lpn', vm.name]);
+        const line = fleet().kernels.find((k) => k.line.release === lpn.status?.kernelRelease)?.line
+          .line;
+        try {
+          const stalled = lp.status?.stalledNodes?.find((n) => n.node === vm.name);
+          expect(stalled?.blockingTasks?.map((t) => t.comm)).toEqual(['lpt_holder']);
+          expect(stalled?.blockingTasks?.[0]?.pid).toBeGreaterThan(1);
+          await expectNodeReport(vm.name, stalled?.blockingTasks ?? []);
+        } catch (err) {
+          problems.set(line ?? vm.name, `${vm.name}: ${(err as Error).message}`);
+        }
+      }
       const table = await kubectlOk(['get', 'lp', 'stall']);
       expect(table).toMatch(
-        new RegExp(`stall\\s+Enabled\\s+RolledBack\\s+0/${KERNEL_LINES.length}\\s+0\\s+1\\s+0`),
+        new RegExp(`stall\\s+Enabled\\s+RolledBack\\s+0/${vms}\\s+0\\s+${vms}\\s+0`),
       );
-      await expectNodeReport(stalled?.node ?? '', stalled?.blockingTasks ?? []);
       expect((await eventsFor('stall')).map((e) => e.reason)).toContain('NodeStalled');
+      return problems;
     },
     10 * 60_000,
   );
