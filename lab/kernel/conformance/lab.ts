@@ -48,7 +48,12 @@ export interface Lab {
    * (lpt_holder_wait uninterruptibly, lpt_sleeper_wait interruptibly) or leaves it.
    */
   hold(held: boolean, helper?: HelperModule): Promise<void>;
-  /** Whose cmdline_proc_show runs: the test patch named in /proc/cmdline, or undefined for the kernel's own. */
+  /**
+   * Whose cmdline_proc_show runs: the test patch named in /proc/cmdline, or
+   * undefined for the kernel's own. 6.12 cuts a read of /proc/cmdline at the
+   * boot command line's length (30 bytes in the VMs): only names that fit,
+   * up to lpt_cmdline_v2's, can be read back whole.
+   */
   cmdlineOwner(): Promise<string | undefined>;
   /** /sys/kernel/livepatch/<name> as `cat` sees it, including a directory about to be freed. */
   sysfsEntry(name: string): Promise<SysfsEntry | undefined>;
