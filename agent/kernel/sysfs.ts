@@ -419,13 +419,7 @@ export class SysfsKernel implements KernelBackend {
       });
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
-        reject(
-          new KernelError(
-            'ETIMEDOUT',
-            op,
-            `${tool} did not return within ${limitMs / 1000}s: the module's init or exit is blocked in the kernel (a livepatch callback that waits, say); the agent stopped waiting for it`,
-          ),
-        );
+        reject(toolTimedOut(tool, op, limitMs));
       }, limitMs);
     });
   }
@@ -442,6 +436,15 @@ export class SysfsKernel implements KernelBackend {
   private proc(...parts: string[]): string {
     return join(this.opts.procRoot, ...parts);
   }
+}
+
+/** What the agent says when insmod, rmmod or modinfo outlasts its timeout. */
+export function toolTimedOut(tool: string, op: string, limitMs: number): KernelError {
+  return new KernelError(
+    'ETIMEDOUT',
+    op,
+    `${tool} did not return within ${limitMs / 1000}s: the module's init or exit is blocked in the kernel (a livepatch callback that waits, say); the agent stopped waiting for it`,
+  );
 }
 
 /** The detail of a KernelError without the "op: ERRNO: " prefix its message starts with. */

@@ -55,6 +55,14 @@ export const TEST_MODULES = [
   'lpt_stall_twin',
   'lpt_sleeper',
   'lpt_signal',
+  'lpt_noklp',
+  'lpt_prepatch_fail',
+  'lpt_prepatch_wait',
+  'lpt_state',
+  'lpt_state_none',
+  'lpt_state_v1',
+  'lpt_state_v2',
+  'lpt_stall_force',
 ] as const;
 
 function modulesSourceDir(): string {

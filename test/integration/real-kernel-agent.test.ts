@@ -2,10 +2,11 @@
 // (5.10, 6.1, 6.12) runs the real agent process (sysfs backend) against this
 // file's API server, beside a simulated fleet, all driven by the real
 // controller. A patch rolls out to Complete on every node; then a patch of the
-// function the VM's helper kthread sleeps in stalls there, the node's own
-// guard reverses it, the controller rolls the patch back, and the user sees
-// the real kthread. Each scenario's outcome is recorded for every kernel line
-// in test-results/real-kernel.json, beside the conformance suite's.
+// function the VMs' helper kthread sleeps in stalls on every VM at once, each
+// node's own guard reverses it, the controller rolls the patch back, and the
+// user sees each real kthread. Each scenario's outcome is recorded for every
+// kernel line in test-results/real-kernel.json, beside the conformance suite's;
+// the stall's, line by line.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { LivePatch, LivePatchNode } from '../../src/api/generated/types.js';
 import { createLogger } from '../../src/log.js';
@@ -18,7 +19,7 @@ import { kubectlJson, kubectlOk } from '../support/kubectl.js';
 import { applyLivePatchSpec, eventsFor } from '../support/livepatches.js';
 import { useOwnCluster } from '../support/own-cluster.js';
 import { writeSimModule } from '../../lab/sim-modules.js';
-import { waitUntil } from '../../lab/wait.js';
+import { poll, waitUntil } from '../../lab/wait.js';
 
 const SIM_KERNEL = '6.1.0-26-amd64';
 const SIM_NODES = 3;
@@ -52,21 +53,57 @@ async function expectNodeReport(node: string, blocking: readonly object[]): Prom
   expect(lpn.status?.transitioning).toBeUndefined();
 }
 
-const outcomes: AgentRecord[] = [];
+/** Each scenario's outcome, per kernel line. */
+/** What is wrong with one VM's part in the stall: named in stalledNodes with its kthread, reversed and unloaded. */
+async function stallProblem(
+  lp: LivePatch | undefined,
+  node: string,
+): Promise<{ line?: string; message: string } | undefined> {
+  const lpn = await kubectlJson<LivePatchNode>(['get', 'lpn', node]);
+  const line = KERNEL_LINES.find((l) => lpn.status?.kernelRelease?.startsWith(`${l.line}.`))?.line;
+  try {
+    const stalled = lp?.status?.stalledNodes?.find((n) => n.node === node);
+    expect(stalled?.blockingTasks?.map((t) => t.comm)).toEqual(['lpt_holder']);
+    expect(stalled?.blockingTasks?.[0]?.pid).toBeGreaterThan(1);
+    await expectNodeReport(node, stalled?.blockingTasks ?? []);
+    return undefined;
+  } catch (err) {
+    return { ...(line ? { line } : {}), message: `${node}: ${(err as Error).message}` };
+  }
+}
 
-/** A test whose outcome goes to test-results/real-kernel.json under every kernel line: each asserts on all the VMs. */
-function scenario(name: string, title: string, fn: () => Promise<void>, timeoutMs: number): void {
+const outcomes = new Map<string, AgentRecord[]>(KERNEL_LINES.map((l) => [l.line, []]));
+
+/** What went wrong on each kernel line's VM, in a scenario that checks every VM on its own. */
+type LineProblems = ReadonlyMap<string, string>;
+
+/**
+ * A test whose outcome goes to test-results/real-kernel.json under every
+ * kernel line. A scenario that checks each VM on its own returns what failed
+ * where, and each line records its own outcome; otherwise it asserts on all
+ * the VMs together and its outcome is every line's.
+ */
+function scenario(
+  name: string,
+  title: string,
+  fn: () => Promise<LineProblems | undefined>,
+  timeoutMs: number,
+): void {
   test(
     title,
     async () => {
       const started = Date.now();
+      let problems: LineProblems | undefined;
       let passed = false;
       try {
-        await fn();
+        problems = await fn();
         passed = true;
       } finally {
-        outcomes.push({ name, passed, durationMs: Date.now() - started });
+        const durationMs = Date.now() - started;
+        for (const [line, records] of outcomes)
+          records.push({ name, passed: passed && !problems?.has(line), durationMs });
       }
+      expect(Object.fromEntries(problems ?? [])).toEqual({});
     },
     timeoutMs,
   );
@@ -80,13 +117,16 @@ function scenario(name: string, title: string, fn: () => Promise<void>, timeoutM
   };
   // Before the cluster's own hooks: the VMs go while the API server is still there to tidy up.
   afterAll(async () => {
-    if (outcomes.length)
+    if (outcomes.get(KERNEL_LINES[0]?.line ?? '')?.length)
       await recordKernelResults(
         // The builds booted (the pins, or their lines' newest); the pins if the VMs never came up.
         (
           vms?.kernels.map((k) => ({ line: k.line.line, release: k.line.release, ...k.pins })) ??
           KERNEL_LINES.map((l) => ({ line: l.line, release: l.release }))
-        ).map((l) => ({ ...l, part: { suite: 'agent' as const, scenarios: outcomes } })),
+        ).map((l) => ({
+          ...l,
+          part: { suite: 'agent' as const, scenarios: outcomes.get(l.line) ?? [] },
+        })),
         KERNEL_LINES.map((l) => l.line),
         recorded.finish(),
         log,
@@ -224,31 +264,40 @@ function scenario(name: string, title: string, fn: () => Promise<void>, timeoutM
 
   scenario(
     'stall-rolled-back',
-    'a stall on a real kernel is reversed by the node and rolled back by the controller, naming the kthread',
+    "a stall on every kernel line is reversed by its node and rolled back by the controller, naming each VM's kthread",
     async () => {
+      // Every VM at once, and the rollback only when all of them stalled: each line stalls on its own.
+      const vms = fleet().nodes.length;
       await applyLivePatchSpec('stall', {
         patchName: 'lpt_stall',
         nodeSelector: { matchLabels: { [POOL]: 'vm' } },
         kernels: await fleet().kernelEntries('lpt_stall'),
-        rollout: { maxUnavailable: 1 },
+        rollout: { maxUnavailable: vms },
+        failureBudget: vms - 1,
         stall: { timeout: '20s', action: 'Rollback' },
       });
-      const lp = await waitUntil(
-        'the stall to be rolled back',
+      // Without a rollback, the VMs are still judged one by one: which line did not stall.
+      const { last: lp } = await poll(
         () => kubectlJson<LivePatch>(['get', 'lp', 'stall']),
         (x) => x.status?.phase === 'RolledBack',
         300_000,
-        1000,
+        { intervalMs: 1000 },
       );
-      const stalled = lp.status?.stalledNodes?.[0];
-      expect(stalled?.blockingTasks?.map((t) => t.comm)).toEqual(['lpt_holder']);
-      expect(stalled?.blockingTasks?.[0]?.pid).toBeGreaterThan(1);
+      const problems = new Map<string, string>();
+      for (const vm of fleet().nodes) {
+        const problem = await stallProblem(lp, vm.name);
+        if (problem) problems.set(problem.line ?? vm.name, problem.message);
+      }
+      if (lp?.status?.phase !== 'RolledBack')
+        throw new Error(
+          `not rolled back (phase ${lp?.status?.phase ?? 'none'}); per kernel line: ${JSON.stringify(Object.fromEntries(problems))}`,
+        );
       const table = await kubectlOk(['get', 'lp', 'stall']);
       expect(table).toMatch(
-        new RegExp(`stall\\s+Enabled\\s+RolledBack\\s+0/${KERNEL_LINES.length}\\s+0\\s+1\\s+0`),
+        new RegExp(`stall\\s+Enabled\\s+RolledBack\\s+0/${vms}\\s+0\\s+${vms}\\s+0`),
       );
-      await expectNodeReport(stalled?.node ?? '', stalled?.blockingTasks ?? []);
       expect((await eventsFor('stall')).map((e) => e.reason)).toContain('NodeStalled');
+      return problems;
     },
     10 * 60_000,
   );

@@ -32,6 +32,23 @@ export interface SimKthread {
 
 export type KthreadSleep = 'idle' | 'interruptible';
 
+/** A system state a livepatch declares it sets up (struct klp_state): klp_is_patch_compatible compares them. */
+export interface SimKlpState {
+  readonly id: number;
+  readonly version: number;
+}
+
+/**
+ * What a livepatch's init does other than enable its patch at once:
+ * 'no-patch' returns 0 without calling klp_enable_patch; 'pre-patch-fails'
+ * has a pre-patch callback that returns -EINVAL; 'pre-patch-waits' has one
+ * that sleeps while the named module's kthreads are held.
+ */
+export type SimInit =
+  | { readonly kind: 'no-patch' }
+  | { readonly kind: 'pre-patch-fails' }
+  | { readonly kind: 'pre-patch-waits'; readonly helper: string };
+
 export interface SimModule {
   readonly format: typeof SIM_MODULE_FORMAT;
   readonly name: PatchName;
@@ -47,6 +64,10 @@ export interface SimModule {
   readonly kthreads: readonly SimKthread[];
   /** Signed with a key the kernel trusts; unsigned modules taint E and are refused when signatures are enforced. */
   readonly signed: boolean;
+  /** Livepatches only: the states it declares (none when absent, as in files written before states). */
+  readonly states?: readonly SimKlpState[];
+  /** Livepatches only; absent: init enables the patch and nothing else. */
+  readonly init?: SimInit;
 }
 
 export interface SimModuleOptions {
@@ -58,6 +79,8 @@ export interface SimModuleOptions {
   readonly depends?: readonly string[];
   readonly kthreads?: readonly SimKthread[];
   readonly signed?: boolean;
+  readonly states?: readonly SimKlpState[];
+  readonly init?: SimInit;
 }
 
 export function buildSimModule(opts: SimModuleOptions): SimModule {
@@ -79,6 +102,15 @@ export function buildSimModule(opts: SimModuleOptions): SimModule {
     depends: opts.depends ?? [],
     kthreads: livepatch ? [] : (opts.kthreads ?? []),
     signed: opts.signed ?? false,
+    ...(livepatch ? livepatchInit(opts) : {}),
+  };
+}
+
+/** What only a livepatch carries: the states it declares and an init that does more than enable it. */
+function livepatchInit(opts: SimModuleOptions): Pick<SimModule, 'states' | 'init'> {
+  return {
+    ...(opts.states?.length ? { states: opts.states } : {}),
+    ...(opts.init ? { init: opts.init } : {}),
   };
 }
 
@@ -107,6 +139,8 @@ export function parseSimModule(bytes: Uint8Array): SimModule | undefined {
       depends: Array.isArray(parsed.depends) ? parsed.depends : [],
       kthreads: Array.isArray(parsed.kthreads) ? parsed.kthreads : [],
       signed: parsed.signed === true,
+      ...(Array.isArray(parsed.states) ? { states: parsed.states } : {}),
+      ...(parsed.init ? { init: parsed.init } : {}),
     };
   } catch {
     return undefined;

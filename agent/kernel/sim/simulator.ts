@@ -82,6 +82,14 @@ interface Transition extends TransitionScope {
   readonly tasks: SimTask[];
 }
 
+interface InitWait {
+  readonly patch: SimPatch;
+  /** The module whose kthreads' release ends the wait. */
+  readonly helper: string;
+  readonly released: Promise<void>;
+  readonly release: () => void;
+}
+
 interface LoadedModule {
   readonly module: SimModule;
   refcnt: number;
@@ -141,6 +149,9 @@ export class SimulatedKernel implements KernelBackend {
   private readonly modules = new Map<string, LoadedModule>();
   private readonly sleepers: Sleeper[] = [];
   private transition: Transition | undefined;
+  /** A patch whose pre-patch callback sleeps in module init (not kept in the state file: only the conformance suite makes one). */
+  private initializing: InitWait | undefined;
+  private readonly asleepWaiters: (() => void)[] = [];
   private taint: number;
   private signaturesEnforced = false;
   private lockedDown = false;
@@ -242,7 +253,7 @@ export class SimulatedKernel implements KernelBackend {
         .map((p, i) => ({
           name: p.module.name,
           enabled: p.enabled,
-          transition: this.transition?.owner === p,
+          transition: this.inTransition(p),
           ...(this.profile.replaceFile ? { replace: p.module.replace } : {}),
           ...(this.profile.stackOrderFile ? { stackOrder: i + 1 } : {}),
         })),
@@ -253,7 +264,12 @@ export class SimulatedKernel implements KernelBackend {
   sysfsEntry(name: string): { enabled: boolean; transition: boolean } | undefined {
     this.advance();
     const p = this.loaded.find((x) => x.module.name === name);
-    return p && { enabled: p.enabled, transition: this.transition?.owner === p };
+    return p && { enabled: p.enabled, transition: this.inTransition(p) };
+  }
+
+  /** `transition` reads 1 from klp_init_transition on: while a pre-patch callback runs, too. */
+  private inTransition(p: SimPatch): boolean {
+    return this.transition?.owner === p || this.initializing?.patch === p;
   }
 
   /** /sys/module/<name>/refcnt, or undefined when the module is not loaded. */
@@ -322,6 +338,7 @@ export class SimulatedKernel implements KernelBackend {
       if (held && !s.held) s.code = this.codeFor(s);
       s.held = held;
     }
+    if (!held && this.initializing?.helper === module) this.initializing.release();
     this.advance();
     this.changed();
   }
@@ -334,6 +351,13 @@ export class SimulatedKernel implements KernelBackend {
       (p) => p.enabled && p.removeAt === undefined && patchedFunctions(p.module).includes(key),
     );
     return live.at(-1)?.module.name;
+  }
+
+  /** Resolves when an insmod next falls asleep in module init (ps would show it in D state). */
+  insmodAsleep(): Promise<void> {
+    return new Promise((resolve) => {
+      this.asleepWaiters.push(resolve);
+    });
   }
 
   /** The knobs of a load, after what they inject before it: an errno, or no return at all. */
@@ -361,30 +385,91 @@ export class SimulatedKernel implements KernelBackend {
       throw new KernelError('ENOENT', op, `Unknown symbol in module (needs ${missing})`, [
         `${module.name}: Unknown symbol in module ${missing}`,
       ]);
-    if (module.livepatch && this.transition)
-      throw new KernelError('EBUSY', op, 'Device or resource busy');
-    if (module.livepatch && !this.ftraceEnabled) {
-      // klp_enable_patch registers a permanent ftrace handler per function; ftrace refuses it.
-      const fn = module.objects[0]?.functions[0] ?? '';
-      const log = [
-        `livepatch: failed to register ftrace handler for function '${fn}' (-16)`,
-        `livepatch: failed to patch object '${module.objects[0]?.name ?? 'vmlinux'}'`,
-        `livepatch: failed to enable patch '${module.name}'`,
-      ];
-      throw new KernelError('EBUSY', op, `Device or resource busy; kernel: ${log.join('; ')}`, log);
-    }
+    const enables = module.livepatch && module.init?.kind !== 'no-patch';
+    // klp_enable_patch holds klp_mutex while a pre-patch callback sleeps: the next one waits for it.
+    if (enables) await this.initializing?.released;
+    if (enables) this.refuseEnable(module, op);
     this.admit(module);
     this.note({ at: startedAt, event: 'insmod', patch: module.name });
-    if (module.livepatch) {
+    if (enables) {
       // Module init calls klp_enable_patch: the patch is enabled and its transition starts at once.
-      const patch: SimPatch = { module, enabled: true };
+      const patch: SimPatch = { module, enabled: false };
       this.loaded.push(patch);
       // sim.livepatch.io/load-taint: the patch damages the node as it loads.
       this.taint |= knobs.loadTaint ?? 0;
+      if (module.init?.kind === 'pre-patch-waits')
+        await this.prePatchWait(patch, module.init.helper);
+      patch.enabled = true;
       this.transition = this.startTransition(patch, 1, knobs);
       this.advance();
     }
     this.changed();
+  }
+
+  /**
+   * klp_enable_patch's refusals, in its order: states the loaded patches do
+   * not allow (klp_is_patch_compatible), another transition, a pre-patch
+   * callback that fails, ftrace refusing the handler. Module init fails and
+   * the module is gone again.
+   */
+  private refuseEnable(module: SimModule, op: string): void {
+    if (!this.compatible(module)) {
+      const line = `livepatch: Livepatch patch (${module.name}) is not compatible with the already installed livepatches.`;
+      throw new KernelError('EINVAL', op, `Invalid parameters; kernel: ${line}`, [line]);
+    }
+    if (this.transition) throw new KernelError('EBUSY', op, 'Device or resource busy');
+    const object = module.objects[0]?.name ?? 'vmlinux';
+    if (module.init?.kind === 'pre-patch-fails') {
+      const log = [
+        `livepatch: enabling patch '${module.name}'`,
+        `livepatch: pre-patch callback failed for object '${object}'`,
+        `livepatch: failed to enable patch '${module.name}'`,
+      ];
+      throw new KernelError('EINVAL', op, `Invalid parameters; kernel: ${log.join('; ')}`, log);
+    }
+    if (!this.ftraceEnabled) {
+      // klp_enable_patch registers a permanent ftrace handler per function; ftrace refuses it.
+      const fn = module.objects[0]?.functions[0] ?? '';
+      const log = [
+        `livepatch: failed to register ftrace handler for function '${fn}' (-16)`,
+        `livepatch: failed to patch object '${object}'`,
+        `livepatch: failed to enable patch '${module.name}'`,
+      ];
+      throw new KernelError('EBUSY', op, `Device or resource busy; kernel: ${log.join('; ')}`, log);
+    }
+  }
+
+  /**
+   * klp_is_patch_compatible: every state a loaded patch declares must be in
+   * the new patch at the same or a higher version; a patch that is not an
+   * atomic replace may leave a state out.
+   */
+  private compatible(module: SimModule): boolean {
+    const listed = this.loaded.filter((p) => p.removeAt === undefined);
+    return listed.every((old) =>
+      (old.module.states ?? []).every((state) => {
+        const own = module.states?.find((s) => s.id === state.id);
+        return own ? own.version >= state.version : !module.replace;
+      }),
+    );
+  }
+
+  /**
+   * A pre-patch callback asleep while the helper's kthreads are held: the
+   * directory is there (enabled=0, transition=1: klp_init_transition ran) and
+   * insmod does not return until they are released.
+   */
+  private async prePatchWait(patch: SimPatch, helper: string): Promise<void> {
+    if (!this.sleepers.some((s) => s.module === helper && s.held)) return;
+    let release = (): void => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.initializing = { patch, helper, released, release };
+    for (const wake of this.asleepWaiters.splice(0)) wake();
+    this.changed();
+    await released;
+    this.initializing = undefined;
   }
 
   /** The module loader's checks, in its order: signature, then vermagic, then livepatch support. */
@@ -409,7 +494,9 @@ export class SimulatedKernel implements KernelBackend {
 
   /** The module is in: taints, references on what it uses, its kthreads. */
   private admit(module: SimModule): void {
-    this.modules.set(module.name, { module, refcnt: module.livepatch ? 1 : 0, forced: false });
+    // klp_enable_patch takes a reference on its own module: a livepatch=Y init that never calls it takes none.
+    const enables = module.livepatch && module.init?.kind !== 'no-patch';
+    this.modules.set(module.name, { module, refcnt: enables ? 1 : 0, forced: false });
     this.loads.set(module.name, (this.loads.get(module.name) ?? 0) + 1);
     for (const d of module.depends) {
       const dep = this.modules.get(d);
@@ -435,6 +522,8 @@ export class SimulatedKernel implements KernelBackend {
   }
 
   async setEnabled(name: PatchName, enabled: boolean): Promise<void> {
+    // The write takes klp_mutex, which a sleeping pre-patch callback holds.
+    await this.initializing?.released;
     this.advance();
     const op = `write enabled=${enabled ? 1 : 0} for ${name}`;
     const patch = this.loaded.find((p) => p.module.name === name);
@@ -475,13 +564,13 @@ export class SimulatedKernel implements KernelBackend {
     return Promise.resolve(blockingTasks(t.tasks, t.target, limit));
   }
 
-  force(name: PatchName): Promise<void> {
+  async force(name: PatchName): Promise<void> {
+    // The write takes klp_mutex, which a sleeping pre-patch callback holds.
+    await this.initializing?.released;
     this.advance();
     const t = this.transition;
     if (t?.patch !== name) {
-      return Promise.reject(
-        new KernelError('EINVAL', `write force for ${name}`, 'not the patch in transition'),
-      );
+      throw new KernelError('EINVAL', `write force for ${name}`, 'not the patch in transition');
     }
     for (const task of t.tasks) task.state = t.target;
     const marks = forceMarks(this.profile, {
@@ -495,7 +584,6 @@ export class SimulatedKernel implements KernelBackend {
       if (marked && module) module.forced = true;
     }
     this.changed();
-    return Promise.resolve();
   }
 
   async unload(name: PatchName, timeoutMs: number): Promise<void> {

@@ -15,7 +15,15 @@ export type TestModule =
   | 'lpt_stall_twin'
   | 'lpt_Upper'
   | 'lpt_sleeper'
-  | 'lpt_signal';
+  | 'lpt_signal'
+  | 'lpt_noklp'
+  | 'lpt_prepatch_fail'
+  | 'lpt_prepatch_wait'
+  | 'lpt_state'
+  | 'lpt_state_none'
+  | 'lpt_state_v1'
+  | 'lpt_state_v2'
+  | 'lpt_stall_force';
 
 /** The helper modules whose kthread sleeps in a function of theirs while held. */
 export type HelperModule = 'lpt_holder' | 'lpt_sleeper';
@@ -28,6 +36,11 @@ export interface SysfsEntry {
 export interface Lab {
   readonly backend: KernelBackend;
   readonly profile: KernelProfile;
+  /**
+   * The same kernel as the agent's backend sees it when insmod, rmmod and
+   * modinfo may run at most `toolTimeoutMs` (SysfsKernel's toolTimeoutMs).
+   */
+  timedBackend(toolTimeoutMs: number): KernelBackend;
   /** The module built for this kernel, or for the other kernel line (a vermagic refusal). */
   module(name: TestModule, build?: 'own' | 'other'): string;
   /**
@@ -35,7 +48,12 @@ export interface Lab {
    * (lpt_holder_wait uninterruptibly, lpt_sleeper_wait interruptibly) or leaves it.
    */
   hold(held: boolean, helper?: HelperModule): Promise<void>;
-  /** Whose cmdline_proc_show runs: the test patch named in /proc/cmdline, or undefined for the kernel's own. */
+  /**
+   * Whose cmdline_proc_show runs: the test patch named in /proc/cmdline, or
+   * undefined for the kernel's own. 6.12 cuts a read of /proc/cmdline at the
+   * boot command line's length (30 bytes in the VMs): only names that fit,
+   * up to lpt_cmdline_v2's, can be read back whole.
+   */
   cmdlineOwner(): Promise<string | undefined>;
   /** /sys/kernel/livepatch/<name> as `cat` sees it, including a directory about to be freed. */
   sysfsEntry(name: string): Promise<SysfsEntry | undefined>;

@@ -1,10 +1,15 @@
 // The conformance scenarios: each drives a kernel through the KernelBackend
 // interface and records what it sees against the rule of docs/kernel.md it
 // checks. They run on real kernels in VMs (the truth) and on the simulator
-// configured as the same release, whose trace must be identical. They run in
-// this order on one kernel; each leaves the kernel as it found it, except the
-// last two, which pin a module and lock the kernel down for good.
+// configured as the same release, whose trace must be identical. Some run the
+// agent's own decisions and actions (agent-pass.ts) to show what it makes of
+// the kernel's answers. They run in this order on one kernel; each leaves the
+// kernel as it found it, except the three forced ones near the end, which pin
+// modules, and the last, which locks the kernel down for good.
 import { foreignBuildLogLine } from '../../../agent/kernel/profile.js';
+import { REFUSAL_REST_MS } from '../../../agent/pass/cooldowns.js';
+import { EMPTY_MEMORY, type PassMemory } from '../../../agent/pass/pass.js';
+import { agentPass, desiredEntry, type AgentPass } from './agent-pass.js';
 import { patchName, type PatchName } from '../../../src/api/names.js';
 import {
   TAINT_LIVEPATCH,
@@ -34,6 +39,17 @@ const UPPER = testModule('lpt_Upper');
 const STALL_TWIN = testModule('lpt_stall_twin');
 const SLEEPER = testModule('lpt_sleeper');
 const SIGNAL = testModule('lpt_signal');
+const NO_KLP = testModule('lpt_noklp');
+const PREPATCH_FAIL = testModule('lpt_prepatch_fail');
+const PREPATCH_WAIT = testModule('lpt_prepatch_wait');
+const STATE = testModule('lpt_state');
+const STATE_NONE = testModule('lpt_state_none');
+const STATE_V1 = testModule('lpt_state_v1');
+const STATE_V2 = testModule('lpt_state_v2');
+const STALL_FORCE = testModule('lpt_stall_force');
+
+/** The agent's insmod timeout in the blocked-callback scenario: its default is a minute. */
+const SHORT_TOOL_TIMEOUT_MS = 3000;
 
 /**
  * When a transition blocked only by a kthread asleep interruptibly completes:
@@ -381,6 +397,162 @@ const interruptibleSignalled: Scenario = {
   },
 };
 
+const noPatchDirectory: Scenario = {
+  name: 'livepatch-without-directory',
+  title:
+    'a livepatch=Y module whose init enables no patch: the agent unloads it again and fails it once, saying so',
+  async run(lab, t) {
+    const desired = [desiredEntry(NO_KLP, 'Enabled')];
+    const now = lab.now();
+    const first = await agentPass(lab, desired, EMPTY_MEMORY, now);
+    t.check('the agent loads it', first.action?.kind, 'load');
+    t.check(
+      'the load fails as a refusal of the module, not to be retried',
+      [first.failure?.reason, first.failure?.retryable],
+      ['ModuleRejected', false],
+    );
+    t.check(
+      'the message says no directory appeared, and that it was unloaded again',
+      /created no \/sys\/kernel\/livepatch\/lpt_noklp: .*; it was unloaded again\./.test(
+        first.failure?.message ?? '',
+      ),
+      true,
+    );
+    t.check('the module is gone', await lab.backend.isLoaded(NO_KLP), false);
+    t.check('no directory', await lab.sysfsEntry(NO_KLP), undefined);
+    const later = await agentPass(lab, desired, first.memory, now + REFUSAL_REST_MS + 1000);
+    t.check(
+      'after its rest the agent loads it no more: Failed for this generation',
+      [later.action?.kind ?? null, later.decision.patches[0]?.phase],
+      [null, 'Failed'],
+    );
+  },
+};
+
+const prePatchRefused: Scenario = {
+  name: 'pre-patch-callback-refused',
+  title:
+    "a pre-patch callback that fails refuses the load (EINVAL); the agent's refusal quotes the kernel's line",
+  async run(lab, t) {
+    const pass = await agentPass(
+      lab,
+      [desiredEntry(PREPATCH_FAIL, 'Enabled')],
+      EMPTY_MEMORY,
+      lab.now(),
+    );
+    const message = pass.failure?.message ?? '';
+    t.check('the agent loads it', pass.action?.kind, 'load');
+    t.check(
+      'a refusal, not to be retried',
+      [pass.failure?.reason, pass.failure?.retryable],
+      ['ModuleRefused', false],
+    );
+    t.check('insmod answers EINVAL', message.includes(': EINVAL: '), true);
+    t.check(
+      "the message names the patch's callback and quotes the kernel's line",
+      /pre-patch callback refused to load it/.test(message) &&
+        message.includes("livepatch: pre-patch callback failed for object 'vmlinux'"),
+      true,
+    );
+    t.check('nothing loaded', await lab.backend.isLoaded(PREPATCH_FAIL), false);
+    t.check('no directory', await lab.sysfsEntry(PREPATCH_FAIL), undefined);
+    t.check("the kernel's own code runs", await lab.cmdlineOwner(), undefined);
+  },
+};
+
+const stateIncompatible: Scenario = {
+  name: 'klp-state-incompatible',
+  title:
+    "a replace patch that drops a loaded patch's klp_state, or has it at a lower version, is refused; the agent quotes the kernel",
+  async run(lab, t) {
+    await load(lab, t, STATE, 'insmod of a stacked patch declaring state 1 at version 2');
+    t.check('it completes', await eventually(lab, settled(lab, STATE)), true);
+    const refusals: [PatchName & TestModule, string][] = [
+      [STATE_NONE, 'an atomic-replace patch without state 1'],
+      [STATE_V1, 'an atomic-replace patch with state 1 at version 1'],
+    ];
+    for (const [name, what] of refusals) {
+      const pass = await agentPass(lab, [desiredEntry(name, 'Enabled')], EMPTY_MEMORY, lab.now());
+      const message = pass.failure?.message ?? '';
+      t.check(
+        `${what}: the agent's load is refused (EINVAL), not to be retried`,
+        [
+          pass.action?.kind,
+          pass.failure?.reason,
+          pass.failure?.retryable,
+          message.includes(': EINVAL: '),
+        ],
+        ['load', 'ModuleRefused', false, true],
+      );
+      t.check(
+        `${what}: the message quotes the kernel's line`,
+        message.includes(
+          `Livepatch patch (${name}) is not compatible with the already installed livepatches`,
+        ),
+        true,
+      );
+      t.check(`${what}: nothing loaded`, await lab.backend.isLoaded(name), false);
+    }
+    t.check(
+      'the stacked patch is still the only one',
+      (await lab.backend.patches()).map((p) => p.name),
+      [STATE],
+    );
+    await load(
+      lab,
+      t,
+      STATE_V2,
+      'insmod of an atomic-replace patch with state 1 at the same version',
+    );
+    t.check('it completes', await eventually(lab, settled(lab, STATE_V2)), true);
+    t.check('it replaced the stacked patch', await eventually(lab, gone(lab, STATE)), true);
+    await remove(lab, t, STATE_V2);
+    await remove(lab, t, STATE);
+  },
+};
+
+const prePatchTimeout: Scenario = {
+  name: 'pre-patch-callback-timeout',
+  title:
+    "an insmod whose pre-patch callback blocks is given up after the agent's timeout (ETIMEDOUT), said plainly; the kernel finishes it later",
+  async run(lab, t) {
+    await lab.hold(true);
+    const timed = lab.timedBackend(SHORT_TOOL_TIMEOUT_MS);
+    const desired = [desiredEntry(PREPATCH_WAIT, 'Enabled')];
+    const pass = await agentPass(lab, desired, EMPTY_MEMORY, lab.now(), timed);
+    const message = pass.failure?.message ?? '';
+    t.check('the agent loads it', pass.action?.kind, 'load');
+    t.check(
+      'it stops waiting: a refusal, not to be retried',
+      [pass.failure?.reason, pass.failure?.retryable],
+      ['ModuleRefused', false],
+    );
+    t.check(
+      'the message says insmod did not return in time and the init is blocked',
+      message.includes(
+        `ETIMEDOUT: insmod did not return within ${SHORT_TOOL_TIMEOUT_MS / 1000}s: the module's init or exit is blocked in the kernel`,
+      ),
+      true,
+    );
+    t.check(
+      'while the callback sleeps the directory shows the transition begun, the patch not enabled',
+      entryText(await lab.sysfsEntry(PREPATCH_WAIT)),
+      'enabled=0 transition=1',
+    );
+    t.check('the module is loaded, in its init', await lab.backend.isLoaded(PREPATCH_WAIT), true);
+    await lab.hold(false);
+    t.check(
+      'released, the init finishes: enabled, and its transition completes',
+      await eventually(
+        lab,
+        async () => entryText(await lab.sysfsEntry(PREPATCH_WAIT)) === 'enabled=1 transition=0',
+      ),
+      true,
+    );
+    await remove(lab, t, PREPATCH_WAIT);
+  },
+};
+
 const vermagic: Scenario = {
   name: 'vermagic-refusal',
   title: 'a livepatch built for the other kernel is refused with ENOEXEC and leaves nothing',
@@ -459,6 +631,90 @@ const forceDisable: Scenario = {
   },
 };
 
+const pinned = (pass: AgentPass, name: string): boolean =>
+  pass.decision.patches.find((p) => p.patchName === name)?.pinned === true;
+
+const forcePinsListed: Scenario = {
+  name: 'force-pins-listed-only',
+  title:
+    'a forced transition pins only patches with a directory: a disabled module still loaded stays removable, before 5.18 too; the agent marks the same',
+  async run(lab, t) {
+    await load(lab, t, CMDLINE, 'insmod of patch A');
+    t.check('it completes', await eventually(lab, settled(lab, CMDLINE)), true);
+    t.check('disable A', await outcome(lab.backend.setEnabled(CMDLINE, false)), 'ok');
+    t.check("A's directory goes", await eventually(lab, gone(lab, CMDLINE)), true);
+    t.check(
+      "A's module stays, its reference drops",
+      await eventually(lab, released(lab, CMDLINE)),
+      true,
+    );
+    // The kthread sleeps in the forced-off patch's copy of the function: it leaves it and
+    // goes back to sleep in the kernel's own, which B replaces.
+    await lab.hold(false);
+    await lab.sleep(1000);
+    await lab.hold(true);
+    await load(lab, t, STALL_FORCE, 'insmod of patch B, of the function the kthread sleeps in');
+    await stalledTransition(lab, t, STALL_FORCE, true);
+    // The agent forces only a reversal that stalled too, and one kthread cannot stall
+    // both ways: it is handed the memory of a disable of B it reversed, which leaves
+    // the kernel as it is now (enabled=1 transition=1).
+    const b = desiredEntry(STALL_FORCE, 'Disabled', { stallTimeout: '20s', allowForce: true });
+    const desired = [desiredEntry(CMDLINE, 'Disabled'), b];
+    const now = lab.now();
+    const memory: PassMemory = {
+      ...EMPTY_MEMORY,
+      previous: [
+        {
+          livePatch: b.livePatch,
+          patchName: STALL_FORCE,
+          phase: 'Reversing',
+          observedGeneration: 1,
+          enabled: true,
+          transition: true,
+          transitionStartTime: new Date(now - 60_000).toISOString(),
+        },
+      ],
+    };
+    const forced = await agentPass(lab, desired, memory, now);
+    t.check(
+      'the agent forces B',
+      [forced.action?.kind, forced.action?.patchName, forced.failure ?? null],
+      ['force', STALL_FORCE, null],
+    );
+    t.check(
+      'the agent marks B pinned before 5.18 only',
+      pinned(forced, STALL_FORCE),
+      !lab.profile.forceMarksOnlyRemoved,
+    );
+    t.check(
+      'the agent does not mark A pinned: it has no directory',
+      pinned(forced, CMDLINE),
+      false,
+    );
+    t.check(
+      'the forced transition completes',
+      await eventually(lab, settled(lab, STALL_FORCE)),
+      true,
+    );
+    const next = await agentPass(lab, desired, forced.memory, now + 1000);
+    t.check(
+      'the agent then unloads A, and rmmod succeeds',
+      [next.action?.kind, next.action?.patchName, next.failure?.message ?? null],
+      ['unload', CMDLINE, null],
+    );
+    t.check('A is gone', await lab.backend.isLoaded(CMDLINE), false);
+    await lab.backend.setEnabled(STALL_FORCE, false);
+    t.check('B disables', await eventually(lab, gone(lab, STALL_FORCE)), true);
+    const freed = await eventually(lab, released(lab, STALL_FORCE), 5000);
+    t.check(
+      "B's reference drops exactly when the agent did not mark it pinned",
+      freed,
+      !pinned(forced, STALL_FORCE),
+    );
+    if (freed) t.check('rmmod B', await outcome(lab.backend.unload(STALL_FORCE, 10_000)), 'ok');
+  },
+};
+
 const signatures: Scenario = {
   name: 'lockdown-and-signatures',
   title: 'lockdown refuses unsigned modules with EPERM; enforced signatures with EKEYREJECTED',
@@ -494,9 +750,14 @@ export const CONFORMANCE_SCENARIOS: readonly Scenario[] = [
   reverseDisable,
   atomicReplace,
   interruptibleSignalled,
+  noPatchDirectory,
+  prePatchRefused,
+  stateIncompatible,
+  prePatchTimeout,
   vermagic,
   forceEnable,
   forceDisable,
+  forcePinsListed,
   signatures,
 ];
 

@@ -4,7 +4,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kernelRelease } from '../../../src/api/names.js';
+import { kernelRelease, type KernelRelease, type PatchName } from '../../../src/api/names.js';
 import { ManualClock } from '../../../src/clock.js';
 import {
   buildSimModule,
@@ -13,7 +13,16 @@ import {
 } from '../../../agent/kernel/sim/sim-module.js';
 import { SimulatedKernel } from '../../../agent/kernel/sim/simulator.js';
 import type { KernelProfile } from '../../../agent/kernel/profile.js';
+import { toolTimedOut } from '../../../agent/kernel/sysfs.js';
+import type {
+  KernelBackend,
+  KernelPatch,
+  ModuleInfo,
+  TransitionTasks,
+} from '../../../agent/kernel/types.js';
 import type { HelperModule, Lab, SysfsEntry, TestModule } from './lab.js';
+
+const CMDLINE = ['vmlinux:cmdline_proc_show'];
 
 /** The test modules as the simulator knows them: what each patches, and the helper's kthread. */
 const MODULES: Record<TestModule, Omit<SimModuleOptions, 'name' | 'kernel'>> = {
@@ -28,7 +37,72 @@ const MODULES: Record<TestModule, Omit<SimModuleOptions, 'name' | 'kernel'>> = {
     kthreads: [{ comm: 'lpt_sleeper', function: 'lpt_sleeper_wait', sleep: 'interruptible' }],
   },
   lpt_signal: { functions: ['lpt_sleeper:lpt_sleeper_wait'], depends: ['lpt_sleeper'] },
+  lpt_noklp: { functions: [], init: { kind: 'no-patch' } },
+  lpt_prepatch_fail: { functions: CMDLINE, init: { kind: 'pre-patch-fails' } },
+  lpt_prepatch_wait: {
+    functions: CMDLINE,
+    depends: ['lpt_holder'],
+    init: { kind: 'pre-patch-waits', helper: 'lpt_holder' },
+  },
+  lpt_state: { functions: CMDLINE, states: [{ id: 1, version: 2 }] },
+  lpt_state_none: { functions: CMDLINE, replace: true },
+  lpt_state_v1: { functions: CMDLINE, replace: true, states: [{ id: 1, version: 1 }] },
+  lpt_state_v2: { functions: CMDLINE, replace: true, states: [{ id: 1, version: 2 }] },
+  lpt_stall_force: { functions: ['lpt_holder:lpt_holder_wait'], depends: ['lpt_holder'] },
 };
+
+/**
+ * The agent's backend with a tool timeout, on the simulator: an insmod that
+ * falls asleep in module init is given up after `toolTimeoutMs` with the
+ * words SysfsKernel uses; the kernel goes on with it.
+ */
+class TimedSimBackend implements KernelBackend {
+  readonly kind = 'simulator' as const;
+
+  constructor(
+    private readonly kernel: SimulatedKernel,
+    private readonly clock: ManualClock,
+    private readonly toolTimeoutMs: number,
+  ) {}
+
+  release(): Promise<KernelRelease> {
+    return this.kernel.release();
+  }
+  tainted(): Promise<number> {
+    return this.kernel.tainted();
+  }
+  livepatchSupported(): Promise<boolean> {
+    return this.kernel.livepatchSupported();
+  }
+  patches(): Promise<KernelPatch[]> {
+    return this.kernel.patches();
+  }
+  isLoaded(name: PatchName): Promise<boolean> {
+    return this.kernel.isLoaded(name);
+  }
+  moduleInfo(modulePath: string): Promise<ModuleInfo> {
+    return this.kernel.moduleInfo(modulePath);
+  }
+  load(modulePath: string): Promise<void> {
+    const asleep = this.kernel.insmodAsleep().then(async () => {
+      await this.clock.sleep(this.toolTimeoutMs);
+      throw toolTimedOut('insmod', `insmod ${modulePath}`, this.toolTimeoutMs);
+    });
+    return Promise.race([this.kernel.load(modulePath), asleep]);
+  }
+  setEnabled(name: PatchName, enabled: boolean): Promise<void> {
+    return this.kernel.setEnabled(name, enabled);
+  }
+  transitionTasks(name: PatchName, limit: number): Promise<TransitionTasks> {
+    return this.kernel.transitionTasks(name, limit);
+  }
+  force(name: PatchName): Promise<void> {
+    return this.kernel.force(name);
+  }
+  unload(name: PatchName, timeoutMs: number): Promise<void> {
+    return this.kernel.unload(name, timeoutMs);
+  }
+}
 
 export class SimLab implements Lab {
   readonly clock = new ManualClock();
@@ -60,6 +134,10 @@ export class SimLab implements Lab {
 
   module(name: TestModule, build: 'own' | 'other' = 'own'): string {
     return join(this.dir, `${name}-${build}.ko`);
+  }
+
+  timedBackend(toolTimeoutMs: number): KernelBackend {
+    return new TimedSimBackend(this.backend, this.clock, toolTimeoutMs);
   }
 
   hold(held: boolean, helper: HelperModule = 'lpt_holder'): Promise<void> {

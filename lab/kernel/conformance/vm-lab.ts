@@ -3,7 +3,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { KernelProfile } from '../../../agent/kernel/profile.js';
-import { errnoFromFsError } from '../../../agent/kernel/sysfs.js';
+import { errnoFromFsError, SysfsKernel } from '../../../agent/kernel/sysfs.js';
 import { KernelError, type KernelBackend } from '../../../agent/kernel/types.js';
 import type { HelperModule, Lab, SysfsEntry, TestModule } from './lab.js';
 
@@ -29,6 +29,10 @@ export class VmLab implements Lab {
   constructor(private readonly o: VmLabOptions) {
     this.backend = o.backend;
     this.profile = o.profile;
+  }
+
+  timedBackend(toolTimeoutMs: number): KernelBackend {
+    return new SysfsKernel({ toolTimeoutMs });
   }
 
   module(name: TestModule, build: 'own' | 'other' = 'own'): string {

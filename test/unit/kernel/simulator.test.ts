@@ -669,3 +669,90 @@ describe('a simulated kernel outlives its agent', () => {
     expect(await state(k2, patchName('lpt_stall'))).toBe('absent');
   });
 });
+
+describe("a livepatch's init, as klp_enable_patch runs it", () => {
+  const refusal = async (p: Promise<unknown>): Promise<{ errno: string; log: string[] }> => {
+    try {
+      await p;
+    } catch (err) {
+      if (err instanceof KernelError) return { errno: err.errno, log: [...err.kernelLog] };
+      throw err;
+    }
+    return { errno: 'no error', log: [] };
+  };
+
+  test('an init that never calls klp_enable_patch loads with no directory and no reference', async () => {
+    const { kernel } = setup();
+    await kernel.load(await moduleFile('lpt_noklp', { functions: [], init: { kind: 'no-patch' } }));
+    expect(await kernel.isLoaded(patchName('lpt_noklp'))).toBe(true);
+    expect(await kernel.patches()).toEqual([]);
+    expect(kernel.refcnt('lpt_noklp')).toBe(0);
+  });
+
+  test('a pre-patch callback that fails refuses the load with EINVAL and the kernel lines', async () => {
+    const { kernel } = setup();
+    const file = await moduleFile('lpt_prepatch_fail', { init: { kind: 'pre-patch-fails' } });
+    const { errno, log } = await refusal(kernel.load(file));
+    expect(errno).toBe('EINVAL');
+    expect(log).toContain("livepatch: pre-patch callback failed for object 'vmlinux'");
+    expect(await kernel.isLoaded(patchName('lpt_prepatch_fail'))).toBe(false);
+  });
+
+  test.each([
+    ['a replace patch without the state', { replace: true }, 'EINVAL'],
+    [
+      'a replace patch with a lower version',
+      { replace: true, states: [{ id: 1, version: 1 }] },
+      'EINVAL',
+    ],
+    [
+      'a replace patch with the same version',
+      { replace: true, states: [{ id: 1, version: 2 }] },
+      'no error',
+    ],
+    ['a stacked patch without the state', {}, 'no error'],
+  ])(
+    'klp_state: over a patch with state 1 at version 2, %s loads or not',
+    async (_, opts, errno) => {
+      const { kernel, clock } = setup({ transitionSeconds: 1 });
+      await kernel.load(await moduleFile('livepatch_a', { states: [{ id: 1, version: 2 }] }));
+      clock.advance(2000);
+      const { errno: seen, log } = await refusal(
+        kernel.load(await moduleFile('livepatch_b', opts)),
+      );
+      expect(seen).toBe(errno);
+      if (errno !== 'no error')
+        expect(log).toEqual([
+          'livepatch: Livepatch patch (livepatch_b) is not compatible with the already installed livepatches.',
+        ]);
+    },
+  );
+
+  test('a pre-patch callback asleep: enabled=0 transition=1 until the helper is released, then enabled', async () => {
+    const { kernel, clock } = setup({ transitionSeconds: 1 });
+    await kernel.load(
+      await moduleFile('lpt_holder', {
+        livepatch: false,
+        kthreads: [{ comm: 'lpt_holder', function: 'lpt_holder_wait' }],
+      }),
+    );
+    const asleep = kernel.insmodAsleep();
+    const file = await moduleFile('lpt_prepatch_wait', {
+      depends: ['lpt_holder'],
+      init: { kind: 'pre-patch-waits', helper: 'lpt_holder' },
+    });
+    let returned = false;
+    const loading = kernel.load(file).then(() => {
+      returned = true;
+    });
+    await asleep;
+    const W = patchName('lpt_prepatch_wait');
+    expect(await state(kernel, W)).toBe('enabled=0 transition=1');
+    clock.advance(60_000);
+    expect(returned).toBe(false);
+    kernel.holdKthreads('lpt_holder', false);
+    await loading;
+    clock.advance(2000);
+    expect(await state(kernel, W)).toBe('enabled=1 transition=0');
+  });
+});
