@@ -149,6 +149,8 @@ export class Agent {
       : new Reflector<LivePatchNode>(o.kubeConfig, {
           path: PATHS.livePatchNodes,
           fieldSelector: `metadata.name=${o.nodeName}`,
+          // One object: from the watch cache, not a read of every node's from etcd.
+          firstList: 'cache',
           log: o.log,
           onChange,
         });

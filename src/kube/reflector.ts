@@ -37,6 +37,15 @@ export interface ReflectorOptions<T = unknown> {
   readonly pageSize?: number;
   /** How long to wait between failed attempts (default: client-go's). */
   readonly backoff?: BackoffPolicy;
+  /**
+   * Where the first list is read: `latest` (default) at resourceVersion "",
+   * paged; `cache` at "0", whatever state the watch cache holds, as client-go
+   * does. `cache` is for a selector that picks a handful of objects (an
+   * agent's own LivePatchNode): a list at "" with a field selector reads the
+   * whole collection from etcd on servers that do not list consistently from
+   * their cache (before Kubernetes 1.31), once per agent that starts.
+   */
+  readonly firstList?: 'latest' | 'cache';
 }
 
 const PAGE_SIZE = 500;
@@ -150,14 +159,16 @@ export class Reflector<T extends KubeObject> {
 
   /**
    * The latest ("") at first, then no older than what was seen, or the latest
-   * again once that is gone. Not client-go's "0" at first: the watch cache
-   * answers a list at "0" whole whatever its limit (10,000 Nodes as a kubelet
-   * writes them: 130 MB of JSON in one answer, more than the controller's
-   * heap), while a list at "" is paged, from etcd or from the watch cache
-   * where the API server reads consistently from it.
+   * again once that is gone. Not client-go's "0" at first unless asked
+   * (`firstList: 'cache'`): the watch cache answers a list at "0" whole
+   * whatever its limit (10,000 Nodes as a kubelet writes them: 130 MB of JSON
+   * in one answer, more than the controller's heap), while a list at "" is
+   * paged, from etcd or from the watch cache where the API server reads
+   * consistently from it.
    */
   private listResourceVersion(): string {
     if (this.resourceVersionGone) return '';
+    if (this.resourceVersion === '' && this.options.firstList === 'cache') return '0';
     return this.resourceVersion;
   }
 
@@ -178,10 +189,12 @@ export class Reflector<T extends KubeObject> {
 
   private async listAt(resourceVersion: string): Promise<Listed<T>> {
     // The watch cache answers a list at a given resourceVersion whole, and only when no
-    // limit is asked; with a limit it would go to etcd. "" lists are paged (a server
-    // that cannot page answers them whole).
+    // limit is asked; with a limit it would go to etcd. "" and "0" lists are paged (a
+    // server, or a watch cache, that cannot page answers them whole).
     const page =
-      this.paginated || resourceVersion === '' ? (this.options.pageSize ?? PAGE_SIZE) : undefined;
+      this.paginated || resourceVersion === '' || resourceVersion === '0'
+        ? (this.options.pageSize ?? PAGE_SIZE)
+        : undefined;
     const items = new Map<string, T>();
     const listed = await listPages(
       this.kc,

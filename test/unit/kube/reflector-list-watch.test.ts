@@ -25,8 +25,9 @@ afterEach(async () => {
 });
 
 /** A reflector with a few-millisecond backoff, so a test sees its retries at once. */
-function start(pageSize = 500): Reflector<Thing> {
+function start(pageSize = 500, firstList: 'latest' | 'cache' = 'latest'): Reflector<Thing> {
   reflector = new Reflector<Thing>(kc, {
+    firstList,
     path: api.path,
     log: createLogger({ component: 'test', level: 'error', format: 'text' }),
     onChange: (name) => changed.push(name),
@@ -64,6 +65,19 @@ describe('listing', () => {
     const w = api.requests('watch')[0]?.query;
     expect(w?.get('resourceVersion')).toBe(api.resourceVersion);
     expect(w?.get('allowWatchBookmarks')).toBe('true');
+  });
+
+  test('a reflector of a few objects reads its first list from the watch cache (resourceVersion 0), and later ones from where it was', async () => {
+    api.put('a');
+    const r = start(500, 'cache');
+    await r.waitForSync();
+    expect(names(r)).toEqual(['a']);
+    expect(api.requests('list').map((s) => s.query.get('resourceVersion'))).toEqual(['0']);
+    await until('a watch', () => api.openWatches === 1);
+    const seen = api.resourceVersion;
+    api.emit('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old' });
+    await until('a second list', () => api.requests('list').length === 2);
+    expect(api.requests('list')[1]?.query.get('resourceVersion')).toBe(seen);
   });
 
   test('an expired continue token starts the list again', async () => {
