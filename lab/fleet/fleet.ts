@@ -181,7 +181,14 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     registerSimNode(o, name, releases[i % releases.length] ?? '', i),
   );
   watch.start();
-  await eachLimited(names, START_CONCURRENCY, startAgent);
+  try {
+    await eachLimited(names, START_CONCURRENCY, startAgent);
+  } catch (err) {
+    // Leave nothing running behind a fleet that did not start: its agents and their shared watch.
+    await Promise.allSettled([...agents.values()].map((a) => a.stop()));
+    watch.stop();
+    throw err;
+  }
   o.log.info('simulated fleet running', { nodes: names.length, kernels: releases });
 
   const stopAgent = async (name: NodeName): Promise<void> => {

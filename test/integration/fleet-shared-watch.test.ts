@@ -71,12 +71,13 @@ describe('agents sharing one LivePatchNode watch', () => {
       '-p',
       JSON.stringify({ spec: { patches: [entry] } }),
     ]);
-    // Well within the idle agent's 30 s pass: only the watch's wake-up gets it there in time.
+    // A third of the idle agent's 30 s pass: only the watch's wake-up gets it there in time
+    // (a periodic pass could land in a longer wait and hide a broken wake-up).
     const patched = await waitUntil(
       `${a} to report the patch`,
       () => lpn(a),
       (o) => o.status?.patches?.[0]?.phase === 'Patched',
-      20_000,
+      10_000,
     );
     expect(patched.status?.agentPod?.name).toBe(agentPodName(a));
     expect(await fleet.kernel(a)?.isLoaded('livepatch_shared_watch' as never)).toBe(true);
