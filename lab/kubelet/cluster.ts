@@ -11,14 +11,13 @@ import {
   type ChildProcess,
   type ChildProcessWithoutNullStreams,
 } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { ensureClusterComponents, ensureHelm, ensureKubelet } from '../controlplane/assets.js';
 import { createLogger } from '../../src/log.js';
 import { repositoryRoot } from '../../src/paths.js';
 import { memoryLimit, removeCgroup } from './cgroups.js';
-import { PRIVATE_RUNTIME_DIRS } from './containerd.js';
 import type { HarnessNode, HostCommand, HostConfig, HostReady } from './host.js';
 
 export interface CommandResult {
@@ -170,12 +169,6 @@ async function diagnostics(workDir: string, hostOutput: string): Promise<string>
   return [`==> host\n${hostOutput.split('\n').slice(-40).join('\n')}`, ...parts].join('\n\n');
 }
 
-async function missingPaths(paths: readonly string[]): Promise<string[]> {
-  const missing: string[] = [];
-  for (const p of paths) if (!(await stat(p).catch(() => undefined))) missing.push(p);
-  return missing;
-}
-
 /** Removes the harness's cgroups, waiting for the kernel to let the killed processes go. */
 async function removeCgroupSoon(path: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
@@ -322,12 +315,12 @@ export async function startKubeletCluster(o: KubeletClusterOptions): Promise<Kub
     nodes: o.nodes,
     images: o.images,
   };
-  // The host mounts over these, and makes them first where they are missing: then they go after it.
-  const absent = await missingPaths(PRIVATE_RUNTIME_DIRS);
+  // The host mounts over /run/netns and /run/containerd (containerd.ts), making them
+  // first where they are missing. They stay after it (empty folders on /run, a tmpfs):
+  // removing one from here would detach the private mounts of another harness.
   const cleanUp = async (): Promise<void> => {
     await removeCgroupSoon(config.cgroupRoot);
     await rm(workDir, { recursive: true, force: true });
-    for (const dir of absent) await rmdir(dir).catch(() => undefined);
   };
   const host = startHost(config);
   try {

@@ -65,8 +65,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (skipReason) return;
-  await cluster.stop();
-  await rm(dir, { recursive: true, force: true });
+  try {
+    // Undefined when the image or the cluster did not start: the folder still goes.
+    await (cluster as KubeletCluster | undefined)?.stop();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 async function diagnosed<T>(what: Promise<T>): Promise<T> {
